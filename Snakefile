@@ -1,0 +1,22 @@
+# emoverify: face verification with expression-label geometric constraints.
+# `snakemake --cores all` runs the default (demo) study; see README.md for presets.
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/faces.smk"
+include: "workflow/rules/labels.smk"
+include: "workflow/rules/splits.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.report.output,

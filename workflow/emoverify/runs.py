@@ -1,0 +1,31 @@
+"""Glue of the train and evaluate rules: read a stage's files, pick the fold and the label source."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from . import labels as label_sources
+from .facedata import FaceSet, fold_faces
+
+
+def read_table(path) -> pd.DataFrame:
+    return pd.read_csv(path, keep_default_na=False)
+
+
+def run_expressions(manifest: pd.DataFrame, label_params: dict, detected_path: str | None) -> pd.Series:
+    """The expression each image shows, from the run's label source ("" unknown)."""
+    source = label_params["source"]
+    if source == "none":
+        return pd.Series("", index=manifest["image_id"])
+    detected = read_table(detected_path) if detected_path else None
+    return label_sources.resolve_expressions(manifest, detected, source,
+                                             label_params.get("confidence_threshold", 0.0))
+
+
+def load_fold(manifest_path, folds_path, fold: int, expressions_of, input_size: int,
+              splits=("train", "val", "test")) -> dict[str, FaceSet]:
+    """The requested splits of one fold as in-memory face sets."""
+    manifest = read_table(manifest_path)
+    folds = read_table(folds_path)
+    expressions = expressions_of(manifest)
+    return {split: fold_faces(manifest, folds, fold, split, expressions, input_size) for split in splits}

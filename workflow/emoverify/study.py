@@ -1,0 +1,104 @@
+"""The study plan: which runs a config asks for, checked before any work starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+EXPRESSION_LOSSES = ("pdm", "pdp", "fbv", "ce", "mtl")
+NO_LABELS = "none"  # the label-source name of methods that use no expression labels
+BASELINE_OF_PRIMARY = {"triplet": "tl", "arcface": "af", "arcface_geodesic": "af"}
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot describe a study; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Run:
+    method: str
+    labels: str
+    fold: int
+    seed: int
+
+    @property
+    def path(self) -> str:
+        return f"runs/{self.method}/{self.labels}/fold{self.fold}/seed{self.seed}"
+
+
+def coerce_to_schema(value: Any, schema: dict) -> Any:
+    """Turn the strings of `--config key=value` overrides into the types the schema asks for.
+
+    Snakemake parses `seeds=[0,1]` with YAML's BaseLoader, which yields strings; without this the
+    schema would reject a perfectly sensible override.
+    """
+    kind = schema.get("type")
+    if isinstance(value, str):
+        try:
+            if kind == "integer":
+                return int(value)
+            if kind == "number":
+                return float(value)
+        except ValueError:
+            return value
+        if kind == "boolean" and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        return value
+    if isinstance(value, list) and "items" in schema:
+        return [coerce_to_schema(item, schema["items"]) for item in value]
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        return {
+            key: coerce_to_schema(item, properties.get(key, extra if isinstance(extra, dict) else {}))
+            for key, item in value.items()
+        }
+    return value
+
+
+def needs_expressions(method_spec: dict) -> bool:
+    """Whether a method has any loss term that reads expression labels."""
+    return any(weight > 0 for name, weight in method_spec.get("aux", {}).items() if name in EXPRESSION_LOSSES)
+
+
+def check_study(config: dict) -> None:
+    """Semantic checks the schema cannot express. Raises ConfigError naming what to fix."""
+    methods = config["methods"]
+    unknown = [name for name in config["run_methods"] if name not in methods]
+    if unknown:
+        raise ConfigError(
+            f"run_methods names {unknown} that the config does not define; defined methods: {sorted(methods)}"
+        )
+    for name in config["run_methods"]:
+        spec = methods[name]
+        if spec["primary"].startswith("arcface") and spec["geometry"] != "spherical":
+            raise ConfigError(f"method {name}: ArcFace works on the sphere; set geometry: spherical")
+    if config["dataset"] != "demo" and not config.get("data_root"):
+        raise ConfigError(
+            f"dataset {config['dataset']!r} needs data_root: add --config data_root=/path/to/your/data"
+        )
+
+
+def planned_runs(config: dict) -> list[Run]:
+    """Every (method, label source, fold, seed) the config asks for.
+
+    Methods without expression losses do not read labels, so they run once per fold and seed.
+    """
+    runs = []
+    for method in config["run_methods"]:
+        spec = config["methods"][method]
+        sources = config["label_sources"] if needs_expressions(spec) else [NO_LABELS]
+        for labels in sources:
+            for fold in range(config["folds"]):
+                for seed in config["seeds"]:
+                    runs.append(Run(method, labels, fold, seed))
+    return runs
+
+
+def baseline_of(method: str, config: dict) -> str | None:
+    """The method a paired significance test compares against (tl for triplet, af for ArcFace)."""
+    spec = config["methods"][method]
+    baseline = BASELINE_OF_PRIMARY[spec["primary"]]
+    if method == baseline or baseline not in config["run_methods"]:
+        return None
+    return baseline

@@ -1,0 +1,60 @@
+rule generate_demo:
+    output:
+        folder=directory(f"{OUT}/dataset/demo_images"),
+    params:
+        demo=config["demo"],
+    log:
+        f"{OUT}/logs/generate_demo.log",
+    script:
+        "../scripts/generate_demo.py"
+
+
+def demo_input(wildcards):
+    return {"demo": rules.generate_demo.output.folder} if config["dataset"] == "demo" else {}
+
+
+rule dataset:
+    input:
+        unpack(demo_input),
+    output:
+        table=f"{OUT}/dataset/table.csv",
+    params:
+        adapter=config["dataset"],
+        root=config["data_root"],
+        expression_map=config["expression_map"],
+        ckplus_last_frames=config["ckplus_last_frames"],
+        csv_columns=config["csv_columns"],
+    log:
+        f"{OUT}/logs/dataset.log",
+    script:
+        "../scripts/dataset.py"
+
+
+rule detect_align:
+    input:
+        table=rules.dataset.output.table,
+    output:
+        manifest=f"{OUT}/faces/manifest.csv",
+        summary=report(
+            f"{OUT}/faces/status_summary.csv",
+            caption="../report/face_status.rst",
+            category="1. Faces",
+        ),
+        crops=directory(f"{OUT}/faces/crops"),
+    params:
+        faces=config["faces"],
+        device=config["device"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+    log:
+        f"{OUT}/logs/faces.log",
+    benchmark:
+        f"{OUT}/benchmarks/faces.tsv"
+    script:
+        "../scripts/faces.py"
+
+
+rule faces:
+    input:
+        rules.detect_align.output.manifest,

@@ -1,0 +1,15 @@
+# fer brings tensorflow; this rule runs in its own process, and torch is imported first
+# (tensorflow before torchvision segfaults where triton is installed).
+import _setup  # noqa: F401
+
+import torch  # noqa: F401  (import order matters, see above)
+import pandas as pd
+
+from emoverify import expressions
+from emoverify.scriptlog import logged
+
+with logged(snakemake.log[0]):
+    manifest = pd.read_csv(snakemake.input.manifest, keep_default_na=False)
+    detected = expressions.detect_expressions(manifest)
+    detected.to_csv(snakemake.output.detected, index=False)
+    print(f"classified {int((detected['emotion_detected'] != '').sum())} of {len(manifest)} faces")

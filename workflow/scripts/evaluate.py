@@ -1,0 +1,23 @@
+import _setup  # noqa: F401
+
+from emoverify import evaluate, runs, train
+from emoverify.models import resolve_device
+from emoverify.scriptlog import logged
+
+with logged(snakemake.log[0]):
+    p, w = snakemake.params, snakemake.wildcards
+    device = resolve_device(p.device)
+    model, checkpoint = train.load_checkpoint(snakemake.input.model, device)
+    input_size = int(checkpoint["training"]["input_size"])
+    faces = runs.load_fold(
+        snakemake.input.manifest, snakemake.input.folds, int(w.fold),
+        lambda manifest: runs.run_expressions(manifest, p.labels, snakemake.input.get("detected")),
+        input_size, splits=("val", "test"),
+    )
+    test_emb, val_emb, metric = evaluate.embed_pair(model, faces["test"], faces["val"], device)
+    values = evaluate.verification_report(test_emb, faces["test"], val_emb, faces["val"], metric=metric,
+                                          evaluation=p.evaluation, seed=int(w.seed))
+    evaluate.save_embeddings(snakemake.output.embeddings, test_emb, faces["test"])
+    evaluate.write_metrics(snakemake.output.metrics, method=w.method, labels=w.labels, fold=int(w.fold),
+                           seed=int(w.seed), geometry=model.geometry, values=values)
+    print(values)

@@ -1,0 +1,26 @@
+import _setup  # noqa: F401
+
+import pandas as pd
+
+from emoverify import faces
+from emoverify.models import resolve_device
+from emoverify.scriptlog import logged
+
+with logged(snakemake.log[0]):
+    settings = snakemake.params.faces
+    table = pd.read_csv(snakemake.input.table, keep_default_na=False, dtype=str)
+    manifest = faces.prepare_faces(
+        table,
+        snakemake.output.crops,
+        detector=settings["detector"],
+        size=settings["size"],
+        margin=settings["margin"],
+        min_probability=settings["min_probability"],
+        batch_size=settings["batch_size"],
+        device=str(resolve_device(snakemake.params.device)),
+    )
+    summary = faces.status_summary(manifest)
+    print(summary.to_string(index=False))
+    faces.require_usable(manifest)
+    manifest.to_csv(snakemake.output.manifest, index=False)
+    summary.to_csv(snakemake.output.summary, index=False)

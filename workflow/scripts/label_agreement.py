@@ -1,0 +1,23 @@
+import _setup  # noqa: F401
+
+import json
+
+import pandas as pd
+
+from emoverify import agreement, labels
+from emoverify.scriptlog import logged
+
+with logged(snakemake.log[0]):
+    manifest = pd.read_csv(snakemake.input.manifest, keep_default_na=False)
+    detected = pd.read_csv(snakemake.input.detected, keep_default_na=False)
+    detected = labels.apply_threshold(detected, snakemake.params.confidence_threshold)
+    merged = manifest[manifest["status"] == "ok"].merge(detected, on="image_id", how="left").fillna("")
+    metrics, confusion = agreement.label_agreement(merged["emotion_manual"], merged["emotion_detected"])
+    metrics["confidence_threshold"] = snakemake.params.confidence_threshold
+    print(json.dumps(metrics, indent=2))
+    with open(snakemake.output.metrics, "w") as handle:
+        json.dump(metrics, handle, indent=2)
+    pd.DataFrame([metrics]).to_csv(snakemake.output.table, index=False)
+    confusion.to_csv(snakemake.output.confusion)
+    agreement.plot_confusion(confusion, snakemake.output.figure,
+                             title="fer (detected) vs manual expression labels")

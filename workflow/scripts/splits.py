@@ -1,0 +1,15 @@
+import _setup  # noqa: F401
+
+import pandas as pd
+
+from emoverify import splits
+from emoverify.scriptlog import logged
+
+with logged(snakemake.log[0]):
+    manifest = pd.read_csv(snakemake.input.manifest, keep_default_na=False)
+    p = snakemake.params
+    folds = splits.make_folds(manifest, n_folds=p.n_folds, seed=p.seed, val_fraction=p.val_fraction)
+    summary = splits.split_summary(folds)
+    print(summary.to_string(index=False))
+    folds.to_csv(snakemake.output.folds, index=False)
+    summary.to_csv(snakemake.output.summary, index=False)
