@@ -19,4 +19,4 @@ report: "workflow/report/workflow.rst"
 rule all:
     default_target: True
     input:
-        rules.report.output,
+        rules.report.input,

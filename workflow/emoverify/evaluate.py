@@ -50,10 +50,13 @@ def _plain(value):
     return value
 
 
-def save_embeddings(path, embeddings: np.ndarray, faces: FaceSet) -> None:
+def save_embeddings(path, embeddings: np.ndarray, faces: FaceSet, *, method: str, labels: str, fold: int,
+                    seed: int, metric: str) -> None:
+    """Test embeddings with identity, session and both expression codes, and which run made them."""
     np.savez_compressed(path, embeddings=embeddings, image_id=np.array(faces.image_ids), identity=faces.identities,
                         session=faces.sessions, expression=faces.expressions,
-                        expression_manual=faces.manual_expressions)
+                        expression_manual=faces.manual_expressions, method=method, labels=labels, fold=fold,
+                        seed=seed, metric=metric)
 
 
 def write_metrics(path, *, method: str, labels: str, fold: int, seed: int, geometry: str, values: dict,

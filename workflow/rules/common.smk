@@ -45,3 +45,15 @@ def label_params(wildcards):
     if wildcards.labels == "detected":
         return {"source": "detected", "confidence_threshold": config["labels"]["confidence_threshold"]}
     return {"source": wildcards.labels}
+
+
+def demo_input(wildcards):
+    return {"demo": f"{OUT}/dataset/demo_images"} if config["dataset"] == "demo" else {}
+
+
+def run_files(name):
+    return [f"{OUT}/{run.path}/{name}" for run in RUNS]
+
+
+def reference_files(name):
+    return [f"{OUT}/references/{r.method}/fold{r.fold}/seed{r.seed}/{name}" for r in REFERENCE_RUNS]

@@ -1,4 +1,6 @@
 rule evaluate_run:
+    conda:
+        "../../envs/torch.yaml"
     input:
         unpack(label_inputs),
         model=rules.train_run.output.model,
@@ -23,6 +25,8 @@ rule evaluate_run:
 
 rule evaluate_reference:
     """Raw pixels and the untrained backbone: what a trained model must beat."""
+    conda:
+        "../../envs/torch.yaml"
     input:
         manifest=rules.detect_align.output.manifest,
         folds=rules.make_splits.output.folds,

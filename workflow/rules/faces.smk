@@ -1,4 +1,6 @@
 rule generate_demo:
+    conda:
+        "../../envs/base.yaml"
     output:
         folder=directory(f"{OUT}/dataset/demo_images"),
     params:
@@ -9,11 +11,9 @@ rule generate_demo:
         "../scripts/generate_demo.py"
 
 
-def demo_input(wildcards):
-    return {"demo": rules.generate_demo.output.folder} if config["dataset"] == "demo" else {}
-
-
 rule dataset:
+    conda:
+        "../../envs/base.yaml"
     input:
         unpack(demo_input),
     output:
@@ -31,6 +31,8 @@ rule dataset:
 
 
 rule detect_align:
+    conda:
+        "../../envs/torch.yaml"
     input:
         table=rules.dataset.output.table,
     output:

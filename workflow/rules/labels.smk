@@ -1,4 +1,6 @@
 rule detect_expressions:
+    conda:
+        "../../envs/fer.yaml"
     input:
         manifest=rules.detect_align.output.manifest,
     output:
@@ -15,6 +17,8 @@ rule detect_expressions:
 
 
 rule label_agreement:
+    conda:
+        "../../envs/base.yaml"
     input:
         manifest=rules.detect_align.output.manifest,
         detected=rules.detect_expressions.output.detected,

@@ -1,4 +1,6 @@
 rule make_splits:
+    conda:
+        "../../envs/base.yaml"
     input:
         manifest=rules.detect_align.output.manifest,
     output:

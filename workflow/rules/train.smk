@@ -2,6 +2,8 @@ RUN_DIR = f"{OUT}/runs/{{method}}/{{labels}}/fold{{fold}}/seed{{seed}}"
 
 
 rule train_run:
+    conda:
+        "../../envs/torch.yaml"
     input:
         unpack(label_inputs),
         manifest=rules.detect_align.output.manifest,

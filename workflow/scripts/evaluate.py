@@ -17,7 +17,8 @@ with logged(snakemake.log[0]):
     test_emb, val_emb, metric = evaluate.embed_pair(model, faces["test"], faces["val"], device)
     values = evaluate.verification_report(test_emb, faces["test"], val_emb, faces["val"], metric=metric,
                                           evaluation=p.evaluation, seed=int(w.seed))
-    evaluate.save_embeddings(snakemake.output.embeddings, test_emb, faces["test"])
+    evaluate.save_embeddings(snakemake.output.embeddings, test_emb, faces["test"], method=w.method, labels=w.labels,
+                             fold=int(w.fold), seed=int(w.seed), metric=metric)
     evaluate.write_metrics(snakemake.output.metrics, method=w.method, labels=w.labels, fold=int(w.fold),
                            seed=int(w.seed), geometry=model.geometry, values=values)
     print(values)

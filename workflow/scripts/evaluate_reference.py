@@ -18,7 +18,8 @@ with logged(snakemake.log[0]):
         test_emb, val_emb, metric = evaluate.embed_pair(model, faces["test"], faces["val"], device)
     values = evaluate.verification_report(test_emb, faces["test"], val_emb, faces["val"], metric=metric,
                                           evaluation=p.evaluation, seed=int(w.seed))
-    evaluate.save_embeddings(snakemake.output.embeddings, test_emb, faces["test"])
+    evaluate.save_embeddings(snakemake.output.embeddings, test_emb, faces["test"], method=w.reference, labels="none",
+                             fold=int(w.fold), seed=int(w.seed), metric=metric)
     evaluate.write_metrics(snakemake.output.metrics, method=w.reference, labels="none", fold=int(w.fold),
                            seed=int(w.seed), geometry="spherical", values=values, extra={"reference": True})
     print(values)

@@ -1,0 +1,114 @@
+"""The report stage: gather every run's files into tables and figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import metrics, plots, summary
+from .vocabulary import EXPRESSIONS
+
+LABEL_PREFERENCE = ("manual", "detected", "none")
+FAR_GRID = np.logspace(-4, 0, 200)
+
+
+def load_embeddings(path) -> dict:
+    with np.load(path, allow_pickle=False) as data:
+        record = {key: data[key] for key in data.files}
+    for key in ("method", "labels", "metric"):
+        record[key] = str(record[key])
+    for key in ("fold", "seed"):
+        record[key] = int(record[key])
+    return record
+
+
+def expression_names(codes: np.ndarray) -> list[str]:
+    return [EXPRESSIONS[code] if code >= 0 else "unknown" for code in codes]
+
+
+def pca_panels(records: list[dict], methods: list[str]) -> list[tuple]:
+    """One panel per method (in the given order) on the first fold and seed, as in the paper's Figure 1."""
+    if not records:
+        return []
+    fold, seed = min((r["fold"], r["seed"]) for r in records)
+    chosen = {}
+    for record in records:
+        if (record["fold"], record["seed"]) != (fold, seed) or record["method"] not in methods:
+            continue
+        current = chosen.get(record["method"])
+        if current is None or LABEL_PREFERENCE.index(record["labels"]) < LABEL_PREFERENCE.index(current["labels"]):
+            chosen[record["method"]] = record
+    panels = []
+    for method in methods:
+        if method in chosen:
+            record = chosen[method]
+            codes = record["expression_manual"] if (record["expression_manual"] >= 0).any() else record["expression"]
+            title = method if record["labels"] == "none" else f"{method} ({record['labels']})"
+            panels.append((f"{title}, fold {fold} seed {seed}", record["embeddings"], record["identity"],
+                           expression_names(codes)))
+    return panels
+
+
+def mean_roc(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """TAR averaged over runs at a common grid of false accept rates."""
+    curves = []
+    for record in records:
+        sessions = record["session"] if "session" in record else None
+        far, tar = metrics.roc_points(record["embeddings"], record["identity"], metric=record["metric"],
+                                      sessions=sessions)
+        curves.append(np.interp(FAR_GRID, far, tar))
+    return FAR_GRID, np.mean(curves, axis=0)
+
+
+def roc_curves(records: list[dict], label_sources: list[str]) -> dict:
+    """Per label source, the mean ROC of every method; label-free methods and references appear in every panel."""
+    curves: dict[str, dict] = {}
+    for source in label_sources:
+        by_method: dict[str, list] = {}
+        for record in records:
+            if record["labels"] in (source, "none"):
+                by_method.setdefault(record["method"], []).append(record)
+        curves[source] = {method: mean_roc(group) for method, group in by_method.items()}
+    return curves
+
+
+def first_histories(history_paths) -> dict[str, pd.DataFrame]:
+    """The history of the first fold and seed of each (method, labels)."""
+    chosen: dict[str, tuple] = {}
+    for path in map(Path, history_paths):
+        seed_dir, fold_dir, labels_dir, method_dir = path.parents[0], path.parents[1], path.parents[2], path.parents[3]
+        name = method_dir.name if labels_dir.name == "none" else f"{method_dir.name} ({labels_dir.name})"
+        key = (int(fold_dir.name.removeprefix("fold")), int(seed_dir.name.removeprefix("seed")))
+        if name not in chosen or key < chosen[name][0]:
+            chosen[name] = (key, path)
+    return {name: pd.read_csv(path) for name, (_, path) in sorted(chosen.items())}
+
+
+def order_rows(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    rank = {name: index for index, name in enumerate(order)}
+    return (table.assign(_rank=table["method"].map(lambda m: rank.get(m, len(rank))))
+            .sort_values(["_rank", "labels"]).drop(columns="_rank").reset_index(drop=True))
+
+
+def build_results(*, metrics_paths, embedding_paths, history_paths, outputs, baselines: dict,
+                  run_methods: list[str], references: list[str], pca_methods: list[str]) -> pd.DataFrame:
+    """Write every table and figure of the report stage; returns the per-run table."""
+    order = list(references) + list(run_methods)
+    runs = order_rows(summary.collect_runs(metrics_paths), order)
+    runs.to_csv(outputs["runs"], index=False)
+    table = order_rows(summary.summarize(runs), order)
+    table.to_csv(outputs["summary"], index=False)
+    Path(outputs["summary_md"]).write_text(summary.to_markdown(table) + "\n")
+    pairs = {method: base for method, base in baselines.items() if base}
+    summary.significance(runs, pairs).to_csv(outputs["significance"], index=False)
+    summary.label_source_comparison(runs).to_csv(outputs["label_comparison"], index=False)
+
+    records = [load_embeddings(path) for path in embedding_paths if Path(path).is_file()]
+    plots.pca_figure(pca_panels(records, pca_methods or order), outputs["pca"])
+    sources = sorted({r["labels"] for r in records if r["labels"] != "none"}) or ["none"]
+    plots.roc_figure(roc_curves(records, sources), outputs["roc"])
+    plots.auc_points_figure(runs, table, outputs["auc"])
+    plots.training_curves_figure(first_histories(history_paths), outputs["curves"])
+    return runs

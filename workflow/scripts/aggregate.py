@@ -1,0 +1,18 @@
+import _setup  # noqa: F401
+
+from emoverify import results
+from emoverify.scriptlog import logged
+
+with logged(snakemake.log[0]):
+    p = snakemake.params
+    runs = results.build_results(
+        metrics_paths=snakemake.input.metrics,
+        embedding_paths=snakemake.input.embeddings,
+        history_paths=snakemake.input.histories,
+        outputs=dict(snakemake.output.items()),
+        baselines=p.baselines,
+        run_methods=p.run_methods,
+        references=p.references,
+        pca_methods=p.pca_methods,
+    )
+    print(f"aggregated {len(runs)} runs")
