@@ -1,0 +1,254 @@
+"""Verification metrics on synthetic embeddings with known answers."""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+
+import numpy as np
+import pytest
+
+from emoverify import metrics
+from emoverify.metrics import MetricsInputError
+
+# A hand-worked example on a line (Euclidean, score = -distance).
+# Identities: A at 0 and 3, B at 7 and 8, C at 4.5, D at 20 (C and D single images).
+# Positive distances: A 3, B 1. Negative distances: 1.5 (A3-C), 2.5 (B7-C), 3.5, 4, 4.5,
+# 5, 7, 8 and D's five pairs (12..20), so 2 positives and 13 negatives.
+# Ranking by score: B(1) N(1.5) N(2.5) A(3) N(3.5) ... ; ROC points
+# (0,0) (0,.5) (1/13,.5) (2/13,.5) (2/13,1) ... (1,1).
+LINE = np.array([[0.0], [3.0], [7.0], [8.0], [4.5], [20.0]])
+LINE_IDS = np.array(["A", "A", "B", "B", "C", "D"])
+LINE_EMO = np.array([0, 0, 1, 2, -1, -1])  # A same expression, B different, C and D unknown
+
+
+def separated_embeddings(n_ids=12, per_id=5, dim=16, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = np.repeat(np.arange(n_ids), per_id)
+    centres = np.eye(dim)[: n_ids] * 10.0
+    return centres[ids] + rng.normal(0.0, 0.01, (ids.size, dim)), ids
+
+
+def test_hand_worked_auc_eer_tar():
+    result = metrics.verification_metrics(LINE, LINE_IDS, metric="euclidean")
+    assert result["n_positive_pairs"] == 2
+    assert result["n_negative_pairs"] == 13
+    # B beats all 13 negatives, A beats the 11 farther than 3: (13 + 11) / 26
+    assert result["auc"] == pytest.approx(24 / 26)
+    # FAR = FRR on the vertical ROC segment at FAR 2/13
+    assert result["eer"] == pytest.approx(2 / 13)
+    # FAR <= 0.1 allows one false accept (1/13): only B is accepted
+    assert result["tar_at_far_1e-1"] == pytest.approx(0.5)
+    assert np.isnan(result["tar_at_far_1e-2"])  # 13 negatives < 100
+    assert any("TAR at FAR 0.01 needs at least 100" in note for note in result["notes"])
+    assert np.isnan(result["accuracy"])  # no threshold given
+
+
+def test_hand_worked_accuracy_and_expression_breakdown():
+    result = metrics.verification_metrics(
+        LINE, LINE_IDS, metric="euclidean", emo=LINE_EMO, threshold=-3.25
+    )
+    # distance <= 3.25 called "same": both positives and the negatives at 1.5 and 2.5
+    assert result["accuracy"] == pytest.approx(13 / 15)
+    assert result["auc_same_expression"] == pytest.approx(11 / 13)  # A's pair only
+    assert result["auc_cross_expression"] == pytest.approx(1.0)  # B's pair only
+
+
+def test_expression_auc_is_nan_without_such_pairs():
+    no_labels = metrics.verification_metrics(LINE, LINE_IDS, metric="euclidean")
+    assert np.isnan(no_labels["auc_same_expression"]) and np.isnan(no_labels["auc_cross_expression"])
+    all_same = metrics.verification_metrics(LINE, LINE_IDS, metric="euclidean", emo=[0] * 6)
+    assert np.isnan(all_same["auc_cross_expression"])
+    assert all_same["auc_same_expression"] == pytest.approx(24 / 26)
+
+
+def test_choose_threshold_hand_worked():
+    # accepting only the closest pair (B, distance 1) classifies 14 of 15 pairs correctly,
+    # better than accepting through A (13) or rejecting all (13); the cut lies halfway
+    # between scores -1 and -1.5
+    assert metrics.choose_threshold(LINE, LINE_IDS, metric="euclidean") == pytest.approx(-1.25)
+
+
+def test_same_session_positives_are_excluded_but_reported_in_all_pairs():
+    sessions = np.array(["s1", "s1", "s2", "s3", "", ""])  # A's pair shares a session
+    result = metrics.verification_metrics(LINE, LINE_IDS, metric="euclidean", sessions=sessions)
+    assert result["n_positive_pairs"] == 1
+    assert result["n_negative_pairs"] == 13
+    assert result["auc"] == pytest.approx(1.0)  # only B's pair is left
+    assert result["n_positive_pairs_all_pairs"] == 2
+    assert result["auc_all_pairs"] == pytest.approx(24 / 26)
+
+    kept = metrics.verification_metrics(
+        LINE, LINE_IDS, metric="euclidean", sessions=sessions, exclude_same_session=False
+    )
+    assert kept["n_positive_pairs"] == 2
+
+
+def test_unknown_sessions_never_exclude():
+    sessions = np.array(["", "", "", "", "", ""])
+    result = metrics.verification_metrics(LINE, LINE_IDS, metric="euclidean", sessions=sessions)
+    assert result["n_positive_pairs"] == 2
+
+
+def test_negative_pairs_sharing_a_session_stay_negatives():
+    sessions = np.array(["s1"] * 6)  # everything filmed in one session
+    result = metrics.verification_metrics(LINE, LINE_IDS, metric="euclidean", sessions=sessions)
+    assert result["n_positive_pairs"] == 0
+    assert result["n_negative_pairs"] == 13
+    assert np.isnan(result["auc"])
+    assert any("no positive pairs" in note for note in result["notes"])
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_perfect_separation_gives_auc_one_and_eer_zero(metric):
+    emb, ids = separated_embeddings()
+    result = metrics.verification_metrics(emb, ids, metric=metric)
+    assert result["auc"] == 1.0
+    assert result["eer"] == 0.0
+    assert result["tar_at_far_1e-1"] == 1.0
+    assert result["tar_at_far_1e-2"] == 1.0  # 12*11/2*25 = 1650 negatives >= 100
+    threshold = metrics.choose_threshold(emb, ids, metric=metric)
+    assert metrics.verification_metrics(emb, ids, metric=metric, threshold=threshold)["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_random_embeddings_give_chance(metric):
+    rng = np.random.default_rng(1)
+    ids = np.repeat(np.arange(40), 8)
+    result = metrics.verification_metrics(rng.normal(size=(ids.size, 32)), ids, metric=metric)
+    assert result["auc"] == pytest.approx(0.5, abs=0.05)
+    assert result["eer"] == pytest.approx(0.5, abs=0.05)
+    assert result["tar_at_far_1e-1"] == pytest.approx(0.1, abs=0.05)
+
+
+def test_auc_matches_a_plain_loop_over_pairs():
+    rng = np.random.default_rng(2)
+    emb = rng.normal(size=(30, 4))
+    ids = rng.integers(0, 6, 30)
+    sessions = rng.choice(["a", "b", ""], 30)
+    pos, neg = [], []
+    for i, j in itertools.combinations(range(30), 2):
+        if ids[i] == ids[j] and sessions[i] == sessions[j] and sessions[i] != "":
+            continue
+        cos = emb[i] @ emb[j] / np.linalg.norm(emb[i]) / np.linalg.norm(emb[j])
+        (pos if ids[i] == ids[j] else neg).append(cos)
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    result = metrics.verification_metrics(emb, ids, metric="cosine", sessions=sessions)
+    assert result["n_positive_pairs"] == len(pos)
+    assert result["n_negative_pairs"] == len(neg)
+    assert result["auc"] == pytest.approx(wins / (len(pos) * len(neg)))
+
+
+def test_pair_scores_follow_upper_triangle_order():
+    emb = np.array([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]])
+    assert metrics.pair_scores(emb, "euclidean") == pytest.approx([-5.0, -10.0, -5.0])
+    unit = np.array([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0]])
+    assert metrics.pair_scores(unit, "cosine") == pytest.approx([0.0, -1.0, 0.0])
+
+
+def test_threshold_comes_from_validation_data_only():
+    # the API offers no way to hand test data to the threshold choice
+    assert list(inspect.signature(metrics.choose_threshold).parameters) == [
+        "emb", "ids", "metric", "sessions"
+    ]
+    rng = np.random.default_rng(3)
+    val_ids = np.repeat(np.arange(10), 4)
+    val = np.eye(10)[val_ids] + rng.normal(0.0, 0.3, (40, 10))
+    threshold = metrics.choose_threshold(val, val_ids, metric="euclidean")
+
+    # a test set whose best cut is far from the validation one
+    test_ids = np.repeat(np.arange(10), 4)
+    test = 3.0 * np.eye(10)[test_ids] + rng.normal(0.0, 0.3, (40, 10))
+    result = metrics.verification_metrics(test, test_ids, metric="euclidean", threshold=threshold)
+    scores = metrics.pair_scores(test, "euclidean")
+    same = np.equal.outer(test_ids, test_ids)[np.triu_indices(40, 1)]
+    assert result["accuracy"] == pytest.approx(np.mean((scores >= threshold) == same))
+    best_on_test = metrics.choose_threshold(test, test_ids, metric="euclidean")
+    assert best_on_test != pytest.approx(threshold, abs=0.1)
+    assert result["accuracy"] < np.mean((scores >= best_on_test) == same)
+
+
+def test_choose_threshold_can_reject_everything():
+    # negatives score higher than the only positive: rejecting all pairs is best
+    emb = np.array([[0.0], [10.0], [5.0], [6.0]])
+    threshold = metrics.choose_threshold(emb, ["A", "A", "B", "C"], metric="euclidean")
+    assert threshold > metrics.pair_scores(emb, "euclidean").max()
+
+
+def test_choose_threshold_needs_both_kinds_of_pairs():
+    with pytest.raises(MetricsInputError, match="positive and negative validation pairs"):
+        metrics.choose_threshold(np.eye(3), ["A", "B", "C"], metric="cosine")
+
+
+def test_rank1_perfect_and_random():
+    emb, ids = separated_embeddings()
+    assert metrics.rank1_identification(emb, ids, metric="cosine") == 1.0
+    rng = np.random.default_rng(4)
+    ids = np.repeat(np.arange(50), 4)
+    chance = metrics.rank1_identification(rng.normal(size=(200, 32)), ids, metric="cosine", n_draws=20)
+    assert chance == pytest.approx(1 / 50, abs=0.02)
+
+
+def test_rank1_single_image_identities_are_distractors():
+    # A at 0 and 10, B at 100 and 101; C's single image at 9 sits between A's two
+    emb = np.array([[0.0], [10.0], [100.0], [101.0]])
+    ids = ["A", "A", "B", "B"]
+    assert metrics.rank1_identification(emb, ids, metric="euclidean") == 1.0
+    with_c = metrics.rank1_identification(
+        np.vstack([emb, [[9.0]]]), ids + ["C"], metric="euclidean"
+    )
+    assert with_c == pytest.approx(0.5)  # A's probe always lands on C, B's is right
+
+
+def test_rank1_skips_same_session_probes():
+    emb = np.array([[0.0], [1.0], [40.0], [100.0], [101.0]])
+    ids = ["A", "A", "A", "B", "B"]
+    # A's images 0 and 1 share a session; B's two images share one too
+    sessions = ["a1", "a1", "a2", "b1", "b1"]
+    value = metrics.rank1_identification(emb, ids, metric="euclidean", sessions=sessions, n_draws=30)
+    # scored probes: only A's across sessions (40 against a gallery image at 0 or 1, or the
+    # reverse), each closer to A's gallery image than to B's (100 or 101) -> all right
+    assert value == 1.0
+    assert np.isnan(
+        metrics.rank1_identification(emb[3:], ids[3:], metric="euclidean", sessions=sessions[3:])
+    )
+
+
+def test_rank1_is_reproducible_for_a_seed():
+    rng = np.random.default_rng(5)
+    emb, ids = rng.normal(size=(60, 8)), np.repeat(np.arange(15), 4)
+    first = metrics.rank1_identification(emb, ids, metric="cosine", seed=7)
+    assert first == metrics.rank1_identification(emb, ids, metric="cosine", seed=7)
+
+
+def test_roc_points_span_zero_to_one():
+    far, tar = metrics.roc_points(LINE, LINE_IDS, metric="euclidean")
+    assert far[0] == 0.0 and tar[-1] == 1.0 and far[-1] == 1.0
+    assert np.all(np.diff(far) >= 0) and np.all(np.diff(tar) >= 0)
+    assert np.any(np.isclose(far, 1 / 13) & np.isclose(tar, 0.5))
+
+
+def test_large_test_set_fits():
+    rng = np.random.default_rng(6)
+    ids = rng.integers(0, 100, 2000)
+    result = metrics.verification_metrics(rng.normal(size=(2000, 16)), ids, metric="cosine")
+    assert result["n_positive_pairs"] + result["n_negative_pairs"] == 2000 * 1999 // 2
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: metrics.verification_metrics(np.ones((3, 2)), [1, 2], metric="cosine"), "one entry per"),
+        (lambda: metrics.verification_metrics(np.ones(3), [1, 2, 3], metric="cosine"), "2-D"),
+        (lambda: metrics.verification_metrics(np.ones((3, 2)), [1, 2, 3], metric="l1"), "metric must be"),
+        (lambda: metrics.verification_metrics([[np.nan, 1.0], [1.0, 1.0]], [1, 2], metric="cosine"), "NaN"),
+        (lambda: metrics.verification_metrics([[0.0, 0.0], [1.0, 1.0]], [1, 2], metric="cosine"), "zero embedding"),
+        (lambda: metrics.verification_metrics(np.ones((1, 2)), [1], metric="cosine"), "at least 2"),
+        (lambda: metrics.verification_metrics(np.eye(3), [1, 1, 2], metric="cosine", emo=[0]), "emo"),
+        (lambda: metrics.rank1_identification(np.eye(3), [1, 1, 2], metric="cosine", n_draws=0), "n_draws"),
+        (lambda: metrics.roc_points(np.eye(3), [1, 2, 3], metric="cosine"), "positive and negative"),
+    ],
+)
+def test_bad_input_gives_a_clear_error(call, message):
+    with pytest.raises(MetricsInputError, match=message):
+        call()

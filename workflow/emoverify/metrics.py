@@ -1,0 +1,379 @@
+"""Face-verification metrics on test embeddings: pure functions, arrays in, numbers out.
+
+Scores are similarities (higher = more likely the same person): cosine similarity on
+the sphere, negative Euclidean distance otherwise. Pairs are all unordered pairs
+i < j of the given images, enumerated with the upper triangle of the score matrix
+(2,000 images = 2 million pairs, a few tens of MB).
+
+Same-session positives. Datasets such as CK+ film a person in one session, and
+frames of one sequence are near-duplicates; a positive pair of two such frames
+says little about verification. When ``sessions`` is given, positive pairs whose
+two images share a known session are left out of the evaluated pairs (not turned
+into negatives). An empty session string means "unknown" and never excludes a
+pair. The ``*_all_pairs`` metrics keep those positives, for comparison.
+
+ROC, AUC: scikit-learn (``roc_curve``, ``roc_auc_score``) on the evaluated pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import auc, roc_auc_score, roc_curve
+
+METRICS = ("cosine", "euclidean")
+FAR_LEVELS = {"tar_at_far_1e-1": 1e-1, "tar_at_far_1e-2": 1e-2}
+
+
+class MetricsInputError(ValueError):
+    """Embeddings or labels that cannot be evaluated as given (the message says how to fix them)."""
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """All unordered pairs i < j with their score and labels.
+
+    ``same`` marks pairs of one identity, ``same_session`` pairs whose two images
+    share a known (non-empty) session; ``same_expression``/``cross_expression``
+    are meaningful only where both expressions are known (code >= 0).
+    """
+
+    score: np.ndarray
+    same: np.ndarray
+    same_session: np.ndarray
+    same_expression: np.ndarray
+    cross_expression: np.ndarray
+
+    def evaluated(self, exclude_same_session: bool) -> np.ndarray:
+        """Mask of the pairs that enter the metrics."""
+        if not exclude_same_session:
+            return np.ones_like(self.same)
+        return ~(self.same & self.same_session)
+
+
+# ---------------------------------------------------------------- input checks
+
+
+def _as_embeddings(emb) -> np.ndarray:
+    array = np.asarray(emb, dtype=np.float64)
+    if array.ndim != 2:
+        raise MetricsInputError(
+            f"embeddings must be a 2-D array (images x dimensions), got shape {array.shape}"
+        )
+    if array.shape[0] < 2:
+        raise MetricsInputError(f"need at least 2 embeddings to form a pair, got {array.shape[0]}")
+    if not np.all(np.isfinite(array)):
+        raise MetricsInputError(
+            "embeddings contain NaN or infinite values; check the model output (diverged training?)"
+        )
+    return array
+
+
+def _as_labels(values, n: int, name: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1 or array.shape[0] != n:
+        raise MetricsInputError(
+            f"{name} must hold one entry per embedding ({n}), got shape {array.shape}"
+        )
+    return array
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise MetricsInputError(f"metric must be one of {METRICS}, got {metric!r}")
+
+
+def _codes(values: np.ndarray) -> np.ndarray:
+    """Integer codes of arbitrary labels (strings or numbers), equal codes = equal labels."""
+    return np.unique(values.astype(str), return_inverse=True)[1]
+
+
+# ---------------------------------------------------------------- scores
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise MetricsInputError(
+            "a zero embedding has no direction, so cosine similarity is undefined; "
+            "use metric='euclidean' or check the model output"
+        )
+    return x / norms
+
+
+def cross_scores(queries, gallery, metric: str) -> np.ndarray:
+    """Similarity of each query (rows) to each gallery embedding (columns); higher = more alike."""
+    _check_metric(metric)
+    q, g = np.asarray(queries, dtype=np.float64), np.asarray(gallery, dtype=np.float64)
+    if metric == "cosine":
+        return _unit(q) @ _unit(g).T
+    dist2 = np.sum(q * q, axis=1)[:, None] + np.sum(g * g, axis=1)[None, :] - 2.0 * (q @ g.T)
+    return -np.sqrt(np.maximum(dist2, 0.0))
+
+
+def score_matrix(emb, metric: str) -> np.ndarray:
+    """Similarity of every pair of embeddings, shape (n, n); higher = more alike."""
+    x = _as_embeddings(emb)
+    return cross_scores(x, x, metric)
+
+
+def pair_scores(emb, metric: str) -> np.ndarray:
+    """Similarity of every unordered pair i < j, in ``np.triu_indices(n, 1)`` order."""
+    scores = score_matrix(emb, metric)
+    return scores[np.triu_indices(scores.shape[0], k=1)]
+
+
+def build_pairs(emb, ids, *, metric: str, sessions=None, emo=None) -> Pairs:
+    """Enumerate all pairs i < j with score, same-identity, same-session and expression flags."""
+    x = _as_embeddings(emb)
+    n = x.shape[0]
+    upper = np.triu_indices(n, k=1)
+    id_codes = _codes(_as_labels(ids, n, "ids"))
+    same = id_codes[upper[0]] == id_codes[upper[1]]
+
+    same_session = np.zeros_like(same)
+    if sessions is not None:
+        session_str = _as_labels(sessions, n, "sessions").astype(str)
+        known = np.char.strip(session_str) != ""
+        codes = _codes(session_str)
+        same_session = (codes[upper[0]] == codes[upper[1]]) & known[upper[0]] & known[upper[1]]
+
+    same_expression = np.zeros_like(same)
+    cross_expression = np.zeros_like(same)
+    if emo is not None:
+        emo_codes = _as_labels(emo, n, "emo").astype(np.int64)
+        both_known = (emo_codes[upper[0]] >= 0) & (emo_codes[upper[1]] >= 0)
+        equal = emo_codes[upper[0]] == emo_codes[upper[1]]
+        same_expression = both_known & equal
+        cross_expression = both_known & ~equal
+
+    score = score_matrix(x, metric)[upper]
+    return Pairs(score, same, same_session, same_expression, cross_expression)
+
+
+# ---------------------------------------------------------------- curve summaries
+
+
+def _has_both_classes(labels: np.ndarray) -> bool:
+    return bool(labels.any()) and bool((~labels).any())
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    if not _has_both_classes(labels):
+        return float("nan")
+    return float(roc_auc_score(labels, scores))
+
+
+def _roc(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    far, tar, _ = roc_curve(labels, scores, drop_intermediate=False)
+    return far, tar
+
+
+def equal_error_rate(far: np.ndarray, tar: np.ndarray) -> float:
+    """Error rate where FAR equals FRR (= 1 - TAR).
+
+    Taken where the ROC, linearly interpolated between its operating points,
+    crosses FAR = FRR; a perfectly separating score gives 0.
+    """
+    gap = far - (1.0 - tar)  # rises from -1 (accept none) to +1 (accept all)
+    i = int(np.argmax(gap >= 0))
+    if i == 0:
+        return float(far[0])
+    t = -gap[i - 1] / (gap[i] - gap[i - 1])
+    return float(far[i - 1] + t * (far[i] - far[i - 1]))
+
+
+def tar_at_far(far: np.ndarray, tar: np.ndarray, level: float, n_negative: int) -> float:
+    """Highest TAR at an operating point whose FAR does not exceed ``level``.
+
+    NaN when there are fewer than 1/level negative pairs: then even a single false
+    accept exceeds the level and the number would describe a threshold above every
+    negative rather than the requested FAR.
+    """
+    if n_negative * level < 1.0 - 1e-9:
+        return float("nan")
+    allowed = far <= level + 1e-12
+    return float(np.max(tar[allowed]))
+
+
+def _accuracy(labels: np.ndarray, scores: np.ndarray, threshold: float | None) -> float:
+    if threshold is None or labels.size == 0:
+        return float("nan")
+    return float(np.mean((scores >= threshold) == labels))
+
+
+# ---------------------------------------------------------------- public API
+
+
+def verification_metrics(
+    emb,
+    ids,
+    *,
+    metric: str,
+    sessions=None,
+    emo=None,
+    threshold: float | None = None,
+    exclude_same_session: bool = True,
+) -> dict:
+    """Verification metrics over all unordered pairs of the given (test) images.
+
+    Returns auc, eer, tar_at_far_1e-1, tar_at_far_1e-2 (NaN when fewer than 1/FAR
+    negative pairs), accuracy (pairs with score >= ``threshold`` called "same";
+    NaN without a threshold; choose it on validation data with
+    :func:`choose_threshold`), auc_same_expression / auc_cross_expression
+    (positives whose two known expressions are equal / differ, against all
+    negatives; NaN when ``emo`` is absent or no such positives exist),
+    n_positive_pairs, n_negative_pairs, and auc_all_pairs / eer_all_pairs /
+    n_positive_pairs_all_pairs, which keep same-session positives.
+    ``emo`` holds expression codes (index into ``vocabulary.EXPRESSIONS``, -1 = unknown).
+    Metrics that cannot be computed are NaN and explained in ``notes``.
+    """
+    pairs = build_pairs(emb, ids, metric=metric, sessions=sessions, emo=emo)
+    keep = pairs.evaluated(exclude_same_session)
+    labels, scores = pairs.same[keep], pairs.score[keep]
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    notes = _notes(n_pos, n_neg, emo is not None, pairs, keep)
+
+    result = {"n_positive_pairs": n_pos, "n_negative_pairs": n_neg}
+    result.update(_curve_metrics(labels, scores, n_neg, suffix=""))
+    result["accuracy"] = _accuracy(labels, scores, threshold)
+    result["auc_same_expression"] = _subset_auc(pairs, keep, pairs.same_expression)
+    result["auc_cross_expression"] = _subset_auc(pairs, keep, pairs.cross_expression)
+
+    all_pairs = _curve_metrics(pairs.same, pairs.score, int((~pairs.same).sum()), suffix="_all_pairs")
+    result["auc_all_pairs"] = all_pairs["auc_all_pairs"]
+    result["eer_all_pairs"] = all_pairs["eer_all_pairs"]
+    result["n_positive_pairs_all_pairs"] = int(pairs.same.sum())
+    result["notes"] = notes
+    return result
+
+
+def _curve_metrics(labels: np.ndarray, scores: np.ndarray, n_neg: int, suffix: str) -> dict:
+    keys = ["auc", "eer", *FAR_LEVELS]
+    if not _has_both_classes(labels):
+        return {key + suffix: float("nan") for key in keys}
+    far, tar = _roc(labels, scores)
+    # trapezoid area under the full ROC equals roc_auc_score (ties included), one sort fewer
+    values = [float(auc(far, tar)), equal_error_rate(far, tar)]
+    values += [tar_at_far(far, tar, level, n_neg) for level in FAR_LEVELS.values()]
+    return {key + suffix: value for key, value in zip(keys, values)}
+
+
+def _subset_auc(pairs: Pairs, keep: np.ndarray, positive_subset: np.ndarray) -> float:
+    """AUC of a subset of the evaluated positives against all evaluated negatives."""
+    chosen = keep & ((pairs.same & positive_subset) | ~pairs.same)
+    return _auc(pairs.same[chosen], pairs.score[chosen])
+
+
+def _notes(n_pos: int, n_neg: int, has_emo: bool, pairs: Pairs, keep: np.ndarray) -> list[str]:
+    notes = []
+    if n_pos == 0:
+        notes.append("no positive pairs (after same-session exclusion): AUC, EER and TAR are NaN")
+    if n_neg == 0:
+        notes.append("no negative pairs (one identity only): AUC, EER and TAR are NaN")
+    for level in FAR_LEVELS.values():
+        if 0 < n_neg and n_neg * level < 1.0 - 1e-9:
+            notes.append(f"only {n_neg} negative pairs: TAR at FAR {level:g} needs at least {round(1 / level)}")
+    if not has_emo:
+        notes.append("no expression labels given: same/cross-expression AUC are NaN")
+    else:
+        for name, subset in (("same", pairs.same_expression), ("cross", pairs.cross_expression)):
+            if not np.any(keep & pairs.same & subset):
+                notes.append(f"no {name}-expression positive pairs: auc_{name}_expression is NaN")
+    return notes
+
+
+def choose_threshold(emb, ids, *, metric: str, sessions=None) -> float:
+    """Score threshold that maximises pair accuracy on the given (validation) images.
+
+    Pass validation embeddings only: the test set never chooses its own threshold.
+    Same-session positives are excluded as in :func:`verification_metrics`. The
+    threshold lies halfway between the last accepted and the first rejected score,
+    and a pair is called "same" when its score is >= the threshold.
+    """
+    pairs = build_pairs(emb, ids, metric=metric, sessions=sessions)
+    keep = pairs.evaluated(exclude_same_session=True)
+    labels, scores = pairs.same[keep], pairs.score[keep]
+    if not _has_both_classes(labels):
+        raise MetricsInputError(
+            "choosing a threshold needs positive and negative validation pairs; give the "
+            "validation split at least two identities and one identity with two images "
+            "(from different sessions when sessions are known)"
+        )
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores, sorted_labels = scores[order], labels[order]
+    accepted_pos = np.cumsum(sorted_labels)
+    accepted_neg = np.cumsum(~sorted_labels)
+    # one candidate per distinct score: accept everything scoring >= that value
+    last_of_value = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
+    n_negatives = int((~labels).sum())
+    correct = accepted_pos[last_of_value] + (n_negatives - accepted_neg[last_of_value])
+    values = sorted_scores[last_of_value]
+    best = int(np.argmax(correct))
+    if n_negatives > correct[best]:  # rejecting every pair beats every cut
+        return float(np.nextafter(values[0], np.inf))
+    if best + 1 < values.size:
+        return float((values[best] + values[best + 1]) / 2.0)
+    return float(values[best])
+
+
+def rank1_identification(
+    emb, ids, *, metric: str, n_draws: int = 10, seed: int = 0, sessions=None
+) -> float:
+    """One-shot identification: mean rank-1 accuracy over random gallery draws.
+
+    Each draw puts one random image of every identity in the gallery; every other
+    image is a probe, matched to its most similar gallery image. Identities with a
+    single image are gallery-only (distractors that make the task harder). With
+    ``sessions``, probes from the same known session as their identity's gallery
+    image are not scored (they would be near-duplicates). Draws without a scored
+    probe are skipped; NaN when no draw has one.
+    """
+    if n_draws < 1:
+        raise MetricsInputError(f"n_draws must be at least 1, got {n_draws}")
+    x = _as_embeddings(emb)
+    n = x.shape[0]
+    id_codes = _codes(_as_labels(ids, n, "ids"))
+    session_str = None if sessions is None else _as_labels(sessions, n, "sessions").astype(str)
+    members_by_identity = _group_indices(id_codes)
+    rng = np.random.default_rng(seed)
+    accuracies = []
+    for _ in range(n_draws):
+        gallery = np.array([rng.choice(members) for members in members_by_identity])
+        accuracy = _rank1_once(x, id_codes, gallery, session_str, metric)
+        if accuracy is not None:
+            accuracies.append(accuracy)
+    return float(np.mean(accuracies)) if accuracies else float("nan")
+
+
+def _group_indices(codes: np.ndarray) -> list[np.ndarray]:
+    return [np.flatnonzero(codes == code) for code in np.unique(codes)]
+
+
+def _rank1_once(x, id_codes, gallery, session_str, metric) -> float | None:
+    probe_mask = np.ones(x.shape[0], dtype=bool)
+    probe_mask[gallery] = False
+    if session_str is not None:
+        own_gallery = dict(zip(id_codes[gallery], gallery))
+        own_session = session_str[[own_gallery[c] for c in id_codes]]
+        probe_mask &= ~((session_str == own_session) & (np.char.strip(session_str) != ""))
+    probes = np.flatnonzero(probe_mask)
+    if probes.size == 0:
+        return None
+    nearest = np.argmax(cross_scores(x[probes], x[gallery], metric), axis=1)
+    return float(np.mean(id_codes[gallery][nearest] == id_codes[probes]))
+
+
+def roc_points(emb, ids, *, metric: str, sessions=None) -> tuple[np.ndarray, np.ndarray]:
+    """(FAR, TAR) operating points of the ROC over the evaluated pairs, for the figures."""
+    pairs = build_pairs(emb, ids, metric=metric, sessions=sessions)
+    keep = pairs.evaluated(exclude_same_session=True)
+    labels = pairs.same[keep]
+    if not _has_both_classes(labels):
+        raise MetricsInputError(
+            "an ROC needs positive and negative pairs; the given images have "
+            f"{int(labels.sum())} positive and {int((~labels).sum())} negative pairs"
+        )
+    return _roc(labels, pairs.score[keep])
+
