@@ -1,0 +1,95 @@
+"""The study plan: config coercion, semantic checks, which runs a config asks for."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from emoverify import study
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture
+def config():
+    loaded = yaml.safe_load((ROOT / "config.yaml").read_text())
+    validate(loaded, str(SCHEMA))
+    return loaded
+
+
+def test_default_config_validates_and_fills_defaults(config):
+    assert config["training"]["mining"] == "all"
+    assert config["evaluation"]["exclude_same_session"] is True
+    assert config["references"] == ["pixels", "untrained"]
+
+
+@pytest.mark.parametrize("preset", sorted((ROOT / "workflow" / "presets").glob("*.yaml")), ids=lambda p: p.stem)
+def test_presets_validate_over_the_default(config, preset):
+    merged = copy.deepcopy(config)
+    for key, value in yaml.safe_load(preset.read_text()).items():
+        if isinstance(value, dict):
+            merged.setdefault(key, {}).update(value)
+        else:
+            merged[key] = value
+    validate(merged, str(SCHEMA))
+    merged["data_root"] = "/somewhere"
+    study.check_study(merged)
+    assert merged["experiment"] == preset.stem
+
+
+def test_misspelt_key_is_an_error_naming_it(config):
+    config["epochz"] = 3
+    with pytest.raises(Exception, match="epochz"):
+        validate(config, str(SCHEMA))
+
+
+def test_command_line_strings_are_coerced_to_schema_types():
+    schema = yaml.safe_load(SCHEMA.read_text())
+    overrides = {"seeds": ["0", "1"], "folds": "4", "training": {"learning_rate": "0.01", "augment_flip": "false"},
+                 "methods": {"x": {"primary": "triplet", "geometry": "spherical", "aux": {"pdp": "0.5"}}}}
+    coerced = study.coerce_to_schema(overrides, schema)
+    assert coerced["seeds"] == [0, 1]
+    assert coerced["folds"] == 4
+    assert coerced["training"] == {"learning_rate": 0.01, "augment_flip": False}
+    assert coerced["methods"]["x"]["aux"]["pdp"] == 0.5
+
+
+def test_unknown_run_method_names_the_defined_ones(config):
+    config["run_methods"] = ["tl", "tl_pdq"]
+    with pytest.raises(study.ConfigError, match="tl_pdq.*defined methods"):
+        study.check_study(config)
+
+
+def test_arcface_off_the_sphere_is_rejected(config):
+    config["methods"]["af"]["geometry"] = "euclidean"
+    with pytest.raises(study.ConfigError, match="sphere"):
+        study.check_study(config)
+
+
+def test_real_dataset_without_data_root_says_what_to_do(config):
+    config["dataset"] = "jaffe"
+    with pytest.raises(study.ConfigError, match="data_root"):
+        study.check_study(config)
+
+
+def test_label_free_methods_run_once_per_fold_and_seed(config):
+    config.update(run_methods=["tl", "tl_pdp"], folds=2, seeds=[0, 1], label_sources=["manual", "detected"])
+    runs = study.planned_runs(config)
+    tl_runs = [r for r in runs if r.method == "tl"]
+    pdp_runs = [r for r in runs if r.method == "tl_pdp"]
+    assert {r.labels for r in tl_runs} == {"none"} and len(tl_runs) == 4
+    assert {r.labels for r in pdp_runs} == {"manual", "detected"} and len(pdp_runs) == 8
+    assert len(set(runs)) == len(runs)
+    assert tl_runs[0].path == "runs/tl/none/fold0/seed0"
+
+
+def test_baselines_follow_the_primary_loss(config):
+    config["run_methods"] = ["tl", "tl_fbv", "af", "af_pdp"]
+    assert study.baseline_of("tl_fbv", config) == "tl"
+    assert study.baseline_of("af_pdp", config) == "af"
+    assert study.baseline_of("tl", config) is None
+    config["run_methods"] = ["tl_fbv"]
+    assert study.baseline_of("tl_fbv", config) is None
