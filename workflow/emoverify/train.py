@@ -158,7 +158,7 @@ def train_model(train: FaceSet, val: FaceSet, *, method: dict, training: dict, e
             scaler.update()
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + float(value)
-            batches.set_postfix(loss=f"{float(total):.4f}")
+            batches.set_postfix(loss=f"{total.item():.4f}")
         val_auc = validation_auc(model, val, device)
         row = {"epoch": epoch, **{name: value / max(len(sampler), 1) for name, value in sums.items()},
                "val_auc": val_auc, "seconds": time.perf_counter() - started}

@@ -11,13 +11,14 @@ with logged(snakemake.log[0]):
     manifest = pd.read_csv(snakemake.input.manifest, keep_default_na=False)
     detected = pd.read_csv(snakemake.input.detected, keep_default_na=False)
     detected = labels.apply_threshold(detected, snakemake.params.confidence_threshold)
-    merged = manifest[manifest["status"] == "ok"].merge(detected, on="image_id", how="left").fillna("")
-    metrics, confusion = agreement.label_agreement(merged["emotion_manual"], merged["emotion_detected"])
+    usable = manifest[manifest["status"] == "ok"]
+    metrics, confusion = agreement.label_agreement(labels.manual_expressions(usable), detected)
     metrics["confidence_threshold"] = snakemake.params.confidence_threshold
     print(json.dumps(metrics, indent=2))
     with open(snakemake.output.metrics, "w") as handle:
         json.dump(metrics, handle, indent=2)
-    pd.DataFrame([metrics]).to_csv(snakemake.output.table, index=False)
+    flat = {key: (", ".join(value) if isinstance(value, list) else value) for key, value in metrics.items()}
+    pd.DataFrame([flat]).to_csv(snakemake.output.table, index=False)
     confusion.to_csv(snakemake.output.confusion)
     agreement.plot_confusion(confusion, snakemake.output.figure,
                              title="fer (detected) vs manual expression labels")
