@@ -115,8 +115,11 @@ def build_objective(method: dict, training: dict, train: FaceSet) -> CombinedObj
 
 
 def train_model(train: FaceSet, val: FaceSet, *, method: dict, training: dict, epochs: int, seed: int,
-                device: torch.device, progress: bool = True) -> TrainingResult:
-    """Train with P x K batches and early stopping on validation AUC; returns the best epoch's model."""
+                device: torch.device, progress: bool = True, on_epoch=None) -> TrainingResult:
+    """Train with P x K batches and early stopping on validation AUC; returns the best epoch's model.
+
+    `on_epoch(history)` is called after every epoch (the rule writes history.csv as training goes).
+    """
     check_training_labels(method, train)
     seed_everything(seed)
     model = build_model(training["backbone"], embedding_dim=training["embedding_dim"], geometry=method["geometry"],
@@ -163,6 +166,8 @@ def train_model(train: FaceSet, val: FaceSet, *, method: dict, training: dict, e
         row = {"epoch": epoch, **{name: value / max(len(sampler), 1) for name, value in sums.items()},
                "val_auc": val_auc, "seconds": time.perf_counter() - started}
         rows.append(row)
+        if on_epoch is not None:
+            on_epoch(pd.DataFrame(rows))
         if progress:
             print(f"epoch {epoch}: loss {row.get('total', float('nan')):.4f} val_auc {val_auc:.4f}", flush=True)
         score = val_auc if np.isfinite(val_auc) else -row.get("total", 0.0)

@@ -38,7 +38,11 @@ def method_spec(wildcards):
 
 def label_inputs(wildcards):
     """Detected labels are an input only of runs that use them, so manual runs never wait for fer."""
-    return {"detected": f"{OUT}/labels/detected.csv"} if wildcards.labels == "detected" else {}
+    if wildcards.labels == "detected":
+        return {"detected": f"{OUT}/labels/detected.csv"}
+    if wildcards.labels == "manual":
+        return {"manual_check": f"{OUT}/dataset/manual_labels.ok"}
+    return {}
 
 
 def label_params(wildcards):

@@ -60,3 +60,17 @@ rule detect_align:
 rule faces:
     input:
         rules.detect_align.output.manifest,
+
+
+rule check_manual_labels:
+    """Runs that ask for manual labels wait for this check, so a dataset without them stops early and clearly."""
+    input:
+        table=rules.dataset.output.table,
+    output:
+        flag=f"{OUT}/dataset/manual_labels.ok",
+    conda:
+        "../../envs/base.yaml"
+    log:
+        f"{OUT}/logs/check_manual_labels.log",
+    script:
+        "../scripts/check_manual_labels.py"

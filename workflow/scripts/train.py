@@ -15,8 +15,8 @@ with logged(snakemake.log[0]):
     print(f"{w.method} / {w.labels} / fold {w.fold} / seed {w.seed} on {device}: "
           f"{len(faces['train'])} training and {len(faces['val'])} validation faces")
     result = train.train_model(faces["train"], faces["val"], method=p.method, training=p.training,
-                               epochs=p.epochs, seed=int(w.seed), device=device)
-    result.history.to_csv(snakemake.output.history, index=False)
+                               epochs=p.epochs, seed=int(w.seed), device=device,
+                               on_epoch=lambda history: history.to_csv(snakemake.output.history, index=False))
     train.save_checkpoint(snakemake.output.model, result, method=p.method, training=p.training,
                           extra={"method_name": w.method, "labels": w.labels, "fold": int(w.fold),
                                  "seed": int(w.seed)})
