@@ -286,6 +286,8 @@ def _ok_runs(runs: pd.DataFrame, method: str, labels: str) -> pd.DataFrame:
 def _compare(runs, metrics, method, labels, baseline, baseline_labels, n_boot, seed, note="") -> list[dict]:
     keys = ["fold", "seed"]
     mine = _ok_runs(runs, method, labels)
+    if mine.empty:
+        note = "; ".join(filter(None, [note, f"{method} ({labels}) has no successful runs"]))
     if baseline_labels is None:
         theirs = mine.iloc[0:0]
     else:
@@ -333,7 +335,7 @@ def significance(
 ) -> pd.DataFrame:
     """Each method against its baseline, paired on (fold, seed) over ok runs.
 
-    ``baselines`` maps method -> baseline method. Every label source of a method
+    ``baselines`` maps method -> baseline method (None or "" = no test). Every label source of a method
     is compared with the baseline's runs of the same label source, or with its
     only label source (``none`` for label-free baselines such as ``tl``).
     Differences are method minus baseline. Methods absent from ``runs`` are absent
@@ -343,6 +345,8 @@ def significance(
     metrics = _paired_metrics(runs, metrics)
     rows = []
     for method, baseline in baselines.items():
+        if not baseline:  # a method without a baseline (e.g. the baseline itself) is not tested
+            continue
         if method == baseline:
             raise SummaryInputError(f"method {method!r} is mapped to itself as baseline; drop it from the mapping")
         for labels in dict.fromkeys(runs.loc[runs["method"] == method, "labels"]):
