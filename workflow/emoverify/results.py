@@ -11,7 +11,6 @@ from . import metrics, plots, summary
 from .vocabulary import EXPRESSIONS
 
 LABEL_PREFERENCE = ("manual", "detected", "none")
-FAR_GRID = np.logspace(-4, 0, 200)
 
 
 def load_embeddings(path) -> dict:
@@ -51,15 +50,20 @@ def pca_panels(records: list[dict], methods: list[str]) -> list[tuple]:
     return panels
 
 
-def mean_roc(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """TAR averaged over runs at a common grid of false accept rates."""
+def mean_roc(records: list[dict], n_points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """TAR averaged over runs on a common log grid of false accept rates.
+
+    The grid starts at the smallest FAR every run can measure (one negative pair), so no flat,
+    extrapolated stretch is drawn below what the data resolve.
+    """
     curves = []
     for record in records:
         sessions = record["session"] if "session" in record else None
-        far, tar = metrics.roc_points(record["embeddings"], record["identity"], metric=record["metric"],
-                                      sessions=sessions)
-        curves.append(np.interp(FAR_GRID, far, tar))
-    return FAR_GRID, np.mean(curves, axis=0)
+        curves.append(metrics.roc_points(record["embeddings"], record["identity"], metric=record["metric"],
+                                         sessions=sessions))
+    smallest = max(far[far > 0].min() for far, _ in curves)
+    grid = np.logspace(np.log10(smallest), 0, n_points)
+    return grid, np.mean([np.interp(grid, far, tar) for far, tar in curves], axis=0)
 
 
 def roc_curves(records: list[dict], label_sources: list[str]) -> dict:
