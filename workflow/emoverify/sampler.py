@@ -1,0 +1,126 @@
+"""P identities x K images per batch, with as many expressions per identity as it has."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from itertools import zip_longest
+
+import numpy as np
+from torch.utils.data import Sampler
+
+UNKNOWN = -1
+
+
+class PKBatchSampler(Sampler[list[int]]):
+    """Batches of ``p`` distinct identities x ``k`` images each, as lists of dataset indices.
+
+    Use as ``DataLoader(dataset, batch_sampler=PKBatchSampler(ids, emo, p, k, seed))``.
+
+    - Identities are dealt from shuffled rounds, so within an epoch each
+      identity appears about equally often and never twice in one batch.
+    - Each identity's ``k`` images are picked round-robin over its expressions
+      (known expressions in a random order, then its unknown-expression
+      images), a random image from each, so the identity shows
+      ``min(k, number of its known expressions)`` distinct known expressions:
+      the pairs that PDP, FBV and CE need.
+    - An identity with fewer than ``k`` images shows all of them, then repeats
+      them (sampling with replacement), so every batch has ``p * k`` entries;
+      such repeats are identical images, which the losses treat as zero-distance pairs.
+    - Deterministic for ``seed``; :meth:`set_epoch` changes the draw
+      deterministically. ``len()`` is ``batches_per_epoch`` or, by default,
+      enough batches to show about every image once.
+    """
+
+    def __init__(
+        self,
+        ids: Sequence,
+        emo: Sequence[int],
+        p: int,
+        k: int,
+        seed: int,
+        batches_per_epoch: int | None = None,
+    ):
+        super().__init__()
+        ids, emo = _as_list(ids), [int(e) for e in _as_list(emo)]
+        _check_arguments(ids, emo, p, k, batches_per_epoch)
+        self._images = _images_by_identity_and_expression(ids, emo)
+        self.p, self.k, self.seed = p, k, seed
+        self.batches_per_epoch = batches_per_epoch or max(1, math.ceil(len(ids) / (p * k)))
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the batches of epoch ``epoch`` on the next iteration."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        identities = _shuffled_rounds(len(self._images), rng)
+        for _ in range(self.batches_per_epoch):
+            batch: list[int] = []
+            for identity in _distinct(identities, self.p):
+                batch.extend(self._images_of(identity, rng))
+            yield batch
+
+    def _images_of(self, identity: int, rng: np.random.Generator) -> list[int]:
+        buckets = self._images[identity]
+        known = [e for e in buckets if e != UNKNOWN]
+        order = [known[i] for i in rng.permutation(len(known))] + ([UNKNOWN] if UNKNOWN in buckets else [])
+        chosen: list[int] = []
+        while len(chosen) < self.k:  # more than one pass only when the identity has < k images
+            shuffled = [rng.permutation(buckets[e]).tolist() for e in order]
+            for one_per_expression in zip_longest(*shuffled):
+                chosen.extend(i for i in one_per_expression if i is not None)
+        return chosen[: self.k]
+
+
+def _as_list(values) -> list:
+    """Plain Python values (tensors and arrays would otherwise hash as objects, not labels)."""
+    return values.tolist() if hasattr(values, "tolist") else list(values)
+
+
+def _check_arguments(ids: list, emo: list[int], p: int, k: int, batches_per_epoch: int | None) -> None:
+    if len(ids) != len(emo):
+        raise ValueError(f"ids and emo must have one entry per image, got {len(ids)} and {len(emo)}")
+    if p < 1 or k < 1:
+        raise ValueError(f"p (identities per batch) and k (images per identity) must be >= 1, got p={p}, k={k}")
+    n_identities = len(set(ids))
+    if n_identities < p:
+        raise ValueError(
+            f"p={p} identities per batch but the data have only {n_identities}; lower p to at most {n_identities}"
+        )
+    if any(e < UNKNOWN for e in emo):
+        raise ValueError("expression codes must be >= -1 (-1 = unknown)")
+    if batches_per_epoch is not None and batches_per_epoch < 1:
+        raise ValueError(f"batches_per_epoch must be >= 1 or None, got {batches_per_epoch}")
+
+
+def _images_by_identity_and_expression(ids: list, emo: list[int]) -> list[dict[int, list[int]]]:
+    """Per identity (in order of first appearance), its image indices grouped by expression code."""
+    position: dict = {}
+    images: list[dict[int, list[int]]] = []
+    for index, (identity, expression) in enumerate(zip(ids, emo)):
+        if identity not in position:
+            position[identity] = len(images)
+            images.append({})
+        images[position[identity]].setdefault(expression, []).append(index)
+    return images
+
+
+def _shuffled_rounds(n: int, rng: np.random.Generator) -> Iterator[int]:
+    """0..n-1 in a fresh random order, round after round, forever."""
+    while True:
+        yield from rng.permutation(n).tolist()
+
+
+def _distinct(stream: Iterator[int], count: int) -> list[int]:
+    """The next ``count`` distinct items of ``stream`` (a repeat across a round boundary is skipped)."""
+    chosen: list[int] = []
+    while len(chosen) < count:
+        item = next(stream)
+        if item not in chosen:
+            chosen.append(item)
+    return chosen
