@@ -47,6 +47,13 @@ def test_threshold_works_on_a_csv_round_trip_without_status():
     assert result["detect_status"].tolist() == ["ok", BELOW_THRESHOLD, BELOW_THRESHOLD, "not classified"]
 
 
+def test_threshold_works_on_a_csv_read_without_na_conversion():
+    text = detected_table().to_csv(index=False)
+    result = apply_threshold(pd.read_csv(io.StringIO(text), keep_default_na=False), 0.4)  # confidence "" for d
+    assert result["emotion_detected"].tolist() == ["happiness", "anger", "", ""]
+    assert result["detect_status"].tolist() == ["ok", "ok", BELOW_THRESHOLD, "face: no_face"]
+
+
 @pytest.mark.parametrize("threshold", [-0.1, 1.5])
 def test_threshold_out_of_range_is_refused(threshold):
     with pytest.raises(LabelSourceError, match="between 0 and 1"):

@@ -106,6 +106,8 @@ def normalise_detected(detected: pd.DataFrame) -> pd.DataFrame:
         )
     table = detected.copy()
     table["emotion_detected"] = table["emotion_detected"].fillna("").astype(object).map(canonical_expression)
+    # read with keep_default_na=False, unclassified rows hold "" instead of NaN
+    table["confidence"] = pd.to_numeric(table["confidence"], errors="coerce")
     if "detect_status" not in table.columns:
         table["detect_status"] = (table["emotion_detected"] != "").map({True: "ok", False: "not classified"})
     return table
