@@ -203,7 +203,7 @@ LOSSES = {
     ),
     "arcface_head": (
         lambda e, i, m, t: t["head"](e, i),
-        lambda x, i, m, t: loop_arcface_head(x, i, t["head"].weight, 8.0, 0.5),
+        lambda x, i, m, t: loop_arcface_head(x, i, t["head"].weight, t["head"].scale, t["head"].margin),
     ),
     "pdm": (lambda e, i, m, t: losses.pdm(e, i, m), lambda x, i, m, t: loop_pdm(x, i, m)),
     "pdp": (lambda e, i, m, t: losses.pdp(e, i, m), lambda x, i, m, t: loop_pdp(x, i, m)),
@@ -275,12 +275,13 @@ def test_gradcheck(name):
 
 # --------------------------------------------------------------------------- edge cases
 
+IDENTITY_PAIR_LOSSES = ("triplet_all", "triplet_batch_hard", "triplet_semi_hard", "arcface_geodesic")
 EDGE_BATCHES = {
     # name: (ids, emo, the losses that have nothing to average and must give 0)
     "empty": ([], [], tuple(LOSSES)),
-    "single_sample": ([0], [1], ("triplet_all", "triplet_batch_hard", "triplet_semi_hard", "arcface_geodesic", "pdm", "pdp", "fbv", "ce")),
-    "all_identities_distinct": ([0, 1, 2, 3], [1, 2, 1, 2], ("triplet_all", "triplet_batch_hard", "triplet_semi_hard", "arcface_geodesic", "pdm", "pdp", "fbv", "ce")),
-    "one_identity": ([2, 2, 2, 2, 2], [0, 1, 1, 3, 5], ("triplet_all", "triplet_batch_hard", "triplet_semi_hard", "arcface_geodesic", "pdp")),
+    "single_sample": ([0], [1], IDENTITY_PAIR_LOSSES + ("pdm", "pdp", "fbv", "ce")),
+    "all_identities_distinct": ([0, 1, 2, 3], [1, 2, 1, 2], IDENTITY_PAIR_LOSSES + ("pdm", "pdp", "fbv", "ce")),
+    "one_identity": ([2, 2, 2, 2, 2], [0, 1, 1, 3, 5], IDENTITY_PAIR_LOSSES + ("pdp",)),
     "all_expressions_unknown": ([0, 0, 1, 1, 2, 2], [-1] * 6, EXPRESSION_LOSSES),
     "single_expression": ([0, 0, 1, 1, 1, 2], [4] * 6, ("pdp", "fbv", "ce")),
 }
@@ -349,7 +350,8 @@ def test_pdp_is_zero_when_every_identity_has_the_same_pairwise_distances(pairs, 
     ids, emo = labelled_batch(pairs)
     g = torch.Generator().manual_seed(seed)
     template = torch.randn(N_EXPR, DIM, generator=g, dtype=F64)  # one layout of the expressions, moved rigidly
-    moved = torch.stack([template @ random_rotation(DIM, g) + torch.randn(DIM, generator=g, dtype=F64) for _ in range(4)])
+    shifts = torch.randn(4, DIM, generator=g, dtype=F64)
+    moved = torch.stack([template @ random_rotation(DIM, g) + shift for shift in shifts])
     noise = torch.randn(len(ids), DIM, generator=g, dtype=F64)
     emb = moved[ids, emo.clamp_min(0)] + (emo == -1)[:, None] * noise
     assert losses.pdp(emb, ids, emo).item() == pytest.approx(0.0, abs=1e-9)
@@ -407,8 +409,10 @@ def test_composition_net_has_the_papers_layers():
     net = losses.CompositionNet(128, 8)
     shapes = [tuple(m.weight.shape) for m in net.modules() if isinstance(m, torch.nn.Linear)]
     assert shapes == [(100, 128 + 16), (100, 100), (128, 100)]
-    out = net(torch.randn(3, 128), torch.tensor([0, 5, 7]), torch.tensor([1, 1, 2]))
-    assert out.shape == (3, 128)
+    emb, emo_from, emo_to = torch.randn(3, 128), torch.tensor([0, 5, 7]), torch.tensor([1, 1, 2])
+    one_hot = torch.nn.functional.one_hot
+    expected = net.layers(torch.cat([emb, one_hot(emo_from, 8).float(), one_hot(emo_to, 8).float()], dim=1))
+    torch.testing.assert_close(net(emb, emo_from, emo_to), expected)
 
 
 def test_arcface_head_margin_lowers_the_true_class_logit_only():
@@ -422,17 +426,21 @@ def test_arcface_head_margin_lowers_the_true_class_logit_only():
     torch.testing.assert_close(with_margin[~own], without[~own])
 
 
+ZEROS = torch.zeros(4, dtype=torch.long)
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda e: losses.pdm(e[0], torch.zeros(4, dtype=torch.long), torch.zeros(4, dtype=torch.long)), "batch x dim"),
-        (lambda e: losses.pdm(e, torch.zeros(3, dtype=torch.long), torch.zeros(4, dtype=torch.long)), "one entry per"),
-        (lambda e: losses.pdm(e, torch.zeros(4), torch.zeros(4, dtype=torch.long)), "integer"),
-        (lambda e: losses.pdp(e, torch.zeros(4, dtype=torch.long), torch.full((4,), -2)), ">= -1"),
-        (lambda e: losses.mtl(e, torch.full((4,), 8), losses.ExpressionClassifier(DIM, 8).double()), "outside"),
-        (lambda e: losses.fbv(e, torch.zeros(4, dtype=torch.long), torch.zeros(4, dtype=torch.long), torch.zeros(8, 3)), "offsets"),
-        (lambda e: losses.ArcFaceHead(DIM, 3).double()(e, torch.tensor([0, 1, 2, 3])), "0..2"),
-        (lambda e: losses.triplet(e, torch.zeros(4, dtype=torch.long), mining="hardest"), "semi_hard"),
+        (lambda e: losses.pdm(e[0], ZEROS, ZEROS), "batch x dim"),
+        (lambda e: losses.pdm(e, ZEROS[:3], ZEROS), "one entry per"),
+        (lambda e: losses.pdm(e, torch.zeros(4), ZEROS), "integer"),
+        (lambda e: losses.pdp(e, ZEROS, torch.full((4,), -2)), ">= -1"),
+        (lambda e: losses.mtl(e, torch.full((4,), 8), losses.ExpressionClassifier(DIM, 8)), "outside"),
+        (lambda e: losses.ce(e, ZEROS, torch.full((4,), 8), losses.CompositionNet(DIM, 8)), "outside"),
+        (lambda e: losses.fbv(e, ZEROS, ZEROS, torch.ones(8, 3)), "offsets"),
+        (lambda e: losses.ArcFaceHead(DIM, 3)(e, torch.tensor([0, 1, 2, 3])), "0..2"),
+        (lambda e: losses.triplet(e, ZEROS, mining="hardest"), "semi_hard"),
     ],
 )
 def test_bad_input_is_explained(call, message):

@@ -8,8 +8,9 @@ identity losses). Each loss returns a scalar: the mean over the valid pairs,
 triplets or quadruples of the batch. A batch without any returns a zero that is
 still attached to the graph, so ``backward()`` works and training goes on.
 
-All losses are vectorised over B x B matrices (squared distances through the
-Gram matrix); none enumerates triplets or quadruples. Embeddings are used as
+All losses are vectorised: B x B matrices (squared distances through the Gram
+matrix) or closed-form sums per group; none enumerates triplets or quadruples,
+and memory stays O(B^2) (CE: O(pairs * D)). Embeddings are used as
 given: normalise them in the model when the method wants a sphere (the two
 ArcFace forms normalise internally; the paper drops the sphere for FBV).
 
@@ -42,7 +43,9 @@ def _labels(emb: Tensor, labels, name: str) -> Tensor:
     if labels.numel() == 0:
         labels = labels.long()  # an empty list arrives as float
     if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-        raise LossInputError(f"{name} must hold integer codes, got dtype {labels.dtype}; encode labels as integers first")
+        raise LossInputError(
+            f"{name} must hold integer codes, got dtype {labels.dtype}; encode labels as integers first"
+        )
     if labels.dim() != 1 or labels.shape[0] != emb.shape[0]:
         raise LossInputError(
             f"{name} must be a vector with one entry per embedding ({emb.shape[0]}), got shape {tuple(labels.shape)}"
@@ -96,11 +99,6 @@ def _same_identity(ids: Tensor) -> Tensor:
     """Ordered pairs (i, j), i != j, of one identity."""
     eye = torch.eye(len(ids), dtype=torch.bool, device=ids.device)
     return (ids[:, None] == ids[None, :]) & ~eye
-
-
-def _same_known_expression(emo: Tensor) -> Tensor:
-    known = emo != UNKNOWN
-    return (emo[:, None] == emo[None, :]) & known[:, None]
 
 
 def _different_known_expressions(emo: Tensor) -> Tensor:
@@ -228,7 +226,9 @@ class ArcFaceHead(nn.Module):
     def __init__(self, embedding_dim: int, n_classes: int, scale: float = 30.0, margin: float = 0.5):
         super().__init__()
         if n_classes < 1 or embedding_dim < 1:
-            raise ValueError(f"ArcFaceHead needs n_classes >= 1 and embedding_dim >= 1, got {n_classes}, {embedding_dim}")
+            raise ValueError(
+                f"ArcFaceHead needs n_classes >= 1 and embedding_dim >= 1, got {n_classes}, {embedding_dim}"
+            )
         if not 0.0 <= margin < math.pi:
             raise ValueError(f"ArcFace margin is an angle in radians in [0, pi), got {margin}")
         self.n_classes = n_classes
@@ -258,15 +258,64 @@ class ArcFaceHead(nn.Module):
         return per_sample.sum() / max(len(ids), 1)
 
 
+# --------------------------------------------------------------------------- grouped sums of squares
+
+
+def _dense_codes(labels: Tensor) -> Tensor:
+    """Labels renumbered 0..n-1 (in sorted order)."""
+    return torch.unique(labels, return_inverse=True)[1]
+
+
+def _cell_statistics(values: Tensor, cell: Tensor, n_cells: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Per cell of the rows of ``values`` (n x D): size, mean, and centred sum of squares ``sum ||v - mean||^2``."""
+    size = torch.bincount(cell, minlength=n_cells).to(values.dtype)
+    mean = values.new_zeros(n_cells, values.shape[1]).index_add(0, cell, values) / size.clamp_min(1)[:, None]
+    spread = values.new_zeros(n_cells).index_add(0, cell, (values - mean[cell]).pow(2).sum(1))
+    return size, mean, spread
+
+
+def _sum_sq_differences_across_members(values: Tensor, group: Tensor, member: Tensor) -> tuple[Tensor, Tensor]:
+    """``sum ||v_p - v_q||^2`` over unordered pairs of rows in one group with different members, and their number.
+
+    Per group, with n_m, mu_m, S_m the size, mean and spread of member m's rows
+    and N, mu the group's: ``sum_m S_m (N - n_m) + N sum_m n_m ||mu_m - mu||^2``;
+    every term is non-negative, so the sum is exact to rounding even near 0.
+    """
+    n_groups = int(group.max()) + 1 if len(group) else 1
+    n_members = int(member.max()) + 1 if len(member) else 1
+    size, mean, spread = _cell_statistics(values, group * n_members + member, n_groups * n_members)
+    size, spread = size.view(n_groups, n_members), spread.view(n_groups, n_members)
+    mean = mean.view(n_groups, n_members, -1)
+    group_size = size.sum(1, keepdim=True)
+    group_mean = (size[..., None] * mean).sum(1, keepdim=True) / group_size.clamp_min(1)[..., None]
+    within = (spread * (group_size - size)).sum()
+    between = (group_size * size * (mean - group_mean).pow(2).sum(2)).sum()
+    count = (group_size.squeeze(1).pow(2) - size.pow(2).sum(1)).sum() / 2
+    return within + between, count
+
+
 # --------------------------------------------------------------------------- PDM, PDP (III-C, III-D)
 
 
 def pdm(emb: Tensor, ids, emo) -> Tensor:
-    """Pairwise distance minimisation, eq. (2): mean ``d2(i, j)`` over pairs of one identity and one known expression."""
+    """Pairwise distance minimisation, eq. (2): mean ``d2(i, j)`` over pairs of one identity and one known expression.
+
+    Closed form per (identity, expression) cell: its n samples' pairs sum to
+    ``n * sum ||emb - cell mean||^2``, so time and memory are O(B * D).
+    """
     ids = _identities(emb, ids)
     emo = _expressions(emb, emo)
-    pairs = _same_identity(ids) & _same_known_expression(emo)
-    return _masked_mean(pairwise_sq_distances(emb), pairs)
+    if emb.shape[0] == 0:
+        return _zero(emb)
+    span = int(emo.max()) + 2  # codes -1 .. max
+    _, cell, size = torch.unique(ids * span + emo + 1, return_inverse=True, return_counts=True)
+    size = size.to(emb.dtype)
+    cell_mean = emb.new_zeros(len(size), emb.shape[1]).index_add(0, cell, emb) / size[:, None]
+    cell_size = size[cell]
+    known = emo != UNKNOWN
+    total = torch.where(known, cell_size * (emb - cell_mean[cell]).pow(2).sum(1), 0.0).sum()
+    n_pairs = torch.where(known, cell_size - 1, 0.0).sum() / 2
+    return total / n_pairs.clamp_min(1)
 
 
 def pdp(emb: Tensor, ids, emo) -> Tensor:
@@ -275,12 +324,9 @@ def pdp(emb: Tensor, ids, emo) -> Tensor:
     For each unordered expression pair {a, b}, a != b, take the unordered
     same-identity pairs (i, j) with expressions {a, b}; over every two such
     pairs from different identities, ``(d2(i, j) - d2(k, l))^2``. The loss is
-    the mean over all those pairs of pairs (the quadruples of the paper).
-
-    Closed form: within an expression group, the pairs of pairs from different
-    identities sum to ``sum_c V_c (N - n_c) + N sum_c n_c (mu_c - mu)^2``
-    (n_c, mu_c, V_c: count, mean and centred sum of squares of identity c's
-    distances; N, mu: the group's), so memory stays O(B^2).
+    the mean over all those pairs of pairs (the quadruples of the paper),
+    computed in closed form from per-(expression pair, identity) counts, means
+    and sums of squares of the distances: memory O(B^2), no quadruple is enumerated.
     """
     ids = _identities(emb, ids)
     emo = _expressions(emb, emo)
@@ -288,29 +334,10 @@ def pdp(emb: Tensor, ids, emo) -> Tensor:
     first, second = pairs.nonzero(as_tuple=True)
     distances = pairwise_sq_distances(emb)[first, second]
     low, high = torch.minimum(emo[first], emo[second]), torch.maximum(emo[first], emo[second])
-    group = torch.unique(low * (int(emo.max()) + 1) + high, return_inverse=True)[1] if len(first) else low
-    member = torch.unique(ids, return_inverse=True)[1][first]
-    total, count = _sum_sq_differences_across_members(distances, group, member)
+    expression_pair = _dense_codes(low * (int(emo.max()) + 1) + high) if len(first) else low
+    identity = _dense_codes(ids)[first]
+    total, count = _sum_sq_differences_across_members(distances[:, None], expression_pair, identity)
     return total / count.clamp_min(1)
-
-
-def _sum_sq_differences_across_members(values: Tensor, group: Tensor, member: Tensor) -> tuple[Tensor, Tensor]:
-    """Sum over groups of ``(v_p - v_q)^2`` over unordered pairs p, q in one group with different members,
-    and the number of such pairs."""
-    n_groups = int(group.max()) + 1 if len(group) else 1
-    n_members = int(member.max()) + 1 if len(member) else 1
-    cell = group * n_members + member
-    n_cells = n_groups * n_members
-    size = torch.bincount(cell, minlength=n_cells).to(values.dtype)
-    mean = values.new_zeros(n_cells).index_add(0, cell, values) / size.clamp_min(1)
-    spread = values.new_zeros(n_cells).index_add(0, cell, (values - mean[cell]).pow(2))
-    size, mean, spread = (t.view(n_groups, n_members) for t in (size, mean, spread))
-    group_size = size.sum(1, keepdim=True)
-    group_mean = (size * mean).sum(1, keepdim=True) / group_size.clamp_min(1)
-    within = (spread * (group_size - size)).sum()
-    between = (group_size * size * (mean - group_mean).pow(2)).sum()
-    count = (group_size.squeeze(1).pow(2) - size.pow(2).sum(1)).sum() / 2
-    return within + between, count
 
 
 # --------------------------------------------------------------------------- FBV (III-E)
@@ -343,9 +370,10 @@ def fbv(emb: Tensor, ids, emo, offsets: Tensor) -> Tensor:
 
     Mean over ordered same-identity pairs (i, j) with different known
     expressions of ``|| emb[j] - emb[i] - (u[emo[j]] - u[emo[i]]) ||^2``, where
-    ``u = offsets`` (see :func:`basis_offsets`). Computed as the squared
-    distance between ``emb - u[emo]``, i.e. each sample moved back to its
-    identity's origin. Embeddings are not normalised (the paper drops the sphere).
+    ``u = offsets`` (see :func:`basis_offsets`). That is the squared distance
+    between ``emb - u[emo]`` (each sample moved back to its identity's origin),
+    summed in closed form per identity over its expression groups: O(B * D).
+    Embeddings are not normalised (the paper drops the sphere for FBV).
     """
     ids = _identities(emb, ids)
     if offsets.dim() != 2 or offsets.shape[1] != emb.shape[1]:
@@ -354,9 +382,10 @@ def fbv(emb: Tensor, ids, emo, offsets: Tensor) -> Tensor:
             "build them with basis_offsets(n_expressions, embedding_dim)"
         )
     emo = _expressions(emb, emo, n_expressions=offsets.shape[0])
-    at_origin = emb - offsets.to(emb)[emo.clamp_min(0)]
-    pairs = _same_identity(ids) & _different_known_expressions(emo)
-    return _masked_mean(pairwise_sq_distances(at_origin), pairs)
+    known = (emo != UNKNOWN).nonzero(as_tuple=True)[0]
+    at_origin = emb[known] - offsets.to(emb)[emo[known]]
+    total, count = _sum_sq_differences_across_members(at_origin, _dense_codes(ids[known]), emo[known])
+    return total / count.clamp_min(1)
 
 
 # --------------------------------------------------------------------------- CE (III-F)
@@ -368,10 +397,14 @@ class CompositionNet(nn.Module):
     Input: the embedding and the one-hot codes of both expressions; layers
     FC(hidden)-ReLU-FC(hidden)-ReLU-FC(embedding_dim), as in the paper (whose
     last layer has 100 units because its embeddings have 100 dimensions).
+    The first layer is applied in two parts, :meth:`project` once per sample
+    and :meth:`compose` per (sample, expressions), so that a sample composed
+    towards several expressions is multiplied by the large weight only once.
     """
 
     def __init__(self, embedding_dim: int, n_expressions: int, hidden: int = 100):
         super().__init__()
+        self.embedding_dim = embedding_dim
         self.n_expressions = n_expressions
         self.layers = nn.Sequential(
             nn.Linear(embedding_dim + 2 * n_expressions, hidden),
@@ -382,17 +415,19 @@ class CompositionNet(nn.Module):
         )
 
     def forward(self, emb: Tensor, emo_from: Tensor, emo_to: Tensor) -> Tensor:
-        one_hot_from = F.one_hot(emo_from, self.n_expressions).to(emb.dtype)
-        one_hot_to = F.one_hot(emo_to, self.n_expressions).to(emb.dtype)
-        return self.layers(torch.cat([emb, one_hot_from, one_hot_to], dim=1))
+        return self.compose(self.project(emb), emo_from, emo_to)
 
-    def every_target(self, emb: Tensor, emo: Tensor) -> Tensor:
-        """B x n_expressions x D: ``g(emb[i], emo[i], e)`` for every target expression e."""
-        n, n_expr = emb.shape[0], self.n_expressions
-        sources = emb.repeat_interleave(n_expr, dim=0)
-        from_codes = emo.clamp_min(0).repeat_interleave(n_expr)
-        to_codes = torch.arange(n_expr, device=emb.device).repeat(n)
-        return self(sources, from_codes, to_codes).view(n, n_expr, emb.shape[1])
+    def project(self, emb: Tensor) -> Tensor:
+        """The embedding's share of the first layer (its weight times emb)."""
+        return emb @ self.layers[0].weight[:, : self.embedding_dim].T
+
+    def compose(self, projected: Tensor, emo_from: Tensor, emo_to: Tensor) -> Tensor:
+        """g from projected embeddings: adds the one-hot expressions' share and runs the remaining layers."""
+        first = self.layers[0]
+        from_weights = first.weight[:, self.embedding_dim : self.embedding_dim + self.n_expressions]
+        to_weights = first.weight[:, self.embedding_dim + self.n_expressions :]
+        hidden = projected + from_weights.T[emo_from] + to_weights.T[emo_to] + first.bias
+        return self.layers[1:](hidden)
 
 
 def ce(emb: Tensor, ids, emo, net: CompositionNet) -> Tensor:
@@ -400,14 +435,17 @@ def ce(emb: Tensor, ids, emo, net: CompositionNet) -> Tensor:
 
     Mean over ordered same-identity pairs (i, j) with different known
     expressions of ``|| g(emb[i], emo[i], emo[j]) - emb[j] ||^2``; ``g = net`` is
-    trained jointly with the embedding. g runs once per (sample, target
-    expression), B x n_expressions rows; memory O(B * n_expressions * D + pairs * D).
+    trained jointly with the embedding. g runs once per distinct
+    (source sample, target expression), at most B * n_expressions rows; memory
+    O((B * n_expressions + pairs) * D).
     """
     ids = _identities(emb, ids)
     emo = _expressions(emb, emo, n_expressions=net.n_expressions)
     source, target = (_same_identity(ids) & _different_known_expressions(emo)).nonzero(as_tuple=True)
-    predictions = net.every_target(emb, emo)
-    residual = predictions[source, emo[target]] - emb[target]
+    combination, which = torch.unique(source * net.n_expressions + emo[target], return_inverse=True)
+    rows = torch.div(combination, net.n_expressions, rounding_mode="floor")
+    predictions = net.compose(net.project(emb)[rows], emo[rows], combination % net.n_expressions)
+    residual = predictions[which] - emb[target]
     return residual.pow(2).sum() / max(len(source), 1)
 
 

@@ -109,7 +109,9 @@ def _checked_weights(primary: str, weights: dict[str, float]) -> dict[str, float
         raise ValueError(f"unknown primary loss {primary!r}; allowed: {', '.join(PRIMARY_LOSSES)}")
     unknown = sorted(set(weights) - set(AUXILIARY_LOSSES))
     if unknown:
-        raise ValueError(f"unknown auxiliary loss(es) {', '.join(map(repr, unknown))}; allowed: {', '.join(AUXILIARY_LOSSES)}")
+        raise ValueError(
+            f"unknown auxiliary loss(es) {', '.join(map(repr, unknown))}; allowed: {', '.join(AUXILIARY_LOSSES)}"
+        )
     for name, weight in weights.items():
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
             raise ValueError(f"the weight of auxiliary loss {name!r} must be a finite number >= 0, got {weight!r}")
