@@ -118,3 +118,16 @@ def test_pixel_reference_is_unit_norm_and_centred(demo_sets):
     embedding = evaluate.pixel_embeddings(demo_sets["test"])
     np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(embedding.mean(axis=1), 0.0, atol=1e-6)
+
+
+def test_a_failed_run_keeps_its_reason_through_evaluation_to_the_runs_table(tmp_path):
+    from emoverify import summary
+
+    train.save_failed_checkpoint(tmp_path / "model.pt", "no expression labels", method=FBV, training=TRAINING,
+                                 extra={"fold": 0})
+    model, state = train.load_checkpoint(tmp_path / "model.pt", torch.device("cpu"))
+    assert model is None and state["failed"] == "no expression labels"
+    evaluate.write_metrics(tmp_path / "metrics.json", method="tl_fbv", labels="manual", fold=0, seed=0,
+                           geometry="euclidean", values={}, status=f"failed: {state['failed']}")
+    runs = summary.collect_runs([tmp_path / "metrics.json"])
+    assert runs.iloc[0]["status"].startswith("missing") and "no expression labels" in runs.iloc[0]["status"]

@@ -53,16 +53,17 @@ def _plain(value):
 def save_embeddings(path, embeddings: np.ndarray, faces: FaceSet, *, method: str, labels: str, fold: int,
                     seed: int, metric: str) -> None:
     """Test embeddings with identity, session and both expression codes, and which run made them."""
-    np.savez_compressed(path, embeddings=embeddings, image_id=np.array(faces.image_ids), identity=faces.identities,
-                        session=faces.sessions, expression=faces.expressions,
+    np.savez_compressed(path, embeddings=embeddings, image_id=np.asarray(faces.image_ids, dtype=str),
+                        identity=np.asarray(faces.identities, dtype=str),
+                        session=np.asarray(faces.sessions, dtype=str), expression=faces.expressions,
                         expression_manual=faces.manual_expressions, method=method, labels=labels, fold=fold,
                         seed=seed, metric=metric)
 
 
 def write_metrics(path, *, method: str, labels: str, fold: int, seed: int, geometry: str, values: dict,
-                  extra: dict | None = None) -> None:
+                  extra: dict | None = None, status: str = "ok") -> None:
     record = {"method": method, "labels": labels, "fold": fold, "seed": seed, "geometry": geometry,
-              "status": "ok", "metrics": values, **(extra or {})}
+              "status": status, "metrics": values, **(extra or {})}
     Path(path).write_text(json.dumps(record, indent=2, sort_keys=True))
 
 
@@ -74,3 +75,8 @@ def untrained_model(training: dict, seed: int, device: torch.device):
 
 def embed_pair(model, test: FaceSet, val: FaceSet, device) -> tuple[np.ndarray, np.ndarray, str]:
     return embed(model, test.images, device), embed(model, val.images, device), distance_metric(model.geometry)
+
+
+def save_failed_embeddings(path, reason: str, *, method: str, labels: str, fold: int, seed: int) -> None:
+    """The embeddings file of a run that could not train: no embeddings, only the reason."""
+    np.savez_compressed(path, failed=reason, method=method, labels=labels, fold=fold, seed=seed, metric="")

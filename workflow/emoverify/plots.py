@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .vocabulary import EXPRESSIONS  # noqa: E402
 
@@ -306,6 +307,7 @@ def training_curves_figure(histories: Mapping[str, pd.DataFrame], path) -> Path:
             ax.plot(history["epoch"], history[term], color=colours[term], label=term,
                     linewidth=2.4 if term == "total" else 1.4)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("loss (mean over batches)")
         ax.set_title(name, fontsize=10)
         right = ax.twinx()

@@ -16,7 +16,9 @@ LABEL_PREFERENCE = ("manual", "detected", "none")
 def load_embeddings(path) -> dict:
     with np.load(path, allow_pickle=False) as data:
         record = {key: data[key] for key in data.files}
-    for key in ("method", "labels", "metric"):
+    for key in ("method", "labels", "metric", "failed"):
+        if key not in record:
+            continue
         record[key] = str(record[key])
     for key in ("fold", "seed"):
         record[key] = int(record[key])
@@ -28,45 +30,56 @@ def expression_names(codes: np.ndarray) -> list[str]:
 
 
 def pca_panels(records: list[dict], methods: list[str]) -> list[tuple]:
-    """One panel per method (in the given order) on the first fold and seed, as in the paper's Figure 1."""
-    if not records:
+    """One panel per method (in the given order), as in the paper's Figure 1.
+
+    All panels share the first fold and seed of the requested methods; a method whose run there is missing
+    shows its own first fold and seed instead of disappearing (the panel title says which).
+    """
+    wanted = [r for r in records if r["method"] in methods]
+    if not wanted:
         return []
-    fold, seed = min((r["fold"], r["seed"]) for r in records)
-    chosen = {}
-    for record in records:
-        if (record["fold"], record["seed"]) != (fold, seed) or record["method"] not in methods:
-            continue
-        current = chosen.get(record["method"])
-        if current is None or LABEL_PREFERENCE.index(record["labels"]) < LABEL_PREFERENCE.index(current["labels"]):
-            chosen[record["method"]] = record
+    shared = min((r["fold"], r["seed"]) for r in wanted)
+
+    def preference(record):
+        return ((record["fold"], record["seed"]) != shared, (record["fold"], record["seed"]),
+                LABEL_PREFERENCE.index(record["labels"]))
+
     panels = []
     for method in methods:
-        if method in chosen:
-            record = chosen[method]
-            codes = record["expression_manual"] if (record["expression_manual"] >= 0).any() else record["expression"]
-            title = method if record["labels"] == "none" else f"{method} ({record['labels']})"
-            panels.append((f"{title}, fold {fold} seed {seed}", record["embeddings"], record["identity"],
-                           expression_names(codes)))
+        candidates = [r for r in wanted if r["method"] == method]
+        if not candidates:
+            continue
+        record = min(candidates, key=preference)
+        codes = record["expression_manual"] if (record["expression_manual"] >= 0).any() else record["expression"]
+        title = method if record["labels"] == "none" else f"{method} ({record['labels']})"
+        panels.append((f"{title}, fold {record['fold']} seed {record['seed']}", record["embeddings"],
+                       record["identity"], expression_names(codes)))
     return panels
 
 
-def mean_roc(records: list[dict], n_points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+def negative_pair_count(identities: np.ndarray) -> int:
+    _, sizes = np.unique(identities, return_counts=True)
+    n = int(sizes.sum())
+    return n * (n - 1) // 2 - int((sizes * (sizes - 1) // 2).sum())
+
+
+def mean_roc(records: list[dict], n_points: int = 200, exclude_same_session: bool = True):
     """TAR averaged over runs on a common log grid of false accept rates.
 
-    The grid starts at the smallest FAR every run can measure (one negative pair), so no flat,
-    extrapolated stretch is drawn below what the data resolve.
+    The grid starts at the smallest FAR every run can resolve (one negative pair in the run with the
+    fewest), so no flat, extrapolated stretch is drawn below what the data measure.
     """
     curves = []
     for record in records:
-        sessions = record["session"] if "session" in record else None
+        sessions = record["session"] if exclude_same_session else None
         curves.append(metrics.roc_points(record["embeddings"], record["identity"], metric=record["metric"],
                                          sessions=sessions))
-    smallest = max(far[far > 0].min() for far, _ in curves)
+    smallest = max(1.0 / max(negative_pair_count(record["identity"]), 1) for record in records)
     grid = np.logspace(np.log10(smallest), 0, n_points)
     return grid, np.mean([np.interp(grid, far, tar) for far, tar in curves], axis=0)
 
 
-def roc_curves(records: list[dict], label_sources: list[str]) -> dict:
+def roc_curves(records: list[dict], label_sources: list[str], exclude_same_session: bool = True) -> dict:
     """Per label source, the mean ROC of every method; label-free methods and references appear in every panel."""
     curves: dict[str, dict] = {}
     for source in label_sources:
@@ -74,20 +87,26 @@ def roc_curves(records: list[dict], label_sources: list[str]) -> dict:
         for record in records:
             if record["labels"] in (source, "none"):
                 by_method.setdefault(record["method"], []).append(record)
-        curves[source] = {method: mean_roc(group) for method, group in by_method.items()}
+        curves[source] = {method: mean_roc(group, exclude_same_session=exclude_same_session)
+                          for method, group in by_method.items()}
     return curves
 
 
-def first_histories(history_paths) -> dict[str, pd.DataFrame]:
-    """The history of the first fold and seed of each (method, labels)."""
+def first_histories(history_paths, method_order: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    """The history of the first fold and seed of each (method, labels) that trained at least one epoch,
+    in the order of `method_order` (alphabetical otherwise)."""
     chosen: dict[str, tuple] = {}
     for path in map(Path, history_paths):
+        if not path.is_file() or path.stat().st_size == 0 or len(pd.read_csv(path)) == 0:
+            continue
         seed_dir, fold_dir, labels_dir, method_dir = path.parents[0], path.parents[1], path.parents[2], path.parents[3]
         name = method_dir.name if labels_dir.name == "none" else f"{method_dir.name} ({labels_dir.name})"
         key = (int(fold_dir.name.removeprefix("fold")), int(seed_dir.name.removeprefix("seed")))
         if name not in chosen or key < chosen[name][0]:
             chosen[name] = (key, path)
-    return {name: pd.read_csv(path) for name, (_, path) in sorted(chosen.items())}
+    rank = {method: index for index, method in enumerate(method_order or [])}
+    names = sorted(chosen, key=lambda name: (rank.get(name.split(" ")[0], len(rank)), name))
+    return {name: pd.read_csv(chosen[name][1]) for name in names}
 
 
 def order_rows(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:
@@ -97,7 +116,8 @@ def order_rows(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 
 def build_results(*, metrics_paths, embedding_paths, history_paths, outputs, baselines: dict,
-                  run_methods: list[str], references: list[str], pca_methods: list[str]) -> pd.DataFrame:
+                  run_methods: list[str], references: list[str], pca_methods: list[str],
+                  exclude_same_session: bool = True) -> pd.DataFrame:
     """Write every table and figure of the report stage; returns the per-run table."""
     order = list(references) + list(run_methods)
     runs = order_rows(summary.collect_runs(metrics_paths), order)
@@ -110,9 +130,10 @@ def build_results(*, metrics_paths, embedding_paths, history_paths, outputs, bas
     summary.label_source_comparison(runs).to_csv(outputs["label_comparison"], index=False)
 
     records = [load_embeddings(path) for path in embedding_paths if Path(path).is_file()]
+    records = [record for record in records if "failed" not in record]
     plots.pca_figure(pca_panels(records, pca_methods or order), outputs["pca"])
     sources = sorted({r["labels"] for r in records if r["labels"] != "none"}) or ["none"]
-    plots.roc_figure(roc_curves(records, sources), outputs["roc"])
+    plots.roc_figure(roc_curves(records, sources, exclude_same_session), outputs["roc"])
     plots.auc_points_figure(runs, table, outputs["auc"])
-    plots.training_curves_figure(first_histories(history_paths), outputs["curves"])
+    plots.training_curves_figure(first_histories(history_paths, order), outputs["curves"])
     return runs

@@ -193,9 +193,20 @@ def save_checkpoint(path, result: TrainingResult, *, method: dict, training: dic
     }, path)
 
 
-def load_checkpoint(path, device: torch.device) -> tuple[EmbeddingModel, dict]:
-    """Rebuild the model a checkpoint was trained as, load its weights; also return the saved state."""
+def save_failed_checkpoint(path, reason: str, *, method: dict, training: dict, extra: dict) -> None:
+    """A run the data cannot support (e.g. no expression labels in the split) leaves its reason, not a model,
+    so the report lists it as missing with that reason instead of the whole study stopping."""
+    torch.save({"failed": reason, "method": method, "training": training, **extra}, path)
+
+
+def load_checkpoint(path, device: torch.device) -> tuple[EmbeddingModel | None, dict]:
+    """Rebuild the model a checkpoint was trained as, load its weights; also return the saved state.
+
+    A failed run's checkpoint gives (None, state) with the reason in state["failed"].
+    """
     state = torch.load(path, map_location=device, weights_only=False)
+    if "failed" in state:
+        return None, state
     training = state["training"]
     model = build_model(training["backbone"], embedding_dim=training["embedding_dim"],
                         geometry=state["method"]["geometry"], width=training["width"])

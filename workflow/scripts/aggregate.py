@@ -14,5 +14,6 @@ with logged(snakemake.log[0]):
         run_methods=p.run_methods,
         references=p.references,
         pca_methods=p.pca_methods,
+        exclude_same_session=p.exclude_same_session,
     )
     print(f"aggregated {len(runs)} runs")

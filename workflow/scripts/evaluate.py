@@ -6,19 +6,24 @@ from emoverify.scriptlog import logged
 
 with logged(snakemake.log[0]):
     p, w = snakemake.params, snakemake.wildcards
+    run = {"method": w.method, "labels": w.labels, "fold": int(w.fold), "seed": int(w.seed)}
     device = resolve_device(p.device)
     model, checkpoint = train.load_checkpoint(snakemake.input.model, device)
-    input_size = int(checkpoint["training"]["input_size"])
-    faces = runs.load_fold(
-        snakemake.input.manifest, snakemake.input.folds, int(w.fold),
-        lambda manifest: runs.run_expressions(manifest, p.labels, snakemake.input.get("detected")),
-        input_size, splits=("val", "test"),
-    )
-    test_emb, val_emb, metric = evaluate.embed_pair(model, faces["test"], faces["val"], device)
-    values = evaluate.verification_report(test_emb, faces["test"], val_emb, faces["val"], metric=metric,
-                                          evaluation=p.evaluation, seed=int(w.seed))
-    evaluate.save_embeddings(snakemake.output.embeddings, test_emb, faces["test"], method=w.method, labels=w.labels,
-                             fold=int(w.fold), seed=int(w.seed), metric=metric)
-    evaluate.write_metrics(snakemake.output.metrics, method=w.method, labels=w.labels, fold=int(w.fold),
-                           seed=int(w.seed), geometry=model.geometry, values=values)
-    print(values)
+    if model is None:
+        reason = checkpoint["failed"]
+        print(f"training failed, nothing to evaluate: {reason}")
+        evaluate.save_failed_embeddings(snakemake.output.embeddings, reason, **run)
+        evaluate.write_metrics(snakemake.output.metrics, geometry=checkpoint["method"]["geometry"], values={},
+                               status=f"failed: {reason}", **run)
+    else:
+        faces = runs.load_fold(
+            snakemake.input.manifest, snakemake.input.folds, int(w.fold),
+            lambda manifest: runs.run_expressions(manifest, p.labels, snakemake.input.get("detected")),
+            int(checkpoint["training"]["input_size"]), splits=("val", "test"),
+        )
+        test_emb, val_emb, metric = evaluate.embed_pair(model, faces["test"], faces["val"], device)
+        values = evaluate.verification_report(test_emb, faces["test"], val_emb, faces["val"], metric=metric,
+                                              evaluation=p.evaluation, seed=int(w.seed))
+        evaluate.save_embeddings(snakemake.output.embeddings, test_emb, faces["test"], metric=metric, **run)
+        evaluate.write_metrics(snakemake.output.metrics, geometry=model.geometry, values=values, **run)
+        print(values)
