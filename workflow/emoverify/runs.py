@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import torch
 
 from . import labels as label_sources
 from .facedata import FaceSet, fold_faces
@@ -29,3 +30,9 @@ def load_fold(manifest_path, folds_path, fold: int, expressions_of, input_size: 
     folds = read_table(folds_path)
     expressions = expressions_of(manifest)
     return {split: fold_faces(manifest, folds, fold, split, expressions, input_size) for split in splits}
+
+
+def use_threads(n_threads: int) -> None:
+    """Give torch the threads Snakemake granted the job: small CPU models gain more from parallel jobs
+    than from many threads in one, and jobs must not oversubscribe the cores they were given."""
+    torch.set_num_threads(max(1, int(n_threads)))

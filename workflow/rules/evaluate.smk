@@ -13,7 +13,7 @@ rule evaluate_run:
         labels=label_params,
         evaluation=config["evaluation"],
         device=config["device"],
-    threads: 2
+    threads: config["training"]["threads"]
     resources:
         gpu=1,
         mem_mb=4000,
@@ -37,7 +37,7 @@ rule evaluate_reference:
         training=config["training"],
         evaluation=config["evaluation"],
         device=config["device"],
-    threads: 2
+    threads: config["training"]["threads"]
     resources:
         mem_mb=4000,
     log:

@@ -17,7 +17,7 @@ rule train_run:
         training=config["training"],
         epochs=config["epochs"],
         device=config["device"],
-    threads: 2
+    threads: config["training"]["threads"]
     resources:
         gpu=1,
         mem_mb=6000,

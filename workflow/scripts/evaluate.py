@@ -5,6 +5,7 @@ from emoverify.models import resolve_device
 from emoverify.scriptlog import logged
 
 with logged(snakemake.log[0]):
+    runs.use_threads(snakemake.threads)
     p, w = snakemake.params, snakemake.wildcards
     run = {"method": w.method, "labels": w.labels, "fold": int(w.fold), "seed": int(w.seed)}
     device = resolve_device(p.device)

@@ -5,6 +5,7 @@ from emoverify.models import resolve_device
 from emoverify.scriptlog import logged
 
 with logged(snakemake.log[0]):
+    runs.use_threads(snakemake.threads)
     p, w = snakemake.params, snakemake.wildcards
     faces = runs.load_fold(snakemake.input.manifest, snakemake.input.folds, int(w.fold),
                            lambda manifest: runs.run_expressions(manifest, {"source": "none"}, None),
