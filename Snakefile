@@ -1,7 +1,7 @@
 # emoverify: face verification with expression-label geometric constraints.
 # `snakemake --cores all` runs the default (demo) study; see README.md for presets.
 
-configfile: workflow.basedir + "/config.yaml"
+configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"

@@ -93,3 +93,10 @@ def test_baselines_follow_the_primary_loss(config):
     assert study.baseline_of("tl", config) is None
     config["run_methods"] = ["tl_fbv"]
     assert study.baseline_of("tl_fbv", config) is None
+
+
+def test_canonical_form_ignores_key_order_but_keeps_list_order():
+    first = {"b": {"y": 1, "x": [3, {"q": 1, "p": 2}]}, "a": 0}
+    second = {"a": 0, "b": {"x": [3, {"p": 2, "q": 1}], "y": 1}}
+    assert repr(study.canonical(first)) == repr(study.canonical(second))
+    assert study.canonical({"l": [2, 1]})["l"] == [2, 1]

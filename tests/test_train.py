@@ -131,3 +131,11 @@ def test_a_failed_run_keeps_its_reason_through_evaluation_to_the_runs_table(tmp_
                            geometry="euclidean", values={}, status=f"failed: {state['failed']}")
     runs = summary.collect_runs([tmp_path / "metrics.json"])
     assert runs.iloc[0]["status"].startswith("missing") and "no expression labels" in runs.iloc[0]["status"]
+
+
+def test_batches_shrink_to_the_identities_a_small_fold_has(demo_sets, capsys):
+    training = {**TRAINING, "batch_identities": 50, "batches_per_epoch": 2}
+    result = train.train_model(demo_sets["train"], demo_sets["val"], method=TRIPLET, training=training, epochs=1,
+                               seed=0, device=torch.device("cpu"), progress=False)
+    assert len(result.history) == 1
+    assert "batches of 8 identities instead of 50" in capsys.readouterr().out

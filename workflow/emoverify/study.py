@@ -56,6 +56,16 @@ def coerce_to_schema(value: Any, schema: dict) -> Any:
     return value
 
 
+def canonical(value: Any) -> Any:
+    """Dicts with sorted keys, recursively: Snakemake compares rule parameters as text, so the same
+    settings written in another key order must not look like a change and trigger reruns."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
 def needs_expressions(method_spec: dict) -> bool:
     """Whether a method has any loss term that reads expression labels."""
     return any(weight > 0 for name, weight in method_spec.get("aux", {}).items() if name in EXPRESSION_LOSSES)

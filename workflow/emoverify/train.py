@@ -134,7 +134,12 @@ def train_model(train: FaceSet, val: FaceSet, *, method: dict, training: dict, e
                                     weight_decay=training["weight_decay"])
     ids = torch.as_tensor(train.identity_codes())
     emo = torch.as_tensor(train.expressions)
-    sampler = PKBatchSampler(ids.numpy(), emo.numpy(), p=training["batch_identities"],
+    n_identities = len(np.unique(train.identities))
+    p = min(training["batch_identities"], n_identities)
+    if p < training["batch_identities"]:
+        print(f"only {n_identities} training identities: batches of {p} identities instead of "
+              f"{training['batch_identities']}", flush=True)
+    sampler = PKBatchSampler(ids.numpy(), emo.numpy(), p=p,
                              k=training["images_per_identity"], seed=seed,
                              batches_per_epoch=training["batches_per_epoch"] or None)
     mixed = device.type == "cuda" and training["mixed_precision"]

@@ -13,6 +13,8 @@ SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 config.update(study.coerce_to_schema(dict(config), yaml.safe_load(SCHEMA.read_text())))
 validate(config, str(SCHEMA))
 study.check_study(config)
+# key order must not matter to rerun decisions (see study.canonical)
+config.update(study.canonical(dict(config)))
 
 OUT = f"results/{config['experiment']}"
 RUNS = study.planned_runs(config)
