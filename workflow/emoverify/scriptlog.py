@@ -1,5 +1,6 @@
 """Logging for the Snakemake script entry points: everything goes to the rule's log file,
-and an error's one-line message is also shown on the console, so nobody has to dig for it."""
+and an error's one-line message is also shown on the console, so nobody has to dig for it.
+The context manager yields the console stream for progress bars."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def logged(log_path):
         old_out, old_err = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = log
         try:
-            yield
+            yield console
         except Exception as error:
             traceback.print_exc(file=log)
             print(f"\nemoverify error: {type(error).__name__}: {error}\n(full trace in {log_path})",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import random
+import sys
 import time
 from dataclasses import dataclass
 
@@ -115,8 +116,12 @@ def build_objective(method: dict, training: dict, train: FaceSet) -> CombinedObj
 
 
 def train_model(train: FaceSet, val: FaceSet, *, method: dict, training: dict, epochs: int, seed: int,
-                device: torch.device, progress: bool = True, on_epoch=None) -> TrainingResult:
+                device: torch.device, progress: bool = True, progress_stream=None, run_name: str = "training",
+                on_epoch=None) -> TrainingResult:
     """Train with P x K batches and early stopping on validation AUC; returns the best epoch's model.
+
+    With `progress`, an epoch progress bar goes to `progress_stream` (the console; stderr by default) and a
+    line per epoch to stdout (the rule's log).
 
     `on_epoch(history)` is called after every epoch (the rule writes history.csv as training goes).
     """
@@ -147,14 +152,14 @@ def train_model(train: FaceSet, val: FaceSet, *, method: dict, training: dict, e
     generator = torch.Generator().manual_seed(seed)
 
     rows, best_state, best_auc, best_epoch, stale = [], None, -np.inf, 0, 0
+    bar = tqdm(total=epochs, desc=run_name, unit="epoch", file=progress_stream or sys.stderr, disable=not progress)
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         model.train()
         objective.train()
         sampler.set_epoch(epoch)
         sums: dict[str, float] = {}
-        batches = tqdm(list(sampler), desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
-        for batch in batches:
+        for batch in sampler:
             index = torch.as_tensor(batch)
             images = augment(train.images[index], training["augment_flip"], training["augment_crop"], generator)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=mixed):
@@ -166,13 +171,14 @@ def train_model(train: FaceSet, val: FaceSet, *, method: dict, training: dict, e
             scaler.update()
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + float(value)
-            batches.set_postfix(loss=f"{total.item():.4f}")
         val_auc = validation_auc(model, val, device)
         row = {"epoch": epoch, **{name: value / max(len(sampler), 1) for name, value in sums.items()},
                "val_auc": val_auc, "seconds": time.perf_counter() - started}
         rows.append(row)
         if on_epoch is not None:
             on_epoch(pd.DataFrame(rows))
+        bar.update(1)
+        bar.set_postfix(loss=f"{row.get('total', float('nan')):.4f}", val_auc=f"{val_auc:.3f}")
         if progress:
             print(f"epoch {epoch}: loss {row.get('total', float('nan')):.4f} val_auc {val_auc:.4f}", flush=True)
         score = val_auc if np.isfinite(val_auc) else -row.get("total", 0.0)
@@ -183,6 +189,7 @@ def train_model(train: FaceSet, val: FaceSet, *, method: dict, training: dict, e
             stale += 1
             if stale >= training["patience"]:
                 break
+    bar.close()
     model.load_state_dict(best_state)
     return TrainingResult(model, pd.DataFrame(rows), best_epoch, float(best_auc))
 

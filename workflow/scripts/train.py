@@ -4,7 +4,7 @@ from emoverify import runs, train
 from emoverify.models import resolve_device
 from emoverify.scriptlog import logged
 
-with logged(snakemake.log[0]):
+with logged(snakemake.log[0]) as console:
     runs.use_threads(snakemake.threads)
     p, w = snakemake.params, snakemake.wildcards
     device = resolve_device(p.device)
@@ -18,7 +18,8 @@ with logged(snakemake.log[0]):
           f"{len(faces['train'])} training and {len(faces['val'])} validation faces")
     try:
         result = train.train_model(faces["train"], faces["val"], method=p.method, training=p.training,
-                                   epochs=p.epochs, seed=int(w.seed), device=device,
+                                   epochs=p.epochs, seed=int(w.seed), device=device, progress_stream=console,
+                                   run_name=f"{w.method}/{w.labels}/fold{w.fold}/seed{w.seed}",
                                    on_epoch=lambda history: history.to_csv(snakemake.output.history, index=False))
     except train.TrainingDataError as error:
         print(f"run not trainable on this data: {error}")
