@@ -114,6 +114,12 @@ def _expression_markers(names: Sequence[str]) -> dict[str, str]:
     return markers
 
 
+def _title_and_layout(fig, title: str) -> None:
+    """A figure title with half an inch kept free above the panels, whatever the figure's height."""
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
+
+
 def pca_figure(panels: Sequence[tuple], path) -> Path:
     """2-D PCA per panel as in the paper's Figure 1: colour = identity, marker = expression.
 
@@ -142,8 +148,7 @@ def pca_figure(panels: Sequence[tuple], path) -> Path:
     handles = [Line2D([], [], marker=markers[e], linestyle="none", color="0.3", label=e or "unknown")
                for e in expressions]
     fig.legend(handles=handles, title="expression", loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.suptitle(f"PCA of test embeddings: colour = identity ({len(identities)} people), marker = expression")
-    fig.tight_layout()
+    _title_and_layout(fig, f"PCA of test embeddings: colour = identity ({len(identities)} people), marker = expression")
     return _save(fig, path)
 
 
@@ -201,8 +206,7 @@ def roc_figure(curves: Mapping[str, Mapping[str, tuple]], path, references: Sequ
         ax.set_ylabel("true accept rate")
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
-    fig.suptitle("ROC on unseen identities (dashed: references without training)")
-    fig.tight_layout()
+    _title_and_layout(fig, "ROC on unseen identities (dashed: references without training)")
     return _save(fig, path)
 
 
@@ -318,6 +322,5 @@ def training_curves_figure(histories: Mapping[str, pd.DataFrame], path) -> Path:
         lines = ax.get_legend_handles_labels()
         extra = right.get_legend_handles_labels()
         ax.legend(lines[0] + extra[0], lines[1] + extra[1], fontsize=7, loc="center right")
-    fig.suptitle(title)
-    fig.tight_layout()
+    _title_and_layout(fig, title)
     return _save(fig, path)
