@@ -21,7 +21,7 @@ def config():
 
 
 def test_default_config_validates_and_fills_defaults(config):
-    assert config["training"]["mining"] == "all"
+    assert config["training"]["arcface_scale"] == 30.0
     assert config["evaluation"]["exclude_same_session"] is True
     assert config["references"] == ["pixels", "untrained"]
 
