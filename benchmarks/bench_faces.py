@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 from emoverify import datasets, demo, faces  # noqa: E402
+from emoverify.models import resolve_device  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 
@@ -79,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.root.is_dir():
         sys.exit(f"JAFFE not found at {args.root}; pass --root /path/to/jaffe")
-    device = faces.resolve_device(args.device)
+    device = str(resolve_device(args.device))
     benchmark_batching(args.root, args.limit, device, max(1, args.repeats))
     if args.counts:
         acceptance_counts(device)

@@ -276,8 +276,8 @@ def test_table_problems(tmp_path):
         prepare_faces(table_for([tmp_path / "a.png"]).drop(columns="identity"), tmp_path / "out")
 
 
-def test_device_resolution():
-    assert faces.resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+def test_device_resolution(tmp_path):
+    assert faces._device_name("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
         with pytest.raises(FacesError, match="no CUDA"):
-            faces.resolve_device("cuda")
+            prepare_faces(table_for([tmp_path / "x.png"]), tmp_path / "out", device="cuda")

@@ -51,7 +51,7 @@ def test_device_resolution():
     assert models.resolve_device("cpu").type == "cpu"
     assert models.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="no GPU"):
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
             models.resolve_device("cuda")
     with pytest.raises(ValueError, match="unknown device"):
         models.resolve_device("tpu")

@@ -33,6 +33,7 @@ from PIL import Image
 
 from .align import AlignmentError, align_face
 from .imageio import UnreadableImageError, read_rgb
+from .models import resolve_device
 
 STATUS_REASONS: dict[str, str] = {
     "ok": "face found (or detector none) and the aligned crop written",
@@ -100,7 +101,7 @@ def prepare_faces(
         for row in rows:
             _resize_whole_image(row, settings)
     else:
-        _detect_and_align(rows, settings, get_mtcnn(resolve_device(device)), batch_size)
+        _detect_and_align(rows, settings, get_mtcnn(_device_name(device)), batch_size)
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     numeric = ["det_prob", *BOX_COLUMNS, *LANDMARK_COLUMNS]
     manifest[numeric] = manifest[numeric].astype(float)
@@ -128,18 +129,12 @@ def require_usable(manifest: pd.DataFrame) -> int:
     return usable
 
 
-def resolve_device(device: str) -> str:
-    """Turn "auto" into "cuda" or "cpu"; reject "cuda" when torch sees no GPU."""
-    import torch
-
-    device = str(device).strip().lower()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise FacesError(f"device {device!r} was requested but torch finds no CUDA GPU; use device: auto or cpu")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise FacesError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
-    return device
+def _device_name(device: str) -> str:
+    """The torch device MTCNN runs on ("auto" picks CUDA when present), as a FacesError when impossible."""
+    try:
+        return str(resolve_device(device))
+    except (ValueError, RuntimeError) as error:
+        raise FacesError(str(error)) from None
 
 
 @functools.lru_cache(maxsize=4)

@@ -141,11 +141,12 @@ def build_model(backbone: str, *, embedding_dim: int, geometry: str, pretrained:
 
 
 def resolve_device(requested: str) -> torch.device:
-    """'auto' picks CUDA when present; 'cuda' without a GPU is an error rather than a silent CPU run."""
+    """'auto' picks CUDA when present; 'cuda' (or 'cuda:N') without a GPU is an error, not a silent CPU run."""
+    requested = str(requested).strip().lower()
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda was asked for but torch sees no GPU; use device: auto or cpu")
-    if requested not in ("cpu", "cuda"):
-        raise ValueError(f"unknown device {requested!r}; choose auto, cpu or cuda")
+    if requested != "cpu" and not requested.startswith("cuda"):
+        raise ValueError(f"unknown device {requested!r}; choose auto, cpu, cuda or cuda:N")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {requested!r} was asked for but torch sees no CUDA GPU; use device: auto or cpu")
     return torch.device(requested)
