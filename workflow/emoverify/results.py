@@ -97,16 +97,19 @@ def first_histories(history_paths, method_order: list[str] | None = None) -> dic
     in the order of `method_order` (alphabetical otherwise)."""
     chosen: dict[str, tuple] = {}
     for path in map(Path, history_paths):
-        if not path.is_file() or path.stat().st_size == 0 or len(pd.read_csv(path)) == 0:
+        if not path.is_file() or path.stat().st_size == 0:
+            continue
+        history = pd.read_csv(path)
+        if history.empty:
             continue
         seed_dir, fold_dir, labels_dir, method_dir = path.parents[0], path.parents[1], path.parents[2], path.parents[3]
         name = method_dir.name if labels_dir.name == "none" else f"{method_dir.name} ({labels_dir.name})"
         key = (int(fold_dir.name.removeprefix("fold")), int(seed_dir.name.removeprefix("seed")))
         if name not in chosen or key < chosen[name][0]:
-            chosen[name] = (key, path)
+            chosen[name] = (key, history)
     rank = {method: index for index, method in enumerate(method_order or [])}
     names = sorted(chosen, key=lambda name: (rank.get(name.split(" ")[0], len(rank)), name))
-    return {name: pd.read_csv(chosen[name][1]) for name in names}
+    return {name: chosen[name][1] for name in names}
 
 
 def order_rows(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:
