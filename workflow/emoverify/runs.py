@@ -23,12 +23,12 @@ def run_expressions(manifest: pd.DataFrame, label_params: dict, detected_path: s
                                              label_params.get("confidence_threshold", 0.0))
 
 
-def load_fold(manifest_path, folds_path, fold: int, expressions_of, input_size: int,
-              splits=("train", "val", "test")) -> dict[str, FaceSet]:
-    """The requested splits of one fold as in-memory face sets."""
+def load_fold(manifest_path, folds_path, fold: int, input_size: int, *, label_params: dict,
+              detected_path: str | None = None, splits=("train", "val", "test")) -> dict[str, FaceSet]:
+    """The requested splits of one fold as in-memory face sets, with the run's label source."""
     manifest = read_table(manifest_path)
     folds = read_table(folds_path)
-    expressions = expressions_of(manifest)
+    expressions = run_expressions(manifest, label_params, detected_path)
     return {split: fold_faces(manifest, folds, fold, split, expressions, input_size) for split in splits}
 
 

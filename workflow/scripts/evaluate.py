@@ -17,11 +17,9 @@ with logged(snakemake.log[0]):
         evaluate.write_metrics(snakemake.output.metrics, geometry=checkpoint["method"]["geometry"], values={},
                                status=f"failed: {reason}", **run)
     else:
-        faces = runs.load_fold(
-            snakemake.input.manifest, snakemake.input.folds, int(w.fold),
-            lambda manifest: runs.run_expressions(manifest, p.labels, snakemake.input.get("detected")),
-            int(checkpoint["training"]["input_size"]), splits=("val", "test"),
-        )
+        faces = runs.load_fold(snakemake.input.manifest, snakemake.input.folds, int(w.fold),
+                               int(checkpoint["training"]["input_size"]), label_params=p.labels,
+                               detected_path=snakemake.input.get("detected"), splits=("val", "test"))
         test_emb, val_emb, metric = evaluate.embed_pair(model, faces["test"], faces["val"], device)
         values = evaluate.verification_report(test_emb, faces["test"], val_emb, faces["val"], metric=metric,
                                               evaluation=p.evaluation, seed=int(w.seed))

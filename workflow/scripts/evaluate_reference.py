@@ -7,9 +7,8 @@ from emoverify.scriptlog import logged
 with logged(snakemake.log[0]):
     runs.use_threads(snakemake.threads)
     p, w = snakemake.params, snakemake.wildcards
-    faces = runs.load_fold(snakemake.input.manifest, snakemake.input.folds, int(w.fold),
-                           lambda manifest: runs.run_expressions(manifest, {"source": "none"}, None),
-                           p.training["input_size"], splits=("val", "test"))
+    faces = runs.load_fold(snakemake.input.manifest, snakemake.input.folds, int(w.fold), p.training["input_size"],
+                           label_params={"source": "none"}, splits=("val", "test"))
     if w.reference == "pixels":
         test_emb, val_emb = (evaluate.pixel_embeddings(faces[s]) for s in ("test", "val"))
         metric = "cosine"

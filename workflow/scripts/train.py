@@ -9,11 +9,9 @@ with logged(snakemake.log[0]) as console:
     p, w = snakemake.params, snakemake.wildcards
     device = resolve_device(p.device)
     run = {"method_name": w.method, "labels": w.labels, "fold": int(w.fold), "seed": int(w.seed)}
-    faces = runs.load_fold(
-        snakemake.input.manifest, snakemake.input.folds, int(w.fold),
-        lambda manifest: runs.run_expressions(manifest, p.labels, snakemake.input.get("detected")),
-        p.training["input_size"], splits=("train", "val"),
-    )
+    faces = runs.load_fold(snakemake.input.manifest, snakemake.input.folds, int(w.fold), p.training["input_size"],
+                           label_params=p.labels, detected_path=snakemake.input.get("detected"),
+                           splits=("train", "val"))
     print(f"{w.method} / {w.labels} / fold {w.fold} / seed {w.seed} on {device}: "
           f"{len(faces['train'])} training and {len(faces['val'])} validation faces")
     try:
