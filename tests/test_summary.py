@@ -98,6 +98,18 @@ def test_single_run_has_no_sd_or_interval(tmp_path):
     assert math.isnan(row["auc_sd"]) and math.isnan(row["auc_ci95_low"])
 
 
+def test_intervals_of_rates_stay_in_the_unit_interval_and_others_are_not_clipped(tmp_path):
+    values = [0.99, 1.0, 0.95]
+    paths = [write_run(tmp_path, "tl", "none", fold, 0, {"rank1": v, "eer": 1 - v, "threshold": v})
+             for fold, v in enumerate(values)]
+    row = summary.summarize(summary.collect_runs(paths)).iloc[0]
+    low, high = stats.t.interval(0.95, 2, loc=np.mean(values), scale=stats.sem(values))
+    assert high > 1 and low > 0  # the unclipped interval passes 1
+    assert (row["rank1_ci95_low"], row["rank1_ci95_high"]) == pytest.approx((low, 1.0))
+    assert (row["eer_ci95_low"], row["eer_ci95_high"]) == pytest.approx((0.0, 1 - low))
+    assert (row["threshold_ci95_low"], row["threshold_ci95_high"]) == pytest.approx((low, high))
+
+
 def test_method_not_run_is_absent(study):
     runs = summary.collect_runs(study)
     table = summary.summarize(runs)

@@ -34,6 +34,8 @@ HEADLINE_METRICS = (
     "auc_all_pairs",
 )
 STAT_SUFFIXES = ("mean", "sd", "ci95_low", "ci95_high", "n")
+# rates and areas live in [0, 1]: their t-intervals are clipped there (with few runs they would pass 1)
+UNIT_INTERVAL_METRIC = re.compile(r"^(auc|eer|tar_at_far|accuracy|rank1)")
 SIGNIFICANCE_COLUMNS = [
     "method", "labels", "baseline", "baseline_labels", "metric", "n_pairs",
     "mean_diff", "ci95_low", "ci95_high", "wilcoxon_p", "note",
@@ -154,8 +156,11 @@ def _check_runs(runs: pd.DataFrame, metrics: Sequence[str] | None, needed=("meth
     return list(metrics)
 
 
-def describe(values: Sequence[float]) -> dict:
-    """mean, sd (ddof=1), 95% t-interval and n of the finite values; NaN where undefined."""
+def describe(values: Sequence[float], bounds: tuple[float, float] | None = None) -> dict:
+    """mean, sd (ddof=1), 95% t-interval and n of the finite values; NaN where undefined.
+
+    ``bounds`` clips the interval to the range the metric can take.
+    """
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     n = x.size
@@ -166,12 +171,20 @@ def describe(values: Sequence[float]) -> dict:
         return {"mean": mean, "sd": math.nan, "ci95_low": math.nan, "ci95_high": math.nan, "n": 1}
     sd = float(x.std(ddof=1))
     half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return {"mean": mean, "sd": sd, "ci95_low": mean - half, "ci95_high": mean + half, "n": n}
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return {"mean": mean, "sd": sd, "ci95_low": low, "ci95_high": high, "n": n}
+
+
+def metric_bounds(metric: str) -> tuple[float, float] | None:
+    return (0.0, 1.0) if UNIT_INTERVAL_METRIC.match(metric) else None
 
 
 def summarize(runs: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per (method, labels) present in ``runs``: n_runs (ok), n_missing, and per metric
-    ``<metric>_mean, _sd, _ci95_low, _ci95_high, _n`` over the ok runs where it is finite.
+    ``<metric>_mean, _sd, _ci95_low, _ci95_high, _n`` over the ok runs where it is finite;
+    intervals of rates and areas are clipped to [0, 1].
 
     Methods without any row are absent; a method whose runs all failed has n_runs 0,
     its reasons in ``missing_reasons`` and NaN statistics.
@@ -189,7 +202,7 @@ def summarize(runs: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.Da
             "missing_reasons": "; ".join(sorted(set(group.loc[~ok, "status"]))),
         }
         for metric in metrics:
-            for suffix, value in describe(group.loc[ok, metric]).items():
+            for suffix, value in describe(group.loc[ok, metric], metric_bounds(metric)).items():
                 row[f"{metric}_{suffix}"] = value
         rows.append(row)
     columns = ["method", "labels", "reference", "n_runs", "n_missing", "missing_reasons"]
