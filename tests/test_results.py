@@ -134,6 +134,7 @@ def test_summary_statistics_match_an_independent_computation(study, method, labe
     n = len(values)
     mean, sem = np.mean(values), stats.sem(values)
     low, high = stats.t.interval(0.95, n - 1, loc=mean, scale=sem)
+    low, high = max(low, 0.0), min(high, 1.0)  # an AUC interval is clipped to [0, 1]
     row = summary_row(read_table(study, "summary"), method, labels)
     assert row["n_runs"] == n == row["auc_n"]
     assert row["auc_mean"] == pytest.approx(mean)
@@ -290,6 +291,21 @@ def test_pca_panels_use_the_first_fold_and_seed_and_the_preferred_label_source()
     # without manual codes the panel falls back to the codes the run trained with
     assert set(by_title["tl_fbv (detected), fold 0 seed 0"][2]) == {"happiness"}
     assert results.pca_panels([], ["tl"]) == []
+
+
+def test_pca_panels_keep_the_same_first_people_in_every_panel():
+    records = [record("tl", "none", 0, 0), record("tl_pdp", "manual", 0, 0, marker=3)]
+    people = sorted(set(records[0]["identity"]))
+    assert len(people) == 3
+    panels = results.pca_panels(records, ["tl", "tl_pdp"], max_identities=2)
+    for (title, emb, ids, names), source in zip(panels, records):
+        assert title.endswith(", 2 of 3 people")
+        assert sorted(set(ids)) == people[:2]
+        keep = np.isin(source["identity"], people[:2])
+        np.testing.assert_array_equal(emb, source["embeddings"][keep])
+        assert len(names) == len(ids) == keep.sum()
+    unlimited = results.pca_panels(records, ["tl"], max_identities=3)
+    assert unlimited[0][0] == "tl, fold 0 seed 0" and len(unlimited[0][2]) == len(records[0]["identity"])
 
 
 def n_negative_pairs(ids) -> int:

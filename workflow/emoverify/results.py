@@ -29,11 +29,13 @@ def expression_names(codes: np.ndarray) -> list[str]:
     return [EXPRESSIONS[code] if code >= 0 else "unknown" for code in codes]
 
 
-def pca_panels(records: list[dict], methods: list[str]) -> list[tuple]:
+def pca_panels(records: list[dict], methods: list[str], max_identities: int | None = None) -> list[tuple]:
     """One panel per method (in the given order), as in the paper's Figure 1.
 
     All panels share the first fold and seed of the requested methods; a method whose run there is missing
     shows its own first fold and seed instead of disappearing (the panel title says which).
+    ``max_identities`` keeps the first people (sorted by identity, so the same people in every panel of a
+    fold) and fits the PCA to them alone: with dozens of test people the figure is unreadable otherwise.
     """
     wanted = [r for r in records if r["method"] in methods]
     if not wanted:
@@ -52,8 +54,14 @@ def pca_panels(records: list[dict], methods: list[str]) -> list[tuple]:
         record = min(candidates, key=preference)
         codes = record["expression_manual"] if (record["expression_manual"] >= 0).any() else record["expression"]
         title = method if record["labels"] == "none" else f"{method} ({record['labels']})"
-        panels.append((f"{title}, fold {record['fold']} seed {record['seed']}", record["embeddings"],
-                       record["identity"], expression_names(codes)))
+        title = f"{title}, fold {record['fold']} seed {record['seed']}"
+        keep = np.ones(len(record["identity"]), dtype=bool)
+        people = np.unique(record["identity"])
+        if max_identities is not None and len(people) > max_identities:
+            keep = np.isin(record["identity"], people[:max_identities])
+            title += f", {max_identities} of {len(people)} people"
+        panels.append((title, record["embeddings"][keep], record["identity"][keep],
+                       expression_names(codes[keep])))
     return panels
 
 
@@ -120,7 +128,7 @@ def order_rows(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 def build_results(*, metrics_paths, embedding_paths, history_paths, outputs, baselines: dict,
                   run_methods: list[str], references: list[str], pca_methods: list[str],
-                  exclude_same_session: bool = True) -> pd.DataFrame:
+                  pca_max_identities: int | None = None, exclude_same_session: bool = True) -> pd.DataFrame:
     """Write every table and figure of the report stage; returns the per-run table."""
     order = list(references) + list(run_methods)
     runs = order_rows(summary.collect_runs(metrics_paths), order)
@@ -134,7 +142,7 @@ def build_results(*, metrics_paths, embedding_paths, history_paths, outputs, bas
 
     records = [load_embeddings(path) for path in embedding_paths if Path(path).is_file()]
     records = [record for record in records if "failed" not in record]
-    plots.pca_figure(pca_panels(records, pca_methods or order), outputs["pca"])
+    plots.pca_figure(pca_panels(records, pca_methods or order, pca_max_identities), outputs["pca"])
     sources = sorted({r["labels"] for r in records if r["labels"] != "none"}) or ["none"]
     plots.roc_figure(roc_curves(records, sources, exclude_same_session), outputs["roc"])
     plots.auc_points_figure(runs, table, outputs["auc"])

@@ -14,6 +14,7 @@ with logged(snakemake.log[0]):
         run_methods=p.run_methods,
         references=p.references,
         pca_methods=p.pca_methods,
+        pca_max_identities=p.pca_max_identities,
         exclude_same_session=p.exclude_same_session,
     )
     print(f"aggregated {len(runs)} runs")
