@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emoverify.splits import SINGLE_FACE_NOTE, SplitError, make_folds, split_summary
+from emoverify.splits import NO_VAL_NOTE, SINGLE_FACE_NOTE, SplitError, make_folds, split_summary
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
@@ -61,9 +61,9 @@ def test_fold_properties(case):
         assert identities_in(folds, fold, "train") & eligible, "training keeps an eligible identity"
         n_candidates = len(eligible) - len(identities_in(folds, fold, "test"))
         n_val = len(identities_in(folds, fold, "val"))
-        if val_fraction > 0 and n_candidates >= 2:
-            assert n_val >= (2 if n_candidates >= 4 else 1)
-        if val_fraction == 0:
+        if val_fraction > 0 and n_candidates >= 4:
+            assert 2 <= n_val <= n_candidates - 2
+        else:
             assert n_val == 0
 
     tested = folds[folds["split"] == "test"].groupby("identity")["fold"].nunique()
@@ -172,3 +172,14 @@ def test_ck48_five_folds(ck48_table):
     sizes = ck48_table.groupby("identity").size()
     assert test_rows["n_images"].max() - test_rows["n_images"].min() <= sizes.max()
     assert (summary.loc[summary["split"] == "val", "n_identities"] >= 2).all()
+
+
+def test_one_person_is_never_a_validation_split():
+    # 6 people in 2 folds leave 3 candidates: two to validate would leave one to train, one alone validates nothing
+    folds = make_folds(faces_table([3] * 6), n_folds=2, seed=0, val_fraction=0.34)
+    assert not (folds["split"] == "val").any()
+    train_rows = folds[folds["split"] == "train"]
+    assert (train_rows["note"] == NO_VAL_NOTE).all()
+    assert (train_rows.groupby("fold")["identity"].nunique() == 3).all()
+    with_val = make_folds(faces_table([3] * 8), n_folds=2, seed=0, val_fraction=0.34)
+    assert (with_val[with_val["split"] == "val"].groupby("fold")["identity"].nunique() == 2).all()

@@ -114,6 +114,26 @@ def test_evaluation_chooses_the_threshold_on_validation_only(demo_sets):
     assert report["n_test_identities"] == 3
 
 
+def only_first_identity(faces):
+    keep = faces.identities == sorted(set(faces.identities))[0]
+    return FaceSet([i for i, k in zip(faces.image_ids, keep) if k], faces.images[torch.from_numpy(keep)],
+                   faces.identities[keep], faces.sessions[keep], faces.expressions[keep],
+                   faces.manual_expressions[keep])
+
+
+def test_validation_without_negative_pairs_gives_nan_accuracy_and_says_why(demo_sets):
+    test, val = demo_sets["test"], only_first_identity(demo_sets["val"])
+    test_emb, val_emb = evaluate.pixel_embeddings(test), evaluate.pixel_embeddings(val)
+    report = evaluate.verification_report(test_emb, test, val_emb, val, metric="cosine", evaluation=EVALUATION,
+                                          seed=0)
+    assert report["threshold"] is None and report["accuracy"] is None  # NaN is written as null
+    assert 0 <= report["auc"] <= 1
+    assert any("validation" in note and "accuracy" in note for note in report["notes"])
+    full = evaluate.verification_report(test_emb, test, evaluate.pixel_embeddings(demo_sets["val"]),
+                                        demo_sets["val"], metric="cosine", evaluation=EVALUATION, seed=0)
+    assert full["threshold"] is not None and 0 <= full["accuracy"] <= 1 and full["auc"] == report["auc"]
+
+
 def test_pixel_reference_is_unit_norm_and_centred(demo_sets):
     embedding = evaluate.pixel_embeddings(demo_sets["test"])
     np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, rtol=1e-5)

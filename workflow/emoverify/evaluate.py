@@ -27,8 +27,7 @@ def verification_report(test_embeddings: np.ndarray, test: FaceSet, val_embeddin
     """All verification metrics of one run; the decision threshold comes from the validation identities."""
     sessions = test.sessions if evaluation["exclude_same_session"] else None
     val_sessions = val.sessions if evaluation["exclude_same_session"] else None
-    threshold = (metrics.choose_threshold(val_embeddings, val.identities, metric=metric, sessions=val_sessions)
-                 if len(val) >= 2 else None)
+    threshold, threshold_note = validation_threshold(val_embeddings, val, metric=metric, sessions=val_sessions)
     result = metrics.verification_metrics(test_embeddings, test.identities, metric=metric, sessions=sessions,
                                           emo=test.manual_expressions if (test.manual_expressions >= 0).any()
                                           else test.expressions,
@@ -37,9 +36,22 @@ def verification_report(test_embeddings: np.ndarray, test: FaceSet, val_embeddin
     result["rank1"] = metrics.rank1_identification(test_embeddings, test.identities, metric=metric,
                                                    n_draws=evaluation["rank1_draws"], seed=seed, sessions=sessions)
     result["threshold"] = threshold
+    if threshold_note:
+        result["notes"] = [*result.get("notes", []), threshold_note]
     result["n_test_images"] = len(test)
     result["n_test_identities"] = int(len(np.unique(test.identities)))
     return {key: _plain(value) for key, value in result.items()}
+
+
+def validation_threshold(val_embeddings: np.ndarray, val: FaceSet, *, metric: str,
+                         sessions) -> tuple[float | None, str]:
+    """The accuracy threshold chosen on validation pairs, or None and why when they cannot choose one."""
+    if len(val) == 0:
+        return None, "no validation identities: accuracy at a chosen threshold is NaN"
+    try:
+        return metrics.choose_threshold(val_embeddings, val.identities, metric=metric, sessions=sessions), ""
+    except metrics.MetricsInputError as error:
+        return None, f"accuracy is NaN: {error}"
 
 
 def _plain(value):

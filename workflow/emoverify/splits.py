@@ -22,7 +22,7 @@ import pandas as pd
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 SINGLE_FACE_NOTE = "one usable face: train only (cannot form a positive pair)"
-NO_VAL_NOTE = "too few identities left outside the test split for validation"
+NO_VAL_NOTE = "too few identities left outside the test split for validation (it needs two, and two to train)"
 CANDIDATE_ASSIGNMENTS = 32
 
 
@@ -38,9 +38,9 @@ def make_folds(table: pd.DataFrame, *, n_folds: int, seed: int, val_fraction: fl
     their reason in the faces manifest). Returns one row per (image, fold) with
     columns ``image_id, identity, fold, split, note``; folds are numbered from
     0. ``val_fraction`` is the share of the non-test eligible identities held
-    out for validation in each fold (at least one identity when any can be
-    spared, at least two when four or more are left, so validation has negative
-    pairs; training always keeps at least one eligible identity).
+    out for validation in each fold: at least two identities, so validation
+    has negative pairs, and only when at least two eligible identities are left
+    to train on; with fewer than four candidates there is no validation (noted).
     Raises SplitError when the folds cannot be formed.
     """
     _check_parameters(n_folds, val_fraction)
@@ -131,10 +131,10 @@ def _greedy_assignment(eligible: list, sizes: pd.Series, n_folds: int, rng: np.r
 
 
 def _validation_size(n_candidates: int, val_fraction: float) -> int:
-    if val_fraction == 0 or n_candidates < 2:
+    """Two people at least (one alone gives no negative pairs), and two left to train on."""
+    if val_fraction == 0 or n_candidates < 4:
         return 0
-    floor = 2 if n_candidates >= 4 else 1
-    return min(max(round(val_fraction * n_candidates), floor), n_candidates - 1)
+    return min(max(round(val_fraction * n_candidates), 2), n_candidates - 2)
 
 
 def _fold_rows(usable, sizes, test_fold: dict, fold: int, val_fraction: float, rng) -> pd.DataFrame:
