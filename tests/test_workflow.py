@@ -1,10 +1,8 @@
 """End-to-end: a tiny demo study through Snakemake, and what a change reruns (dry runs on the finished study)."""
 
 import os
-import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,9 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
-DEFAULT_CONFIG = str(ROOT / "config.yaml")  # config.yaml is found relative to the working directory
+from snakemake_helpers import DEFAULT_CONFIG, ROOT, SNAKEMAKE, planned_jobs, snakemake, write_study_config
+
 TINY = {
     "experiment": "tiny",
     "dataset": "demo",
@@ -33,31 +30,8 @@ TINY = {
 pytestmark = pytest.mark.slow
 
 
-def snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool = True, **kwargs):
-    command = SNAKEMAKE + ["--directory", str(workdir), "--configfile", DEFAULT_CONFIG,
-                           str(config or workdir / "study.yaml"), *args]
-    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
-    return result
-
-
-def planned_jobs(workdir: Path, *args: str, config: Path | None = None) -> dict[str, int]:
-    """Job counts of a dry run, by rule."""
-    output = snakemake(workdir, "--dry-run", "--rerun-incomplete", *args, config=config)
-    text = output.stdout + output.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text.split("Job stats:")[1].split("total")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
-
-
 def write_config(path: Path, **changes) -> Path:
-    config = yaml.safe_load(yaml.safe_dump(TINY))
-    for key, value in changes.items():
-        config[key] = value
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_study_config(path, TINY, **changes)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,39 @@
+"""Running the workflow from tests: Snakemake in a subprocess, dry-run job counts, study configs."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+DEFAULT_CONFIG = str(ROOT / "config.yaml")  # config.yaml is found relative to the working directory
+
+
+def snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool = True, **kwargs):
+    command = SNAKEMAKE + ["--directory", str(workdir), "--configfile", DEFAULT_CONFIG,
+                           str(config or workdir / "study.yaml"), *args]
+    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def planned_jobs(workdir: Path, *args: str, config: Path | None = None) -> dict[str, int]:
+    """Job counts of a dry run, by rule."""
+    output = snakemake(workdir, "--dry-run", "--rerun-incomplete", *args, config=config)
+    text = output.stdout + output.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+def write_study_config(path: Path, base: dict, **changes) -> Path:
+    """``base`` with top-level keys replaced by ``changes``, written as YAML."""
+    config = yaml.safe_load(yaml.safe_dump(base))
+    config.update(changes)
+    path.write_text(yaml.safe_dump(config))
+    return path
