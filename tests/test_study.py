@@ -27,7 +27,7 @@ def test_default_config_validates_and_fills_defaults(config):
 
 
 @pytest.mark.parametrize("preset", sorted((ROOT / "workflow" / "presets").glob("*.yaml")), ids=lambda p: p.stem)
-def test_presets_validate_over_the_default(config, preset):
+def test_presets_validate_over_the_default(config, preset, tmp_path):
     merged = copy.deepcopy(config)
     for key, value in yaml.safe_load(preset.read_text()).items():
         if isinstance(value, dict):
@@ -35,7 +35,7 @@ def test_presets_validate_over_the_default(config, preset):
         else:
             merged[key] = value
     validate(merged, str(SCHEMA))
-    merged["data_root"] = "/somewhere"
+    merged["data_root"] = str(tmp_path)  # exists, empty: its layout cannot be judged before reading
     study.check_study(merged)
     assert merged["experiment"] == preset.stem
 
@@ -73,6 +73,26 @@ def test_real_dataset_without_data_root_says_what_to_do(config):
     config["dataset"] = "jaffe"
     with pytest.raises(study.ConfigError, match="data_root"):
         study.check_study(config)
+
+
+def test_missing_data_root_folder_is_named(config, tmp_path):
+    config.update(dataset="jaffe", data_root=str(tmp_path / "nowhere"))
+    with pytest.raises(study.ConfigError, match="nowhere.*does not exist"):
+        study.check_study(config)
+
+
+def test_a_tree_of_another_fixed_layout_names_the_right_preset(config, tmp_path):
+    (tmp_path / "happy").mkdir()
+    (tmp_path / "happy" / "S010_004_00000017.png").write_bytes(b"")
+    (tmp_path / "anger").mkdir()
+    (tmp_path / "anger" / "S011_001_00000010.png").write_bytes(b"")
+    config.update(dataset="jaffe", data_root=str(tmp_path))
+    with pytest.raises(study.ConfigError, match="jaffe layout.*ckplus48 adapter.*presets/ckplus48.yaml"):
+        study.check_study(config)
+    config["dataset"] = "ckplus48"
+    study.check_study(config)  # the right adapter passes
+    config["dataset"] = "folder"
+    study.check_study(config)  # a generic adapter is not second-guessed
 
 
 def test_label_free_methods_run_once_per_fold_and_seed(config):

@@ -144,3 +144,13 @@ def test_missing_data_root_says_what_to_do(tmp_path):
     config = write_config(tmp_path / "jaffe.yaml", dataset="jaffe")
     result = snakemake(tmp_path, "--dry-run", config=config, check=False)
     assert result.returncode != 0 and "data_root" in result.stdout + result.stderr
+
+
+def test_a_dataset_of_another_layout_stops_before_any_work(tmp_path):
+    for emotion, name in (("happy", "S010_004_00000017.png"), ("anger", "S011_001_00000010.png")):
+        (tmp_path / "faces" / emotion).mkdir(parents=True)
+        (tmp_path / "faces" / emotion / name).write_bytes(b"")
+    config = write_config(tmp_path / "jaffe.yaml", dataset="jaffe", data_root=str(tmp_path / "faces"))
+    result = snakemake(tmp_path, "--cores", "1", config=config, check=False)
+    assert result.returncode != 0 and "presets/ckplus48.yaml" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()

@@ -126,6 +126,23 @@ def load_dataset(
     return _to_table(records)
 
 
+# adapters with one fixed layout: a tree that plainly follows another of them is a mistake, not a variant
+FIXED_LAYOUTS = ("ckplus", "ckplus48", "jaffe")
+
+
+def layout_problem(adapter: str, root: str | Path) -> str | None:
+    """Why ``root`` cannot hold the ``adapter`` dataset, judged from file names alone (cheap enough to run
+    before any work starts); None when it looks right or only reading it can tell."""
+    root = Path(os.path.abspath(Path(root).expanduser()))
+    if not root.exists():
+        return (f"data_root {str(root)!r} does not exist; set data_root in the config "
+                f"(or --config data_root=/path/to/dataset) to the {adapter} dataset's folder")
+    guess = guess_adapter(root) if adapter in FIXED_LAYOUTS else None
+    if guess is not None and guess != adapter:
+        return f"{str(root)!r} does not look like the {adapter} layout. {_layout_hint(adapter, root)}"
+    return None
+
+
 def guess_adapter(root: str | Path) -> str | None:
     """The adapter whose layout ``root`` seems to follow, or None when nothing fits."""
     root = Path(root)

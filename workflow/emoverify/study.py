@@ -87,6 +87,12 @@ def check_study(config: dict) -> None:
         raise ConfigError(
             f"dataset {config['dataset']!r} needs data_root: add --config data_root=/path/to/your/data"
         )
+    if config["dataset"] != "demo":
+        from .datasets import layout_problem  # pandas: only when a real dataset is asked for
+
+        problem = layout_problem(config["dataset"], config["data_root"])
+        if problem:
+            raise ConfigError(problem)
 
 
 def planned_runs(config: dict) -> list[Run]:
