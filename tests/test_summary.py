@@ -230,3 +230,33 @@ def test_duplicate_runs_are_rejected(tmp_path):
     runs = summary.collect_runs([path, path, write_run(tmp_path, "tl_pdm", "manual", 0, 0, {"auc": 0.6})])
     with pytest.raises(SummaryInputError, match="several ok runs"):
         summary.significance(runs, {"tl_pdm": "tl"}, metrics=["auc"])
+
+
+def holm_by_definition(p_values):
+    """Holm's step-down adjustment written out: the i-th smallest p times (m - i), never below an earlier one."""
+    finite = sorted((p, i) for i, p in enumerate(p_values) if np.isfinite(p))
+    m, adjusted, running = len(finite), [math.nan] * len(p_values), 0.0
+    for rank, (p, i) in enumerate(finite):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def test_holm_adjustment_matches_its_definition():
+    assert summary.holm_adjust([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        p = rng.uniform(0, 0.3, size=rng.integers(1, 12))
+        p[rng.uniform(size=p.size) < 0.2] = math.nan
+        np.testing.assert_allclose(summary.holm_adjust(p), holm_by_definition(list(p)), equal_nan=True)
+    assert summary.holm_adjust([]).size == 0
+
+
+def test_significance_adjusts_p_values_within_each_metric(study):
+    runs = summary.collect_runs(study)
+    tests = summary.significance(runs, {"tl_fbv": "tl"}, metrics=["auc", "eer"])
+    for _, group in tests.groupby("metric"):
+        np.testing.assert_allclose(group["wilcoxon_p_holm"], summary.holm_adjust(group["wilcoxon_p"]),
+                                   equal_nan=True)
+        finite = group["wilcoxon_p"].notna()
+        assert (group.loc[finite, "wilcoxon_p_holm"] >= group.loc[finite, "wilcoxon_p"]).all()

@@ -38,7 +38,7 @@ STAT_SUFFIXES = ("mean", "sd", "ci95_low", "ci95_high", "n")
 UNIT_INTERVAL_METRIC = re.compile(r"^(auc|eer|tar_at_far|accuracy|rank1)")
 SIGNIFICANCE_COLUMNS = [
     "method", "labels", "baseline", "baseline_labels", "metric", "n_pairs",
-    "mean_diff", "ci95_low", "ci95_high", "wilcoxon_p", "note",
+    "mean_diff", "ci95_low", "ci95_high", "wilcoxon_p", "wilcoxon_p_holm", "note",
 ]
 
 
@@ -284,6 +284,26 @@ def paired_difference(differences: Sequence[float], n_boot: int = 10000, seed: i
     return result
 
 
+def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (family-wise error control) of the finite ones; NaN stays NaN."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p.shape, math.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m = order.size
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order]) if m else np.empty(0)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return adjusted
+
+
+def _with_holm(rows: list[dict]) -> pd.DataFrame:
+    """The comparison table, with p-values adjusted over all comparisons of the same metric."""
+    table = pd.DataFrame(rows, columns=SIGNIFICANCE_COLUMNS)
+    for _, index in table.groupby("metric", sort=False).groups.items():
+        table.loc[index, "wilcoxon_p_holm"] = holm_adjust(table.loc[index, "wilcoxon_p"].to_numpy(dtype=float))
+    return table
+
+
 def _ok_runs(runs: pd.DataFrame, method: str, labels: str) -> pd.DataFrame:
     chosen = runs[(runs["method"] == method) & (runs["labels"] == labels) & (runs["status"] == "ok")]
     duplicated = chosen.duplicated(["fold", "seed"])
@@ -313,7 +333,8 @@ def _compare(runs, metrics, method, labels, baseline, baseline_labels, n_boot, s
         if note:
             stats_row["note"] = "; ".join(filter(None, [note, stats_row["note"]]))
         rows.append({"method": method, "labels": labels, "baseline": baseline,
-                     "baseline_labels": baseline_labels or "", "metric": metric, **stats_row})
+                     "baseline_labels": baseline_labels or "", "metric": metric, **stats_row,
+                     "wilcoxon_p_holm": math.nan})
     return rows
 
 
@@ -353,7 +374,8 @@ def significance(
     only label source (``none`` for label-free baselines such as ``tl``).
     Differences are method minus baseline. Methods absent from ``runs`` are absent
     from the result. Columns: method, labels, baseline, baseline_labels, metric,
-    n_pairs, mean_diff, ci95_low, ci95_high, wilcoxon_p, note.
+    n_pairs, mean_diff, ci95_low, ci95_high, wilcoxon_p, wilcoxon_p_holm (Holm-adjusted over every
+    comparison of that metric in the table), note.
     """
     metrics = _paired_metrics(runs, metrics)
     rows = []
@@ -365,7 +387,7 @@ def significance(
         for labels in dict.fromkeys(runs.loc[runs["method"] == method, "labels"]):
             baseline_labels, note = _baseline_labels(runs, baseline, labels)
             rows += _compare(runs, metrics, method, labels, baseline, baseline_labels, n_boot, seed, note)
-    return pd.DataFrame(rows, columns=SIGNIFICANCE_COLUMNS)
+    return _with_holm(rows)
 
 
 def label_source_comparison(
@@ -382,4 +404,4 @@ def label_source_comparison(
         sources = set(runs.loc[runs["method"] == method, "labels"])
         if {"manual", "detected"} <= sources:
             rows += _compare(runs, metrics, method, "manual", method, "detected", n_boot, seed)
-    return pd.DataFrame(rows, columns=SIGNIFICANCE_COLUMNS)
+    return _with_holm(rows)
