@@ -154,3 +154,8 @@ def test_a_dataset_of_another_layout_stops_before_any_work(tmp_path):
     result = snakemake(tmp_path, "--cores", "1", config=config, check=False)
     assert result.returncode != 0 and "presets/ckplus48.yaml" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_a_figure_setting_reruns_only_the_report(finished_study):
+    config = write_config(finished_study / "figures.yaml", figures={"pca_max_identities": 3})
+    assert planned_jobs(finished_study, config=config) == {"aggregate": 1, "all": 1}

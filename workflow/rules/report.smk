@@ -30,7 +30,7 @@ rule aggregate:
         run_methods=config["run_methods"],
         references=config["references"],
         pca_methods=config["evaluation"]["pca_method_pairs"],
-        pca_max_identities=config["evaluation"]["pca_max_identities"],
+        pca_max_identities=config["figures"]["pca_max_identities"],
         exclude_same_session=config["evaluation"]["exclude_same_session"],
     log:
         f"{OUT}/logs/aggregate.log",
