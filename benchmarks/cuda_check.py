@@ -52,15 +52,8 @@ def objective_terms(method: dict, training: dict, device: torch.device, mixed: b
 
 
 def split_people(faces: FaceSet, n_val: int) -> tuple[FaceSet, FaceSet]:
-    people = sorted(set(faces.identities))
-    in_val = np.isin(faces.identities, people[:n_val])
-
-    def part(keep: np.ndarray) -> FaceSet:
-        return FaceSet([i for i, k in zip(faces.image_ids, keep) if k], faces.images[torch.from_numpy(keep)],
-                       faces.identities[keep], faces.sessions[keep], faces.expressions[keep],
-                       faces.manual_expressions[keep])
-
-    return part(~in_val), part(in_val)
+    in_val = np.isin(faces.identities, sorted(set(faces.identities))[:n_val])
+    return faces.subset(~in_val), faces.subset(in_val)
 
 
 def training_history(method: dict, training: dict, epochs: int, device: torch.device):

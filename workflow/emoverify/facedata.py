@@ -28,6 +28,13 @@ class FaceSet:
     def __len__(self) -> int:
         return len(self.image_ids)
 
+    def subset(self, keep: np.ndarray) -> "FaceSet":
+        """The faces where the boolean mask ``keep`` is true, in the same order."""
+        keep = np.asarray(keep, dtype=bool)
+        return FaceSet([image_id for image_id, kept in zip(self.image_ids, keep) if kept],
+                       self.images[torch.from_numpy(keep)], self.identities[keep], self.sessions[keep],
+                       self.expressions[keep], self.manual_expressions[keep])
+
     def identity_codes(self) -> np.ndarray:
         """Identities as 0..n-1 in sorted-name order (stable across runs)."""
         _, codes = np.unique(self.identities, return_inverse=True)
