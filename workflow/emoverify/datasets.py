@@ -115,10 +115,7 @@ def load_dataset(
         raise DatasetError(f"ckplus_last_frames must be at least 1, got {ckplus_last_frames}")
     root = Path(os.path.abspath(Path(root).expanduser()))
     if not root.exists():
-        raise DatasetError(
-            f"data_root {str(root)!r} does not exist; set data_root in the config "
-            f"(or --config data_root=/path/to/dataset) to the {adapter} dataset's folder"
-        )
+        raise DatasetError(_missing_root(adapter, root))
     options = _Options(expression_map, ckplus_last_frames, csv_path_column, csv_identity_column, csv_emotion_column)
     records = _LOADERS[adapter](root, options)
     if not records:
@@ -135,8 +132,7 @@ def layout_problem(adapter: str, root: str | Path) -> str | None:
     before any work starts); None when it looks right or only reading it can tell."""
     root = Path(os.path.abspath(Path(root).expanduser()))
     if not root.exists():
-        return (f"data_root {str(root)!r} does not exist; set data_root in the config "
-                f"(or --config data_root=/path/to/dataset) to the {adapter} dataset's folder")
+        return _missing_root(adapter, root)
     guess = guess_adapter(root) if adapter in FIXED_LAYOUTS else None
     if guess is not None and guess != adapter:
         return f"{str(root)!r} does not look like the {adapter} layout. {_layout_hint(adapter, root)}"
@@ -455,6 +451,11 @@ def _reject_unexpected_files(paths: list[Path], adapter: str, expected: str) -> 
         f"{len(paths)} file(s) do not follow the {adapter} layout (expected files {expected}): {shown}{more}. "
         "Move or rename them, or list the images in a csv file and use the csv adapter."
     )
+
+
+def _missing_root(adapter: str, root: Path) -> str:
+    return (f"data_root {str(root)!r} does not exist; set data_root in the config "
+            f"(or --config data_root=/path/to/dataset) to the {adapter} dataset's folder")
 
 
 def _layout_error(adapter: str, root: Path, expected: str) -> DatasetError:
