@@ -297,7 +297,8 @@ def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
 
 
 def _with_holm(rows: list[dict]) -> pd.DataFrame:
-    """The comparison table, with p-values adjusted over all comparisons of the same metric."""
+    """The comparison table, with p-values adjusted over all comparisons of the same metric (the rows carry
+    no adjusted p: it depends on the whole table)."""
     table = pd.DataFrame(rows, columns=SIGNIFICANCE_COLUMNS)
     for _, index in table.groupby("metric", sort=False).groups.items():
         table.loc[index, "wilcoxon_p_holm"] = holm_adjust(table.loc[index, "wilcoxon_p"].to_numpy(dtype=float))
@@ -333,8 +334,7 @@ def _compare(runs, metrics, method, labels, baseline, baseline_labels, n_boot, s
         if note:
             stats_row["note"] = "; ".join(filter(None, [note, stats_row["note"]]))
         rows.append({"method": method, "labels": labels, "baseline": baseline,
-                     "baseline_labels": baseline_labels or "", "metric": metric, **stats_row,
-                     "wilcoxon_p_holm": math.nan})
+                     "baseline_labels": baseline_labels or "", "metric": metric, **stats_row})
     return rows
 
 
