@@ -1,6 +1,7 @@
 # emoverify: face verification with expression-label geometric constraints.
 # `snakemake --cores all` runs the default (demo) study; see README.md for presets.
 
+
 configfile: "config.yaml"
 
 

@@ -23,8 +23,10 @@ import torch  # noqa: F401  (torch before anything that may import tensorflow)
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
-from emoverify import datasets, demo, faces  # noqa: E402
-from emoverify.models import resolve_device  # noqa: E402
+from emoverify.data import adapters as datasets
+from emoverify.data import demo
+from emoverify.faces import detect as faces  # noqa: E402
+from emoverify.model.device import resolve_device  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 
@@ -52,13 +54,18 @@ def benchmark_batching(jaffe_root: Path, limit: int | None, device: str, repeats
         seconds = [timed_run(table, batch_size, device)[0] for _ in range(repeats - 1)]
         last_seconds, manifest = timed_run(table, batch_size, device)
         best = min(seconds + [last_seconds])
-        print(f"  batch_size {batch_size:>2}: {len(table) / best:6.1f} faces/s  (best of {repeats}: {best:.2f} s; {summary_text(manifest)})")
+        print(
+            f"  batch_size {batch_size:>2}: {len(table) / best:6.1f} faces/s  "
+            f"(best of {repeats}: {best:.2f} s; {summary_text(manifest)})"
+        )
 
 
 def acceptance_counts(device: str) -> None:
     jaffe = datasets.load_dataset("jaffe", DATASETS / "jaffe")
     _, manifest = timed_run(jaffe, 16, device)
-    print(f"JAFFE, MTCNN: {int((manifest['status'] == 'ok').sum())} of {len(manifest)} aligned ({summary_text(manifest)})")
+    print(
+        f"JAFFE, MTCNN: {int((manifest['status'] == 'ok').sum())} of {len(manifest)} aligned ({summary_text(manifest)})"
+    )
     ckplus48 = datasets.load_dataset("ckplus48", DATASETS / "ck_plus48")
     _, manifest = timed_run(ckplus48, 16, device, detector="none")
     print(f"CK+48, detector none: {int((manifest['status'] == 'ok').sum())} of {len(manifest)} usable")
@@ -66,8 +73,10 @@ def acceptance_counts(device: str) -> None:
         demo.generate_demo(demo_dir)
         seconds, manifest = timed_run(datasets.load_dataset("demo", demo_dir), 16, device)
     found = int((manifest["det_prob"] > 0.9).sum())
-    print(f"demo (defaults), MTCNN: {found} of {len(manifest)} found with probability > 0.9 "
-          f"({100 * found / len(manifest):.1f}%, {seconds:.1f} s; {summary_text(manifest)})")
+    print(
+        f"demo (defaults), MTCNN: {found} of {len(manifest)} found with probability > 0.9 "
+        f"({100 * found / len(manifest):.1f}%, {seconds:.1f} s; {summary_text(manifest)})"
+    )
 
 
 def main() -> None:

@@ -31,9 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from emoverify import losses  # noqa: E402
-from emoverify.models import CompactCNN  # noqa: E402
 from test_losses import EXPRESSION_LOSSES, LOSSES  # noqa: E402  the loop references
+
+from emoverify import losses  # noqa: E402
+from emoverify.model.networks import CompactCNN  # noqa: E402
 
 DIM = 128
 K = 8

@@ -32,15 +32,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch  # before anything that might import tensorflow (see COMMON notes)
 import numpy as np
+import torch  # before anything that might import tensorflow (see COMMON notes)
 import yaml
 
-from emoverify.demo import generate_demo
-from emoverify.facedata import FaceSet, expression_codes, load_images, to_model_input
-from emoverify.models import build_model
-from emoverify.sampler import PKBatchSampler
-from emoverify.train import augment, build_objective, seed_everything
+from emoverify.data.demo import generate_demo
+from emoverify.model.device import seed_everything
+from emoverify.model.embedding import to_model_input
+from emoverify.model.networks import model_from_recipe
+from emoverify.splits.fold_data import FaceSet, expression_codes, load_images
+from emoverify.training.loop import augment, build_objective
+from emoverify.training.sampler import PKBatchSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL_EXPRESSION_LOSSES = {"pdm": 0.1, "pdp": 0.1, "fbv": 0.1, "ce": 0.1, "mtl": 0.1}
@@ -79,17 +81,28 @@ def demo_faces(input_size: int, seed: int) -> FaceSet:
         table = generate_demo(folder, n_identities=12, images_per_expression=2, image_size=64, seed=seed)
         images = load_images([Path(folder) / path for path in table["path"]], input_size)
     codes = expression_codes(table["emotion"])
-    return FaceSet(image_ids=[str(i) for i in range(len(table))], images=images,
-                   identities=table["identity"].to_numpy(), sessions=np.array([""] * len(table)),
-                   expressions=codes, manual_expressions=codes)
+    return FaceSet(
+        image_ids=[str(i) for i in range(len(table))],
+        images=images,
+        identities=table["identity"].to_numpy(),
+        sessions=np.array([""] * len(table)),
+        expressions=codes,
+        manual_expressions=codes,
+    )
 
 
 def demo_batches(training: dict, n_batches: int, seed: int = 0) -> Batches:
     """P x K batches of demo faces, augmented as training does."""
     faces = demo_faces(training["input_size"], seed)
     ids, emo = torch.as_tensor(faces.identity_codes()), torch.as_tensor(faces.expressions)
-    sampler = PKBatchSampler(ids.numpy(), emo.numpy(), p=training["batch_identities"],
-                             k=training["images_per_identity"], seed=seed, batches_per_epoch=n_batches)
+    sampler = PKBatchSampler(
+        ids.numpy(),
+        emo.numpy(),
+        p=training["batch_identities"],
+        k=training["images_per_identity"],
+        seed=seed,
+        batches_per_epoch=n_batches,
+    )
     generator = torch.Generator().manual_seed(seed)
     batches = Batches(faces, [], [], [])
     for batch in sampler:
@@ -106,12 +119,12 @@ class Trainer:
 
     def __init__(self, method: dict, training: dict, faces: FaceSet, seed: int = 0):
         seed_everything(seed)
-        self.model = build_model(training["backbone"], embedding_dim=training["embedding_dim"],
-                                 geometry=method["geometry"], width=training["width"])
+        self.model = model_from_recipe(training, method["geometry"])
         self.objective = build_objective(method, training, faces)
         parameters = list(self.model.parameters()) + list(self.objective.parameters())
-        self.optimizer = torch.optim.Adam(parameters, lr=training["learning_rate"],
-                                          weight_decay=training["weight_decay"])
+        self.optimizer = torch.optim.Adam(
+            parameters, lr=training["learning_rate"], weight_decay=training["weight_decay"]
+        )
         self.model.train()
         self.objective.train()
 
@@ -131,8 +144,9 @@ def timed_round(trainer: Trainer, batches: Batches, first: int, steps: int) -> f
     return (time.perf_counter() - started) / steps
 
 
-def measure(trainers: dict[str, Trainer], batches: Batches, *, warmup: int, repeats: int,
-            steps: int) -> dict[str, list[float]]:
+def measure(
+    trainers: dict[str, Trainer], batches: Batches, *, warmup: int, repeats: int, steps: int
+) -> dict[str, list[float]]:
     """Per-step seconds of every variant in each round; variants interleaved, same batches in a round."""
     for trainer in trainers.values():
         timed_round(trainer, batches, 0, warmup)
@@ -167,18 +181,22 @@ def report(seconds: dict[str, list[float]], objective: dict[str, float], batch_s
     lines = [f"{'variant':<8} {'median ms/step':>15} {'min ms/step':>12} {'images/s':>9} {'objective ms':>13}"]
     for name, values in seconds.items():
         median = statistics.median(values)
-        lines.append(f"{name:<8} {1000 * median:>15.1f} {1000 * min(values):>12.1f} {batch_size / median:>9.1f} "
-                     f"{1000 * objective[name]:>13.2f}")
+        lines.append(
+            f"{name:<8} {1000 * median:>15.1f} {1000 * min(values):>12.1f} {batch_size / median:>9.1f} "
+            f"{1000 * objective[name]:>13.2f}"
+        )
     lines.append("")
     for alone, combined in PAIRS:
         ratios = [b / a - 1 for a, b in zip(seconds[alone], seconds[combined])]
         extra = statistics.median(ratios)
         by_objective = (objective[combined] - objective[alone]) / statistics.median(seconds[alone])
         verdict = "meets" if max(extra, by_objective) < TARGET_EXTRA else "MISSES"
-        lines.append(f"{combined}: expression losses cost {100 * extra:+.1f}% extra per step over {alone} "
-                     f"(median of {len(ratios)} paired rounds, range {100 * min(ratios):+.1f}% to "
-                     f"{100 * max(ratios):+.1f}%); from the objective alone {100 * by_objective:+.1f}% "
-                     f"of {alone}'s step; {verdict} the < {100 * TARGET_EXTRA:.0f}% target")
+        lines.append(
+            f"{combined}: expression losses cost {100 * extra:+.1f}% extra per step over {alone} "
+            f"(median of {len(ratios)} paired rounds, range {100 * min(ratios):+.1f}% to "
+            f"{100 * max(ratios):+.1f}%); from the objective alone {100 * by_objective:+.1f}% "
+            f"of {alone}'s step; {verdict} the < {100 * TARGET_EXTRA:.0f}% target"
+        )
     return lines
 
 
@@ -187,8 +205,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=8, help="interleaved timing rounds per variant")
     parser.add_argument("--steps", type=int, default=3, help="training steps per round")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps per variant before timing")
-    parser.add_argument("--objective-repeats", type=int, default=50,
-                        help="interleaved timings of the objective alone per variant")
+    parser.add_argument(
+        "--objective-repeats", type=int, default=50, help="interleaved timings of the objective alone per variant"
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave torch's default)")
     args = parser.parse_args()
     if args.threads > 0:
@@ -199,9 +218,11 @@ def main() -> None:
     batch_size = training["batch_identities"] * training["images_per_identity"]
     trainers = {name: Trainer(method, training, batches.faces) for name, method in VARIANTS.items()}
     print(f"torch {torch.__version__}, CPU threads: {torch.get_num_threads()}")
-    print(f"backbone {training['backbone']} width {training['width']}, embedding {training['embedding_dim']}, "
-          f"input {training['input_size']}px, batch P={training['batch_identities']} x "
-          f"K={training['images_per_identity']} = {batch_size} images, mining {training['mining']}")
+    print(
+        f"backbone {training['backbone']} width {training['width']}, embedding {training['embedding_dim']}, "
+        f"input {training['input_size']}px, batch P={training['batch_identities']} x "
+        f"K={training['images_per_identity']} = {batch_size} images, mining {training['mining']}"
+    )
     print(f"{args.warmup} warm-up steps, then {args.repeats} interleaved rounds x {args.steps} steps per variant\n")
     seconds = measure(trainers, batches, warmup=args.warmup, repeats=args.repeats, steps=args.steps)
     objective = objective_seconds(trainers, batches, repeats=args.objective_repeats)

@@ -21,14 +21,15 @@ import argparse
 import sys
 import time
 
-import torch  # before anything that might import tensorflow
 import numpy as np
+import torch  # before anything that might import tensorflow
 import yaml
 
 from bench_training import ROOT, default_training, demo_batches, demo_faces
-from emoverify import train
-from emoverify.facedata import FaceSet
-from emoverify.models import build_model
+from emoverify.model.device import seed_everything
+from emoverify.model.networks import model_from_recipe
+from emoverify.splits.fold_data import FaceSet
+from emoverify.training import loop as train
 
 
 def method_spec(name: str) -> dict:
@@ -41,9 +42,8 @@ def method_spec(name: str) -> dict:
 def objective_terms(method: dict, training: dict, device: torch.device, mixed: bool) -> dict[str, float]:
     """Every term of the objective on the first demo batch, from the same initial weights."""
     batches = demo_batches(training, n_batches=1)
-    train.seed_everything(0)
-    model = build_model(training["backbone"], embedding_dim=training["embedding_dim"],
-                        geometry=method["geometry"], width=training["width"]).to(device).train()
+    seed_everything(0)
+    model = model_from_recipe(training, method["geometry"]).to(device).train()
     objective = train.build_objective(method, training, batches.faces).to(device)
     with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=mixed):
         embedding = model(batches.inputs[0].to(device))
@@ -59,8 +59,16 @@ def split_people(faces: FaceSet, n_val: int) -> tuple[FaceSet, FaceSet]:
 def training_history(method: dict, training: dict, epochs: int, device: torch.device):
     fit, val = split_people(demo_faces(training["input_size"], seed=0), n_val=3)
     started = time.perf_counter()
-    result = train.train_model(fit, val, method=method, training={**training, "patience": epochs}, epochs=epochs,
-                               seed=0, device=device, progress=False)
+    result = train.train_model(
+        fit,
+        val,
+        method=method,
+        training={**training, "patience": epochs},
+        epochs=epochs,
+        seed=0,
+        device=device,
+        progress=False,
+    )
     return result.history, time.perf_counter() - started
 
 
@@ -76,29 +84,38 @@ def main() -> int:
     method = method_spec(args.method)
     training = {**default_training(), "batches_per_epoch": args.batches_per_epoch, "mixed_precision": True}
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)}; "
-          f"method {args.method}: {method}")
+    print(
+        f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)}; "
+        f"method {args.method}: {method}"
+    )
 
     print("\n1. objective on one batch, same initial weights")
     reference = objective_terms(method, training, cpu, mixed=False)
-    runs = {"cuda float32": objective_terms(method, training, cuda, mixed=False),
-            "cuda autocast float16": objective_terms(method, training, cuda, mixed=True)}
+    runs = {
+        "cuda float32": objective_terms(method, training, cuda, mixed=False),
+        "cuda autocast float16": objective_terms(method, training, cuda, mixed=True),
+    }
     print(f"{'term':<10}{'cpu':>12}" + "".join(f"{name:>24}{'rel. diff':>11}" for name in runs))
     for term, value in reference.items():
-        cells = "".join(f"{run[term]:>24.6f}{abs(run[term] - value) / max(abs(value), 1e-12):>11.2e}"
-                        for run in runs.values())
+        cells = "".join(
+            f"{run[term]:>24.6f}{abs(run[term] - value) / max(abs(value), 1e-12):>11.2e}" for run in runs.values()
+        )
         print(f"{term:<10}{value:>12.6f}{cells}")
 
     print(f"\n2. train_model, {args.epochs} epochs x {args.batches_per_epoch} batches")
-    histories = {"cpu": training_history(method, training, args.epochs, cpu),
-                 "cuda (mixed precision)": training_history(method, training, args.epochs, cuda)}
+    histories = {
+        "cpu": training_history(method, training, args.epochs, cpu),
+        "cuda (mixed precision)": training_history(method, training, args.epochs, cuda),
+    }
     for name, (history, seconds) in histories.items():
         print(f"{name}: {seconds:.1f} s in all")
         print(history[["epoch", "total", "val_auc", "seconds"]].to_string(index=False))
     first_cpu = histories["cpu"][0]["total"].iloc[0]
     first_cuda = histories["cuda (mixed precision)"][0]["total"].iloc[0]
-    print(f"\nfirst-epoch loss: cpu {first_cpu:.5f}, cuda {first_cuda:.5f}, "
-          f"relative difference {abs(first_cuda - first_cpu) / abs(first_cpu):.2%}")
+    print(
+        f"\nfirst-epoch loss: cpu {first_cpu:.5f}, cuda {first_cuda:.5f}, "
+        f"relative difference {abs(first_cuda - first_cpu) / abs(first_cpu):.2%}"
+    )
     return 0
 
 

@@ -5,9 +5,9 @@ Usage (from the repository root):
 
 JAFFE (256x256 head-and-shoulders TIFFs) is classified in each of the ways
 named by ``--jaffe-crops``: ``full`` (the whole image as the face rectangle),
-``mtcnn`` (facenet-pytorch MTCNN landmarks + ``emoverify.align``, 112x112 like
+``mtcnn`` (facenet-pytorch MTCNN landmarks + ``emoverify.faces.align``, 112x112 like
 the faces stage's default) or ``faces`` (the faces stage itself,
-``emoverify.faces.prepare_faces``). CK+48 images are already tight 48x48 face
+``emoverify.faces.detect.prepare_faces``). CK+48 images are already tight 48x48 face
 crops and are classified as they are. Prints counts, accuracy, Cohen's kappa,
 confusion tables and the labelling speed; writes agreement_<dataset>.png.
 """
@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from emoverify.expressions import detect_expressions, load_fer
-from emoverify.labels import apply_threshold, manual_expressions
-from emoverify.agreement import label_agreement, plot_confusion
+from emoverify.labels.agreement import label_agreement, plot_confusion
+from emoverify.labels.classifier import detect_expressions, load_fer
+from emoverify.labels.sources import apply_threshold, manual_expressions
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
@@ -33,23 +33,27 @@ DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 def jaffe_table(root: Path) -> pd.DataFrame:
     """`KA.AN1.39.tiff` -> identity KA, expression code AN."""
     files = sorted(root.glob("*.tiff"))
-    return pd.DataFrame({
-        "image_id": [f.stem for f in files],
-        "path": [str(f) for f in files],
-        "identity": [f.name.split(".")[0] for f in files],
-        "emotion_manual": [f.name.split(".")[1][:2] for f in files],
-    })
+    return pd.DataFrame(
+        {
+            "image_id": [f.stem for f in files],
+            "path": [str(f) for f in files],
+            "identity": [f.name.split(".")[0] for f in files],
+            "emotion_manual": [f.name.split(".")[1][:2] for f in files],
+        }
+    )
 
 
 def ck48_table(root: Path) -> pd.DataFrame:
     """`<emotion>/S010_004_00000017.png` -> identity S010."""
     files = sorted(root.glob("*/*.png"))
-    return pd.DataFrame({
-        "image_id": [f"{f.parent.name}/{f.stem}" for f in files],
-        "path": [str(f) for f in files],
-        "identity": [f.stem.split("_")[0] for f in files],
-        "emotion_manual": [f.parent.name for f in files],
-    })
+    return pd.DataFrame(
+        {
+            "image_id": [f"{f.parent.name}/{f.stem}" for f in files],
+            "path": [str(f) for f in files],
+            "identity": [f.stem.split("_")[0] for f in files],
+            "emotion_manual": [f.parent.name for f in files],
+        }
+    )
 
 
 def unaligned_manifest(table: pd.DataFrame) -> pd.DataFrame:
@@ -57,10 +61,11 @@ def unaligned_manifest(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def faces_stage_manifest(table: pd.DataFrame, crops: Path, margin: float) -> pd.DataFrame:
-    from emoverify import faces  # the faces stage (MTCNN + alignment)
+    from emoverify.faces import detect as faces  # the faces stage (MTCNN + alignment)
 
-    return faces.prepare_faces(table, crops, detector="mtcnn", size=112, margin=margin,
-                               min_probability=0.9, batch_size=16, device="cpu")
+    return faces.prepare_faces(
+        table, crops, detector="mtcnn", size=112, margin=margin, min_probability=0.9, batch_size=16, device="cpu"
+    )
 
 
 def mtcnn_manifest(table: pd.DataFrame, crops: Path, margin: float) -> pd.DataFrame:
@@ -68,7 +73,7 @@ def mtcnn_manifest(table: pd.DataFrame, crops: Path, margin: float) -> pd.DataFr
     from facenet_pytorch import MTCNN
     from PIL import Image
 
-    from emoverify.align import align_face
+    from emoverify.faces.align import align_face
 
     detector = MTCNN(keep_all=False, device="cpu")
     statuses, paths = [], []
@@ -93,8 +98,10 @@ def measure(name: str, manifest: pd.DataFrame, thresholds: list[float], out_dir:
     detected = detect_expressions(manifest, progress=False)
     seconds = time.monotonic() - started
     usable = manifest[manifest["status"] == "ok"]
-    print(f"\n=== {name}: {len(manifest)} images, {len(usable)} usable faces; "
-          f"fer labelled them in {seconds:.1f} s ({len(usable) / seconds:.1f} images/s)")
+    print(
+        f"\n=== {name}: {len(manifest)} images, {len(usable)} usable faces; "
+        f"fer labelled them in {seconds:.1f} s ({len(usable) / seconds:.1f} images/s)"
+    )
     results = {}
     for threshold in thresholds:
         metrics, confusion = label_agreement(manual_expressions(usable), apply_threshold(detected, threshold))
@@ -102,9 +109,12 @@ def measure(name: str, manifest: pd.DataFrame, thresholds: list[float], out_dir:
         print(f"-- confidence threshold {threshold}: {json.dumps(shown)}")
         print(confusion.to_string())
         if threshold == thresholds[0]:
-            figure = plot_confusion(confusion, out_dir / f"agreement_{name}.png",
-                                    title=f"{name}: fer vs manual (threshold {threshold}), "
-                                          f"accuracy {metrics['accuracy']:.2f}, kappa {metrics['cohen_kappa']:.2f}")
+            figure = plot_confusion(
+                confusion,
+                out_dir / f"agreement_{name}.png",
+                title=f"{name}: fer vs manual (threshold {threshold}), "
+                f"accuracy {metrics['accuracy']:.2f}, kappa {metrics['cohen_kappa']:.2f}",
+            )
             print(f"figure: {figure}")
         results[threshold] = metrics
     return results
@@ -128,7 +138,9 @@ def main() -> None:
             else:
                 manifest = faces_stage_manifest(jaffe, Path(crops), args.margin)
             measure(f"jaffe_{crop}", manifest, args.thresholds, args.out_dir)
-    measure("ck48", unaligned_manifest(ck48_table(args.datasets / "ck_plus48" / "CK+48")), args.thresholds, args.out_dir)
+    measure(
+        "ck48", unaligned_manifest(ck48_table(args.datasets / "ck_plus48" / "CK+48")), args.thresholds, args.out_dir
+    )
 
 
 if __name__ == "__main__":

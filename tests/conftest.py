@@ -33,7 +33,7 @@ def ckplus48_root() -> Path:
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory):
     """A small demo dataset (3 identities x 7 expressions), generated once per test session."""
-    from emoverify.demo import generate_demo
+    from emoverify.data.demo import generate_demo
 
     root = tmp_path_factory.mktemp("small_demo")
     table = generate_demo(root, n_identities=3, images_per_expression=1, seed=0)

@@ -13,11 +13,19 @@ DEFAULT_CONFIG = str(ROOT / "config.yaml")  # config.yaml is found relative to t
 
 
 def snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool = True, **kwargs):
-    command = SNAKEMAKE + ["--directory", str(workdir), "--configfile", DEFAULT_CONFIG,
-                           str(config or workdir / "study.yaml"), *args]
+    command = SNAKEMAKE + [
+        "--directory",
+        str(workdir),
+        "--configfile",
+        DEFAULT_CONFIG,
+        str(config or workdir / "study.yaml"),
+        *args,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, **kwargs)
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+        )
     return result
 
 

@@ -130,9 +130,9 @@ def loop_pdp(x, ids, emo):
         if ids[i] == ids[j] and emo[i] != -1 and emo[j] != -1 and emo[i] != emo[j]
     ]
     terms = [
-        (d2(x, i, j) - d2(x, k, l)) ** 2
-        for (i, j), (k, l) in itertools.combinations(pairs, 2)
-        if ids[i] != ids[k] and {emo[i], emo[j]} == {emo[k], emo[l]}
+        (d2(x, i, j) - d2(x, k, m)) ** 2
+        for (i, j), (k, m) in itertools.combinations(pairs, 2)
+        if ids[i] != ids[k] and {emo[i], emo[j]} == {emo[k], emo[m]}
     ]
     return mean_of(terms, x)
 

@@ -25,7 +25,7 @@ LINE_EMO = np.array([0, 0, 1, 2, -1, -1])  # A same expression, B different, C a
 def separated_embeddings(n_ids=12, per_id=5, dim=16, seed=0):
     rng = np.random.default_rng(seed)
     ids = np.repeat(np.arange(n_ids), per_id)
-    centres = np.eye(dim)[: n_ids] * 10.0
+    centres = np.eye(dim)[:n_ids] * 10.0
     return centres[ids] + rng.normal(0.0, 0.01, (ids.size, dim)), ids
 
 
@@ -45,9 +45,7 @@ def test_hand_worked_auc_eer_tar():
 
 
 def test_hand_worked_accuracy_and_expression_breakdown():
-    result = metrics.verification_metrics(
-        LINE, LINE_IDS, metric="euclidean", emo=LINE_EMO, threshold=-3.25
-    )
+    result = metrics.verification_metrics(LINE, LINE_IDS, metric="euclidean", emo=LINE_EMO, threshold=-3.25)
     # distance <= 3.25 called "same": both positives and the negatives at 1.5 and 2.5
     assert result["accuracy"] == pytest.approx(13 / 15)
     assert result["auc_same_expression"] == pytest.approx(11 / 13)  # A's pair only
@@ -148,9 +146,7 @@ def test_pair_scores_follow_upper_triangle_order():
 
 def test_threshold_comes_from_validation_data_only():
     # the API offers no way to hand test data to the threshold choice
-    assert list(inspect.signature(metrics.choose_threshold).parameters) == [
-        "emb", "ids", "metric", "sessions"
-    ]
+    assert list(inspect.signature(metrics.choose_threshold).parameters) == ["emb", "ids", "metric", "sessions"]
     rng = np.random.default_rng(3)
     val_ids = np.repeat(np.arange(10), 4)
     val = np.eye(10)[val_ids] + rng.normal(0.0, 0.3, (40, 10))
@@ -194,9 +190,7 @@ def test_rank1_single_image_identities_are_distractors():
     emb = np.array([[0.0], [10.0], [100.0], [101.0]])
     ids = ["A", "A", "B", "B"]
     assert metrics.rank1_identification(emb, ids, metric="euclidean") == 1.0
-    with_c = metrics.rank1_identification(
-        np.vstack([emb, [[9.0]]]), ids + ["C"], metric="euclidean"
-    )
+    with_c = metrics.rank1_identification(np.vstack([emb, [[9.0]]]), ids + ["C"], metric="euclidean")
     assert with_c == pytest.approx(0.5)  # A's probe always lands on C, B's is right
 
 
@@ -209,9 +203,7 @@ def test_rank1_skips_same_session_probes():
     # scored probes: only A's across sessions (40 against a gallery image at 0 or 1, or the
     # reverse), each closer to A's gallery image than to B's (100 or 101) -> all right
     assert value == 1.0
-    assert np.isnan(
-        metrics.rank1_identification(emb[3:], ids[3:], metric="euclidean", sessions=sessions[3:])
-    )
+    assert np.isnan(metrics.rank1_identification(emb[3:], ids[3:], metric="euclidean", sessions=sessions[3:]))
 
 
 def test_rank1_is_reproducible_for_a_seed():

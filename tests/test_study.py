@@ -48,8 +48,12 @@ def test_misspelt_key_is_an_error_naming_it(config):
 
 def test_command_line_strings_are_coerced_to_schema_types():
     schema = yaml.safe_load(SCHEMA.read_text())
-    overrides = {"seeds": ["0", "1"], "folds": "4", "training": {"learning_rate": "0.01", "augment_flip": "false"},
-                 "methods": {"x": {"primary": "triplet", "geometry": "spherical", "aux": {"pdp": "0.5"}}}}
+    overrides = {
+        "seeds": ["0", "1"],
+        "folds": "4",
+        "training": {"learning_rate": "0.01", "augment_flip": "false"},
+        "methods": {"x": {"primary": "triplet", "geometry": "spherical", "aux": {"pdp": "0.5"}}},
+    }
     coerced = study.coerce_to_schema(overrides, schema)
     assert coerced["seeds"] == [0, 1]
     assert coerced["folds"] == 4
@@ -120,3 +124,28 @@ def test_canonical_form_ignores_key_order_but_keeps_list_order():
     second = {"a": 0, "b": {"x": [3, {"p": 2, "q": 1}], "y": 1}}
     assert repr(study.canonical(first)) == repr(study.canonical(second))
     assert study.canonical({"l": [2, 1]})["l"] == [2, 1]
+
+
+@pytest.mark.parametrize("preset", sorted((ROOT / "workflow" / "presets").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_preset_states_its_whole_recipe(preset):
+    """Merged over config.yaml as Snakemake merges config files, a preset's recipe is its own, not the demo's."""
+    from snakemake.utils import update_config
+
+    own = yaml.safe_load(preset.read_text())
+    merged = yaml.safe_load((ROOT / "config.yaml").read_text())
+    update_config(merged, own)
+    assert "epochs" in own
+    missing = [key for key in study.RECIPE_KEYS if key not in own.get("training", {})]
+    assert not missing, f"{preset.name} inherits {missing} from config.yaml"
+    assert {key: merged["training"][key] for key in study.RECIPE_KEYS} == {
+        key: own["training"][key] for key in study.RECIPE_KEYS
+    }
+
+
+def test_rule_parameters_leave_out_what_does_not_change_results(config):
+    config = study.coerce_to_schema(config, yaml.safe_load(SCHEMA.read_text()))
+    validate(config, str(SCHEMA))
+    assert "threads" not in study.training_recipe(config)
+    assert study.reference_recipe(config, "pixels") == {"input_size": config["training"]["input_size"]}
+    assert "learning_rate" not in study.reference_recipe(config, "untrained")
+    assert set(study.scoring_settings(config)) == {"exclude_same_session", "rank1_draws"}

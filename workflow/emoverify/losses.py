@@ -25,8 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from emoverify.registry import MINING_MODES
+
 UNKNOWN = -1
-TRIPLET_MINING = ("all", "batch_hard", "semi_hard")
+TRIPLET_MINING = MINING_MODES
 _ARC_EPS = 1e-7  # keeps acos away from +-1, where its derivative is infinite
 
 

@@ -58,9 +58,7 @@ class Pairs:
 def _as_embeddings(emb) -> np.ndarray:
     array = np.asarray(emb, dtype=np.float64)
     if array.ndim != 2:
-        raise MetricsInputError(
-            f"embeddings must be a 2-D array (images x dimensions), got shape {array.shape}"
-        )
+        raise MetricsInputError(f"embeddings must be a 2-D array (images x dimensions), got shape {array.shape}")
     if array.shape[0] < 2:
         raise MetricsInputError(f"need at least 2 embeddings to form a pair, got {array.shape[0]}")
     if not np.all(np.isfinite(array)):
@@ -73,9 +71,7 @@ def _as_embeddings(emb) -> np.ndarray:
 def _as_labels(values, n: int, name: str) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1 or array.shape[0] != n:
-        raise MetricsInputError(
-            f"{name} must hold one entry per embedding ({n}), got shape {array.shape}"
-        )
+        raise MetricsInputError(f"{name} must hold one entry per embedding ({n}), got shape {array.shape}")
     return array
 
 
@@ -318,9 +314,7 @@ def choose_threshold(emb, ids, *, metric: str, sessions=None) -> float:
     return float(values[best])
 
 
-def rank1_identification(
-    emb, ids, *, metric: str, n_draws: int = 10, seed: int = 0, sessions=None
-) -> float:
+def rank1_identification(emb, ids, *, metric: str, n_draws: int = 10, seed: int = 0, sessions=None) -> float:
     """One-shot identification: mean rank-1 accuracy over random gallery draws.
 
     Each draw puts one random image of every identity in the gallery; every other
@@ -376,4 +370,3 @@ def roc_points(emb, ids, *, metric: str, sessions=None) -> tuple[np.ndarray, np.
             f"{int(labels.sum())} positive and {int((~labels).sum())} negative pairs"
         )
     return _roc(labels, pairs.score[keep])
-

@@ -21,8 +21,11 @@ def logged(log_path):
             yield console
         except Exception as error:
             traceback.print_exc(file=log)
-            print(f"\nemoverify error: {type(error).__name__}: {error}\n(full trace in {log_path})",
-                  file=console, flush=True)
+            print(
+                f"\nemoverify error: {type(error).__name__}: {error}\n(full trace in {log_path})",
+                file=console,
+                flush=True,
+            )
             raise
         finally:
             sys.stdout, sys.stderr = old_out, old_err

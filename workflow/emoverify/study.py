@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-EXPRESSION_LOSSES = ("pdm", "pdp", "fbv", "ce", "mtl")
-NO_LABELS = "none"  # the label-source name of methods that use no expression labels
-BASELINE_OF_PRIMARY = {"triplet": "tl", "arcface": "af", "arcface_geodesic": "af"}
+from emoverify.layout import Run, reference_run
+from emoverify.registry import BASELINE_OF_PRIMARY, NO_LABELS, needs_expressions
+
+# Training keys that say how a job runs, not what it computes: changing them reruns nothing.
+RUNTIME_KEYS = ("threads",)
+# Training keys that define the network itself (what an untrained reference depends on).
+ARCHITECTURE_KEYS = ("backbone", "pretrained", "pretrained_path", "width", "embedding_dim", "input_size")
+# The training recipe every dataset preset states in full (with `epochs`), so none inherits the demo's.
+RECIPE_KEYS = (
+    "backbone",
+    "width",
+    "input_size",
+    "embedding_dim",
+    "batch_identities",
+    "images_per_identity",
+    "mining",
+    "learning_rate",
+)
+# Evaluation keys that change a run's metrics (figure settings live in `figures`).
+SCORING_KEYS = ("exclude_same_session", "rank1_draws")
 
 
 class ConfigError(ValueError):
     """A configuration that cannot describe a study; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class Run:
-    method: str
-    labels: str
-    fold: int
-    seed: int
-
-    @property
-    def path(self) -> str:
-        return f"runs/{self.method}/{self.labels}/fold{self.fold}/seed{self.seed}"
 
 
 def coerce_to_schema(value: Any, schema: dict) -> Any:
@@ -66,11 +70,6 @@ def canonical(value: Any) -> Any:
     return value
 
 
-def needs_expressions(method_spec: dict) -> bool:
-    """Whether a method has any loss term that reads expression labels."""
-    return any(weight > 0 for name, weight in method_spec.get("aux", {}).items() if name in EXPRESSION_LOSSES)
-
-
 def check_study(config: dict) -> None:
     """Semantic checks the schema cannot express. Raises ConfigError naming what to fix."""
     methods = config["methods"]
@@ -84,11 +83,9 @@ def check_study(config: dict) -> None:
         if spec["primary"].startswith("arcface") and spec["geometry"] != "spherical":
             raise ConfigError(f"method {name}: ArcFace works on the sphere; set geometry: spherical")
     if config["dataset"] != "demo" and not config.get("data_root"):
-        raise ConfigError(
-            f"dataset {config['dataset']!r} needs data_root: add --config data_root=/path/to/your/data"
-        )
+        raise ConfigError(f"dataset {config['dataset']!r} needs data_root: add --config data_root=/path/to/your/data")
     if config["dataset"] != "demo":
-        from .datasets import layout_problem  # pandas: only when a real dataset is asked for
+        from emoverify.data.adapters import layout_problem  # pandas: only when a real dataset is asked for
 
         problem = layout_problem(config["dataset"], config["data_root"])
         if problem:
@@ -111,6 +108,16 @@ def planned_runs(config: dict) -> list[Run]:
     return runs
 
 
+def planned_references(config: dict) -> list[Run]:
+    """Every (reference, fold, seed): raw pixels and the untrained network, scored like the runs."""
+    return [
+        reference_run(reference, fold, seed)
+        for reference in config["references"]
+        for fold in range(config["folds"])
+        for seed in config["seeds"]
+    ]
+
+
 def baseline_of(method: str, config: dict) -> str | None:
     """The method a paired significance test compares against (tl for triplet, af for ArcFace)."""
     spec = config["methods"][method]
@@ -118,3 +125,19 @@ def baseline_of(method: str, config: dict) -> str | None:
     if method == baseline or baseline not in config["run_methods"]:
         return None
     return baseline
+
+
+def training_recipe(config: dict) -> dict:
+    """What a training run depends on from the `training` section: all of it but the runtime keys."""
+    return {key: value for key, value in config["training"].items() if key not in RUNTIME_KEYS}
+
+
+def reference_recipe(config: dict, reference: str) -> dict:
+    """What a reference depends on: the input size for raw pixels, the architecture for the untrained net."""
+    keys = ("input_size",) if reference == "pixels" else ARCHITECTURE_KEYS
+    return {key: config["training"][key] for key in keys}
+
+
+def scoring_settings(config: dict) -> dict:
+    """The evaluation keys a run's metrics depend on."""
+    return {key: config["evaluation"][key] for key in SCORING_KEYS}

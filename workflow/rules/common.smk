@@ -7,7 +7,8 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
-from emoverify import study  # noqa: E402
+from emoverify import registry, study  # noqa: E402
+from emoverify.layout import Layout  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 config.update(study.coerce_to_schema(dict(config), yaml.safe_load(SCHEMA.read_text())))
@@ -16,22 +17,17 @@ study.check_study(config)
 # key order must not matter to rerun decisions (see study.canonical)
 config.update(study.canonical(dict(config)))
 
-OUT = f"results/{config['experiment']}"
+LAYOUT = Layout(config["experiment"])
 RUNS = study.planned_runs(config)
-REFERENCE_RUNS = [
-    study.Run(reference, study.NO_LABELS, fold, seed)
-    for reference in config["references"]
-    for fold in range(config["folds"])
-    for seed in config["seeds"]
-]
+REFERENCE_RUNS = study.planned_references(config)
 
 
 wildcard_constraints:
     method=r"[A-Za-z0-9_]+",
-    labels=r"manual|detected|none",
+    labels=registry.wildcard_pattern(registry.LABEL_SOURCES),
     fold=r"\d+",
     seed=r"-?\d+",
-    reference=r"pixels|untrained",
+    reference=registry.wildcard_pattern(registry.REFERENCES),
 
 
 def method_spec(wildcards):
@@ -40,26 +36,30 @@ def method_spec(wildcards):
 
 def label_inputs(wildcards):
     """Detected labels are an input only of runs that use them, so manual runs never wait for fer."""
-    if wildcards.labels == "detected":
-        return {"detected": f"{OUT}/labels/detected.csv"}
-    if wildcards.labels == "manual":
-        return {"manual_check": f"{OUT}/dataset/manual_labels.ok"}
+    if wildcards.labels == registry.DETECTED:
+        return {"detected": LAYOUT.detected}
+    if wildcards.labels == registry.MANUAL:
+        return {"manual_check": LAYOUT.manual_labels_check}
     return {}
 
 
 def label_params(wildcards):
-    if wildcards.labels == "detected":
-        return {"source": "detected", "confidence_threshold": config["labels"]["confidence_threshold"]}
+    if wildcards.labels == registry.DETECTED:
+        return {"source": registry.DETECTED, "confidence_threshold": config["labels"]["confidence_threshold"]}
     return {"source": wildcards.labels}
 
 
+def reference_recipe(wildcards):
+    return study.reference_recipe(config, wildcards.reference)
+
+
 def demo_input(wildcards):
-    return {"demo": f"{OUT}/dataset/demo_images"} if config["dataset"] == "demo" else {}
+    return {"demo": LAYOUT.demo_images} if config["dataset"] == "demo" else {}
 
 
 def run_files(name):
-    return [f"{OUT}/{run.path}/{name}" for run in RUNS]
+    return [LAYOUT.run_file(run, name) for run in RUNS]
 
 
 def reference_files(name):
-    return [f"{OUT}/references/{r.method}/fold{r.fold}/seed{r.seed}/{name}" for r in REFERENCE_RUNS]
+    return [LAYOUT.run_file(run, name) for run in REFERENCE_RUNS]

@@ -1,58 +1,58 @@
 rule generate_demo:
+    output:
+        folder=directory(LAYOUT.demo_images),
+    log:
+        LAYOUT.log("generate_demo"),
     conda:
         "../../envs/base.yaml"
-    output:
-        folder=directory(f"{OUT}/dataset/demo_images"),
     params:
         demo=config["demo"],
-    log:
-        f"{OUT}/logs/generate_demo.log",
     script:
         "../scripts/generate_demo.py"
 
 
 rule dataset:
-    conda:
-        "../../envs/base.yaml"
     input:
         unpack(demo_input),
     output:
-        table=f"{OUT}/dataset/table.csv",
+        table=LAYOUT.table,
+    log:
+        LAYOUT.log("dataset"),
+    conda:
+        "../../envs/base.yaml"
     params:
         adapter=config["dataset"],
         root=config["data_root"],
         expression_map=config["expression_map"],
         ckplus_last_frames=config["ckplus_last_frames"],
         csv_columns=config["csv_columns"],
-    log:
-        f"{OUT}/logs/dataset.log",
     script:
         "../scripts/dataset.py"
 
 
 rule detect_align:
-    conda:
-        "../../envs/torch.yaml"
     input:
         table=rules.dataset.output.table,
     output:
-        manifest=f"{OUT}/faces/manifest.csv",
+        manifest=LAYOUT.manifest,
         summary=report(
-            f"{OUT}/faces/status_summary.csv",
+            LAYOUT.face_status,
             caption="../report/face_status.rst",
             category="1. Faces",
         ),
-        crops=directory(f"{OUT}/faces/crops"),
-    params:
-        faces=config["faces"],
-        device=config["device"],
+        crops=directory(LAYOUT.crops),
+    log:
+        LAYOUT.log("faces"),
+    benchmark:
+        LAYOUT.benchmark("faces")
+    conda:
+        "../../envs/torch.yaml"
     threads: 2
     resources:
         mem_mb=4000,
-    log:
-        f"{OUT}/logs/faces.log",
-    benchmark:
-        f"{OUT}/benchmarks/faces.tsv"
+    params:
+        faces=config["faces"],
+        device=config["device"],
     script:
         "../scripts/faces.py"
 
@@ -62,15 +62,15 @@ rule faces:
         rules.detect_align.output.manifest,
 
 
+# Runs that ask for manual labels wait for this check, so a dataset without them stops early and clearly.
 rule check_manual_labels:
-    """Runs that ask for manual labels wait for this check, so a dataset without them stops early and clearly."""
     input:
         table=rules.dataset.output.table,
     output:
-        flag=f"{OUT}/dataset/manual_labels.ok",
+        flag=LAYOUT.manual_labels_check,
+    log:
+        LAYOUT.log("check_manual_labels"),
     conda:
         "../../envs/base.yaml"
-    log:
-        f"{OUT}/logs/check_manual_labels.log",
     script:
         "../scripts/check_manual_labels.py"

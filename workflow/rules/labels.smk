@@ -1,44 +1,44 @@
 rule detect_expressions:
-    conda:
-        "../../envs/fer.yaml"
     input:
         manifest=rules.detect_align.output.manifest,
     output:
-        detected=f"{OUT}/labels/detected.csv",
+        detected=LAYOUT.detected,
+    log:
+        LAYOUT.log("labels"),
+    benchmark:
+        LAYOUT.benchmark("labels")
+    conda:
+        "../../envs/fer.yaml"
     threads: 2
     resources:
         mem_mb=4000,
-    log:
-        f"{OUT}/logs/labels.log",
-    benchmark:
-        f"{OUT}/benchmarks/labels.tsv"
     script:
         "../scripts/detect_expressions.py"
 
 
 rule label_agreement:
-    conda:
-        "../../envs/base.yaml"
     input:
         manifest=rules.detect_align.output.manifest,
         detected=rules.detect_expressions.output.detected,
     output:
-        metrics=f"{OUT}/labels/agreement.json",
+        metrics=LAYOUT("labels/agreement.json"),
         table=report(
-            f"{OUT}/tables/label_agreement.csv",
+            LAYOUT.table_file("label_agreement.csv"),
             caption="../report/label_agreement.rst",
             category="2. Expression labels",
         ),
-        confusion=f"{OUT}/labels/confusion.csv",
+        confusion=LAYOUT("labels/confusion.csv"),
         figure=report(
-            f"{OUT}/figures/label_confusion.png",
+            LAYOUT.figure("label_confusion.png"),
             caption="../report/label_confusion.rst",
             category="2. Expression labels",
         ),
+    log:
+        LAYOUT.log("label_agreement"),
+    conda:
+        "../../envs/base.yaml"
     params:
         confidence_threshold=config["labels"]["confidence_threshold"],
-    log:
-        f"{OUT}/logs/label_agreement.log",
     script:
         "../scripts/label_agreement.py"
 

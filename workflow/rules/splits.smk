@@ -1,17 +1,17 @@
 rule make_splits:
-    conda:
-        "../../envs/base.yaml"
     input:
         manifest=rules.detect_align.output.manifest,
     output:
-        folds=f"{OUT}/splits/folds.csv",
-        summary=f"{OUT}/splits/summary.csv",
+        folds=LAYOUT.folds,
+        summary=LAYOUT.split_summary,
+    log:
+        LAYOUT.log("splits"),
+    conda:
+        "../../envs/base.yaml"
     params:
         n_folds=config["folds"],
         seed=config["split_seed"],
         val_fraction=config["val_fraction"],
-    log:
-        f"{OUT}/logs/splits.log",
     script:
         "../scripts/splits.py"
 

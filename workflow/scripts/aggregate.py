@@ -1,6 +1,6 @@
 import _setup  # noqa: F401
 
-from emoverify import results
+from emoverify.report import build as results
 from emoverify.scriptlog import logged
 
 with logged(snakemake.log[0]):

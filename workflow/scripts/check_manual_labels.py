@@ -1,8 +1,7 @@
 import _setup  # noqa: F401
-
 import pandas as pd
 
-from emoverify import labels
+from emoverify.labels import sources as labels
 from emoverify.scriptlog import logged
 
 with logged(snakemake.log[0]):

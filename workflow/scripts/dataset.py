@@ -1,6 +1,6 @@
 import _setup  # noqa: F401
 
-from emoverify import datasets
+from emoverify.data import adapters as datasets
 from emoverify.scriptlog import logged
 
 with logged(snakemake.log[0]):

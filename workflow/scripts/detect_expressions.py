@@ -1,11 +1,10 @@
 # fer brings tensorflow; this rule runs in its own process, and torch is imported first
 # (tensorflow before torchvision segfaults where triton is installed).
 import _setup  # noqa: F401
-
-import torch  # noqa: F401  (import order matters, see above)
 import pandas as pd
+import torch  # noqa: F401  (import order matters, see above)
 
-from emoverify import expressions
+from emoverify.labels import classifier as expressions
 from emoverify.scriptlog import logged
 
 with logged(snakemake.log[0]):

@@ -1,25 +1,32 @@
 import _setup  # noqa: F401
 
-from emoverify import evaluate, runs
-from emoverify.models import resolve_device
+from emoverify.evaluation import verification
+from emoverify.layout import reference_run
+from emoverify.model.device import resolve_device, use_threads
+from emoverify.registry import NO_LABELS
 from emoverify.scriptlog import logged
+from emoverify.splits import fold_data
 
 with logged(snakemake.log[0]):
-    runs.use_threads(snakemake.threads)
+    use_threads(snakemake.threads)
     p, w = snakemake.params, snakemake.wildcards
-    faces = runs.load_fold(snakemake.input.manifest, snakemake.input.folds, int(w.fold), p.training["input_size"],
-                           label_params={"source": "none"}, splits=("val", "test"))
-    if w.reference == "pixels":
-        test_emb, val_emb = (evaluate.pixel_embeddings(faces[s]) for s in ("test", "val"))
-        metric = "cosine"
+    run = reference_run(w.reference, int(w.fold), int(w.seed))
+    no_labels = {"source": NO_LABELS}
+    faces = fold_data.load_rule_fold(snakemake.input, run.fold, p.recipe["input_size"], no_labels, ("val", "test"))
+    if run.method == "pixels":
+        embeddings = {split: verification.pixel_embeddings(faces[split]) for split in faces}
     else:
         device = resolve_device(p.device)
-        model = evaluate.untrained_model(p.training, int(w.seed), device)
-        test_emb, val_emb, metric = evaluate.embed_pair(model, faces["test"], faces["val"], device)
-    values = evaluate.verification_report(test_emb, faces["test"], val_emb, faces["val"], metric=metric,
-                                          evaluation=p.evaluation, seed=int(w.seed))
-    evaluate.save_embeddings(snakemake.output.embeddings, test_emb, faces["test"], method=w.reference, labels="none",
-                             fold=int(w.fold), seed=int(w.seed), metric=metric)
-    evaluate.write_metrics(snakemake.output.metrics, method=w.reference, labels="none", fold=int(w.fold),
-                           seed=int(w.seed), geometry="spherical", values=values, extra={"reference": True})
-    print(values)
+        embeddings = verification.embed_splits(verification.untrained_model(p.recipe, run.seed, device), faces, device)
+    # both references are scored on the sphere (cosine), like the spherical runs
+    print(
+        verification.score_and_save(
+            embeddings,
+            faces,
+            run,
+            geometry="spherical",
+            evaluation=p.evaluation,
+            outputs=snakemake.output,
+            extra={"reference": True},
+        )
+    )

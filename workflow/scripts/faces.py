@@ -1,9 +1,8 @@
 import _setup  # noqa: F401
-
 import pandas as pd
 
-from emoverify import faces
-from emoverify.models import resolve_device
+from emoverify.faces import detect as faces
+from emoverify.model.device import resolve_device
 from emoverify.scriptlog import logged
 
 with logged(snakemake.log[0]):

@@ -1,6 +1,6 @@
 import _setup  # noqa: F401
 
-from emoverify import demo
+from emoverify.data import demo
 from emoverify.scriptlog import logged
 
 with logged(snakemake.log[0]):

@@ -1,10 +1,10 @@
-import _setup  # noqa: F401
-
 import json
 
+import _setup  # noqa: F401
 import pandas as pd
 
-from emoverify import agreement, labels
+from emoverify.labels import agreement
+from emoverify.labels import sources as labels
 from emoverify.scriptlog import logged
 
 with logged(snakemake.log[0]):
@@ -20,5 +20,4 @@ with logged(snakemake.log[0]):
     flat = {key: (", ".join(value) if isinstance(value, list) else value) for key, value in metrics.items()}
     pd.DataFrame([flat]).to_csv(snakemake.output.table, index=False)
     confusion.to_csv(snakemake.output.confusion)
-    agreement.plot_confusion(confusion, snakemake.output.figure,
-                             title="fer (detected) vs manual expression labels")
+    agreement.plot_confusion(confusion, snakemake.output.figure, title="fer (detected) vs manual expression labels")

@@ -1,9 +1,8 @@
 import _setup  # noqa: F401
-
 import pandas as pd
 
-from emoverify import splits
 from emoverify.scriptlog import logged
+from emoverify.splits import folds as splits
 
 with logged(snakemake.log[0]):
     manifest = pd.read_csv(snakemake.input.manifest, keep_default_na=False)

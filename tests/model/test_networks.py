@@ -1,0 +1,58 @@
+import pytest
+import torch
+
+from emoverify.model import networks as models
+from emoverify.model.device import resolve_device
+
+
+@pytest.mark.parametrize("geometry", models.GEOMETRIES)
+def test_compact_model_shapes_and_geometry(geometry):
+    torch.manual_seed(0)
+    model = models.build_model("compact", embedding_dim=16, geometry=geometry, width=4).eval()
+    out = model(torch.randn(3, 3, 64, 64))
+    assert out.shape == (3, 16)
+    norms = out.norm(dim=1)
+    if geometry == "spherical":
+        assert torch.allclose(norms, torch.ones(3), atol=1e-5)
+    else:
+        assert not torch.allclose(norms, torch.ones(3), atol=1e-2)
+
+
+def test_inception_resnet_is_unnormalised_in_euclidean_geometry():
+    model = models.build_model("inception_resnet_v1", embedding_dim=8, geometry="euclidean").eval()
+    out = model(torch.randn(2, 3, 96, 96))
+    assert out.shape == (2, 8)
+    assert not torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-2)
+
+
+def test_missing_pretrained_weights_say_what_to_get(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(models.MissingWeightsError, match="20180402-114759-vggface2.pt.*pretrained_path"):
+        models.build_model("inception_resnet_v1", embedding_dim=8, geometry="spherical", pretrained="vggface2")
+
+
+def test_pretrained_weights_load_from_the_torch_cache(tmp_path, monkeypatch):
+    from facenet_pytorch import InceptionResnetV1
+
+    torch.manual_seed(1)
+    reference = InceptionResnetV1(pretrained=None, classify=False)
+    (tmp_path / "checkpoints").mkdir()
+    torch.save(reference.state_dict(), tmp_path / "checkpoints" / models.PRETRAINED_FILES["vggface2"])
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    model = models.build_model("inception_resnet_v1", embedding_dim=8, geometry="spherical", pretrained="vggface2")
+    assert torch.equal(model.backbone.trunk.conv2d_1a.conv.weight, reference.conv2d_1a.conv.weight)
+
+
+def test_compact_backbone_refuses_pretrained():
+    with pytest.raises(ValueError, match="pretrained: none"):
+        models.build_model("compact", embedding_dim=8, geometry="spherical", pretrained="vggface2")
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("tpu")

@@ -1,0 +1,156 @@
+"""Figures: readable PNGs from consistent input, clear errors from inconsistent input."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.decomposition import PCA
+
+from emoverify.report import plots
+from emoverify.report import statistics as summary
+from emoverify.report.plots import PlotInputError
+
+
+def assert_plausible_png(path, min_width=400, min_height=200):
+    assert path.is_file() and path.stat().st_size > 5_000
+    image = matplotlib.image.imread(path)
+    height, width = image.shape[:2]
+    assert width >= min_width and height >= min_height
+    assert image[..., :3].std() > 0.01  # something was drawn
+
+
+def clustered(n_ids=6, per_id=5, dim=16, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = np.repeat([f"person{i}" for i in range(n_ids)], per_id)
+    emb = np.repeat(rng.normal(size=(n_ids, dim)) * 3, per_id, axis=0) + rng.normal(size=(ids.size, dim))
+    expressions = np.array(["anger", "happiness", "neutral", "", "surprise"] * n_ids)
+    return emb, ids, expressions
+
+
+def test_pca_projection_matches_sklearn():
+    emb, _, _ = clustered()
+    points, ratio = plots.pca_projection(emb)
+    reference = PCA(n_components=2).fit(emb)
+    assert ratio == pytest.approx(reference.explained_variance_ratio_)
+    expected = reference.transform(emb)
+    for k in range(2):  # components are defined up to sign
+        assert np.abs(points[:, k]) == pytest.approx(np.abs(expected[:, k]), abs=1e-8)
+
+
+def test_pca_figure(tmp_path):
+    emb, ids, expressions = clustered()
+    path = plots.pca_figure(
+        [("tl", emb, ids, expressions), ("tl_fbv", emb * 2, ids, expressions)], tmp_path / "figures" / "pca.png"
+    )
+    assert_plausible_png(path, min_width=800)
+
+
+@pytest.mark.parametrize(
+    "panel, message",
+    [
+        (("x", np.ones((5, 3)), ["a"] * 4, ["anger"] * 5), "5 embeddings but 4 identities"),
+        (("x", np.ones((5, 3)), ["a"] * 5, ["anger"] * 6), "6 expression names"),
+        (("x", np.ones(5), ["a"] * 5, ["anger"] * 5), "2-D array"),
+        (("x", np.ones((5, 1)), ["a"] * 5, ["anger"] * 5), "2 dimensions"),
+        (("x", np.ones((5, 3))), "title, embeddings, identities"),
+    ],
+)
+def test_pca_figure_rejects_mismatched_panels(tmp_path, panel, message):
+    with pytest.raises(PlotInputError, match=message):
+        plots.pca_figure([panel], tmp_path / "pca.png")
+
+
+def test_roc_figure(tmp_path):
+    far = np.r_[0.0, np.logspace(-3, 0, 40)]
+    curves = {source: {"pixels": (far, np.sqrt(far)), "tl": (far, far**0.2)} for source in ("manual", "detected")}
+    assert_plausible_png(plots.roc_figure(curves, tmp_path / "roc.png"), min_width=800)
+
+
+@pytest.mark.parametrize(
+    "curve, message",
+    [
+        ((np.linspace(0, 1, 5), np.linspace(0, 1, 4)), "same length"),
+        ((np.linspace(0, 2, 5), np.linspace(0, 1, 5)), r"\[0, 1\]"),
+        ((np.linspace(0, 1, 5),), "pair"),
+    ],
+)
+def test_roc_figure_rejects_bad_curves(tmp_path, curve, message):
+    with pytest.raises(PlotInputError, match=message):
+        plots.roc_figure({"manual": {"tl": curve}}, tmp_path / "roc.png")
+
+
+def runs_and_summary(tmp_path):
+    paths = []
+    for method, labels, base in (("pixels", "none", 0.7), ("tl", "none", 0.8), ("tl_fbv", "manual", 0.85)):
+        for fold in range(4):
+            folder = tmp_path / method / labels / f"fold{fold}" / "seed0"
+            folder.mkdir(parents=True)
+            record = {
+                "method": method,
+                "labels": labels,
+                "fold": fold,
+                "seed": 0,
+                "metrics": {"auc": base + 0.01 * fold},
+            }
+            (folder / "metrics.json").write_text(json.dumps(record))
+            paths.append(folder / "metrics.json")
+    paths.append(tmp_path / "af" / "none" / "fold0" / "seed0" / "metrics.json")  # never written
+    runs = summary.collect_runs(paths)
+    return runs, summary.summarize(runs)
+
+
+def test_auc_points_figure(tmp_path):
+    runs, table = runs_and_summary(tmp_path)
+    assert_plausible_png(plots.auc_points_figure(runs, table, tmp_path / "auc.png"))
+
+
+def test_auc_points_figure_rejects_unknown_metric(tmp_path):
+    runs, table = runs_and_summary(tmp_path)
+    with pytest.raises(PlotInputError, match="no column 'rank1'"):
+        plots.auc_points_figure(runs, table, tmp_path / "auc.png", metric="rank1")
+
+
+def history(epochs=6, aux=True):
+    epoch = np.arange(1, epochs + 1)
+    frame = pd.DataFrame(
+        {"epoch": epoch, "total": 1.0 / epoch, "triplet": 0.8 / epoch, "val_auc": 1 - 0.4 / epoch, "seconds": 2.0}
+    )
+    if aux:
+        frame["fbv"] = 0.2 / epoch
+    return frame
+
+
+def test_training_curves_figure(tmp_path):
+    path = plots.training_curves_figure(
+        {"tl": history(aux=False), "tl_fbv (manual)": history()}, tmp_path / "curves.png"
+    )
+    assert_plausible_png(path, min_width=800)
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (history().drop(columns="val_auc"), "lacks columns"),
+        (history()[["epoch", "val_auc", "seconds"]], "no loss-term columns"),
+        (pd.DataFrame(), "non-empty DataFrame"),
+    ],
+)
+def test_training_curves_reject_bad_histories(tmp_path, frame, message):
+    with pytest.raises(PlotInputError, match=message):
+        plots.training_curves_figure({"tl": frame}, tmp_path / "curves.png")
+
+
+def test_empty_inputs_give_a_figure_that_says_so(tmp_path):
+    for path in (
+        plots.pca_figure([], tmp_path / "pca.png"),
+        plots.roc_figure({}, tmp_path / "roc.png"),
+        plots.training_curves_figure({}, tmp_path / "curves.png"),
+    ):
+        assert_plausible_png(path, min_width=300, min_height=100)
+    failed = summary.collect_runs([tmp_path / "tl" / "none" / "fold0" / "seed0" / "metrics.json"])
+    for path in (plots.auc_points_figure(failed, summary.summarize(failed), tmp_path / "auc.png"),):
+        assert_plausible_png(path, min_width=300, min_height=100)

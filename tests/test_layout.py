@@ -1,0 +1,47 @@
+"""The results layout builds every run path and parses it back."""
+
+import pytest
+
+from emoverify.layout import Layout, Run, parse_run_dir, reference_run
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        Run("tl_pdp", "manual", 3, 0),
+        Run("tl", "none", 0, 12),
+        Run("af", "detected", 1, -1),
+        reference_run("pixels", 2, 1),
+        reference_run("untrained", 0, 0),
+    ],
+)
+def test_a_run_folder_parses_back_to_its_run(run):
+    layout = Layout("study")
+    for name in ("metrics.json", "history.csv", "embeddings.npz"):
+        assert parse_run_dir(layout.run_file(run, name)) == run
+    assert parse_run_dir(f"/somewhere/else/{layout.run_file(run, 'metrics.json')}") == run
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "results/x/tables/summary.csv",
+        "results/x/runs/tl/other/fold0/seed0/metrics.json",
+        "results/x/runs/tl/none/fold0/metrics.json",
+        "fold0/seed0/metrics.json",
+    ],
+)
+def test_other_paths_are_not_runs(path):
+    assert parse_run_dir(path) is None
+
+
+def test_patterns_and_files_agree():
+    layout = Layout("study")
+    run = Run("tl", "none", 1, 2)
+    pattern = layout.run_pattern("model.pt")
+    assert pattern.format(method="tl", labels="none", fold=1, seed=2) == layout.run_file(run, "model.pt")
+    reference = reference_run("pixels", 1, 2)
+    assert layout.reference_pattern("metrics.json").format(reference="pixels", fold=1, seed=2) == layout.run_file(
+        reference, "metrics.json"
+    )
+    assert layout.manifest == "results/study/faces/manifest.csv"

@@ -1,0 +1,123 @@
+"""PKBatchSampler: P identities x K images, expression diversity, determinism."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from emoverify.training.sampler import PKBatchSampler
+
+
+def dataset(n_identities=10, expressions=(0, 1, 2, 3, 5), per_expression=3, unknown=2):
+    """Every identity: ``per_expression`` images of each expression plus ``unknown`` unlabelled ones."""
+    ids, emo = [], []
+    for identity in range(n_identities):
+        for expression in expressions:
+            ids += [identity] * per_expression
+            emo += [expression] * per_expression
+        ids += [identity] * unknown
+        emo += [-1] * unknown
+    return ids, emo
+
+
+def batches(sampler):
+    return [list(b) for b in sampler]
+
+
+def test_batches_hold_p_distinct_identities_with_k_images_each():
+    ids, emo = dataset()
+    sampler = PKBatchSampler(ids, emo, p=4, k=6, seed=0, batches_per_epoch=7)
+    drawn = batches(sampler)
+    assert len(drawn) == len(sampler) == 7
+    for batch in drawn:
+        assert len(batch) == 24
+        assert all(0 <= i < len(ids) for i in batch)
+        per_identity = Counter(ids[i] for i in batch)
+        assert len(per_identity) == 4 and set(per_identity.values()) == {6}
+        assert len(set(batch)) == 24  # every identity has >= k images, so no repeats
+
+
+@pytest.mark.parametrize("k", [2, 4, 5, 7])
+def test_each_identity_shows_as_many_known_expressions_as_k_allows(k):
+    ids, emo = dataset(expressions=(0, 1, 2, 3, 5))
+    for batch in PKBatchSampler(ids, emo, p=3, k=k, seed=1, batches_per_epoch=10):
+        for identity in set(ids[i] for i in batch):
+            shown = {emo[i] for i in batch if ids[i] == identity and emo[i] != -1}
+            assert len(shown) == min(k, 5)
+
+
+def test_uneven_identities_show_all_their_expressions():
+    ids = [0] * 9 + [1, 1, 1] + [2] * 5
+    emo = [4] * 7 + [2, 6] + [1, -1, 3] + [0, 0, 0, 0, -1]
+    for batch in PKBatchSampler(ids, emo, p=3, k=4, seed=2, batches_per_epoch=20):
+        shown = {identity: {emo[i] for i in batch if ids[i] == identity} - {-1} for identity in (0, 1, 2)}
+        assert shown == {0: {2, 4, 6}, 1: {1, 3}, 2: {0}}
+
+
+def test_identities_with_fewer_than_k_images_show_all_then_repeat():
+    ids = [0, 1, 1, 1, 2, 2, 2, 2, 2]
+    emo = [5, 0, 1, 2, 0, 1, 2, 3, 4]
+    batch = next(iter(PKBatchSampler(ids, emo, p=3, k=4, seed=0)))
+    per_identity = Counter(ids[i] for i in batch)
+    assert per_identity == {0: 4, 1: 4, 2: 4}
+    assert [i for i in batch if ids[i] == 0] == [0, 0, 0, 0]
+    assert {i for i in batch if ids[i] == 1} == {1, 2, 3}
+
+
+def test_deterministic_for_a_seed_and_changed_by_epoch_and_seed():
+    ids, emo = dataset()
+    first = batches(PKBatchSampler(ids, emo, p=4, k=4, seed=7))
+    again = PKBatchSampler(ids, emo, p=4, k=4, seed=7)
+    assert batches(again) == first
+    assert batches(again) == first  # iterating twice in one epoch repeats the draw
+    again.set_epoch(1)
+    epoch1 = batches(again)
+    assert epoch1 != first
+    again.set_epoch(1)
+    assert batches(again) == epoch1
+    assert batches(PKBatchSampler(ids, emo, p=4, k=4, seed=8)) != first
+
+
+def test_identities_are_dealt_evenly_within_an_epoch():
+    ids, emo = dataset(n_identities=12)
+    drawn = batches(PKBatchSampler(ids, emo, p=4, k=2, seed=3, batches_per_epoch=3))
+    dealt = Counter(ids[i] for batch in drawn for i in batch[::2])
+    assert dealt == {identity: 1 for identity in range(12)}
+
+
+def test_default_length_covers_the_images_about_once():
+    ids, emo = dataset(n_identities=10)  # 170 images
+    assert len(PKBatchSampler(ids, emo, p=4, k=4, seed=0)) == 11
+    assert len(PKBatchSampler(ids, emo, p=10, k=17, seed=0)) == 1
+
+
+def test_accepts_string_and_tensor_labels_and_feeds_a_dataloader():
+    ids, emo = dataset(n_identities=5)
+    names = [f"person{i}" for i in ids]
+    by_name = batches(PKBatchSampler(names, emo, p=2, k=3, seed=4))
+    by_tensor = batches(PKBatchSampler(torch.tensor(ids), torch.tensor(emo), p=2, k=3, seed=4))
+    assert by_name == by_tensor
+    data = TensorDataset(torch.arange(len(ids)), torch.tensor(ids))
+    loader = DataLoader(data, batch_sampler=PKBatchSampler(ids, emo, p=2, k=3, seed=4))
+    indices, identities = next(iter(loader))
+    assert indices.tolist() == by_name[0] and len(set(identities.tolist())) == 2
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"p": 6}, "only 5"),
+        ({"k": 0}, ">= 1"),
+        ({"batches_per_epoch": 0}, "batches_per_epoch"),
+        ({"emo": [0, 1]}, "one entry per image"),
+        ({"emo": [-3] * 85}, ">= -1"),
+    ],
+)
+def test_bad_arguments_are_explained(arguments, message):
+    ids, emo = dataset(n_identities=5)
+    options = {"ids": ids, "emo": emo, "p": 2, "k": 2, "seed": 0, **arguments}
+    with pytest.raises(ValueError, match=message):
+        PKBatchSampler(**options)

@@ -1,0 +1,213 @@
+"""End-to-end: a tiny demo study through Snakemake, and what a change reruns (dry runs on the finished study)."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from snakemake_helpers import DEFAULT_CONFIG, ROOT, SNAKEMAKE, planned_jobs, snakemake, write_study_config
+
+TINY = {
+    "experiment": "tiny",
+    "dataset": "demo",
+    "demo": {"n_identities": 8, "images_per_expression": 1, "image_size": 128, "seed": 1},
+    "folds": 2,
+    "seeds": [0],
+    "epochs": 1,
+    "val_fraction": 0.34,
+    "run_methods": ["tl", "tl_pdp"],
+    "label_sources": ["manual", "detected"],
+    "training": {
+        "width": 8,
+        "embedding_dim": 16,
+        "input_size": 32,
+        "batch_identities": 3,
+        "images_per_identity": 4,
+        "batches_per_epoch": 3,
+    },
+    "evaluation": {"rank1_draws": 2},
+}
+
+pytestmark = pytest.mark.slow
+
+
+def write_config(path: Path, **changes) -> Path:
+    return write_study_config(path, TINY, **changes)
+
+
+@pytest.fixture(scope="module")
+def finished_study(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny_study")
+    write_config(workdir / "study.yaml")
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def test_tiny_demo_study_runs_to_the_report(finished_study):
+    out = finished_study / "results" / "tiny"
+    manifest = pd.read_csv(out / "faces" / "manifest.csv", keep_default_na=False)
+    assert len(manifest) == 8 * 7
+    summary = pd.read_csv(out / "tables" / "summary.csv")
+    rows = set(zip(summary["method"], summary["labels"]))
+    assert rows == {
+        ("pixels", "none"),
+        ("untrained", "none"),
+        ("tl", "none"),
+        ("tl_pdp", "manual"),
+        ("tl_pdp", "detected"),
+    }
+    assert (summary["n_runs"] == 2).all()
+    significance = pd.read_csv(out / "tables" / "significance.csv")
+    assert set(significance["method"]) == {"tl_pdp"} and set(significance["baseline"]) == {"tl"}
+    for figure in ("pca", "roc", "auc_per_run", "training_curves", "label_confusion"):
+        assert (out / "figures" / f"{figure}.png").stat().st_size > 10_000
+    detected = pd.read_csv(out / "labels" / "detected.csv", keep_default_na=False)
+    assert set(detected["image_id"]) == set(manifest.loc[manifest["status"] == "ok", "image_id"])
+
+
+def test_html_report_is_written(finished_study):
+    snakemake(finished_study, "--report", "report.html")
+    html = (finished_study / "report.html").read_text(errors="replace")
+    assert "summary.csv" in html and "pca.png" in html
+
+
+def test_nothing_to_do_when_nothing_changed(finished_study):
+    assert planned_jobs(finished_study) == {}
+
+
+def test_changing_one_loss_weight_reruns_only_that_method(finished_study):
+    methods = yaml.safe_load((ROOT / "config.yaml").read_text())["methods"]
+    methods["tl_pdp"]["aux"]["pdp"] = 0.5
+    config = write_config(finished_study / "weight.yaml", methods=methods)
+    jobs = planned_jobs(finished_study, config=config)
+    assert jobs == {"train_run": 4, "evaluate_run": 4, "aggregate": 1, "all": 1}
+
+
+def test_adding_a_seed_adds_only_the_new_runs(finished_study):
+    config = write_config(finished_study / "seeds.yaml", seeds=[0, 1])
+    jobs = planned_jobs(finished_study, config=config)
+    # tl: 2 folds, tl_pdp: 2 folds x 2 label sources, untrained reference: 2 folds, pixels: 2 folds
+    assert jobs == {"train_run": 6, "evaluate_run": 6, "evaluate_reference": 4, "aggregate": 1, "all": 1}
+
+
+def test_switching_label_sources_does_not_touch_faces_labels_or_splits(finished_study):
+    config = write_config(finished_study / "manual_only.yaml", label_sources=["manual"])
+    jobs = planned_jobs(finished_study, config=config)
+    assert jobs == {"aggregate": 1, "all": 1}
+
+
+def test_changing_alignment_reruns_everything_downstream_of_faces_only(finished_study):
+    config = write_config(finished_study / "faces.yaml", faces={"size": 96})
+    jobs = planned_jobs(finished_study, config=config)
+    assert "generate_demo" not in jobs and "dataset" not in jobs
+    assert jobs["detect_align"] == 1 and jobs["detect_expressions"] == 1 and jobs["make_splits"] == 1
+    assert jobs["train_run"] == 6 and jobs["evaluate_reference"] == 4
+
+
+def test_an_interrupted_training_is_redone_and_nothing_else(finished_study):
+    config = write_config(
+        finished_study / "long.yaml", seeds=[0, 7], training={**TINY["training"], "batches_per_epoch": 400}, epochs=50
+    )
+    # the longer training changes params of every run; only the new seed's tl fold0 is started and killed
+    target = "results/tiny/runs/tl/none/fold0/seed7/model.pt"
+    process = subprocess.Popen(
+        SNAKEMAKE
+        + ["--directory", str(finished_study), "--configfile", DEFAULT_CONFIG, str(config), "--cores", "1", target],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    history = finished_study / "results/tiny/runs/tl/none/fold0/seed7/history.csv"
+    deadline = time.time() + 300
+    while not history.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(1)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert history.exists(), "training never wrote its first epoch"
+    without_flag = snakemake(finished_study, "--dry-run", target, config=config, check=False)
+    assert without_flag.returncode != 0 and "incomplete" in (without_flag.stdout + without_flag.stderr).lower()
+    jobs = planned_jobs(finished_study, target, config=config)
+    assert jobs == {"train_run": 1}
+
+
+def test_lint_is_clean():
+    result = subprocess.run(SNAKEMAKE + ["--lint"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_slurm_profile_dry_runs(tmp_path):
+    result = subprocess.run(
+        SNAKEMAKE
+        + [
+            "--workflow-profile",
+            str(ROOT / "workflow/profiles/slurm"),
+            "--dry-run",
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            DEFAULT_CONFIG,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "train_run" in result.stdout
+
+
+def test_misspelt_config_key_stops_before_any_work(tmp_path):
+    bad = write_config(tmp_path / "bad.yaml", epocs=3)
+    result = snakemake(tmp_path, "--dry-run", config=bad, check=False)
+    assert result.returncode != 0 and "epocs" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_missing_data_root_says_what_to_do(tmp_path):
+    config = write_config(tmp_path / "jaffe.yaml", dataset="jaffe")
+    result = snakemake(tmp_path, "--dry-run", config=config, check=False)
+    assert result.returncode != 0 and "data_root" in result.stdout + result.stderr
+
+
+def test_a_dataset_of_another_layout_stops_before_any_work(tmp_path):
+    for emotion, name in (("happy", "S010_004_00000017.png"), ("anger", "S011_001_00000010.png")):
+        (tmp_path / "faces" / emotion).mkdir(parents=True)
+        (tmp_path / "faces" / emotion / name).write_bytes(b"")
+    config = write_config(tmp_path / "jaffe.yaml", dataset="jaffe", data_root=str(tmp_path / "faces"))
+    result = snakemake(tmp_path, "--cores", "1", config=config, check=False)
+    assert result.returncode != 0 and "presets/ckplus48.yaml" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_figure_setting_reruns_only_the_report(finished_study):
+    config = write_config(finished_study / "figures.yaml", figures={"pca_max_identities": 3})
+    assert planned_jobs(finished_study, config=config) == {"aggregate": 1, "all": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # how a job runs, not what it computes
+        ({"training": {**TINY["training"], "threads": 2}}, {}),
+        # a figure setting
+        ({"figures": {"pca_methods": ["tl"]}}, {"aggregate": 1, "all": 1}),
+        # the learning rate: every training and its evaluation, not the references
+        (
+            {"training": {**TINY["training"], "learning_rate": 0.002}},
+            {"train_run": 6, "evaluate_run": 6, "aggregate": 1, "all": 1},
+        ),
+        # the detected-label threshold: the label agreement and the detected-label runs only
+        (
+            {"labels": {"confidence_threshold": 0.6}},
+            {"label_agreement": 1, "train_run": 2, "evaluate_run": 2, "aggregate": 1, "all": 1},
+        ),
+    ],
+    ids=["threads", "figure", "learning_rate", "confidence_threshold"],
+)
+def test_a_changed_key_plans_exactly_the_jobs_that_depend_on_it(finished_study, change, expected):
+    config = write_config(finished_study / "changed.yaml", **change)
+    assert planned_jobs(finished_study, config=config) == expected

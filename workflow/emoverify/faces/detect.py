@@ -1,0 +1,344 @@
+"""The faces stage: detect each image's face with MTCNN, align it, and account for every image.
+
+``prepare_faces(table, out_dir)`` returns a manifest with one row per input row,
+always, whose ``status`` is one of ``STATUS_REASONS``:
+
+- ``ok``: the aligned crop was written to ``aligned_path``;
+- ``missing``: the file does not exist;
+- ``unreadable``: the file is not a decodable image (``reason_detail`` says why);
+- ``no_face``: MTCNN found no face, neither in the image nor in an upscaled, padded copy;
+- ``low_probability``: the best face's probability is below ``min_probability``, also
+  in the upscaled, padded copy (box and landmarks are still recorded);
+- ``align_failed``: the landmarks could not define an alignment;
+- ``detector_error``: MTCNN itself failed on the image (``reason_detail``).
+
+With ``detector="mtcnn"`` images are read by content (``imageio.read_rgb``),
+grouped by size and detected in batches (on CUDA when ``device`` says so). When
+several faces are found the most probable one is kept (ties: the one closest to
+the image centre) and ``n_faces`` records how many MTCNN returned. Alignment maps
+the five landmarks onto the ArcFace template (``align``). With ``detector="none"``
+the whole image is resized to ``size`` x ``size`` (for tight crops such as
+CK+48; non-square images are stretched) and box/landmark columns are empty.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from emoverify.data.imageio import UnreadableImageError, read_rgb
+from emoverify.faces.align import AlignmentError, align_face
+from emoverify.model.device import resolve_device
+from emoverify.registry import FACE_DETECTORS
+
+STATUS_REASONS: dict[str, str] = {
+    "ok": "face found (or detector none) and the aligned crop written",
+    "missing": "the image file does not exist",
+    "unreadable": "the file could not be decoded as an image",
+    "no_face": "MTCNN found no face, also not in an upscaled, padded copy",
+    "low_probability": "the best face's detection probability is below min_probability, also after the retry",
+    "align_failed": "the landmarks could not define an alignment",
+    "detector_error": "MTCNN failed on this image",
+}
+DETECTORS = FACE_DETECTORS
+INPUT_COLUMNS = ("image_id", "path", "identity", "emotion_manual", "session")
+BOX_COLUMNS = ("box_x1", "box_y1", "box_x2", "box_y2")
+LANDMARK_COLUMNS = tuple(f"lm_{axis}{index}" for index in range(5) for axis in ("x", "y"))
+MANIFEST_COLUMNS = (
+    *INPUT_COLUMNS,
+    "status",
+    "det_prob",
+    "n_faces",
+    *BOX_COLUMNS,
+    *LANDMARK_COLUMNS,
+    "aligned_path",
+    "reason_detail",
+)
+# MTCNN's smallest face is 20 px (its default min_face_size); smaller images cannot be searched directly.
+_MIN_SEARCHABLE_SIDE = 20
+_RETRY_PAD_FRACTION = 0.25
+_RETRY_TARGET_SIDE = 320
+_RETRY_MAX_SIDE = 2400
+_PENDING_BATCHES = 4  # how many batches' worth of decoded images may wait for same-size partners
+
+
+class FacesError(ValueError):
+    """Invalid arguments to the faces stage."""
+
+
+class NoUsableFacesError(FacesError):
+    """Not a single image gave a usable face."""
+
+
+@dataclass
+class _Detection:
+    prob: float
+    box: np.ndarray  # x1, y1, x2, y2
+    landmarks: np.ndarray  # (5, 2)
+    n_faces: int
+
+
+def prepare_faces(
+    table: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    detector: str = "mtcnn",
+    size: int = 112,
+    margin: float = 0.0,
+    device: str = "cpu",
+    batch_size: int = 16,
+    min_probability: float = 0.9,
+    upscale_retry: bool = True,
+) -> pd.DataFrame:
+    """Detect, align and save one face per image of ``table``; return the manifest (see module docstring).
+
+    ``table`` is a dataset table (``datasets.load_dataset``). Crops are written to
+    ``out_dir/<image_id>.png``. ``device``: "cpu", "cuda", "cuda:N" or "auto".
+    """
+    _validate_arguments(table, detector, size, margin, batch_size, min_probability)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = [_initial_row(record) for record in table[list(INPUT_COLUMNS)].to_dict("records")]
+    settings = _Settings(out_dir, size, margin, min_probability, upscale_retry)
+    if detector == "none":
+        for row in rows:
+            _resize_whole_image(row, settings)
+    else:
+        _detect_and_align(rows, settings, get_mtcnn(_device_name(device)), batch_size)
+    manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    numeric = ["det_prob", *BOX_COLUMNS, *LANDMARK_COLUMNS]
+    manifest[numeric] = manifest[numeric].astype(float)
+    manifest["n_faces"] = manifest["n_faces"].astype("Int64")
+    return manifest
+
+
+def status_summary(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Count the manifest's rows per status (known statuses in their documented order, zeros left out)."""
+    counts = manifest["status"].value_counts()
+    order = [status for status in STATUS_REASONS if status in counts] + sorted(set(counts.index) - set(STATUS_REASONS))
+    return pd.DataFrame({"status": order, "count": [int(counts[status]) for status in order]})
+
+
+def require_usable(manifest: pd.DataFrame) -> int:
+    """Return the number of ``ok`` rows; raise ``NoUsableFacesError`` when there are none."""
+    usable = int((manifest["status"] == "ok").sum())
+    if usable == 0:
+        summary = ", ".join(f"{row.status}: {row.count}" for row in status_summary(manifest).itertuples())
+        raise NoUsableFacesError(
+            f"none of the {len(manifest)} images gave a usable face ({summary or 'no images'}). Check that data_root "
+            "points at the images and the adapter matches the layout (status missing/unreadable); for tight face "
+            "crops such as CK+48 set detector: none (status no_face); or lower min_probability "
+            "(status low_probability)."
+        )
+    return usable
+
+
+def _device_name(device: str) -> str:
+    """The torch device MTCNN runs on ("auto" picks CUDA when present), as a FacesError when impossible."""
+    try:
+        return str(resolve_device(device))
+    except (ValueError, RuntimeError) as error:
+        raise FacesError(str(error)) from None
+
+
+@functools.lru_cache(maxsize=4)
+def get_mtcnn(device: str = "cpu"):
+    """A facenet-pytorch MTCNN (bundled weights) that returns every face with its landmarks."""
+    from facenet_pytorch import MTCNN
+
+    return MTCNN(keep_all=True, device=device)
+
+
+# ---------------------------------------------------------------- per-row work
+
+
+@dataclass(frozen=True)
+class _Settings:
+    out_dir: Path
+    size: int
+    margin: float
+    min_probability: float
+    upscale_retry: bool
+
+
+def _initial_row(record: dict) -> dict:
+    row = {column: np.nan for column in MANIFEST_COLUMNS}
+    row.update({column: str(record[column]) for column in INPUT_COLUMNS})
+    row.update(status="", n_faces=pd.NA, aligned_path="", reason_detail="")
+    return row
+
+
+def _read_for_row(row: dict) -> np.ndarray | None:
+    """Decode the row's image, or record why it cannot be and return None."""
+    try:
+        return read_rgb(row["path"])
+    except UnreadableImageError as error:
+        row["status"] = "missing" if error.reason == "file not found" else "unreadable"
+        row["reason_detail"] = error.reason
+        return None
+
+
+def _resize_whole_image(row: dict, settings: _Settings) -> None:
+    image = _read_for_row(row)
+    if image is None:
+        return
+    height, width = image.shape[:2]
+    resized = Image.fromarray(image).resize((settings.size, settings.size), Image.Resampling.BICUBIC)
+    row.update(box_x1=0.0, box_y1=0.0, box_x2=float(width), box_y2=float(height))
+    _save_crop(row, np.asarray(resized), settings)
+
+
+def _detect_and_align(rows: list[dict], settings: _Settings, mtcnn, batch_size: int) -> None:
+    """Read images in order, batch MTCNN over equal sizes, and finish each row."""
+    pending: dict[tuple[int, int], list[tuple[dict, np.ndarray]]] = {}
+    waiting = 0
+    for row in rows:
+        image = _read_for_row(row)
+        if image is None:
+            continue
+        group = pending.setdefault(image.shape[:2], [])
+        group.append((row, image))
+        waiting += 1
+        if len(group) >= batch_size:
+            _finish_group(pending.pop(image.shape[:2]), settings, mtcnn)
+            waiting -= len(group)
+        elif waiting >= batch_size * _PENDING_BATCHES:  # bound memory when sizes rarely repeat
+            for group in pending.values():
+                _finish_group(group, settings, mtcnn)
+            pending, waiting = {}, 0
+    for group in pending.values():
+        _finish_group(group, settings, mtcnn)
+
+
+def _finish_group(group: list[tuple[dict, np.ndarray]], settings: _Settings, mtcnn) -> None:
+    rows = [row for row, _ in group]
+    images = [image for _, image in group]
+    for row, image, detection in zip(rows, images, _detect_batch(mtcnn, images, rows)):
+        if settings.upscale_retry and not row["status"] and _is_weak(detection, settings):
+            detection = _stronger(detection, _detect_upscaled(mtcnn, image, row))
+        if row["status"]:  # detector_error already recorded
+            continue
+        _finish_row(row, image, detection, settings)
+
+
+def _is_weak(detection: _Detection | None, settings: _Settings) -> bool:
+    return detection is None or detection.prob < settings.min_probability
+
+
+def _stronger(first: _Detection | None, second: _Detection | None) -> _Detection | None:
+    if first is None or (second is not None and second.prob > first.prob):
+        return second
+    return first
+
+
+def _finish_row(row: dict, image: np.ndarray, detection: _Detection | None, settings: _Settings) -> None:
+    if detection is None:
+        row["status"] = "no_face"
+        row["n_faces"] = 0
+        return
+    _record_detection(row, detection)
+    if detection.prob < settings.min_probability:
+        row["status"] = "low_probability"
+        row["reason_detail"] = (
+            f"best face probability {detection.prob:.3f} < min_probability {settings.min_probability}"
+        )
+        return
+    try:
+        crop = align_face(image, detection.landmarks, settings.size, settings.margin)
+    except AlignmentError as error:
+        row["status"] = "align_failed"
+        row["reason_detail"] = str(error)
+        return
+    _save_crop(row, crop, settings)
+
+
+def _record_detection(row: dict, detection: _Detection) -> None:
+    row["det_prob"] = detection.prob
+    row["n_faces"] = detection.n_faces
+    row.update(zip(BOX_COLUMNS, (float(v) for v in detection.box)))
+    row.update(zip(LANDMARK_COLUMNS, (float(v) for v in detection.landmarks.ravel())))
+
+
+def _save_crop(row: dict, crop: np.ndarray, settings: _Settings) -> None:
+    target = settings.out_dir / f"{row['image_id']}.png"
+    Image.fromarray(crop).save(target)
+    row["status"] = "ok"
+    row["aligned_path"] = str(target)
+
+
+# ---------------------------------------------------------------- detection
+
+
+def _detect_batch(mtcnn, images: list[np.ndarray], rows: list[dict]) -> list[_Detection | None]:
+    """MTCNN on equal-sized images; on a batch failure, one at a time so only the culprit is marked."""
+    height, width = images[0].shape[:2]
+    if min(height, width) < _MIN_SEARCHABLE_SIDE:
+        return [None] * len(images)
+    try:
+        return _run_mtcnn(mtcnn, np.stack(images))
+    except (RuntimeError, ValueError) as error:
+        if len(images) > 1:
+            return [_detect_batch(mtcnn, [image], [row])[0] for image, row in zip(images, rows)]
+        rows[0]["status"] = "detector_error"
+        rows[0]["reason_detail"] = f"{type(error).__name__}: {error}"
+        return [None]
+
+
+def _run_mtcnn(mtcnn, batch: np.ndarray) -> list[_Detection | None]:
+    boxes, probs, points = mtcnn.detect(batch, landmarks=True)
+    height, width = batch.shape[1:3]
+    return [_best_face(box, prob, landmarks, width, height) for box, prob, landmarks in zip(boxes, probs, points)]
+
+
+def _best_face(boxes, probs, landmarks, width: int, height: int) -> _Detection | None:
+    """The most probable face; among equally probable ones the one nearest the image centre."""
+    if boxes is None or len(boxes) == 0:
+        return None
+    boxes = np.asarray(boxes, dtype=np.float64)
+    probs = np.asarray(probs, dtype=np.float64)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    off_centre = np.hypot(centres[:, 0] - width / 2, centres[:, 1] - height / 2)
+    best = min(range(len(boxes)), key=lambda i: (-round(probs[i], 4), off_centre[i]))
+    return _Detection(float(probs[best]), boxes[best], np.asarray(landmarks[best], dtype=np.float64), len(boxes))
+
+
+def _detect_upscaled(mtcnn, image: np.ndarray, row: dict) -> _Detection | None:
+    """Retry on a padded, enlarged copy (tight crops and small faces); coordinates mapped back."""
+    height, width = image.shape[:2]
+    pad = int(round(_RETRY_PAD_FRACTION * max(height, width)))
+    fill = tuple(int(v) for v in np.median(image.reshape(-1, 3), axis=0))
+    canvas = Image.new("RGB", (width + 2 * pad, height + 2 * pad), fill)
+    canvas.paste(Image.fromarray(image), (pad, pad))
+    longest = max(canvas.size)
+    scale = min(max(2.0, _RETRY_TARGET_SIDE / longest), max(1.0, _RETRY_MAX_SIDE / longest))
+    enlarged = canvas.resize((round(canvas.width * scale), round(canvas.height * scale)), Image.Resampling.BICUBIC)
+    detection = _detect_batch(mtcnn, [np.asarray(enlarged)], [row])[0]
+    if detection is None:
+        return None
+    detection.box = detection.box / scale - pad
+    detection.landmarks = detection.landmarks / scale - pad
+    return detection
+
+
+def _validate_arguments(table, detector, size, margin, batch_size, min_probability) -> None:
+    missing = [column for column in INPUT_COLUMNS if column not in table.columns]
+    if missing:
+        raise FacesError(f"the image table lacks columns {missing}; build it with emoverify.data.adapters.load_dataset")
+    duplicated = table["image_id"][table["image_id"].duplicated()].unique().tolist()
+    if duplicated:
+        raise FacesError(f"image_id values must be unique (they name the crops); repeated: {duplicated[:5]}")
+    if detector not in DETECTORS:
+        raise FacesError(f"unknown detector {detector!r}; use one of {', '.join(DETECTORS)}")
+    if int(size) < 16:
+        raise FacesError(f"face size must be at least 16 pixels, got {size}")
+    if margin < 0:
+        raise FacesError(f"margin must be >= 0, got {margin}")
+    if int(batch_size) < 1:
+        raise FacesError(f"batch_size must be at least 1, got {batch_size}")
+    if not 0.0 <= min_probability <= 1.0:
+        raise FacesError(f"min_probability must lie in [0, 1], got {min_probability}")

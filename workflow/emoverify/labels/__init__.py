@@ -1,0 +1,1 @@
+"""Labels stage: fer's expression classifier, the label sources a run reads, and their agreement."""

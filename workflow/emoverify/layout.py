@@ -1,0 +1,115 @@
+"""Where every file of a study lives under ``results/<experiment>/``: the one owner of those paths.
+
+Rules take their patterns from here, the report parses run folders back with ``parse_run_dir``, and nothing
+else spells a run folder.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from emoverify.registry import LABEL_SOURCES, NO_LABELS
+
+RUN_DIR = "runs/{method}/{labels}/fold{fold}/seed{seed}"
+REFERENCE_DIR = "references/{reference}/fold{fold}/seed{seed}"
+_RUN_NAME = "{method}_{labels}_fold{fold}_seed{seed}"  # a run in log and benchmark file names
+
+
+@dataclass(frozen=True)
+class Run:
+    """One trained (or reference) model: a method with a label source, on one fold, from one seed."""
+
+    method: str
+    labels: str
+    fold: int
+    seed: int
+    reference: bool = False
+
+    @property
+    def path(self) -> str:
+        """The run's folder, relative to the experiment folder."""
+        if self.reference:
+            return REFERENCE_DIR.format(reference=self.method, fold=self.fold, seed=self.seed)
+        return RUN_DIR.format(method=self.method, labels=self.labels, fold=self.fold, seed=self.seed)
+
+
+def reference_run(reference: str, fold: int, seed: int) -> Run:
+    return Run(reference, NO_LABELS, fold, seed, reference=True)
+
+
+def parse_run_dir(path: str | Path) -> Run | None:
+    """The run a path inside a run or reference folder belongs to, or None for any other path."""
+    parts = Path(path).parts
+    for at in range(len(parts) - 1):
+        fold, seed = re.fullmatch(r"fold(\d+)", parts[at]), re.fullmatch(r"seed(-?\d+)", parts[at + 1])
+        if not (fold and seed):
+            continue
+        if at >= 2 and parts[at - 2] == "references":
+            return reference_run(parts[at - 1], int(fold.group(1)), int(seed.group(1)))
+        if at >= 3 and parts[at - 3] == "runs" and parts[at - 1] in LABEL_SOURCES:
+            return Run(parts[at - 2], parts[at - 1], int(fold.group(1)), int(seed.group(1)))
+    return None
+
+
+def _file(relative: str) -> property:
+    return property(lambda layout: layout(relative), doc=f"results/<experiment>/{relative}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The files of one experiment; every attribute and method gives a path string as Snakemake wants it."""
+
+    experiment: str
+    results: str = "results"
+
+    @property
+    def root(self) -> str:
+        return f"{self.results}/{self.experiment}"
+
+    def __call__(self, relative: str) -> str:
+        return f"{self.root}/{relative}"
+
+    demo_images = _file("dataset/demo_images")
+    table = _file("dataset/table.csv")
+    manual_labels_check = _file("dataset/manual_labels.ok")
+    manifest = _file("faces/manifest.csv")
+    face_status = _file("faces/status_summary.csv")
+    crops = _file("faces/crops")
+    detected = _file("labels/detected.csv")
+    folds = _file("splits/folds.csv")
+    split_summary = _file("splits/summary.csv")
+
+    def run_pattern(self, name: str) -> str:
+        """A file of every run, with the wildcards {method}, {labels}, {fold}, {seed}."""
+        return self(f"{RUN_DIR}/{name}")
+
+    def reference_pattern(self, name: str) -> str:
+        """A file of every reference, with the wildcards {reference}, {fold}, {seed}."""
+        return self(f"{REFERENCE_DIR}/{name}")
+
+    def run_file(self, run: Run, name: str) -> str:
+        return self(f"{run.path}/{name}")
+
+    def run_log(self, stage: str) -> str:
+        """The log of each run of a stage, with the run wildcards."""
+        return self(f"logs/{stage}/{_RUN_NAME}.log")
+
+    def run_benchmark(self, stage: str) -> str:
+        return self(f"benchmarks/{stage}/{_RUN_NAME}.tsv")
+
+    def reference_log(self) -> str:
+        return self("logs/evaluate/reference_{reference}_fold{fold}_seed{seed}.log")
+
+    def log(self, name: str) -> str:
+        return self(f"logs/{name}.log")
+
+    def benchmark(self, name: str) -> str:
+        return self(f"benchmarks/{name}.tsv")
+
+    def table_file(self, name: str) -> str:
+        return self(f"tables/{name}")
+
+    def figure(self, name: str) -> str:
+        return self(f"figures/{name}")

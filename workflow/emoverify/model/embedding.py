@@ -1,0 +1,41 @@
+"""Faces in, embeddings out: the network's input scaling, flip-averaged embedding, and the distance to score with."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from emoverify.model.networks import EmbeddingModel
+
+
+def to_model_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images to floats in [-1, 1]."""
+    return images.float().div(127.5).sub(1.0)
+
+
+@torch.no_grad()
+def embed(
+    model: EmbeddingModel,
+    images: torch.Tensor,
+    device: torch.device,
+    *,
+    flip_average: bool = True,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """Embeddings of uint8 images; with flip_average the mirror image's embedding is averaged in."""
+    model.eval()
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        batch = to_model_input(images[start : start + batch_size]).to(device)
+        embedding = model(batch).float()
+        if flip_average:
+            embedding = (embedding + model(batch.flip(3)).float()) / 2
+            if model.geometry == "spherical":
+                embedding = torch.nn.functional.normalize(embedding, dim=1)
+        chunks.append(embedding.cpu())
+    return torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
+
+
+def distance_metric(geometry: str) -> str:
+    """Cosine on the sphere, Euclidean in free space: the distance each geometry was trained for."""
+    return "cosine" if geometry == "spherical" else "euclidean"

@@ -1,0 +1,39 @@
+"""Every name a study is built from, in one place: losses, mining, geometries, label sources, references.
+
+The config schema, the Snakemake wildcard constraints, the losses, the plan and the report all read these;
+a test checks that the schema's enums and the wildcard patterns equal them.
+"""
+
+from __future__ import annotations
+
+PRIMARY_LOSSES: tuple[str, ...] = ("triplet", "arcface", "arcface_geodesic")
+EXPRESSION_LOSSES: tuple[str, ...] = ("pdm", "pdp", "fbv", "ce", "mtl")
+MINING_MODES: tuple[str, ...] = ("all", "batch_hard", "semi_hard")
+GEOMETRIES: tuple[str, ...] = ("spherical", "euclidean")
+BACKBONES: tuple[str, ...] = ("compact", "inception_resnet_v1")
+PRETRAINED_WEIGHTS: tuple[str, ...] = ("none", "vggface2", "casia-webface")
+OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+FACE_DETECTORS: tuple[str, ...] = ("mtcnn", "none")
+DATASET_ADAPTERS: tuple[str, ...] = ("demo", "ckplus", "ckplus48", "jaffe", "folder", "csv")
+
+MANUAL = "manual"
+DETECTED = "detected"
+NO_LABELS = "none"  # the label source of runs whose objective reads no expression label
+EXPRESSION_LABEL_SOURCES: tuple[str, ...] = (MANUAL, DETECTED)
+LABEL_SOURCES: tuple[str, ...] = (*EXPRESSION_LABEL_SOURCES, NO_LABELS)
+
+REFERENCES: tuple[str, ...] = ("pixels", "untrained")  # what a trained model must beat, scored like a run
+
+# The method every auxiliary method of a primary loss is compared with.
+BASELINE_OF_PRIMARY: dict[str, str] = {"triplet": "tl", "arcface": "af", "arcface_geodesic": "af"}
+
+
+def needs_expressions(method_spec: dict) -> bool:
+    """Whether a method has a loss term that reads expression labels (a weight of 0 reads none)."""
+    return any(weight > 0 for name, weight in method_spec.get("aux", {}).items() if name in EXPRESSION_LOSSES)
+
+
+def wildcard_pattern(names: tuple[str, ...]) -> str:
+    """A Snakemake wildcard constraint that accepts exactly ``names``."""
+    return "|".join(names)

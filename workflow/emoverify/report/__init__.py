@@ -1,0 +1,1 @@
+"""Report stage: the per-run table, summaries and paired tests, and the figures."""

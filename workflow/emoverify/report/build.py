@@ -1,0 +1,173 @@
+"""The report stage: gather every run's files into tables and figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from emoverify import metrics
+from emoverify.layout import parse_run_dir
+from emoverify.registry import LABEL_SOURCES, NO_LABELS
+from emoverify.report import plots
+from emoverify.report import statistics as summary
+from emoverify.report.plots import run_title
+from emoverify.vocabulary import EXPRESSIONS
+
+LABEL_PREFERENCE = LABEL_SOURCES
+
+
+def load_embeddings(path) -> dict:
+    with np.load(path, allow_pickle=False) as data:
+        record = {key: data[key] for key in data.files}
+    for key in ("method", "labels", "metric", "failed"):
+        if key not in record:
+            continue
+        record[key] = str(record[key])
+    for key in ("fold", "seed"):
+        record[key] = int(record[key])
+    return record
+
+
+def expression_names(codes: np.ndarray) -> list[str]:
+    return [EXPRESSIONS[code] if code >= 0 else "unknown" for code in codes]
+
+
+def pca_panels(records: list[dict], methods: list[str], max_identities: int | None = None) -> list[tuple]:
+    """One panel per method (in the given order), as in the paper's Figure 1.
+
+    All panels share the first fold and seed of the requested methods; a method whose run there is missing
+    shows its own first fold and seed instead of disappearing (the panel title says which).
+    ``max_identities`` keeps the first people (sorted by identity, so the same people in every panel of a
+    fold) and fits the PCA to them alone: with dozens of test people the figure is unreadable otherwise.
+    """
+    wanted = [r for r in records if r["method"] in methods]
+    if not wanted:
+        return []
+    shared = min((r["fold"], r["seed"]) for r in wanted)
+
+    def preference(record):
+        return (
+            (record["fold"], record["seed"]) != shared,
+            (record["fold"], record["seed"]),
+            LABEL_PREFERENCE.index(record["labels"]),
+        )
+
+    panels = []
+    for method in methods:
+        candidates = [r for r in wanted if r["method"] == method]
+        if not candidates:
+            continue
+        record = min(candidates, key=preference)
+        codes = record["expression_manual"] if (record["expression_manual"] >= 0).any() else record["expression"]
+        title = run_title(method, record["labels"])
+        title = f"{title}, fold {record['fold']} seed {record['seed']}"
+        keep = np.ones(len(record["identity"]), dtype=bool)
+        people = np.unique(record["identity"])
+        if max_identities is not None and len(people) > max_identities:
+            keep = np.isin(record["identity"], people[:max_identities])
+            title += f", {max_identities} of {len(people)} people"
+        panels.append((title, record["embeddings"][keep], record["identity"][keep], expression_names(codes[keep])))
+    return panels
+
+
+def negative_pair_count(identities: np.ndarray) -> int:
+    _, sizes = np.unique(identities, return_counts=True)
+    n = int(sizes.sum())
+    return n * (n - 1) // 2 - int((sizes * (sizes - 1) // 2).sum())
+
+
+def mean_roc(records: list[dict], n_points: int = 200, exclude_same_session: bool = True):
+    """TAR averaged over runs on a common log grid of false accept rates.
+
+    The grid starts at the smallest FAR every run can resolve (one negative pair in the run with the
+    fewest), so no flat, extrapolated stretch is drawn below what the data measure.
+    """
+    curves = []
+    for record in records:
+        sessions = record["session"] if exclude_same_session else None
+        curves.append(
+            metrics.roc_points(record["embeddings"], record["identity"], metric=record["metric"], sessions=sessions)
+        )
+    smallest = max(1.0 / max(negative_pair_count(record["identity"]), 1) for record in records)
+    grid = np.logspace(np.log10(smallest), 0, n_points)
+    return grid, np.mean([np.interp(grid, far, tar) for far, tar in curves], axis=0)
+
+
+def roc_curves(records: list[dict], label_sources: list[str], exclude_same_session: bool = True) -> dict:
+    """Per label source, the mean ROC of every method; label-free methods and references appear in every panel."""
+    curves: dict[str, dict] = {}
+    for source in label_sources:
+        by_method: dict[str, list] = {}
+        for record in records:
+            if record["labels"] in (source, NO_LABELS):
+                by_method.setdefault(record["method"], []).append(record)
+        curves[source] = {
+            method: mean_roc(group, exclude_same_session=exclude_same_session) for method, group in by_method.items()
+        }
+    return curves
+
+
+def first_histories(history_paths, method_order: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    """The history of the first fold and seed of each (method, labels) that trained at least one epoch,
+    in the order of `method_order` (alphabetical otherwise)."""
+    chosen: dict[str, tuple] = {}
+    for path in map(Path, history_paths):
+        run = parse_run_dir(path)
+        if run is None or not path.is_file() or path.stat().st_size == 0:
+            continue
+        history = pd.read_csv(path)
+        if history.empty:
+            continue
+        name = run_title(run.method, run.labels)
+        key = (run.fold, run.seed)
+        if name not in chosen or key < chosen[name][0]:
+            chosen[name] = (key, history)
+    rank = {method: index for index, method in enumerate(method_order or [])}
+    names = sorted(chosen, key=lambda name: (rank.get(name.split(" ")[0], len(rank)), name))
+    return {name: chosen[name][1] for name in names}
+
+
+def order_rows(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    rank = {name: index for index, name in enumerate(order)}
+    return (
+        table.assign(_rank=table["method"].map(lambda m: rank.get(m, len(rank))))
+        .sort_values(["_rank", "labels"])
+        .drop(columns="_rank")
+        .reset_index(drop=True)
+    )
+
+
+def build_results(
+    *,
+    metrics_paths,
+    embedding_paths,
+    history_paths,
+    outputs,
+    baselines: dict,
+    run_methods: list[str],
+    references: list[str],
+    pca_methods: list[str],
+    pca_max_identities: int | None = None,
+    exclude_same_session: bool = True,
+) -> pd.DataFrame:
+    """Write every table and figure of the report stage; returns the per-run table."""
+    order = list(references) + list(run_methods)
+    runs = order_rows(summary.collect_runs(metrics_paths), order)
+    runs.to_csv(outputs["runs"], index=False)
+    table = order_rows(summary.summarize(runs), order)
+    table.to_csv(outputs["summary"], index=False)
+    Path(outputs["summary_md"]).write_text(summary.to_markdown(table) + "\n")
+    pairs = {method: base for method, base in baselines.items() if base}
+    summary.significance(runs, pairs).to_csv(outputs["significance"], index=False)
+    summary.label_source_comparison(runs).to_csv(outputs["label_comparison"], index=False)
+
+    records = [load_embeddings(path) for path in embedding_paths if Path(path).is_file()]
+    records = [record for record in records if "failed" not in record]
+    plots.pca_figure(pca_panels(records, pca_methods or order, pca_max_identities), outputs["pca"])
+    sources = sorted({r["labels"] for r in records if r["labels"] != NO_LABELS}) or [NO_LABELS]
+    plots.roc_figure(roc_curves(records, sources, exclude_same_session), outputs["roc"])
+    plots.auc_points_figure(runs, table, outputs["auc"])
+    plots.training_curves_figure(first_histories(history_paths, order), outputs["curves"])
+    return runs

@@ -1,0 +1,152 @@
+"""Identity-disjoint cross-validation folds for face verification.
+
+Every identity with at least two usable faces ("eligible": it can form a
+positive pair) is in the test split of exactly one fold. Within each fold a
+validation set of eligible identities is held out of training (early stopping,
+threshold choice); everything else trains. Identities with a single usable face
+never enter test or validation; they train in every fold, with the reason in
+the ``note`` column.
+
+Fold assignment is a seeded randomised greedy ("list scheduling"): identities
+are taken in a seeded random order and each goes to the fold with the fewest
+test images so far. This bounds the spread of test images between folds by the
+size of the largest identity; several seeded candidates are drawn and the most
+balanced one is kept, so the balance is usually much better than the bound
+while another seed still gives other folds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+SINGLE_FACE_NOTE = "one usable face: train only (cannot form a positive pair)"
+NO_VAL_NOTE = "too few identities left outside the test split for validation (it needs two, and two to train)"
+CANDIDATE_ASSIGNMENTS = 32
+
+
+class SplitError(ValueError):
+    """The faces cannot be split into the requested identity-disjoint folds."""
+
+
+def make_folds(table: pd.DataFrame, *, n_folds: int, seed: int, val_fraction: float = 0.2) -> pd.DataFrame:
+    """Assign every usable image to train/val/test in each of ``n_folds`` folds.
+
+    ``table`` needs ``image_id`` and ``identity``; when it has a ``status``
+    column only rows with ``status == "ok"`` are used (the others already carry
+    their reason in the faces manifest). Returns one row per (image, fold) with
+    columns ``image_id, identity, fold, split, note``; folds are numbered from
+    0. ``val_fraction`` is the share of the non-test eligible identities held
+    out for validation in each fold: at least two identities, so validation
+    has negative pairs, and only when at least two eligible identities are left
+    to train on; with fewer than four candidates there is no validation (noted).
+    Raises SplitError when the folds cannot be formed.
+    """
+    _check_parameters(n_folds, val_fraction)
+    usable = _usable_rows(table)
+    sizes = usable.groupby("identity", sort=False).size()
+    eligible = _eligible_identities(sizes, n_folds)
+    rng = np.random.default_rng(seed)
+    test_fold = _assign_test_folds(eligible, sizes, n_folds, rng)
+    rows = [_fold_rows(usable, sizes, test_fold, fold, val_fraction, rng) for fold in range(n_folds)]
+    return pd.concat(rows, ignore_index=True)
+
+
+def split_summary(folds: pd.DataFrame) -> pd.DataFrame:
+    """Count identities and images per (fold, split), including empty splits."""
+    counts = folds.groupby(["fold", "split"]).agg(n_identities=("identity", "nunique"), n_images=("image_id", "size"))
+    full_index = pd.MultiIndex.from_product([sorted(folds["fold"].unique()), SPLITS], names=["fold", "split"])
+    return counts.reindex(full_index, fill_value=0).reset_index()
+
+
+def _check_parameters(n_folds: int, val_fraction: float) -> None:
+    if int(n_folds) != n_folds or n_folds < 2:
+        raise SplitError(f"folds must be an integer >= 2, got {n_folds!r}; set the config key folds")
+    if not 0 <= val_fraction < 1:
+        raise SplitError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
+
+
+def _usable_rows(table: pd.DataFrame) -> pd.DataFrame:
+    missing = {"image_id", "identity"} - set(table.columns)
+    if missing:
+        raise SplitError(f"the faces table lacks column(s) {sorted(missing)}; expected image_id, identity[, status]")
+    usable = table if "status" not in table.columns else table[table["status"] == "ok"]
+    usable = usable[["image_id", "identity"]].reset_index(drop=True)
+    if usable.empty:
+        raise SplitError("no usable faces (no row with status == 'ok'); check the faces stage's manifest")
+    unnamed = usable["identity"].isna() | (usable["identity"].astype(str).str.strip() == "")
+    if unnamed.any():
+        examples = ", ".join(map(str, usable.loc[unnamed, "image_id"].head(5)))
+        raise SplitError(
+            f"{int(unnamed.sum())} usable face(s) have no identity (e.g. {examples}); fix the dataset labels"
+        )
+    duplicated = usable["image_id"].duplicated()
+    if duplicated.any():
+        examples = ", ".join(map(str, usable.loc[duplicated, "image_id"].head(5)))
+        raise SplitError(f"image_id must be unique; repeated: {examples}")
+    return usable
+
+
+def _eligible_identities(sizes: pd.Series, n_folds: int) -> list:
+    if len(sizes) == 1:
+        raise SplitError(f"the dataset has a single identity ({sizes.index[0]!r}); verification needs several people")
+    eligible = sorted(sizes.index[sizes >= 2], key=str)
+    if not eligible:
+        raise SplitError(
+            "nobody has two usable faces, so no positive pair can be formed; "
+            "add images per identity or check the faces stage's rejections"
+        )
+    if len(eligible) < n_folds:
+        raise SplitError(
+            f"only {len(eligible)} identities have two or more usable faces, fewer than folds={n_folds}; "
+            f"lower folds to at most {len(eligible)}"
+        )
+    return eligible
+
+
+def _assign_test_folds(eligible: list, sizes: pd.Series, n_folds: int, rng: np.random.Generator) -> dict:
+    """Return {identity: fold} of the most image-balanced of several seeded greedy assignments."""
+    best, best_spread = None, None
+    for _ in range(CANDIDATE_ASSIGNMENTS):
+        candidate, totals = _greedy_assignment(eligible, sizes, n_folds, rng)
+        spread = totals.max() - totals.min()
+        if best_spread is None or spread < best_spread:
+            best, best_spread = candidate, spread
+    return best
+
+
+def _greedy_assignment(eligible: list, sizes: pd.Series, n_folds: int, rng: np.random.Generator):
+    totals = np.zeros(n_folds, dtype=int)
+    assignment = {}
+    for position in rng.permutation(len(eligible)):
+        identity = eligible[position]
+        lightest = np.flatnonzero(totals == totals.min())
+        fold = int(rng.choice(lightest))
+        assignment[identity] = fold
+        totals[fold] += int(sizes[identity])
+    return assignment, totals
+
+
+def _validation_size(n_candidates: int, val_fraction: float) -> int:
+    """Two people at least (one alone gives no negative pairs), and two left to train on."""
+    if val_fraction == 0 or n_candidates < 4:
+        return 0
+    return min(max(round(val_fraction * n_candidates), 2), n_candidates - 2)
+
+
+def _fold_rows(usable, sizes, test_fold: dict, fold: int, val_fraction: float, rng) -> pd.DataFrame:
+    candidates = sorted((i for i, f in test_fold.items() if f != fold), key=str)
+    n_val = _validation_size(len(candidates), val_fraction)
+    validation = set(rng.choice(np.array(candidates, dtype=object), size=n_val, replace=False)) if n_val else set()
+    split = {identity: "train" for identity in sizes.index}
+    split.update({identity: "val" for identity in validation})
+    split.update({identity: "test" for identity, f in test_fold.items() if f == fold})
+    note = {identity: SINGLE_FACE_NOTE for identity in sizes.index[sizes < 2]}
+    if val_fraction > 0 and n_val == 0:
+        note.update({identity: NO_VAL_NOTE for identity in candidates})
+    out = usable.copy()
+    out["fold"] = fold
+    out["split"] = out["identity"].map(split)
+    out["note"] = [note.get(identity, "") for identity in out["identity"]]
+    return out

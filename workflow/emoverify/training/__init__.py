@@ -1,0 +1,1 @@
+"""Training stage: the combined objective, the P x K sampler and the training loop."""

@@ -1,0 +1,222 @@
+"""Train one embedding model: one method on the training identities of one fold, for one seed."""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from emoverify import metrics
+from emoverify.model.device import seed_everything
+from emoverify.model.embedding import distance_metric, embed, to_model_input
+from emoverify.model.networks import EmbeddingModel, model_from_recipe
+from emoverify.registry import needs_expressions
+from emoverify.splits.fold_data import FaceSet
+from emoverify.training.objective import CombinedObjective
+from emoverify.training.sampler import PKBatchSampler
+from emoverify.vocabulary import EXPRESSIONS
+
+NEUTRAL = EXPRESSIONS.index("neutral")
+
+
+class TrainingDataError(ValueError):
+    """The training split cannot feed the chosen method (e.g. no expression labels for an expression loss)."""
+
+
+@dataclass
+class TrainingResult:
+    model: EmbeddingModel
+    history: pd.DataFrame
+    best_epoch: int
+    best_val_auc: float
+
+
+def augment(images: torch.Tensor, flip: bool, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal flips and small shifts (reflect-padded), on uint8 batches."""
+    if flip:
+        flipped = torch.rand(images.shape[0], generator=generator) < 0.5
+        images = torch.where(flipped[:, None, None, None], images.flip(3), images)
+    if max_shift > 0:
+        size = images.shape[-1]
+        padded = torch.nn.functional.pad(images.float(), [max_shift] * 4, mode="reflect")
+        offsets = torch.randint(0, 2 * max_shift + 1, (images.shape[0], 2), generator=generator)
+        images = torch.stack(
+            [padded[i, :, dy : dy + size, dx : dx + size] for i, (dy, dx) in enumerate(offsets.tolist())]
+        ).to(torch.uint8)
+    return images
+
+
+def validation_auc(model: EmbeddingModel, val: FaceSet, device: torch.device) -> float:
+    if len(val) < 2:
+        return float("nan")
+    embedding = embed(model, val.images, device)
+    result = metrics.verification_metrics(
+        embedding, val.identities, metric=distance_metric(model.geometry), sessions=val.sessions
+    )
+    return float(result["auc"])
+
+
+def check_training_labels(method: dict, train: FaceSet) -> None:
+    if needs_expressions(method) and not (train.expressions >= 0).any():
+        raise TrainingDataError(
+            f"the method's expression losses {sorted(method.get('aux', {}))} need expression labels, but no "
+            "training image has one (with detected labels, lower labels.confidence_threshold; with manual "
+            "labels, check that the dataset has them)"
+        )
+
+
+def build_objective(method: dict, training: dict, train: FaceSet) -> CombinedObjective:
+    present = set(train.expressions[train.expressions >= 0].tolist())
+    return CombinedObjective(
+        method["primary"],
+        dict(method.get("aux", {})),
+        embedding_dim=training["embedding_dim"],
+        n_identities=len(np.unique(train.identities)),
+        n_expressions=len(EXPRESSIONS),
+        # FBV's origin is neutral; a dataset without neutral (CK+48) gives every expression a basis vector.
+        origin_expression=NEUTRAL if NEUTRAL in present else None,
+        margin=training["margin"],
+        mining=training["mining"],
+        arcface_scale=training["arcface_scale"],
+        arcface_margin=training["arcface_margin"],
+        fbv_scale=training["fbv_scale"],
+    )
+
+
+@dataclass
+class TrainingSetup:
+    """Everything one training run updates or draws from, built in a fixed order so a seed repeats a run."""
+
+    model: EmbeddingModel
+    objective: CombinedObjective
+    optimizer: torch.optim.Optimizer
+    sampler: PKBatchSampler
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+    ids: torch.Tensor
+    emo: torch.Tensor
+    mixed: bool
+
+
+def set_up_training(train: FaceSet, *, method: dict, training: dict, seed: int, device: torch.device) -> TrainingSetup:
+    """Model, objective, optimizer and P x K sampler of one run, seeded."""
+    check_training_labels(method, train)
+    seed_everything(seed)
+    model = model_from_recipe(training, method["geometry"]).to(device)
+    objective = build_objective(method, training, train).to(device)
+    parameters = list(model.parameters()) + list(objective.parameters())
+    if training["optimizer"] == "adam":
+        optimizer = torch.optim.Adam(parameters, lr=training["learning_rate"], weight_decay=training["weight_decay"])
+    else:
+        optimizer = torch.optim.SGD(
+            parameters, lr=training["learning_rate"], momentum=0.9, weight_decay=training["weight_decay"]
+        )
+    ids = torch.as_tensor(train.identity_codes())
+    emo = torch.as_tensor(train.expressions)
+    n_identities = len(np.unique(train.identities))
+    p = min(training["batch_identities"], n_identities)
+    if p < training["batch_identities"]:
+        print(
+            f"only {n_identities} training identities: batches of {p} identities instead of "
+            f"{training['batch_identities']}",
+            flush=True,
+        )
+    sampler = PKBatchSampler(
+        ids.numpy(),
+        emo.numpy(),
+        p=p,
+        k=training["images_per_identity"],
+        seed=seed,
+        batches_per_epoch=training["batches_per_epoch"] or None,
+    )
+    mixed = device.type == "cuda" and training["mixed_precision"]
+    return TrainingSetup(
+        model,
+        objective,
+        optimizer,
+        sampler,
+        torch.amp.GradScaler("cuda", enabled=mixed),
+        torch.Generator().manual_seed(seed),
+        ids,
+        emo,
+        mixed,
+    )
+
+
+def train_one_epoch(
+    setup: TrainingSetup, train: FaceSet, training: dict, epoch: int, device: torch.device
+) -> dict[str, float]:
+    """One pass over the epoch's P x K batches; returns each objective term's mean over the batches."""
+    setup.model.train()
+    setup.objective.train()
+    setup.sampler.set_epoch(epoch)
+    sums: dict[str, float] = {}
+    for batch in setup.sampler:
+        index = torch.as_tensor(batch)
+        images = augment(train.images[index], training["augment_flip"], training["augment_crop"], setup.generator)
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=setup.mixed):
+            embedding = setup.model(to_model_input(images).to(device))
+        total, terms = setup.objective(embedding.float(), setup.ids[index].to(device), setup.emo[index].to(device))
+        setup.optimizer.zero_grad(set_to_none=True)
+        setup.scaler.scale(total).backward()
+        setup.scaler.step(setup.optimizer)
+        setup.scaler.update()
+        for name, value in terms.items():
+            sums[name] = sums.get(name, 0.0) + float(value)
+    return {name: value / max(len(setup.sampler), 1) for name, value in sums.items()}
+
+
+def train_model(
+    train: FaceSet,
+    val: FaceSet,
+    *,
+    method: dict,
+    training: dict,
+    epochs: int,
+    seed: int,
+    device: torch.device,
+    progress: bool = True,
+    progress_stream=None,
+    run_name: str = "training",
+    on_epoch=None,
+) -> TrainingResult:
+    """Train with P x K batches and early stopping on validation AUC; returns the best epoch's model.
+
+    With `progress`, an epoch progress bar goes to `progress_stream` (the console; stderr by default) and a
+    line per epoch to stdout (the rule's log).
+
+    `on_epoch(history)` is called after every epoch (the rule writes history.csv as training goes).
+    """
+    setup = set_up_training(train, method=method, training=training, seed=seed, device=device)
+    model = setup.model
+    rows, best_state, best_auc, best_epoch, stale = [], None, -np.inf, 0, 0
+    bar = tqdm(total=epochs, desc=run_name, unit="epoch", file=progress_stream or sys.stderr, disable=not progress)
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+        losses = train_one_epoch(setup, train, training, epoch, device)
+        val_auc = validation_auc(model, val, device)
+        row = {"epoch": epoch, **losses, "val_auc": val_auc, "seconds": time.perf_counter() - started}
+        rows.append(row)
+        if on_epoch is not None:
+            on_epoch(pd.DataFrame(rows))
+        bar.update(1)
+        bar.set_postfix(loss=f"{row.get('total', float('nan')):.4f}", val_auc=f"{val_auc:.3f}")
+        if progress:
+            print(f"epoch {epoch}: loss {row.get('total', float('nan')):.4f} val_auc {val_auc:.4f}", flush=True)
+        score = val_auc if np.isfinite(val_auc) else -row.get("total", 0.0)
+        if score > best_auc:
+            best_auc, best_epoch, stale = score, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+            if stale >= training["patience"]:
+                break
+    bar.close()
+    model.load_state_dict(best_state)
+    return TrainingResult(model, pd.DataFrame(rows), best_epoch, float(best_auc))
