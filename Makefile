@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: setup demo test report lint clean-demo
+.PHONY: setup demo test report lint format clean-demo
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,4 +26,11 @@ test: setup
 	$(BIN)/python -m pytest -q -rs
 
 lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/snakefmt Snakefile workflow/rules
