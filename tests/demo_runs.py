@@ -29,6 +29,8 @@ TRAINING = {
     "augment_flip": True,
     "augment_crop": 2,
     "mixed_precision": True,
+    "sampler": "random",
+    "sampler_labels": "manual",
 }
 EVALUATION = {"exclude_same_session": True, "rank1_draws": 5}
 TRIPLET = {"primary": "triplet", "geometry": "spherical", "aux": {}}

@@ -9,9 +9,9 @@ from emoverify.layout import Layout, Run, parse_run_dir, reference_run
     "run",
     [
         Run("tl_pdp", "manual", 3, 0),
-        Run("tl", "none", 0, 12),
-        Run("af", "detected", 1, -1),
-        reference_run("pixels", 2, 1),
+        Run("tl", "none", 0, 12, repeat=2),
+        Run("af", "shuffled", 1, -1),
+        reference_run("pixels", 2, 1, repeat=1),
         reference_run("untrained", 0, 0),
     ],
 )
@@ -26,9 +26,10 @@ def test_a_run_folder_parses_back_to_its_run(run):
     "path",
     [
         "results/x/tables/summary.csv",
-        "results/x/runs/tl/other/fold0/seed0/metrics.json",
-        "results/x/runs/tl/none/fold0/metrics.json",
-        "fold0/seed0/metrics.json",
+        "results/x/runs/tl/other/repeat0/fold0/seed0/metrics.json",
+        "results/x/runs/tl/none/repeat0/fold0/metrics.json",
+        "results/x/runs/tl/none/fold0/seed0/metrics.json",
+        "repeat0/fold0/seed0/metrics.json",
     ],
 )
 def test_other_paths_are_not_runs(path):
@@ -37,11 +38,10 @@ def test_other_paths_are_not_runs(path):
 
 def test_patterns_and_files_agree():
     layout = Layout("study")
-    run = Run("tl", "none", 1, 2)
+    run = Run("tl", "none", 1, 2, repeat=3)
     pattern = layout.run_pattern("model.pt")
-    assert pattern.format(method="tl", labels="none", fold=1, seed=2) == layout.run_file(run, "model.pt")
-    reference = reference_run("pixels", 1, 2)
-    assert layout.reference_pattern("metrics.json").format(reference="pixels", fold=1, seed=2) == layout.run_file(
-        reference, "metrics.json"
-    )
+    assert pattern.format(method="tl", labels="none", repeat=3, fold=1, seed=2) == layout.run_file(run, "model.pt")
+    reference = reference_run("pixels", 1, 2, repeat=3)
+    wildcards = {"reference": "pixels", "repeat": 3, "fold": 1, "seed": 2}
+    assert layout.reference_pattern("metrics.json").format(**wildcards) == layout.run_file(reference, "metrics.json")
     assert layout.manifest == "results/study/faces/manifest.csv"

@@ -461,3 +461,38 @@ def test_losses_follow_the_embedding_dtype_in_float32():
         rtol=1e-4,
         atol=1e-5,
     )
+
+
+# --------------------------------------------------------------------------- pairs each loss uses
+
+
+def loop_pairs_used(name, ids, emo):
+    """The pairs (or quadruples, or samples) of each expression loss, counted one by one from its formula."""
+    n = len(ids)
+    known = [e != -1 for e in emo]
+    if name == "mtl":
+        return sum(known)
+    same_pairs = [(i, j) for i in range(n) for j in range(i + 1, n) if ids[i] == ids[j] and known[i] and known[j]]
+    if name == "pdm":
+        return sum(emo[i] == emo[j] for i, j in same_pairs)
+    cross = [(i, j) for i, j in same_pairs if emo[i] != emo[j]]
+    if name in ("fbv", "ce"):
+        return 2 * len(cross)  # ordered pairs
+    quadruples = 0
+    for (i, j), (k, m) in itertools.combinations(cross, 2):
+        quadruples += ids[i] != ids[k] and {emo[i], emo[j]} == {emo[k], emo[m]}
+    return quadruples
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("name", EXPRESSION_LOSSES)
+def test_pairs_used_matches_a_plain_count(name, seed):
+    _, ids, emo = random_batch(seed, n=16)
+    assert losses.pairs_used(name, ids, emo) == loop_pairs_used(name, ids.tolist(), emo.tolist())
+
+
+def test_a_loss_without_pairs_reports_zero():
+    ids, emo = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 0, 1, 1])  # one image per identity
+    assert {name: losses.pairs_used(name, ids, emo) for name in ("pdm", "pdp", "fbv", "ce")} == dict.fromkeys(
+        ("pdm", "pdp", "fbv", "ce"), 0
+    )

@@ -41,30 +41,49 @@ def test_hand_worked_auc_eer_tar():
     assert result["tar_at_far_1e-1"] == pytest.approx(0.5)
     assert np.isnan(result["tar_at_far_1e-2"])  # 13 negatives < 100
     assert any("TAR at FAR 0.01 needs at least 100" in note for note in result["notes"])
-    assert np.isnan(result["accuracy"])  # no threshold given
+    assert np.isnan(result["balanced_accuracy"])  # no threshold given
 
 
-def test_hand_worked_accuracy_and_expression_breakdown():
+def test_hand_worked_balanced_accuracy_and_expression_strata():
     result = metrics.verification_metrics(LINE, LINE_IDS, metric="euclidean", emo=LINE_EMO, threshold=-3.25)
-    # distance <= 3.25 called "same": both positives and the negatives at 1.5 and 2.5
-    assert result["accuracy"] == pytest.approx(13 / 15)
-    assert result["auc_same_expression"] == pytest.approx(11 / 13)  # A's pair only
-    assert result["auc_cross_expression"] == pytest.approx(1.0)  # B's pair only
+    # distance <= 3.25 called "same": both positives (TAR 1) and 2 of the 13 negatives (TRR 11/13)
+    assert result["balanced_accuracy"] == pytest.approx((1 + 11 / 13) / 2)
+    # like with like: only A and B have known expressions; same stratum: A's pair (0, 0) and no negative
+    # with two equal known expressions; cross stratum: B's pair (1, 2) against A-B negatives with
+    # different expressions (0-1 and 0-2: distances 7, 8, 4, 5)
+    assert result["n_positive_pairs_same_expression"] == 1 and result["n_negative_pairs_same_expression"] == 0
+    assert np.isnan(result["auc_same_expression"])
+    assert result["n_positive_pairs_cross_expression"] == 1 and result["n_negative_pairs_cross_expression"] == 4
+    assert result["auc_cross_expression"] == pytest.approx(1.0)  # B's distance 1 beats 4, 5, 7, 8
 
 
-def test_expression_auc_is_nan_without_such_pairs():
+def test_strata_compare_like_with_like():
+    """Same-expression positives are ranked against same-expression negatives only, not against all."""
+    emb = np.array([[0.0], [1.0], [10.0], [12.0], [0.5], [30.0]])
+    ids = np.array(["A", "A", "B", "B", "C", "D"])
+    emo = np.array([0, 0, 1, 1, 0, 2])
+    result = metrics.verification_metrics(emb, ids, metric="euclidean", emo=emo)
+    scores = metrics.pair_scores(emb, "euclidean")
+    same = np.equal.outer(ids, ids)[np.triu_indices(6, 1)]
+    same_emo = np.equal.outer(emo, emo)[np.triu_indices(6, 1)]
+    positives, negatives = scores[same & same_emo], scores[~same & same_emo]
+    loop_auc = np.mean([(p > n) + 0.5 * (p == n) for p in positives for n in negatives])
+    assert result["auc_same_expression"] == pytest.approx(loop_auc)
+    assert result["n_negative_pairs_same_expression"] == len(negatives) == 2  # A-C twice
+
+
+def test_expression_strata_are_absent_without_labels_and_nan_without_pairs():
     no_labels = metrics.verification_metrics(LINE, LINE_IDS, metric="euclidean")
-    assert np.isnan(no_labels["auc_same_expression"]) and np.isnan(no_labels["auc_cross_expression"])
+    assert "auc_same_expression" not in no_labels and "auc_cross_expression" not in no_labels
     all_same = metrics.verification_metrics(LINE, LINE_IDS, metric="euclidean", emo=[0] * 6)
-    assert np.isnan(all_same["auc_cross_expression"])
+    assert np.isnan(all_same["auc_cross_expression"]) and all_same["n_positive_pairs_cross_expression"] == 0
     assert all_same["auc_same_expression"] == pytest.approx(24 / 26)
 
 
 def test_choose_threshold_hand_worked():
-    # accepting only the closest pair (B, distance 1) classifies 14 of 15 pairs correctly,
-    # better than accepting through A (13) or rejecting all (13); the cut lies halfway
-    # between scores -1 and -1.5
-    assert metrics.choose_threshold(LINE, LINE_IDS, metric="euclidean") == pytest.approx(-1.25)
+    # balanced accuracy: accepting through A (distance 3) gives TAR 1 and TRR 11/13 (0.923), better than
+    # accepting only B (0.5 + 1) / 2 = 0.75; the cut lies halfway between scores -3 and -3.5
+    assert metrics.choose_threshold(LINE, LINE_IDS, metric="euclidean") == pytest.approx(-3.25)
 
 
 def test_same_session_positives_are_excluded_but_reported_in_all_pairs():
@@ -106,7 +125,7 @@ def test_perfect_separation_gives_auc_one_and_eer_zero(metric):
     assert result["tar_at_far_1e-1"] == 1.0
     assert result["tar_at_far_1e-2"] == 1.0  # 12*11/2*25 = 1650 negatives >= 100
     threshold = metrics.choose_threshold(emb, ids, metric=metric)
-    assert metrics.verification_metrics(emb, ids, metric=metric, threshold=threshold)["accuracy"] == 1.0
+    assert metrics.verification_metrics(emb, ids, metric=metric, threshold=threshold)["balanced_accuracy"] == 1.0
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
@@ -158,10 +177,14 @@ def test_threshold_comes_from_validation_data_only():
     result = metrics.verification_metrics(test, test_ids, metric="euclidean", threshold=threshold)
     scores = metrics.pair_scores(test, "euclidean")
     same = np.equal.outer(test_ids, test_ids)[np.triu_indices(40, 1)]
-    assert result["accuracy"] == pytest.approx(np.mean((scores >= threshold) == same))
+
+    def balanced(cut):
+        return (np.mean(scores[same] >= cut) + np.mean(scores[~same] < cut)) / 2
+
+    assert result["balanced_accuracy"] == pytest.approx(balanced(threshold))
     best_on_test = metrics.choose_threshold(test, test_ids, metric="euclidean")
     assert best_on_test != pytest.approx(threshold, abs=0.1)
-    assert result["accuracy"] < np.mean((scores >= best_on_test) == same)
+    assert result["balanced_accuracy"] < balanced(best_on_test)
 
 
 def test_choose_threshold_can_reject_everything():

@@ -99,24 +99,46 @@ def test_a_tree_of_another_fixed_layout_names_the_right_preset(config, tmp_path)
     study.check_study(config)  # a generic adapter is not second-guessed
 
 
-def test_label_free_methods_run_once_per_fold_and_seed(config):
-    config.update(run_methods=["tl", "tl_pdp"], folds=2, seeds=[0, 1], label_sources=["manual", "detected"])
+def test_label_free_methods_run_once_per_repeat_fold_and_seed(config):
+    config.update(run_methods=["tl", "tl_pdp"], folds=2, seeds=[0, 1], repeats=2, label_sources=["manual", "shuffled"])
     runs = study.planned_runs(config)
     tl_runs = [r for r in runs if r.method == "tl"]
     pdp_runs = [r for r in runs if r.method == "tl_pdp"]
-    assert {r.labels for r in tl_runs} == {"none"} and len(tl_runs) == 4
-    assert {r.labels for r in pdp_runs} == {"manual", "detected"} and len(pdp_runs) == 8
+    assert {r.labels for r in tl_runs} == {"none"} and len(tl_runs) == 8
+    assert {r.labels for r in pdp_runs} == {"manual", "shuffled"} and len(pdp_runs) == 16
     assert len(set(runs)) == len(runs)
-    assert tl_runs[0].path == "runs/tl/none/fold0/seed0"
+    assert tl_runs[0].path == "runs/tl/none/repeat0/fold0/seed0"
+    assert len(study.planned_references(config)) == len(config["references"]) * 2 * 2 * 2
 
 
-def test_baselines_follow_the_primary_loss(config):
-    config["run_methods"] = ["tl", "tl_fbv", "af", "af_pdp"]
-    assert study.baseline_of("tl_fbv", config) == "tl"
+def test_each_auxiliary_method_gets_the_baseline_of_its_primary_loss_and_geometry(config):
+    config["run_methods"] = ["tl", "tl_fbv", "tl_pdp", "af", "af_pdp"]
+    assert study.baseline_of("tl_fbv", config) == "tl_euclidean"  # Euclidean, scored with Euclidean distance
+    assert study.baseline_of("tl_pdp", config) == "tl"
     assert study.baseline_of("af_pdp", config) == "af"
     assert study.baseline_of("tl", config) is None
     config["run_methods"] = ["tl_fbv"]
-    assert study.baseline_of("tl_fbv", config) is None
+    assert study.compared_methods(config) == ["tl_fbv", "tl_euclidean"]  # the matched baseline is added
+    assert {run.method for run in study.planned_runs(config)} == {"tl_fbv", "tl_euclidean"}
+
+
+def test_an_auxiliary_method_without_a_matched_baseline_is_a_config_error(config):
+    del config["methods"]["tl_euclidean"]
+    config["run_methods"] = ["tl_fbv"]
+    with pytest.raises(study.ConfigError, match="no matched baseline.*geometry: euclidean"):
+        study.check_study(config)
+
+
+def test_label_sources_read_by_a_run(config):
+    config = study.coerce_to_schema(config, yaml.safe_load(SCHEMA.read_text()))
+    validate(config, str(SCHEMA))
+    assert study.label_sources_read(config, "none") == set()
+    assert study.label_sources_read(config, "shuffled") == {"manual"}  # it permutes the manual labels
+    assert study.label_params(config, "detected")["confidence_threshold"] == config["labels"]["confidence_threshold"]
+    assert "confidence_threshold" not in study.label_params(config, "manual")
+    config["training"]["sampler"] = "expression_pairs"
+    config["training"]["sampler_labels"] = "detected"
+    assert study.label_sources_read(config, "none") == {"detected"}  # every run's batches need them
 
 
 def test_canonical_form_ignores_key_order_but_keeps_list_order():

@@ -7,7 +7,6 @@ evaluate.save_embeddings), so a change of their format shows up here.
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pandas as pd
@@ -150,23 +149,23 @@ def summary_row(table, method, labels):
 def test_summary_statistics_match_an_independent_computation(study, method, labels, folders):
     values = []
     for folder in folders:
-        for path in sorted((study["root"] / folder).glob("fold*/seed*/metrics.json")):
+        for path in sorted((study["root"] / folder).glob("repeat*/fold*/seed*/metrics.json")):
             values.append(json.loads(path.read_text())["metrics"]["auc"])
     n = len(values)
     mean, sem = np.mean(values), stats.sem(values)
     low, high = stats.t.interval(0.95, n - 1, loc=mean, scale=sem)
     low, high = max(low, 0.0), min(high, 1.0)  # an AUC interval is clipped to [0, 1]
     row = summary_row(read_table(study, "summary"), method, labels)
-    assert row["n_runs"] == n == row["auc_n"]
+    assert row["n_runs"] == n == row["auc_n"] == row["n_units"]  # one seed: a run is a fold unit
     assert row["auc_mean"] == pytest.approx(mean)
     assert row["auc_sd"] == pytest.approx(np.std(values, ddof=1))
     assert (row["auc_ci95_low"], row["auc_ci95_high"]) == pytest.approx((low, high))
 
 
-def test_null_metric_is_not_counted_as_a_value(study):
-    row = summary_row(read_table(study, "summary"), "tl", "none")
-    assert row["tar_at_far_1e-2_n"] == 0 and math.isnan(row["tar_at_far_1e-2_mean"])
-    assert row["rank1_mean"] == pytest.approx(np.mean(TL_AUC) - 0.1)
+def test_a_metric_no_run_could_compute_is_absent_not_nan(study):
+    table = read_table(study, "summary")
+    assert not any(column.startswith("tar_at_far_1e-2") for column in table.columns)
+    assert summary_row(table, "tl", "none")["rank1_mean"] == pytest.approx(np.mean(TL_AUC) - 0.1)
 
 
 def test_failed_run_is_reported_missing_and_left_out_of_the_statistics(study):
@@ -179,7 +178,7 @@ def test_failed_run_is_reported_missing_and_left_out_of_the_statistics(study):
     runs = read_table(study, "runs")
     failed = runs[runs["status"] != "ok"]
     assert len(failed) == 1 and (failed.iloc[0]["method"], failed.iloc[0]["fold"]) == ("tl_pdp", 2)
-    assert "(1 missing)" in (study["root"] / "report" / OUTPUT_NAMES["summary_md"]).read_text()
+    assert "2 (2), 1 missing" in (study["root"] / "report" / OUTPUT_NAMES["summary_md"]).read_text()
 
 
 def test_method_that_was_not_run_is_absent(study):
@@ -205,20 +204,20 @@ def test_significance_finds_the_known_constant_difference(study):
     auc = table[table["metric"] == "auc"].set_index("labels")
     assert set(table["method"]) == {"tl_pdp"} and set(table["baseline"]) == {"tl"}
     manual = auc.loc["manual"]
-    assert manual["baseline_labels"] == "none" and manual["n_pairs"] == 3
+    assert manual["baseline_labels"] == "none" and manual["n_units"] == 3
     assert manual["mean_diff"] == pytest.approx(PDP_GAIN)
     assert (manual["ci95_low"], manual["ci95_high"]) == pytest.approx((PDP_GAIN, PDP_GAIN))
     # three positive differences: the exact two-sided signed-rank p is 2 / 2**3
     assert manual["wilcoxon_p"] == pytest.approx(0.25)
     detected = auc.loc["detected"]
-    assert detected["n_pairs"] == 2 and detected["mean_diff"] == pytest.approx(DETECTED_GAIN)
+    assert detected["n_units"] == 2 and detected["mean_diff"] == pytest.approx(DETECTED_GAIN)
 
 
 def test_label_sources_are_compared_on_shared_folds(study):
     table = read_table(study, "label_comparison")
     auc = table[table["metric"] == "auc"]
     assert list(auc["method"]) == ["tl_pdp"]
-    assert auc.iloc[0]["n_pairs"] == 2
+    assert auc.iloc[0]["n_units"] == 2
     assert auc.iloc[0]["mean_diff"] == pytest.approx(PDP_GAIN - DETECTED_GAIN)
 
 
@@ -234,7 +233,7 @@ def test_figures_are_written_as_real_pngs(study):
 
 
 def test_report_without_any_successful_run_still_writes_every_output(tmp_path):
-    missing = tmp_path / "runs" / "tl" / "none" / "fold0" / "seed0"
+    missing = tmp_path / Run("tl", "none", 0, 0).path
     outputs = {key: str(tmp_path / "report" / name.replace("/", "_")) for key, name in OUTPUT_NAMES.items()}
     (tmp_path / "report").mkdir()
     runs = results.build_results(
@@ -314,6 +313,7 @@ def record(method, labels, fold, seed, *, manual_known=True, marker=0.0):
         "expression_manual": faces.manual_expressions if manual_known else np.full(len(emb), -1),
         "method": method,
         "labels": labels,
+        "repeat": 0,
         "fold": fold,
         "seed": seed,
         "metric": "cosine",

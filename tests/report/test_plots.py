@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
+from report_runs import write_run
 from sklearn.decomposition import PCA
 
-from emoverify.report import plots
+from emoverify.layout import Run
+from emoverify.report import plots, runs_table
 from emoverify.report import statistics as summary
 from emoverify.report.plots import PlotInputError
 
@@ -87,19 +87,9 @@ def runs_and_summary(tmp_path):
     paths = []
     for method, labels, base in (("pixels", "none", 0.7), ("tl", "none", 0.8), ("tl_fbv", "manual", 0.85)):
         for fold in range(4):
-            folder = tmp_path / method / labels / f"fold{fold}" / "seed0"
-            folder.mkdir(parents=True)
-            record = {
-                "method": method,
-                "labels": labels,
-                "fold": fold,
-                "seed": 0,
-                "metrics": {"auc": base + 0.01 * fold},
-            }
-            (folder / "metrics.json").write_text(json.dumps(record))
-            paths.append(folder / "metrics.json")
-    paths.append(tmp_path / "af" / "none" / "fold0" / "seed0" / "metrics.json")  # never written
-    runs = summary.collect_runs(paths)
+            paths.append(write_run(tmp_path, method, labels, fold, 0, {"auc": base + 0.01 * fold}))
+    paths.append(tmp_path / Run("af", "none", 0, 0).path / "metrics.json")  # never written
+    runs = runs_table.collect_runs(paths)
     return runs, summary.summarize(runs)
 
 
@@ -151,6 +141,6 @@ def test_empty_inputs_give_a_figure_that_says_so(tmp_path):
         plots.training_curves_figure({}, tmp_path / "curves.png"),
     ):
         assert_plausible_png(path, min_width=300, min_height=100)
-    failed = summary.collect_runs([tmp_path / "tl" / "none" / "fold0" / "seed0" / "metrics.json"])
+    failed = runs_table.collect_runs([tmp_path / Run("tl", "none", 0, 0).path / "metrics.json"])
     for path in (plots.auc_points_figure(failed, summary.summarize(failed), tmp_path / "auc.png"),):
         assert_plausible_png(path, min_width=300, min_height=100)

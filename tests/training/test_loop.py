@@ -1,17 +1,16 @@
 """Training one run on the built-in demo drawings."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from demo_runs import EVALUATION, FBV, TRAINING, make_demo_sets, run
+from demo_runs import FBV, TRAINING, TRIPLET, make_demo_sets, run
 
-from emoverify.evaluation import verification as evaluate
-from emoverify.layout import Run
 from emoverify.model import checkpoint
 from emoverify.model.embedding import embed
 from emoverify.model.networks import model_from_recipe
-from emoverify.splits.fold_data import FaceSet
 from emoverify.training import loop as train
 
 
@@ -47,15 +46,7 @@ def test_checkpoint_reloads_to_the_same_embeddings(demo_sets, tmp_path):
 
 
 def test_expression_losses_without_any_label_stop_with_a_clear_message(demo_sets):
-    unlabelled = demo_sets["train"]
-    unlabelled = FaceSet(
-        unlabelled.image_ids,
-        unlabelled.images,
-        unlabelled.identities,
-        unlabelled.sessions,
-        np.full(len(unlabelled), -1),
-        unlabelled.manual_expressions,
-    )
+    unlabelled = replace(demo_sets["train"], expressions=np.full(len(demo_sets["train"]), -1))
     with pytest.raises(train.TrainingDataError, match="confidence_threshold"):
         run(demo_sets, method=FBV, epochs=1, train_set=unlabelled)
 
@@ -76,72 +67,61 @@ def test_flip_averaged_spherical_embeddings_stay_on_the_sphere(demo_sets):
     np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, rtol=1e-5)
 
 
-def test_evaluation_chooses_the_threshold_on_validation_only(demo_sets):
-    result = run(demo_sets, epochs=2)
-    device = torch.device("cpu")
-    embeddings = evaluate.embed_splits(result.model, {s: demo_sets[s] for s in ("test", "val")}, device)
-    metric = "cosine"
-    test_emb, val_emb = embeddings["test"], embeddings["val"]
-    report = evaluate.verification_report(
-        test_emb, demo_sets["test"], val_emb, demo_sets["val"], metric=metric, evaluation=EVALUATION, seed=0
-    )
-    shuffled = np.random.default_rng(0).permutation(test_emb)
-    report_other_test = evaluate.verification_report(
-        shuffled, demo_sets["test"], val_emb, demo_sets["val"], metric=metric, evaluation=EVALUATION, seed=0
-    )
-    assert report["threshold"] == report_other_test["threshold"]
-    assert 0 <= report["auc"] <= 1 and 0 <= report["rank1"] <= 1
-    assert report["n_test_identities"] == 3
-
-
-def test_validation_without_negative_pairs_gives_nan_accuracy_and_says_why(demo_sets):
-    full_val = demo_sets["val"]
-    test, val = demo_sets["test"], full_val.subset(full_val.identities == sorted(set(full_val.identities))[0])
-    assert len(val) > 1 and len(set(val.identities)) == 1
-    test_emb, val_emb = evaluate.pixel_embeddings(test), evaluate.pixel_embeddings(val)
-    report = evaluate.verification_report(test_emb, test, val_emb, val, metric="cosine", evaluation=EVALUATION, seed=0)
-    assert report["threshold"] is None and report["accuracy"] is None  # NaN is written as null
-    assert 0 <= report["auc"] <= 1
-    assert any("validation" in note and "accuracy" in note for note in report["notes"])
-    full = evaluate.verification_report(
-        test_emb,
-        test,
-        evaluate.pixel_embeddings(demo_sets["val"]),
-        demo_sets["val"],
-        metric="cosine",
-        evaluation=EVALUATION,
-        seed=0,
-    )
-    assert full["threshold"] is not None and 0 <= full["accuracy"] <= 1 and full["auc"] == report["auc"]
-
-
-def test_pixel_reference_is_unit_norm_and_centred(demo_sets):
-    embedding = evaluate.pixel_embeddings(demo_sets["test"])
-    np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(embedding.mean(axis=1), 0.0, atol=1e-6)
-
-
-def test_a_failed_run_keeps_its_reason_through_evaluation_to_the_runs_table(tmp_path):
-    from emoverify.report import statistics as summary
-
-    checkpoint.save_failed_checkpoint(
-        tmp_path / "model.pt", "no expression labels", method=FBV, training=TRAINING, extra={"fold": 0}
-    )
-    model, state = checkpoint.load_checkpoint(tmp_path / "model.pt", torch.device("cpu"))
-    assert model is None and state["failed"] == "no expression labels"
-    evaluate.write_metrics(
-        tmp_path / "metrics.json",
-        Run("tl_fbv", "manual", 0, 0),
-        geometry="euclidean",
-        values={},
-        status=f"failed: {state['failed']}",
-    )
-    runs = summary.collect_runs([tmp_path / "metrics.json"])
-    assert runs.iloc[0]["status"].startswith("missing") and "no expression labels" in runs.iloc[0]["status"]
-
-
 def test_batches_shrink_to_the_identities_a_small_fold_has(demo_sets, capsys):
     training = {**TRAINING, "batch_identities": 50, "batches_per_epoch": 2}
     result = run(demo_sets, epochs=1, training=training)
     assert len(result.history) == 1
     assert "batches of 8 identities instead of 50" in capsys.readouterr().out
+
+
+def batches_and_augmentation(setup, train_set, epochs=2):
+    """The batch indices of the first epochs and the first augmentation draw of a set-up."""
+    drawn = []
+    for epoch in range(1, epochs + 1):
+        setup.sampler.set_epoch(epoch)
+        drawn += [list(batch) for batch in setup.sampler]
+    return drawn, train.augment(train_set.images[:4], True, 2, setup.generator)
+
+
+def test_every_method_and_label_source_trains_on_identical_batches(demo_sets):
+    """Only the objective differs: the baseline, an auxiliary method with manual labels and one with its labels
+    shuffled draw the same batches and the same augmentation for a seed."""
+    base = demo_sets["train"]
+    shuffled = replace(base, expressions=np.random.default_rng(0).permutation(base.expressions))
+    device = torch.device("cpu")
+    draws = []
+    for method, faces in ((TRIPLET, base), (FBV, base), (FBV, shuffled)):
+        setup = train.set_up_training(faces, method=method, training=TRAINING, seed=3, device=device)
+        draws.append(batches_and_augmentation(setup, faces))
+    for batches, augmented in draws[1:]:
+        assert batches == draws[0][0]
+        assert torch.equal(augmented, draws[0][1])
+
+
+@pytest.mark.parametrize("sampler", ["expression_spread", "expression_pairs"])
+def test_expression_samplers_use_the_study_batch_labels_not_the_run_labels(demo_sets, sampler):
+    base = demo_sets["train"]
+    batch_labels = base.manual_expressions.copy()
+    runs = []
+    for expressions in (base.manual_expressions, np.full(len(base), -1)):  # a labelled run and the baseline
+        faces = replace(base, expressions=expressions, batch_expressions=batch_labels)
+        setup = train.set_up_training(
+            faces, method=TRIPLET, training={**TRAINING, "sampler": sampler}, seed=1, device=torch.device("cpu")
+        )
+        runs.append(batches_and_augmentation(setup, faces)[0])
+    assert runs[0] == runs[1]
+    random_setup = train.set_up_training(base, method=TRIPLET, training=TRAINING, seed=1, device=torch.device("cpu"))
+    assert batches_and_augmentation(random_setup, base)[0] != runs[0]
+
+
+def test_history_counts_the_pairs_each_expression_loss_used(demo_sets):
+    result = run(demo_sets, method=FBV, epochs=2)
+    assert {"pairs_fbv", "pairs_pdp"} <= set(result.history.columns)
+    assert (result.history["pairs_fbv"] > 0).all() and result.pairs_seen["fbv"] == result.history["pairs_fbv"].sum()
+    assert result.epochs_run == 2
+
+
+def test_fbv_origin_is_one_per_dataset_whatever_the_label_source():
+    assert train.fbv_origin({"anger", "neutral", "happiness"}) == train.NEUTRAL
+    assert train.fbv_origin({"anger", "contempt", "happiness"}) is None  # CK+48: no neutral faces
+    assert train.fbv_origin(set()) == train.NEUTRAL  # no manual labels: fer's classes include neutral

@@ -121,3 +121,23 @@ def test_bad_arguments_are_explained(arguments, message):
     options = {"ids": ids, "emo": emo, "p": 2, "k": 2, "seed": 0, **arguments}
     with pytest.raises(ValueError, match=message):
         PKBatchSampler(**options)
+
+
+def test_pairs_mode_takes_two_images_of_an_expression_per_turn():
+    ids, emo = dataset(n_identities=6, expressions=(0, 1, 2, 3, 5), per_expression=3, unknown=0)
+    for batch in batches(PKBatchSampler(ids, emo, p=3, k=6, seed=2, batches_per_epoch=5, pairs=True)):
+        for identity in set(ids[i] for i in batch):
+            shown = Counter(emo[i] for i in batch if ids[i] == identity)
+            assert sorted(shown.values()) == [2, 2, 2]  # three same-expression pairs: what PDM needs
+
+
+def test_all_unknown_expressions_give_a_uniform_label_agnostic_draw():
+    ids, emo = dataset(n_identities=4, per_expression=3, unknown=0)
+    unknown = [-1] * len(ids)
+    shown = Counter()
+    for epoch in range(300):
+        sampler = PKBatchSampler(ids, unknown, p=4, k=5, seed=0, batches_per_epoch=1)
+        sampler.set_epoch(epoch)
+        shown.update(emo[i] for batch in sampler for i in batch if ids[i] == 0)
+    # 5 expressions x 3 images, 5 drawn per batch: each expression is drawn 1 time per batch on average
+    assert all(abs(count / 300 - 1.0) < 0.15 for count in shown.values())

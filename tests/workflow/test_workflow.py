@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from emoverify.layout import Layout, Run
 from snakemake_helpers import DEFAULT_CONFIG, ROOT, SNAKEMAKE, planned_jobs, snakemake, write_study_config
 
 TINY = {
@@ -114,7 +115,8 @@ def test_an_interrupted_training_is_redone_and_nothing_else(finished_study):
         finished_study / "long.yaml", seeds=[0, 7], training={**TINY["training"], "batches_per_epoch": 400}, epochs=50
     )
     # the longer training changes params of every run; only the new seed's tl fold0 is started and killed
-    target = "results/tiny/runs/tl/none/fold0/seed7/model.pt"
+    run_dir = Layout("tiny").run_file(Run("tl", "none", 0, 7), "")
+    target = f"{run_dir}model.pt"
     process = subprocess.Popen(
         SNAKEMAKE
         + ["--directory", str(finished_study), "--configfile", DEFAULT_CONFIG, str(config), "--cores", "1", target],
@@ -122,7 +124,7 @@ def test_an_interrupted_training_is_redone_and_nothing_else(finished_study):
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    history = finished_study / "results/tiny/runs/tl/none/fold0/seed7/history.csv"
+    history = finished_study / f"{run_dir}history.csv"
     deadline = time.time() + 300
     while not history.exists() and time.time() < deadline and process.poll() is None:
         time.sleep(1)

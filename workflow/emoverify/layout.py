@@ -12,44 +12,49 @@ from pathlib import Path
 
 from emoverify.registry import LABEL_SOURCES, NO_LABELS
 
-RUN_DIR = "runs/{method}/{labels}/fold{fold}/seed{seed}"
-REFERENCE_DIR = "references/{reference}/fold{fold}/seed{seed}"
-_RUN_NAME = "{method}_{labels}_fold{fold}_seed{seed}"  # a run in log and benchmark file names
+RUN_DIR = "runs/{method}/{labels}/repeat{repeat}/fold{fold}/seed{seed}"
+REFERENCE_DIR = "references/{reference}/repeat{repeat}/fold{fold}/seed{seed}"
+_RUN_NAME = "{method}_{labels}_repeat{repeat}_fold{fold}_seed{seed}"  # a run in log and benchmark file names
 
 
 @dataclass(frozen=True)
 class Run:
-    """One trained (or reference) model: a method with a label source, on one fold, from one seed."""
+    """One trained (or reference) model: a method with a label source, on one fold of one repeat of the
+    cross-validation, from one seed."""
 
     method: str
     labels: str
     fold: int
     seed: int
+    repeat: int = 0
     reference: bool = False
 
     @property
     def path(self) -> str:
         """The run's folder, relative to the experiment folder."""
+        where = {"repeat": self.repeat, "fold": self.fold, "seed": self.seed}
         if self.reference:
-            return REFERENCE_DIR.format(reference=self.method, fold=self.fold, seed=self.seed)
-        return RUN_DIR.format(method=self.method, labels=self.labels, fold=self.fold, seed=self.seed)
+            return REFERENCE_DIR.format(reference=self.method, **where)
+        return RUN_DIR.format(method=self.method, labels=self.labels, **where)
 
 
-def reference_run(reference: str, fold: int, seed: int) -> Run:
-    return Run(reference, NO_LABELS, fold, seed, reference=True)
+def reference_run(reference: str, fold: int, seed: int, repeat: int = 0) -> Run:
+    return Run(reference, NO_LABELS, fold, seed, repeat=repeat, reference=True)
 
 
 def parse_run_dir(path: str | Path) -> Run | None:
     """The run a path inside a run or reference folder belongs to, or None for any other path."""
     parts = Path(path).parts
-    for at in range(len(parts) - 1):
+    for at in range(1, len(parts) - 1):
+        repeat = re.fullmatch(r"repeat(\d+)", parts[at - 1])
         fold, seed = re.fullmatch(r"fold(\d+)", parts[at]), re.fullmatch(r"seed(-?\d+)", parts[at + 1])
-        if not (fold and seed):
+        if not (repeat and fold and seed):
             continue
-        if at >= 2 and parts[at - 2] == "references":
-            return reference_run(parts[at - 1], int(fold.group(1)), int(seed.group(1)))
-        if at >= 3 and parts[at - 3] == "runs" and parts[at - 1] in LABEL_SOURCES:
-            return Run(parts[at - 2], parts[at - 1], int(fold.group(1)), int(seed.group(1)))
+        where = {"fold": int(fold.group(1)), "seed": int(seed.group(1)), "repeat": int(repeat.group(1))}
+        if at >= 3 and parts[at - 3] == "references":
+            return reference_run(parts[at - 2], **where)
+        if at >= 4 and parts[at - 4] == "runs" and parts[at - 2] in LABEL_SOURCES:
+            return Run(parts[at - 3], parts[at - 2], **where)
     return None
 
 
@@ -82,11 +87,11 @@ class Layout:
     split_summary = _file("splits/summary.csv")
 
     def run_pattern(self, name: str) -> str:
-        """A file of every run, with the wildcards {method}, {labels}, {fold}, {seed}."""
+        """A file of every run, with the wildcards {method}, {labels}, {repeat}, {fold}, {seed}."""
         return self(f"{RUN_DIR}/{name}")
 
     def reference_pattern(self, name: str) -> str:
-        """A file of every reference, with the wildcards {reference}, {fold}, {seed}."""
+        """A file of every reference, with the wildcards {reference}, {repeat}, {fold}, {seed}."""
         return self(f"{REFERENCE_DIR}/{name}")
 
     def run_file(self, run: Run, name: str) -> str:
@@ -100,7 +105,7 @@ class Layout:
         return self(f"benchmarks/{stage}/{_RUN_NAME}.tsv")
 
     def reference_log(self) -> str:
-        return self("logs/evaluate/reference_{reference}_fold{fold}_seed{seed}.log")
+        return self("logs/evaluate/reference_{reference}_repeat{repeat}_fold{fold}_seed{seed}.log")
 
     def log(self, name: str) -> str:
         return self(f"logs/{name}.log")

@@ -473,3 +473,34 @@ def mtl(emb: Tensor, emo, classifier: ExpressionClassifier) -> Tensor:
     logits = classifier(emb)
     per_sample = F.cross_entropy(logits, emo.clamp_min(0), reduction="none")
     return _masked_mean(per_sample, emo != UNKNOWN)
+
+
+# --------------------------------------------------------------------------- how many pairs each loss used
+
+
+def pairs_used(name: str, ids, emo) -> int:
+    """How many pairs (PDM, FBV, CE: same identity; FBV and CE ordered), quadruples (PDP) or labelled samples
+    (MTL) the expression loss ``name`` averages over in this batch: 0 means it trained nothing."""
+    ids = torch.as_tensor(ids)
+    emo = torch.as_tensor(emo)
+    known = emo != UNKNOWN
+    same_identity = ids[:, None] == ids[None, :]
+    both_known = known[:, None] & known[None, :]
+    if name == "mtl":
+        return int(known.sum())
+    if name == "pdm":
+        same = torch.triu(same_identity & both_known & (emo[:, None] == emo[None, :]), diagonal=1)
+        return int(same.sum())
+    cross = same_identity & both_known & (emo[:, None] != emo[None, :])
+    if name in ("fbv", "ce"):
+        return int(cross.sum())
+    if name == "pdp":
+        first, second = torch.triu(cross, diagonal=1).nonzero(as_tuple=True)
+        low, high = torch.minimum(emo[first], emo[second]), torch.maximum(emo[first], emo[second])
+        quadruples = 0
+        for expression_pair in torch.unique(low * 1000 + high):
+            members = ids[first][low * 1000 + high == expression_pair]
+            per_identity = torch.unique(members, return_counts=True)[1]
+            quadruples += int((per_identity.sum() ** 2 - per_identity.pow(2).sum()) // 2)
+        return quadruples
+    raise ValueError(f"unknown expression loss {name!r}")

@@ -193,10 +193,13 @@ def tar_at_far(far: np.ndarray, tar: np.ndarray, level: float, n_negative: int) 
     return float(np.max(tar[allowed]))
 
 
-def _accuracy(labels: np.ndarray, scores: np.ndarray, threshold: float | None) -> float:
-    if threshold is None or labels.size == 0:
+def _balanced_accuracy(labels: np.ndarray, scores: np.ndarray, threshold: float | None) -> float:
+    """Mean of the true-accept and true-reject rates at ``threshold``: the accuracy on a balanced set of
+    positive and negative pairs, so the many easy negatives of a verification set do not dominate it."""
+    if threshold is None or not _has_both_classes(labels):
         return float("nan")
-    return float(np.mean((scores >= threshold) == labels))
+    accepted = scores >= threshold
+    return float((accepted[labels].mean() + (~accepted[~labels]).mean()) / 2)
 
 
 # ---------------------------------------------------------------- public API
@@ -215,11 +218,11 @@ def verification_metrics(
     """Verification metrics over all unordered pairs of the given (test) images.
 
     Returns auc, eer, tar_at_far_1e-1, tar_at_far_1e-2 (NaN when fewer than 1/FAR
-    negative pairs), accuracy (pairs with score >= ``threshold`` called "same";
-    NaN without a threshold; choose it on validation data with
-    :func:`choose_threshold`), auc_same_expression / auc_cross_expression
-    (positives whose two known expressions are equal / differ, against all
-    negatives; NaN when ``emo`` is absent or no such positives exist),
+    negative pairs), balanced_accuracy (mean of the true-accept and true-reject rates with pairs scoring
+    >= ``threshold`` called "same", i.e. accuracy on balanced pairs; NaN without a threshold; choose it on
+    validation data with :func:`choose_threshold`), and with ``emo``: auc_same_expression /
+    auc_cross_expression, each stratum's positives against its own negatives (pairs whose two known
+    expressions are equal / differ), with n_positive_pairs_* and n_negative_pairs_* counts,
     n_positive_pairs, n_negative_pairs, and auc_all_pairs / eer_all_pairs /
     n_positive_pairs_all_pairs, which keep same-session positives.
     ``emo`` holds expression codes (index into ``vocabulary.EXPRESSIONS``, -1 = unknown).
@@ -233,9 +236,10 @@ def verification_metrics(
 
     result = {"n_positive_pairs": n_pos, "n_negative_pairs": n_neg}
     result.update(_curve_metrics(labels, scores, n_neg, suffix=""))
-    result["accuracy"] = _accuracy(labels, scores, threshold)
-    result["auc_same_expression"] = _subset_auc(pairs, keep, pairs.same_expression)
-    result["auc_cross_expression"] = _subset_auc(pairs, keep, pairs.cross_expression)
+    result["balanced_accuracy"] = _balanced_accuracy(labels, scores, threshold)
+    if emo is not None:
+        for name, subset in (("same", pairs.same_expression), ("cross", pairs.cross_expression)):
+            result.update(_stratum(pairs, keep & subset, f"{name}_expression"))
 
     all_pairs = _curve_metrics(pairs.same, pairs.score, int((~pairs.same).sum()), suffix="_all_pairs")
     result["auc_all_pairs"] = all_pairs["auc_all_pairs"]
@@ -256,10 +260,15 @@ def _curve_metrics(labels: np.ndarray, scores: np.ndarray, n_neg: int, suffix: s
     return {key + suffix: value for key, value in zip(keys, values)}
 
 
-def _subset_auc(pairs: Pairs, keep: np.ndarray, positive_subset: np.ndarray) -> float:
-    """AUC of a subset of the evaluated positives against all evaluated negatives."""
-    chosen = keep & ((pairs.same & positive_subset) | ~pairs.same)
-    return _auc(pairs.same[chosen], pairs.score[chosen])
+def _stratum(pairs: Pairs, chosen: np.ndarray, name: str) -> dict:
+    """AUC within one expression stratum, like with like: its positives against its own negatives (pairs of
+    two people showing the same expression, or two different ones), with both pair counts."""
+    labels, scores = pairs.same[chosen], pairs.score[chosen]
+    return {
+        f"auc_{name}": _auc(labels, scores),
+        f"n_positive_pairs_{name}": int(labels.sum()),
+        f"n_negative_pairs_{name}": int((~labels).sum()),
+    }
 
 
 def _notes(n_pos: int, n_neg: int, has_emo: bool, pairs: Pairs, keep: np.ndarray) -> list[str]:
@@ -272,16 +281,17 @@ def _notes(n_pos: int, n_neg: int, has_emo: bool, pairs: Pairs, keep: np.ndarray
         if 0 < n_neg and n_neg * level < 1.0 - 1e-9:
             notes.append(f"only {n_neg} negative pairs: TAR at FAR {level:g} needs at least {round(1 / level)}")
     if not has_emo:
-        notes.append("no expression labels given: same/cross-expression AUC are NaN")
+        notes.append("no expression labels given: no same/cross-expression AUC")
     else:
         for name, subset in (("same", pairs.same_expression), ("cross", pairs.cross_expression)):
-            if not np.any(keep & pairs.same & subset):
-                notes.append(f"no {name}-expression positive pairs: auc_{name}_expression is NaN")
+            if not np.any(keep & pairs.same & subset) or not np.any(keep & ~pairs.same & subset):
+                notes.append(f"no {name}-expression positive or negative pairs: auc_{name}_expression is NaN")
     return notes
 
 
 def choose_threshold(emb, ids, *, metric: str, sessions=None) -> float:
-    """Score threshold that maximises pair accuracy on the given (validation) images.
+    """Score threshold that maximises balanced pair accuracy (mean of true-accept and true-reject rates) on
+    the given (validation) images.
 
     Pass validation embeddings only: the test set never chooses its own threshold.
     Same-session positives are excluded as in :func:`verification_metrics`. The
@@ -299,15 +309,15 @@ def choose_threshold(emb, ids, *, metric: str, sessions=None) -> float:
         )
     order = np.argsort(-scores, kind="stable")
     sorted_scores, sorted_labels = scores[order], labels[order]
-    accepted_pos = np.cumsum(sorted_labels)
-    accepted_neg = np.cumsum(~sorted_labels)
+    n_positives, n_negatives = int(labels.sum()), int((~labels).sum())
+    accept_rate = np.cumsum(sorted_labels) / n_positives
+    reject_rate = 1.0 - np.cumsum(~sorted_labels) / n_negatives
     # one candidate per distinct score: accept everything scoring >= that value
     last_of_value = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
-    n_negatives = int((~labels).sum())
-    correct = accepted_pos[last_of_value] + (n_negatives - accepted_neg[last_of_value])
+    balanced = (accept_rate[last_of_value] + reject_rate[last_of_value]) / 2
     values = sorted_scores[last_of_value]
-    best = int(np.argmax(correct))
-    if n_negatives > correct[best]:  # rejecting every pair beats every cut
+    best = int(np.argmax(balanced))
+    if balanced[best] <= 0.5:  # no cut beats chance: reject every pair
         return float(np.nextafter(values[0], np.inf))
     if best + 1 < values.size:
         return float((values[best] + values[best + 1]) / 2.0)

@@ -19,14 +19,13 @@ DATASET_ADAPTERS: tuple[str, ...] = ("demo", "ckplus", "ckplus48", "jaffe", "fol
 
 MANUAL = "manual"
 DETECTED = "detected"
+SHUFFLED = "shuffled"  # the control: a real source's training labels permuted among the training images
 NO_LABELS = "none"  # the label source of runs whose objective reads no expression label
-EXPRESSION_LABEL_SOURCES: tuple[str, ...] = (MANUAL, DETECTED)
+EXPRESSION_LABEL_SOURCES: tuple[str, ...] = (MANUAL, DETECTED, SHUFFLED)
+BATCH_SAMPLERS: tuple[str, ...] = ("random", "expression_spread", "expression_pairs")
 LABEL_SOURCES: tuple[str, ...] = (*EXPRESSION_LABEL_SOURCES, NO_LABELS)
 
 REFERENCES: tuple[str, ...] = ("pixels", "untrained")  # what a trained model must beat, scored like a run
-
-# The method every auxiliary method of a primary loss is compared with.
-BASELINE_OF_PRIMARY: dict[str, str] = {"triplet": "tl", "arcface": "af", "arcface_geodesic": "af"}
 
 
 def needs_expressions(method_spec: dict) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from emoverify.layout import Run, reference_run
-from emoverify.registry import BASELINE_OF_PRIMARY, NO_LABELS, needs_expressions
+from emoverify.registry import DETECTED, NO_LABELS, SHUFFLED, needs_expressions
 
 # Training keys that say how a job runs, not what it computes: changing them reruns nothing.
 RUNTIME_KEYS = ("threads",)
@@ -82,6 +82,7 @@ def check_study(config: dict) -> None:
         spec = methods[name]
         if spec["primary"].startswith("arcface") and spec["geometry"] != "spherical":
             raise ConfigError(f"method {name}: ArcFace works on the sphere; set geometry: spherical")
+    compared_methods(config)  # every auxiliary method has a matched baseline
     if config["dataset"] != "demo" and not config.get("data_root"):
         raise ConfigError(f"dataset {config['dataset']!r} needs data_root: add --config data_root=/path/to/your/data")
     if config["dataset"] != "demo":
@@ -93,38 +94,89 @@ def check_study(config: dict) -> None:
 
 
 def planned_runs(config: dict) -> list[Run]:
-    """Every (method, label source, fold, seed) the config asks for.
+    """Every (method, label source, repeat, fold, seed) the config asks for, matched baselines included.
 
-    Methods without expression losses do not read labels, so they run once per fold and seed.
+    Methods without expression losses do not read labels, so they run once per repeat, fold and seed.
     """
     runs = []
-    for method in config["run_methods"]:
+    for method in compared_methods(config):
         spec = config["methods"][method]
         sources = config["label_sources"] if needs_expressions(spec) else [NO_LABELS]
         for labels in sources:
-            for fold in range(config["folds"]):
-                for seed in config["seeds"]:
-                    runs.append(Run(method, labels, fold, seed))
+            for repeat in range(config["repeats"]):
+                for fold in range(config["folds"]):
+                    runs += [Run(method, labels, fold, seed, repeat=repeat) for seed in config["seeds"]]
     return runs
 
 
 def planned_references(config: dict) -> list[Run]:
-    """Every (reference, fold, seed): raw pixels and the untrained network, scored like the runs."""
+    """Every (reference, repeat, fold, seed): raw pixels and the untrained network, scored like the runs."""
     return [
-        reference_run(reference, fold, seed)
+        reference_run(reference, fold, seed, repeat=repeat)
         for reference in config["references"]
+        for repeat in range(config["repeats"])
         for fold in range(config["folds"])
         for seed in config["seeds"]
     ]
 
 
 def baseline_of(method: str, config: dict) -> str | None:
-    """The method a paired significance test compares against (tl for triplet, af for ArcFace)."""
+    """The matched baseline of an auxiliary method: the method without expression losses that has the same
+    primary loss and geometry (so the same scoring); None for a method that is itself a baseline.
+
+    Among several candidates the first in `run_methods`, then in `methods`, is taken.
+    """
     spec = config["methods"][method]
-    baseline = BASELINE_OF_PRIMARY[spec["primary"]]
-    if method == baseline or baseline not in config["run_methods"]:
+    if not needs_expressions(spec):
         return None
-    return baseline
+    order = list(dict.fromkeys([*config["run_methods"], *config["methods"]]))
+    for name in order:
+        other = config["methods"][name]
+        if not needs_expressions(other) and (other["primary"], other["geometry"]) == (
+            spec["primary"],
+            spec["geometry"],
+        ):
+            return name
+    raise ConfigError(
+        f"method {method} has no matched baseline: define a method with primary: {spec['primary']}, geometry: "
+        f"{spec['geometry']} and no aux losses (e.g. {method.split('_')[0]}_{spec['geometry']}: "
+        f"{{primary: {spec['primary']}, geometry: {spec['geometry']}}})"
+    )
+
+
+def compared_methods(config: dict) -> list[str]:
+    """`run_methods` plus the matched baseline of every auxiliary method among them (added when absent)."""
+    methods = list(config["run_methods"])
+    for method in config["run_methods"]:
+        baseline = baseline_of(method, config)
+        if baseline is not None and baseline not in methods:
+            methods.append(baseline)
+    return methods
+
+
+def label_params(config: dict, labels: str) -> dict:
+    """What a run reads of its label source (the detected-label threshold only where detected labels enter)."""
+    params = {"source": labels}
+    if labels == SHUFFLED:
+        params["shuffle_source"] = config["labels"]["shuffle_source"]
+    if DETECTED in (labels, params.get("shuffle_source")):
+        params["confidence_threshold"] = config["labels"]["confidence_threshold"]
+    return params
+
+
+def batch_labels(config: dict) -> dict | None:
+    """The labels that shape every run's training batches (None: label-agnostic random batches)."""
+    training = config["training"]
+    if training["sampler"] == "random":
+        return None
+    return label_params(config, training["sampler_labels"])
+
+
+def label_sources_read(config: dict, labels: str) -> set[str]:
+    """The manual/detected sources a training run of label source `labels` reads (its own and the batches')."""
+    sources = {label_params(config, labels).get("shuffle_source", labels)} - {NO_LABELS}
+    batches = batch_labels(config)
+    return sources | ({batches["source"]} if batches else set())
 
 
 def training_recipe(config: dict) -> dict:

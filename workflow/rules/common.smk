@@ -25,6 +25,7 @@ REFERENCE_RUNS = study.planned_references(config)
 wildcard_constraints:
     method=r"[A-Za-z0-9_]+",
     labels=registry.wildcard_pattern(registry.LABEL_SOURCES),
+    repeat=r"\d+",
     fold=r"\d+",
     seed=r"-?\d+",
     reference=registry.wildcard_pattern(registry.REFERENCES),
@@ -35,18 +36,18 @@ def method_spec(wildcards):
 
 
 def label_inputs(wildcards):
-    """Detected labels are an input only of runs that use them, so manual runs never wait for fer."""
-    if wildcards.labels == registry.DETECTED:
-        return {"detected": LAYOUT.detected}
-    if wildcards.labels == registry.MANUAL:
-        return {"manual_check": LAYOUT.manual_labels_check}
-    return {}
+    """The label files a run reads (its own source's and the batches'), so manual runs never wait for fer."""
+    sources = study.label_sources_read(config, wildcards.labels)
+    inputs = {}
+    if registry.DETECTED in sources:
+        inputs["detected"] = LAYOUT.detected
+    if registry.MANUAL in sources:
+        inputs["manual_check"] = LAYOUT.manual_labels_check
+    return inputs
 
 
 def label_params(wildcards):
-    if wildcards.labels == registry.DETECTED:
-        return {"source": registry.DETECTED, "confidence_threshold": config["labels"]["confidence_threshold"]}
-    return {"source": wildcards.labels}
+    return study.label_params(config, wildcards.labels)
 
 
 def reference_recipe(wildcards):

@@ -5,6 +5,7 @@ rule aggregate:
         histories=run_files("history.csv"),
         face_status=rules.detect_align.output.summary,
         agreement=rules.label_agreement.output.table,
+        folds=rules.make_splits.output.folds,
     output:
         runs=LAYOUT.table_file("runs.csv"),
         summary=report(LAYOUT.table_file("summary.csv"), caption="../report/summary.rst", category="3. Results"),
@@ -28,8 +29,8 @@ rule aggregate:
     conda:
         "../../envs/base.yaml"
     params:
-        baselines={m: study.baseline_of(m, config) for m in config["run_methods"]},
-        run_methods=config["run_methods"],
+        baselines={m: study.baseline_of(m, config) for m in study.compared_methods(config)},
+        run_methods=study.compared_methods(config),
         references=config["references"],
         pca_methods=config["figures"]["pca_methods"],
         pca_max_identities=config["figures"]["pca_max_identities"],

@@ -10,6 +10,7 @@ rule make_splits:
         "../../envs/base.yaml"
     params:
         n_folds=config["folds"],
+        repeats=config["repeats"],
         seed=config["split_seed"],
         val_fraction=config["val_fraction"],
     script:

@@ -20,6 +20,7 @@ rule train_run:
         method=method_spec,
         labels=label_params,
         training=study.training_recipe(config),
+        batch_labels=study.batch_labels(config),
         epochs=config["epochs"],
         device=config["device"],
     script:

@@ -1,7 +1,9 @@
 import _setup  # noqa: F401
+import pandas as pd
 
 from emoverify.report import build as results
 from emoverify.scriptlog import logged
+from emoverify.splits.folds import held_out_share
 
 with logged(snakemake.log[0]):
     p = snakemake.params
@@ -16,5 +18,6 @@ with logged(snakemake.log[0]):
         pca_methods=p.pca_methods,
         pca_max_identities=p.pca_max_identities,
         exclude_same_session=p.exclude_same_session,
+        test_share=held_out_share(pd.read_csv(snakemake.input.folds, keep_default_na=False)),
     )
     print(f"aggregated {len(runs)} runs")

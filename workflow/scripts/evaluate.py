@@ -10,7 +10,7 @@ from emoverify.splits import fold_data
 with logged(snakemake.log[0]):
     use_threads(snakemake.threads)
     p, w = snakemake.params, snakemake.wildcards
-    run = Run(w.method, w.labels, int(w.fold), int(w.seed))
+    run = Run(w.method, w.labels, int(w.fold), int(w.seed), repeat=int(w.repeat))
     device = resolve_device(p.device)
     model, state = checkpoint.load_checkpoint(snakemake.input.model, device)
     if model is None:
@@ -18,11 +18,16 @@ with logged(snakemake.log[0]):
         verification.record_failed_run(snakemake.output, run, state["failed"], state["method"]["geometry"])
     else:
         input_size = int(state["training"]["input_size"])
-        faces = fold_data.load_rule_fold(snakemake.input, run.fold, input_size, p.labels, ("val", "test"))
+        faces = fold_data.load_rule_fold(snakemake.input, run, input_size, p.labels, ("val", "test"))
         embeddings = verification.embed_splits(model, faces, device)
-        geometry = model.geometry
-        print(
-            verification.score_and_save(
-                embeddings, faces, run, geometry=geometry, evaluation=p.evaluation, outputs=snakemake.output
-            )
+        facts = {"training": checkpoint.training_facts(state)}
+        values = verification.score_and_save(
+            embeddings,
+            faces,
+            run,
+            geometry=model.geometry,
+            evaluation=p.evaluation,
+            outputs=snakemake.output,
+            extra=facts,
         )
+        print(values, facts)

@@ -10,9 +10,9 @@ from emoverify.splits import fold_data
 with logged(snakemake.log[0]):
     use_threads(snakemake.threads)
     p, w = snakemake.params, snakemake.wildcards
-    run = reference_run(w.reference, int(w.fold), int(w.seed))
+    run = reference_run(w.reference, int(w.fold), int(w.seed), repeat=int(w.repeat))
     no_labels = {"source": NO_LABELS}
-    faces = fold_data.load_rule_fold(snakemake.input, run.fold, p.recipe["input_size"], no_labels, ("val", "test"))
+    faces = fold_data.load_rule_fold(snakemake.input, run, p.recipe["input_size"], no_labels, ("val", "test"))
     if run.method == "pixels":
         embeddings = {split: verification.pixel_embeddings(faces[split]) for split in faces}
     else:

@@ -7,7 +7,9 @@ from emoverify.splits import folds as splits
 with logged(snakemake.log[0]):
     manifest = pd.read_csv(snakemake.input.manifest, keep_default_na=False)
     p = snakemake.params
-    folds = splits.make_folds(manifest, n_folds=p.n_folds, seed=p.seed, val_fraction=p.val_fraction)
+    folds = splits.make_repeated_folds(
+        manifest, n_folds=p.n_folds, repeats=p.repeats, seed=p.seed, val_fraction=p.val_fraction
+    )
     summary = splits.split_summary(folds)
     print(summary.to_string(index=False))
     folds.to_csv(snakemake.output.folds, index=False)

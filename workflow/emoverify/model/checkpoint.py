@@ -15,6 +15,8 @@ def save_checkpoint(path, result, *, method: dict, training: dict, extra: dict) 
             "training": training,
             "best_epoch": result.best_epoch,
             "best_val_auc": result.best_val_auc,
+            "epochs_run": result.epochs_run,
+            "pairs_seen": result.pairs_seen,
             **extra,
         },
         path,
@@ -38,3 +40,13 @@ def load_checkpoint(path, device: torch.device) -> tuple[EmbeddingModel | None, 
     model = model_from_recipe(state["training"], state["method"]["geometry"], load_pretrained=False)
     model.load_state_dict(state["model_state"])
     return model.to(device).eval(), state
+
+
+def training_facts(state: dict) -> dict:
+    """What a run's checkpoint says about its training, for the runs table: the best (kept) epoch, the epochs
+    run (the cap cut training short when they are equal), and the pairs each expression loss used."""
+    facts = {"best_epoch": state.get("best_epoch"), "epochs_run": state.get("epochs_run")}
+    pairs = state.get("pairs_seen", {})
+    facts.update({f"pairs_{loss}": count for loss, count in pairs.items()})
+    facts["losses_without_pairs"] = ", ".join(loss for loss, count in pairs.items() if count == 0)
+    return facts

@@ -10,7 +10,7 @@ import pandas as pd
 from emoverify import metrics
 from emoverify.layout import parse_run_dir
 from emoverify.registry import LABEL_SOURCES, NO_LABELS
-from emoverify.report import plots
+from emoverify.report import comparisons, plots, runs_table
 from emoverify.report import statistics as summary
 from emoverify.report.plots import run_title
 from emoverify.vocabulary import EXPRESSIONS
@@ -27,6 +27,7 @@ def load_embeddings(path) -> dict:
         record[key] = str(record[key])
     for key in ("fold", "seed"):
         record[key] = int(record[key])
+    record["repeat"] = int(record["repeat"]) if "repeat" in record else 0
     return record
 
 
@@ -45,12 +46,12 @@ def pca_panels(records: list[dict], methods: list[str], max_identities: int | No
     wanted = [r for r in records if r["method"] in methods]
     if not wanted:
         return []
-    shared = min((r["fold"], r["seed"]) for r in wanted)
+    shared = min((r["repeat"], r["fold"], r["seed"]) for r in wanted)
 
     def preference(record):
         return (
-            (record["fold"], record["seed"]) != shared,
-            (record["fold"], record["seed"]),
+            (record["repeat"], record["fold"], record["seed"]) != shared,
+            (record["repeat"], record["fold"], record["seed"]),
             LABEL_PREFERENCE.index(record["labels"]),
         )
 
@@ -121,7 +122,7 @@ def first_histories(history_paths, method_order: list[str] | None = None) -> dic
         if history.empty:
             continue
         name = run_title(run.method, run.labels)
-        key = (run.fold, run.seed)
+        key = (run.repeat, run.fold, run.seed)
         if name not in chosen or key < chosen[name][0]:
             chosen[name] = (key, history)
     rank = {method: index for index, method in enumerate(method_order or [])}
@@ -151,17 +152,22 @@ def build_results(
     pca_methods: list[str],
     pca_max_identities: int | None = None,
     exclude_same_session: bool = True,
+    test_share: float = 0.0,
 ) -> pd.DataFrame:
-    """Write every table and figure of the report stage; returns the per-run table."""
+    """Write every table and figure of the report stage; returns the per-run table.
+
+    ``test_share`` (n_test / n_train of the folds) corrects intervals and tests for overlapping training sets.
+    """
     order = list(references) + list(run_methods)
-    runs = order_rows(summary.collect_runs(metrics_paths), order)
+    runs = order_rows(runs_table.collect_runs(metrics_paths), order)
     runs.to_csv(outputs["runs"], index=False)
-    table = order_rows(summary.summarize(runs), order)
+    table = order_rows(summary.summarize(runs, test_share=test_share), order)
     table.to_csv(outputs["summary"], index=False)
     Path(outputs["summary_md"]).write_text(summary.to_markdown(table) + "\n")
     pairs = {method: base for method, base in baselines.items() if base}
-    summary.significance(runs, pairs).to_csv(outputs["significance"], index=False)
-    summary.label_source_comparison(runs).to_csv(outputs["label_comparison"], index=False)
+    comparisons.significance(runs, pairs, test_share=test_share).to_csv(outputs["significance"], index=False)
+    sources = comparisons.label_source_comparison(runs, test_share=test_share)
+    sources.to_csv(outputs["label_comparison"], index=False)
 
     records = [load_embeddings(path) for path in embedding_paths if Path(path).is_file()]
     records = [record for record in records if "failed" not in record]

@@ -11,9 +11,11 @@ import torch
 from PIL import Image
 
 from emoverify.labels import sources as label_sources
+from emoverify.registry import NO_LABELS, SHUFFLED
 from emoverify.vocabulary import EXPRESSIONS
 
 SPLITS = ("train", "val", "test")
+SHUFFLE_SEED = 20210305  # the shuffled-label control's seed, fixed for every study
 
 
 @dataclass
@@ -26,6 +28,7 @@ class FaceSet:
     sessions: np.ndarray  # "" where unknown
     expressions: np.ndarray  # expression codes used by the losses, -1 unknown
     manual_expressions: np.ndarray  # dataset labels as codes, -1 unknown (for the cross-expression breakdown)
+    batch_expressions: np.ndarray | None = None  # the labels that shape training batches (None: random batches)
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -40,7 +43,14 @@ class FaceSet:
             self.sessions[keep],
             self.expressions[keep],
             self.manual_expressions[keep],
+            None if self.batch_expressions is None else self.batch_expressions[keep],
         )
+
+    def batch_codes(self) -> np.ndarray:
+        """The expression codes that shape training batches; all unknown (-1) for random batches."""
+        if self.batch_expressions is None:
+            return np.full(len(self), -1, dtype=np.int64)
+        return self.batch_expressions
 
     def identity_codes(self) -> np.ndarray:
         """Identities as 0..n-1 in sorted-name order (stable across runs)."""
@@ -67,15 +77,21 @@ def load_images(paths, size: int) -> torch.Tensor:
 
 
 def fold_faces(
-    manifest: pd.DataFrame, folds: pd.DataFrame, fold: int, split: str, expressions: pd.Series, input_size: int
+    manifest: pd.DataFrame,
+    folds: pd.DataFrame,
+    fold: int,
+    split: str,
+    expressions: pd.Series,
+    input_size: int,
+    repeat: int = 0,
 ) -> FaceSet:
-    """The faces of one split of one fold.
+    """The faces of one split of one fold (of one repeat of the cross-validation).
 
     `expressions` maps image_id to the canonical expression the losses should see ("" unknown).
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
-    chosen = folds[(folds["fold"] == fold) & (folds["split"] == split)]["image_id"]
+    chosen = folds[_in_unit(folds, repeat, fold) & (folds["split"] == split)]["image_id"]
     rows = manifest.set_index("image_id").loc[chosen.tolist()]
     ids = rows.index.astype(str).tolist()
     sessions = rows["session"].fillna("").astype(str).to_numpy() if "session" in rows else np.array([""] * len(ids))
@@ -94,13 +110,48 @@ def read_table(path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False)
 
 
-def run_expressions(manifest: pd.DataFrame, label_params: dict, detected_path: str | None) -> pd.Series:
-    """The expression each image shows, from the run's label source ("" unknown)."""
+def _in_unit(folds: pd.DataFrame, repeat: int, fold: int) -> pd.Series:
+    """Rows of one (repeat, fold); a folds table without repeats is repeat 0."""
+    in_repeat = folds["repeat"] == repeat if "repeat" in folds else pd.Series(repeat == 0, index=folds.index)
+    return in_repeat & (folds["fold"] == fold)
+
+
+def source_expressions(manifest: pd.DataFrame, label_params: dict, detected: pd.DataFrame | None) -> pd.Series:
+    """The expression of every image from a manual or detected source ("" unknown)."""
+    threshold = label_params.get("confidence_threshold", 0.0)
+    return label_sources.resolve_expressions(manifest, detected, label_params["source"], threshold)
+
+
+def shuffled_expressions(base: pd.Series, train_ids, *, repeat: int, fold: int) -> pd.Series:
+    """The shuffled-label control: the known labels of the fold's training images permuted among those images
+    (class frequencies kept), with a seed fixed per (repeat, fold) so every method and seed sees the same
+    shuffle. Validation and test images keep their labels (no loss reads them)."""
+    shuffled = base.copy()
+    known = [image for image in train_ids if shuffled.get(image, "") != ""]
+    rng = np.random.default_rng([SHUFFLE_SEED, repeat, fold])
+    shuffled.loc[known] = shuffled.loc[known].to_numpy()[rng.permutation(len(known))]
+    return shuffled
+
+
+def run_expressions(
+    manifest: pd.DataFrame,
+    label_params: dict,
+    detected_path: str | None,
+    folds: pd.DataFrame | None = None,
+    *,
+    repeat: int = 0,
+    fold: int = 0,
+) -> pd.Series:
+    """The expression each image shows to the run's losses, from its label source ("" unknown)."""
     source = label_params["source"]
-    if source == "none":
+    if source == NO_LABELS:
         return pd.Series("", index=manifest["image_id"])
     detected = read_table(detected_path) if detected_path else None
-    return label_sources.resolve_expressions(manifest, detected, source, label_params.get("confidence_threshold", 0.0))
+    if source != SHUFFLED:
+        return source_expressions(manifest, label_params, detected)
+    base = source_expressions(manifest, {**label_params, "source": label_params["shuffle_source"]}, detected)
+    train_ids = folds.loc[_in_unit(folds, repeat, fold) & (folds["split"] == "train"), "image_id"]
+    return shuffled_expressions(base, train_ids.astype(str).tolist(), repeat=repeat, fold=fold)
 
 
 def load_fold(
@@ -112,22 +163,47 @@ def load_fold(
     label_params: dict,
     detected_path: str | None = None,
     splits=("train", "val", "test"),
+    repeat: int = 0,
+    batch_labels: dict | None = None,
 ) -> dict[str, FaceSet]:
-    """The requested splits of one fold as in-memory face sets, with the run's label source."""
+    """The requested splits of one fold as in-memory face sets, with the run's label source.
+
+    ``batch_labels`` (a manual or detected source, or None) gives every face set the expressions that shape
+    training batches: the same for every run of a study, whatever its own label source.
+    """
     manifest = read_table(manifest_path)
     folds = read_table(folds_path)
-    expressions = run_expressions(manifest, label_params, detected_path)
-    return {split: fold_faces(manifest, folds, fold, split, expressions, input_size) for split in splits}
+    expressions = run_expressions(manifest, label_params, detected_path, folds, repeat=repeat, fold=fold)
+    if batch_labels is not None:
+        detected = read_table(detected_path) if detected_path else None
+        batch = source_expressions(manifest, batch_labels, detected)
+    faces = {}
+    for split in splits:
+        faces[split] = fold_faces(manifest, folds, fold, split, expressions, input_size, repeat=repeat)
+        if batch_labels is not None:
+            faces[split].batch_expressions = expression_codes(batch.reindex(faces[split].image_ids).fillna(""))
+    return faces
 
 
-def load_rule_fold(inputs, fold: int, input_size: int, label_params: dict, splits: tuple[str, ...]):
-    """`load_fold` from a train or evaluate rule's inputs (manifest, folds and, for detected labels, detected)."""
+def load_rule_fold(inputs, run, input_size: int, label_params: dict, splits: tuple[str, ...], batch_labels=None):
+    """`load_fold` of a run from a train or evaluate rule's inputs (manifest, folds and, where a label source
+    needs it, detected)."""
     return load_fold(
         inputs.manifest,
         inputs.folds,
-        fold,
+        run.fold,
         input_size,
         label_params=label_params,
         detected_path=inputs.get("detected"),
         splits=splits,
+        repeat=run.repeat,
+        batch_labels=batch_labels,
     )
+
+
+def dataset_expressions(manifest_path) -> set[str]:
+    """The manual expression labels the whole dataset uses (empty when it has none)."""
+    manifest = read_table(manifest_path)
+    if "emotion_manual" not in manifest:
+        return set()
+    return set(manifest.loc[manifest["status"] == "ok", "emotion_manual"].astype(str)) - {""}

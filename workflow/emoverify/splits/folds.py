@@ -53,11 +53,38 @@ def make_folds(table: pd.DataFrame, *, n_folds: int, seed: int, val_fraction: fl
     return pd.concat(rows, ignore_index=True)
 
 
+def make_repeated_folds(
+    table: pd.DataFrame, *, n_folds: int, repeats: int, seed: int, val_fraction: float = 0.2
+) -> pd.DataFrame:
+    """Repeated cross-validation: ``repeats`` independent fold assignments (repeat r uses seed ``seed + r``,
+    so repeat 0 is the single assignment of ``make_folds``), stacked with a ``repeat`` column."""
+    if repeats < 1:
+        raise SplitError(f"repeats must be at least 1, got {repeats}")
+    stacked = []
+    for repeat in range(repeats):
+        folds = make_folds(table, n_folds=n_folds, seed=seed + repeat, val_fraction=val_fraction)
+        stacked.append(folds.assign(repeat=repeat))
+    return pd.concat(stacked, ignore_index=True)
+
+
 def split_summary(folds: pd.DataFrame) -> pd.DataFrame:
-    """Count identities and images per (fold, split), including empty splits."""
-    counts = folds.groupby(["fold", "split"]).agg(n_identities=("identity", "nunique"), n_images=("image_id", "size"))
-    full_index = pd.MultiIndex.from_product([sorted(folds["fold"].unique()), SPLITS], names=["fold", "split"])
+    """Count identities and images per (repeat, fold, split), including empty splits."""
+    if "repeat" not in folds:
+        folds = folds.assign(repeat=0)
+    keys = ["repeat", "fold", "split"]
+    counts = folds.groupby(keys).agg(n_identities=("identity", "nunique"), n_images=("image_id", "size"))
+    units = folds[["repeat", "fold"]].drop_duplicates().sort_values(["repeat", "fold"]).itertuples(index=False)
+    full_index = pd.MultiIndex.from_tuples([(r, f, s) for r, f in units for s in SPLITS], names=keys)
     return counts.reindex(full_index, fill_value=0).reset_index()
+
+
+def held_out_share(folds: pd.DataFrame) -> float:
+    """Mean over the (repeat, fold) units of test images / images used for fitting (train + validation):
+    the n2/n1 of the corrected resampled t-test (Nadeau and Bengio 2003)."""
+    summary = split_summary(folds)
+    images = summary.pivot_table(index=["repeat", "fold"], columns="split", values="n_images", fill_value=0)
+    fitting = images.get("train", 0) + images.get("val", 0)
+    return float((images["test"] / fitting).mean())
 
 
 def _check_parameters(n_folds: int, val_fraction: float) -> None:

@@ -36,6 +36,16 @@ class TrainingResult:
     best_epoch: int
     best_val_auc: float
 
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+    @property
+    def pairs_seen(self) -> dict[str, int]:
+        """Per expression term, the pairs it used over the whole training (0: the term trained nothing)."""
+        columns = [c for c in self.history.columns if c.startswith("pairs_")]
+        return {column.removeprefix("pairs_"): int(self.history[column].sum()) for column in columns}
+
 
 def augment(images: torch.Tensor, flip: bool, max_shift: int, generator: torch.Generator) -> torch.Tensor:
     """Random horizontal flips and small shifts (reflect-padded), on uint8 batches."""
@@ -71,16 +81,26 @@ def check_training_labels(method: dict, train: FaceSet) -> None:
         )
 
 
-def build_objective(method: dict, training: dict, train: FaceSet) -> CombinedObjective:
-    present = set(train.expressions[train.expressions >= 0].tolist())
+def fbv_origin(dataset_expressions: set[str] | None) -> int | None:
+    """FBV's origin, one per dataset whatever the label source: neutral when the dataset shows neutral faces
+    (its manual labels include neutral, or it has no manual labels and fer, which detects neutral, labels it);
+    a dataset whose manual labels lack neutral (CK+48) gives every expression its own basis vector."""
+    if dataset_expressions and "neutral" not in dataset_expressions:
+        return None
+    return NEUTRAL
+
+
+def build_objective(
+    method: dict, training: dict, train: FaceSet, dataset_expressions: set[str] | None = None
+) -> CombinedObjective:
+    split_expressions = {EXPRESSIONS[code] for code in train.manual_expressions.tolist() if code >= 0}
     return CombinedObjective(
         method["primary"],
         dict(method.get("aux", {})),
         embedding_dim=training["embedding_dim"],
         n_identities=len(np.unique(train.identities)),
         n_expressions=len(EXPRESSIONS),
-        # FBV's origin is neutral; a dataset without neutral (CK+48) gives every expression a basis vector.
-        origin_expression=NEUTRAL if NEUTRAL in present else None,
+        origin_expression=fbv_origin(dataset_expressions if dataset_expressions is not None else split_expressions),
         margin=training["margin"],
         mining=training["mining"],
         arcface_scale=training["arcface_scale"],
@@ -104,12 +124,20 @@ class TrainingSetup:
     mixed: bool
 
 
-def set_up_training(train: FaceSet, *, method: dict, training: dict, seed: int, device: torch.device) -> TrainingSetup:
+def set_up_training(
+    train: FaceSet,
+    *,
+    method: dict,
+    training: dict,
+    seed: int,
+    device: torch.device,
+    dataset_expressions: set[str] | None = None,
+) -> TrainingSetup:
     """Model, objective, optimizer and P x K sampler of one run, seeded."""
     check_training_labels(method, train)
     seed_everything(seed)
     model = model_from_recipe(training, method["geometry"]).to(device)
-    objective = build_objective(method, training, train).to(device)
+    objective = build_objective(method, training, train, dataset_expressions).to(device)
     parameters = list(model.parameters()) + list(objective.parameters())
     if training["optimizer"] == "adam":
         optimizer = torch.optim.Adam(parameters, lr=training["learning_rate"], weight_decay=training["weight_decay"])
@@ -129,11 +157,12 @@ def set_up_training(train: FaceSet, *, method: dict, training: dict, seed: int, 
         )
     sampler = PKBatchSampler(
         ids.numpy(),
-        emo.numpy(),
+        train.batch_codes() if training["sampler"] != "random" else np.full(len(train), -1),
         p=p,
         k=training["images_per_identity"],
         seed=seed,
         batches_per_epoch=training["batches_per_epoch"] or None,
+        pairs=training["sampler"] == "expression_pairs",
     )
     mixed = device.type == "cuda" and training["mixed_precision"]
     return TrainingSetup(
@@ -152,11 +181,13 @@ def set_up_training(train: FaceSet, *, method: dict, training: dict, seed: int, 
 def train_one_epoch(
     setup: TrainingSetup, train: FaceSet, training: dict, epoch: int, device: torch.device
 ) -> dict[str, float]:
-    """One pass over the epoch's P x K batches; returns each objective term's mean over the batches."""
+    """One pass over the epoch's P x K batches; returns each objective term's mean over the batches and, as
+    ``pairs_<term>``, how many pairs each expression term used over the epoch."""
     setup.model.train()
     setup.objective.train()
     setup.sampler.set_epoch(epoch)
     sums: dict[str, float] = {}
+    pairs: dict[str, int] = {}  # per expression term, the pairs it used this epoch (summed over batches)
     for batch in setup.sampler:
         index = torch.as_tensor(batch)
         images = augment(train.images[index], training["augment_flip"], training["augment_crop"], setup.generator)
@@ -169,7 +200,10 @@ def train_one_epoch(
         setup.scaler.update()
         for name, value in terms.items():
             sums[name] = sums.get(name, 0.0) + float(value)
-    return {name: value / max(len(setup.sampler), 1) for name, value in sums.items()}
+        for name, count in setup.objective.pairs_used(setup.ids[index], setup.emo[index]).items():
+            pairs[name] = pairs.get(name, 0) + count
+    means = {name: value / max(len(setup.sampler), 1) for name, value in sums.items()}
+    return {**means, **pairs}
 
 
 def train_model(
@@ -185,6 +219,7 @@ def train_model(
     progress_stream=None,
     run_name: str = "training",
     on_epoch=None,
+    dataset_expressions: set[str] | None = None,
 ) -> TrainingResult:
     """Train with P x K batches and early stopping on validation AUC; returns the best epoch's model.
 
@@ -192,8 +227,11 @@ def train_model(
     line per epoch to stdout (the rule's log).
 
     `on_epoch(history)` is called after every epoch (the rule writes history.csv as training goes).
+    `dataset_expressions` (the whole dataset's manual labels) fixes FBV's origin for every label source.
     """
-    setup = set_up_training(train, method=method, training=training, seed=seed, device=device)
+    setup = set_up_training(
+        train, method=method, training=training, seed=seed, device=device, dataset_expressions=dataset_expressions
+    )
     model = setup.model
     rows, best_state, best_auc, best_epoch, stale = [], None, -np.inf, 0, 0
     bar = tqdm(total=epochs, desc=run_name, unit="epoch", file=progress_stream or sys.stderr, disable=not progress)

@@ -85,6 +85,10 @@ class CombinedObjective(nn.Module):
         terms["total"] = float(total.detach())
         return total, terms
 
+    def pairs_used(self, ids, emo) -> dict[str, int]:
+        """Per expression term, the pairs (or quadruples, or labelled samples) it used in this batch."""
+        return {f"pairs_{name}": losses.pairs_used(name, ids.cpu(), emo.cpu()) for name in self.weights}
+
     def _primary_loss(self, emb: Tensor, ids) -> Tensor:
         if self.primary == "triplet":
             return losses.triplet(emb, ids, margin=self.margin, mining=self.mining)

@@ -23,7 +23,13 @@ class PKBatchSampler(Sampler[list[int]]):
       (known expressions in a random order, then its unknown-expression
       images), a random image from each, so the identity shows
       ``min(k, number of its known expressions)`` distinct known expressions:
-      the pairs that PDP, FBV and CE need.
+      the pairs that PDP, FBV and CE need. With ``pairs`` each turn takes two
+      images of an expression where the identity has them: the same-expression
+      pairs PDM needs. With every expression unknown (-1), the ``k`` images are
+      a uniform random draw: label-agnostic batches.
+    - The expressions given here only shape the batches: pass the same ones to
+      every run that is to be compared (the study's batch labels), whatever
+      labels its losses read, so that all runs see identical batches.
     - An identity with fewer than ``k`` images shows all of them, then repeats
       them (sampling with replacement), so every batch has ``p * k`` entries;
       such repeats are identical images, which the losses treat as zero-distance pairs.
@@ -40,12 +46,13 @@ class PKBatchSampler(Sampler[list[int]]):
         k: int,
         seed: int,
         batches_per_epoch: int | None = None,
+        pairs: bool = False,
     ):
         super().__init__()
         ids, emo = _as_list(ids), [int(e) for e in _as_list(emo)]
         _check_arguments(ids, emo, p, k, batches_per_epoch)
         self._images = _images_by_identity_and_expression(ids, emo)
-        self.p, self.k, self.seed = p, k, seed
+        self.p, self.k, self.seed, self.per_turn = p, k, seed, 2 if pairs else 1
         self.batches_per_epoch = batches_per_epoch or max(1, math.ceil(len(ids) / (p * k)))
         self.epoch = 0
 
@@ -72,8 +79,11 @@ class PKBatchSampler(Sampler[list[int]]):
         chosen: list[int] = []
         while len(chosen) < self.k:  # more than one pass only when the identity has < k images
             shuffled = [rng.permutation(buckets[e]).tolist() for e in order]
-            for one_per_expression in zip_longest(*shuffled):
-                chosen.extend(i for i in one_per_expression if i is not None)
+            turns = [
+                [images[i : i + self.per_turn] for i in range(0, len(images), self.per_turn)] for images in shuffled
+            ]
+            for one_turn_per_expression in zip_longest(*turns):
+                chosen.extend(i for turn in one_turn_per_expression if turn is not None for i in turn)
         return chosen[: self.k]
 
 

@@ -1,0 +1,184 @@
+"""Paired comparisons over fold units, recomputed independently, and the primary test's error rates."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from report_runs import write_run
+from scipy import stats
+
+from emoverify.report import comparisons, runs_table
+
+
+def constant_difference_runs(tmp_path, n=6, delta=0.05):
+    rng = np.random.default_rng(0)
+    paths = []
+    for fold in range(n):
+        base = float(rng.uniform(0.6, 0.9))
+        paths.append(write_run(tmp_path, "tl", "none", fold, 0, {"auc": base}))
+        for labels in ("manual", "detected"):
+            paths.append(write_run(tmp_path, "tl_pdp", labels, fold, 0, {"auc": base + delta}))
+    return runs_table.collect_runs(paths)
+
+
+def test_constant_difference_has_known_answer(tmp_path):
+    runs = constant_difference_runs(tmp_path, n=6)
+    table = comparisons.significance(runs, {"tl_pdp": "tl"}, metrics=["auc"], test_share=0.25)
+    assert list(table["labels"]) == ["manual", "detected"]
+    for _, row in table.iterrows():
+        assert row["baseline_labels"] == "none" and row["n_units"] == 6
+        assert row["mean_diff"] == pytest.approx(0.05)
+        assert (row["ci95_low"], row["ci95_high"]) == pytest.approx((0.05, 0.05))
+        assert row["p"] == 0.0 and row["detectable_diff"] == pytest.approx(0.0)
+        # all 6 differences positive: exact two-sided p = 2 / 2**6
+        assert row["wilcoxon_p"] == pytest.approx(2 / 2**6)
+
+
+def test_corrected_t_test_against_its_formula():
+    d = np.array([0.02, -0.01, 0.04, 0.03, 0.00, 0.05, -0.02, 0.01, 0.03, 0.02])
+    share = 1 / 4  # 5 folds: a fifth of the people test, four fifths train
+    result = comparisons.corrected_t_test(d, share)
+    J, mean, sd = d.size, d.mean(), d.std(ddof=1)
+    scale = sd * math.sqrt(1 / J + share)  # Nadeau and Bengio's corrected standard error
+    assert result["n_units"] == J and result["mean_diff"] == pytest.approx(mean)
+    assert result["p"] == pytest.approx(2 * stats.t.sf(abs(mean) / scale, J - 1))
+    half = stats.t.ppf(0.975, J - 1) * scale
+    assert (result["ci95_low"], result["ci95_high"]) == pytest.approx((mean - half, mean + half))
+    assert result["detectable_diff"] == pytest.approx((stats.t.ppf(0.975, J - 1) + stats.t.ppf(0.8, J - 1)) * scale)
+    assert result["wilcoxon_p"] == pytest.approx(stats.wilcoxon(d).pvalue)
+    naive = comparisons.corrected_t_test(d, 0.0)
+    assert naive["p"] == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue)
+    assert naive["p"] < result["p"]  # the correction widens the test for overlapping training sets
+
+
+def test_corrected_t_test_degenerate_cases():
+    zeros = comparisons.corrected_t_test([0.0, 0.0, 1e-15], 0.25)
+    assert zeros["mean_diff"] == 0.0 and zeros["p"] == 1.0 and math.isnan(zeros["wilcoxon_p"])
+    assert "Wilcoxon test needs at least 2" in zeros["note"]
+    one = comparisons.corrected_t_test([0.1], 0.25)
+    assert one["mean_diff"] == pytest.approx(0.1) and math.isnan(one["ci95_low"]) and math.isnan(one["p"])
+    assert "one unit" in one["note"]
+    none = comparisons.corrected_t_test([], 0.25)
+    assert none["n_units"] == 0 and math.isnan(none["mean_diff"])
+
+
+def test_pairs_only_on_shared_folds_and_seeds(tmp_path):
+    paths = [
+        write_run(tmp_path, "af", "none", 0, 0, {"auc": 0.5}),
+        write_run(tmp_path, "af", "none", 1, 0, {"auc": 0.6}),
+        write_run(tmp_path, "af_pdp", "manual", 1, 0, {"auc": 0.7}),
+        write_run(tmp_path, "af_pdp", "manual", 2, 0, {"auc": 0.9}),
+    ]
+    row = comparisons.significance(runs_table.collect_runs(paths), {"af_pdp": "af"}, metrics=["auc"]).iloc[0]
+    assert row["n_units"] == 1 and row["mean_diff"] == pytest.approx(0.1)
+
+
+def test_baseline_without_runs_is_reported(tmp_path):
+    runs = runs_table.collect_runs([write_run(tmp_path, "af_pdp", "manual", 0, 0, {"auc": 0.7})])
+    row = comparisons.significance(runs, {"af_pdp": "af"}, metrics=["auc"]).iloc[0]
+    assert row["n_units"] == 0 and "baseline 'af' has no runs" in row["note"]
+
+
+def test_label_source_comparison(tmp_path):
+    paths = []
+    for fold, (manual, detected, shuffled) in enumerate([(0.9, 0.8, 0.7), (0.85, 0.8, 0.82), (0.7, 0.75, 0.7)]):
+        paths.append(write_run(tmp_path, "tl_fbv", "manual", fold, 0, {"auc": manual}))
+        paths.append(write_run(tmp_path, "tl_fbv", "detected", fold, 0, {"auc": detected}))
+        paths.append(write_run(tmp_path, "tl_fbv", "shuffled", fold, 0, {"auc": shuffled}))
+    paths.append(write_run(tmp_path, "tl_pdm", "manual", 0, 0, {"auc": 0.8}))  # no other source
+    table = comparisons.label_source_comparison(runs_table.collect_runs(paths), metrics=["auc"])
+    assert list(table["method"]) == ["tl_fbv"] * 3
+    assert list(zip(table["labels"], table["baseline_labels"])) == [
+        ("manual", "detected"),
+        ("manual", "shuffled"),
+        ("detected", "shuffled"),
+    ]
+    row = table.iloc[0]
+    assert row["mean_diff"] == pytest.approx(np.mean([0.1, 0.05, -0.05]))
+    assert row["wilcoxon_p"] == pytest.approx(stats.wilcoxon([0.1, 0.05, -0.05]).pvalue)
+
+
+def test_default_paired_metrics_are_the_headline_ones(study):
+    runs = runs_table.collect_runs(study)
+    table = comparisons.significance(runs, {"tl_fbv": "tl"})
+    assert set(table["metric"]) == {"auc", "eer"}
+
+
+def holm_by_definition(p_values):
+    """Holm's step-down adjustment written out: the i-th smallest p times (m - i), never below an earlier one."""
+    finite = sorted((p, i) for i, p in enumerate(p_values) if np.isfinite(p))
+    m, adjusted, running = len(finite), [math.nan] * len(p_values), 0.0
+    for rank, (p, i) in enumerate(finite):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+def test_holm_adjustment_matches_its_definition():
+    assert comparisons.holm_adjust([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        p = rng.uniform(0, 0.3, size=rng.integers(1, 12))
+        p[rng.uniform(size=p.size) < 0.2] = math.nan
+        np.testing.assert_allclose(comparisons.holm_adjust(p), holm_by_definition(list(p)), equal_nan=True)
+    assert comparisons.holm_adjust([]).size == 0
+
+
+def test_significance_adjusts_p_values_within_each_metric(study):
+    runs = runs_table.collect_runs(study)
+    tests = comparisons.significance(runs, {"tl_fbv": "tl"}, metrics=["auc", "eer"])
+    for _, group in tests.groupby("metric"):
+        np.testing.assert_allclose(group["p_holm"], comparisons.holm_adjust(group["p"]), equal_nan=True)
+        finite = group["p"].notna()
+        assert (group.loc[finite, "p_holm"] >= group.loc[finite, "p"]).all()
+
+
+def test_seeds_are_averaged_within_a_fold_before_testing(tmp_path):
+    """Three seeds of one fold are one unit: the test sees 4 fold means, not 12 runs."""
+    paths = []
+    rng = np.random.default_rng(1)
+    for repeat in range(2):
+        for fold in range(2):
+            for seed in range(3):
+                base = 0.7 + 0.05 * fold + float(rng.normal(0, 0.01))
+                paths.append(write_run(tmp_path, "tl", "none", fold, seed, {"auc": base}, repeat=repeat))
+                paths.append(write_run(tmp_path, "tl_pdp", "manual", fold, seed, {"auc": base + 0.01}, repeat=repeat))
+    runs = runs_table.collect_runs(paths)
+    row = comparisons.significance(runs, {"tl_pdp": "tl"}, metrics=["auc"]).iloc[0]
+    assert row["n_units"] == 4 and row["mean_diff"] == pytest.approx(0.01)
+    units = runs_table.fold_units(runs_table.ok_runs(runs, "tl", "none"), ["auc"])
+    assert len(units) == 4 and (units["n_seeds"] == 3).all()
+
+
+def simulated_fold_differences(rng, *, repeats, folds=5, people=60, seeds=3, effect=0.0):
+    """One simulated study of fold-level differences (method - baseline) with no true difference unless
+    `effect`: each test person has their own benefit (mean `effect`), each training person shifts what is
+    learnt, and every fold and seed adds noise; repeats reshuffle the same people into new folds, so units
+    share people and training sets the way repeated cross-validation does."""
+    benefit = rng.normal(effect, 0.05, people)
+    training_shift = rng.normal(0.0, 0.03, people)
+    differences = []
+    for _ in range(repeats):
+        fold_of = rng.permutation(np.arange(people) % folds)
+        for fold in range(folds):
+            test = fold_of == fold
+            value = benefit[test].mean() + training_shift[~test].mean() + rng.normal(0, 0.03)
+            differences.append(value + rng.normal(0, 0.03, seeds).mean())
+    return np.array(differences)
+
+
+@pytest.mark.parametrize("repeats", [1, 2, 3])
+def test_primary_test_keeps_its_type_one_error_and_has_power(repeats):
+    rng = np.random.default_rng(repeats)
+    share = 1 / 4  # 5 folds
+    null_p = [
+        comparisons.corrected_t_test(simulated_fold_differences(rng, repeats=repeats), share)["p"] for _ in range(2000)
+    ]
+    assert np.mean(np.array(null_p) < 0.05) <= 0.07
+    effect_p = [
+        comparisons.corrected_t_test(simulated_fold_differences(rng, repeats=repeats, effect=0.08), share)["p"]
+        for _ in range(300)
+    ]
+    assert np.mean(np.array(effect_p) < 0.05) > 0.5  # a test that never rejects would pass the first check

@@ -1,0 +1,189 @@
+"""Paired comparisons over independent units: each method against its matched baseline, and label sources
+against each other, on fold-level differences (seeds averaged within a repeat and fold).
+
+Primary test: the corrected resampled t-test for repeated k-fold cross-validation (Nadeau and Bengio 2003;
+Bouckaert and Frank 2004), t = mean(d) / (sd(d) * sqrt(1/J + n_test/n_train)) with J - 1 degrees of freedom,
+its 95 % interval, and the smallest difference the design detects with 80 % power at the observed spread;
+Wilcoxon's signed-rank test on the same differences as a secondary column; Holm's adjustment over every
+comparison of a metric in a table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from emoverify.registry import DETECTED, MANUAL, SHUFFLED
+from emoverify.report.runs_table import UNIT, SummaryInputError, check_runs, fold_units, ok_runs
+from emoverify.report.statistics import HEADLINE_METRICS, corrected_scale
+
+COLUMNS = [
+    "method",
+    "labels",
+    "baseline",
+    "baseline_labels",
+    "metric",
+    "n_units",
+    "mean_diff",
+    "ci95_low",
+    "ci95_high",
+    "p",
+    "p_holm",
+    "detectable_diff",
+    "wilcoxon_p",
+    "note",
+]
+LABEL_SOURCE_PAIRS = ((MANUAL, DETECTED), (MANUAL, SHUFFLED), (DETECTED, SHUFFLED))
+POWER = 0.8
+
+
+def corrected_t_test(differences: Sequence[float], test_share: float) -> dict:
+    """Mean of fold-level differences, corrected resampled t interval and p, the smallest detectable
+    difference (two-sided alpha 0.05, power 0.8) and Wilcoxon's p; NaN with a note where undefined."""
+    d = np.asarray(differences, dtype=float)
+    d = np.where(np.abs(d) <= 1e-12, 0.0, d)  # floating-point noise counts as a tie
+    result = {
+        "n_units": int(d.size),
+        "mean_diff": math.nan,
+        "ci95_low": math.nan,
+        "ci95_high": math.nan,
+        "p": math.nan,
+        "detectable_diff": math.nan,
+        "wilcoxon_p": math.nan,
+        "note": "",
+    }
+    if d.size == 0:
+        result["note"] = "no (repeat, fold) unit has this metric for both"
+        return result
+    result["mean_diff"] = float(d.mean())
+    notes = []
+    if d.size >= 2:
+        scale = float(d.std(ddof=1)) * corrected_scale(d.size, test_share)
+        critical = float(stats.t.ppf(0.975, d.size - 1))
+        result["ci95_low"], result["ci95_high"] = (
+            result["mean_diff"] - critical * scale,
+            result["mean_diff"] + critical * scale,
+        )
+        result["detectable_diff"] = (critical + float(stats.t.ppf(POWER, d.size - 1))) * scale
+        if scale > 0:
+            result["p"] = float(2 * stats.t.sf(abs(result["mean_diff"]) / scale, d.size - 1))
+        else:
+            result["p"] = 1.0 if result["mean_diff"] == 0 else 0.0
+    else:
+        notes.append("one unit: no interval or test")
+    nonzero = int(np.count_nonzero(d))
+    if nonzero >= 2:
+        result["wilcoxon_p"] = float(stats.wilcoxon(d).pvalue)
+    else:
+        notes.append(f"{nonzero} non-zero difference(s): Wilcoxon test needs at least 2")
+    result["note"] = "; ".join(notes)
+    return result
+
+
+def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (family-wise error control) of the finite ones; NaN stays NaN."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p.shape, math.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m = order.size
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order]) if m else np.empty(0)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return adjusted
+
+
+def _with_holm(rows: list[dict]) -> pd.DataFrame:
+    """The comparison table, with p adjusted over all comparisons of the same metric (its family)."""
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    for _, index in table.groupby("metric", sort=False).groups.items():
+        table.loc[index, "p_holm"] = holm_adjust(table.loc[index, "p"].to_numpy(dtype=float))
+    return table
+
+
+def _compare(runs, metrics, method, labels, baseline, baseline_labels, test_share, note="") -> list[dict]:
+    mine = fold_units(ok_runs(runs, method, labels), metrics)
+    if mine.empty:
+        note = "; ".join(filter(None, [note, f"{method} ({labels}) has no successful runs"]))
+    theirs = (
+        mine.iloc[0:0] if baseline_labels is None else fold_units(ok_runs(runs, baseline, baseline_labels), metrics)
+    )
+    merged = mine[UNIT + list(metrics)].merge(theirs[UNIT + list(metrics)], on=UNIT, suffixes=("", "__base"))
+    rows = []
+    for metric in metrics:
+        diff = (merged[metric] - merged[f"{metric}__base"]).to_numpy(dtype=float)
+        tested = corrected_t_test(diff[np.isfinite(diff)], test_share)
+        tested["note"] = "; ".join(filter(None, [note, tested["note"]]))
+        rows.append(
+            {
+                "method": method,
+                "labels": labels,
+                "baseline": baseline,
+                "baseline_labels": baseline_labels or "",
+                "metric": metric,
+                **tested,
+            }
+        )
+    return rows
+
+
+def _paired_metrics(runs: pd.DataFrame, metrics: Sequence[str] | None) -> list[str]:
+    checked = check_runs(runs, metrics, needed=("method", "labels", "status", *UNIT, "seed"))
+    if metrics is None:
+        return [m for m in HEADLINE_METRICS if m in checked] or checked
+    return checked
+
+
+def _baseline_labels(runs: pd.DataFrame, baseline: str, labels: str) -> tuple[str | None, str]:
+    """Which label source of the baseline pairs with ``labels``, and a note when none does."""
+    available = list(dict.fromkeys(runs.loc[runs["method"] == baseline, "labels"]))
+    if not available:
+        return None, f"baseline {baseline!r} has no runs"
+    if labels in available:
+        return labels, ""
+    if len(available) == 1:
+        return available[0], ""
+    raise SummaryInputError(
+        f"baseline {baseline!r} has label sources {available} but none matches {labels!r}; "
+        "run the baseline with the same label sources or without labels"
+    )
+
+
+def significance(
+    runs: pd.DataFrame, baselines: Mapping[str, str], metrics: Sequence[str] | None = None, test_share: float = 0.0
+) -> pd.DataFrame:
+    """Each method against its matched baseline, paired on (repeat, fold) units of ok runs.
+
+    ``baselines`` maps method -> baseline method (None or "" = no test). Every label source of a method is
+    compared with the baseline's runs of the same source, or with its only source (``none`` for label-free
+    baselines). Differences are method minus baseline; ``test_share`` = n_test / n_train of the folds.
+    """
+    metrics = _paired_metrics(runs, metrics)
+    rows = []
+    for method, baseline in baselines.items():
+        if not baseline:  # a method without a baseline (e.g. the baseline itself) is not tested
+            continue
+        if method == baseline:
+            raise SummaryInputError(f"method {method!r} is mapped to itself as baseline; drop it from the mapping")
+        for labels in dict.fromkeys(runs.loc[runs["method"] == method, "labels"]):
+            baseline_labels, note = _baseline_labels(runs, baseline, labels)
+            rows += _compare(runs, metrics, method, labels, baseline, baseline_labels, test_share, note)
+    return _with_holm(rows)
+
+
+def label_source_comparison(
+    runs: pd.DataFrame, metrics: Sequence[str] | None = None, test_share: float = 0.0
+) -> pd.DataFrame:
+    """Label sources against each other for every method run with both (manual - detected, manual -
+    shuffled, detected - shuffled), paired on (repeat, fold) units; baseline = the same method."""
+    metrics = _paired_metrics(runs, metrics)
+    rows = []
+    for method in dict.fromkeys(runs["method"]):
+        sources = set(runs.loc[runs["method"] == method, "labels"])
+        for first, second in LABEL_SOURCE_PAIRS:
+            if {first, second} <= sources:
+                rows += _compare(runs, metrics, method, first, method, second, test_share)
+    return _with_holm(rows)
