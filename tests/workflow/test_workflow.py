@@ -70,6 +70,12 @@ def test_tiny_demo_study_runs_to_the_report(finished_study):
     assert set(detected["image_id"]) == set(manifest.loc[manifest["status"] == "ok", "image_id"])
 
 
+def test_faces_and_labels_logs_show_progress(finished_study):
+    logs = finished_study / "results" / "tiny" / "logs"
+    assert "faces: 56/56 images (100 %)" in (logs / "faces.log").read_text()
+    assert "labels: 56/56 images (100 %)" in (logs / "labels.log").read_text()  # every manifest row
+
+
 def test_html_report_is_written(finished_study):
     snakemake(finished_study, "--report", "report.html")
     html = (finished_study / "report.html").read_text(errors="replace")
