@@ -45,3 +45,18 @@ def test_patterns_and_files_agree():
         reference, "metrics.json"
     )
     assert layout.manifest == "results/study/faces/manifest.csv"
+
+
+def test_job_outputs_one_run_or_every_seed_of_a_group():
+    from emoverify.layout import Layout
+
+    layout = Layout("x")
+    assert layout.job_outputs("model.pt", None) == "results/x/runs/{method}/{labels}/fold{fold}/seed{seed}/model.pt"
+    assert layout.job_outputs("model.pt", [2, 0]) == [
+        "results/x/runs/{method}/{labels}/fold{fold}/seed2/model.pt",
+        "results/x/runs/{method}/{labels}/fold{fold}/seed0/model.pt",
+    ]
+    assert layout.job_outputs("m.json", [1], reference=True) == [
+        "results/x/references/{reference}/fold{fold}/seed1/m.json"
+    ]
+    assert layout.job_log("train", True) == "results/x/logs/train/{method}_{labels}_fold{fold}_seeds.log"

@@ -76,6 +76,13 @@ def test_faces_and_labels_logs_show_progress(finished_study):
     assert "labels: 56/56 images (100 %)" in (logs / "labels.log").read_text()  # every manifest row
 
 
+def test_batch_seeds_makes_one_job_per_method_labels_and_fold(finished_study):
+    config = write_config(finished_study / "batched.yaml", seeds=[0, 1], batch_seeds=True)
+    jobs = planned_jobs(finished_study, config=config)
+    # tl (no labels) and tl_pdp (manual, detected) on 2 folds: 6 groups of 2 seeds; pixels, untrained x 2 folds
+    assert (jobs["train_run"], jobs["evaluate_run"], jobs["evaluate_reference"]) == (6, 6, 4)
+
+
 def test_html_report_is_written(finished_study):
     snakemake(finished_study, "--report", "report.html")
     html = (finished_study / "report.html").read_text(errors="replace")
