@@ -117,6 +117,10 @@ def study(args, repo: Path, workdir: Path) -> None:
     config.update(yaml.safe_load(configfiles[1].read_text()))
     overrides = [f"data_root={args.data_root}", f"seeds={list(args.seeds)}", "label_sources=[manual]"]
     overrides.append(f"run_methods={list(args.methods)}")
+    if args.epochs:
+        overrides.append(f"epochs={args.epochs}")
+    if args.batch_seeds:
+        overrides.append("batch_seeds=true")
     layout = Layout("ckplus48")
     prepare = snakemake(repo, workdir, configfiles, ["splits"], overrides)
     print(f"faces + splits of CK+48: {prepare:.1f} s")
@@ -151,11 +155,12 @@ def report(kind: str, jobs: dict, work: dict) -> None:
     )
 
 
-def demo(repo: Path, workdir: Path) -> None:
+def demo(repo: Path, workdir: Path, batch_seeds: bool) -> None:
     configfiles = [repo / "config.yaml"]
-    snakemake(repo, workdir, configfiles, ["splits", "labels"], ["epochs=1"])
+    overrides = ["epochs=1", "batch_seeds=true"] if batch_seeds else ["epochs=1"]
+    snakemake(repo, workdir, configfiles, ["splits", "labels"], overrides)
     started = time.time()
-    wall = snakemake(repo, workdir, configfiles, ["train"], ["epochs=1"])
+    wall = snakemake(repo, workdir, configfiles, ["train"], overrides)
     models = sorted(str(p.relative_to(workdir)) for p in (workdir / "results" / "demo" / "runs").rglob("model.pt"))
     assert all(recorded_start(workdir, m) >= started for m in models), "training jobs ran before the stage"
     torch_import = []
@@ -178,6 +183,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["tl", "tl_pdp_fbv"])
     parser.add_argument("--folds", nargs="+", type=int, default=[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, help="instead of the preset's (the fixed cost does not depend on it)")
+    parser.add_argument("--batch-seeds", action="store_true", help="one job per method x labels x fold")
     parser.add_argument("--demo", action="store_true", help="also time the 1-epoch demo training stage")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     args = parser.parse_args()
@@ -187,7 +194,7 @@ def main() -> None:
         print(f"measuring {repo} in {workdir}")
         study(args, repo, workdir / "ckplus48")
         if args.demo:
-            demo(repo, workdir / "demo")
+            demo(repo, workdir / "demo", args.batch_seeds)
 
 
 if __name__ == "__main__":

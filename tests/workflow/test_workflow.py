@@ -10,28 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from snakemake_helpers import DEFAULT_CONFIG, ROOT, SNAKEMAKE, planned_jobs, snakemake, write_study_config
-
-TINY = {
-    "experiment": "tiny",
-    "dataset": "demo",
-    "demo": {"n_identities": 8, "images_per_expression": 1, "image_size": 128, "seed": 1},
-    "folds": 2,
-    "seeds": [0],
-    "epochs": 1,
-    "val_fraction": 0.34,
-    "run_methods": ["tl", "tl_pdp"],
-    "label_sources": ["manual", "detected"],
-    "training": {
-        "width": 8,
-        "embedding_dim": 16,
-        "input_size": 32,
-        "batch_identities": 3,
-        "images_per_identity": 4,
-        "batches_per_epoch": 3,
-    },
-    "evaluation": {"rank1_draws": 2},
-}
+from snakemake_helpers import DEFAULT_CONFIG, ROOT, SNAKEMAKE, TINY, planned_jobs, snakemake, write_study_config
 
 pytestmark = pytest.mark.slow
 
