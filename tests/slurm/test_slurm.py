@@ -1,6 +1,7 @@
 """The tiny demo study through a real SLURM (tests/slurm/start.sh: a one-node cluster on localhost) with
 workflow/profiles/slurm and snakemake-executor-plugin-slurm; skipped, saying why, where SLURM cannot start."""
 
+import os
 import subprocess
 
 import pandas as pd
@@ -10,6 +11,7 @@ from snakemake_helpers import ROOT, TINY, snakemake, write_study_config
 
 pytestmark = pytest.mark.slow
 START = ROOT / "tests" / "slurm" / "start.sh"
+THREADED_RULES = ("train_run", "evaluate_run", "detect_align", "detect_expressions")
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +36,9 @@ def test_tiny_study_through_the_slurm_profile(slurm, tmp_path):
         "--set-resources",
         "train_run:gpu=0",
         "evaluate_run:gpu=0",
+        # the profile asks for up to 8 threads per job; the test node has the cores of this machine
+        "--set-threads",
+        *[f"{rule}={min(2, os.cpu_count() or 1)}" for rule in THREADED_RULES],
         "--slurm-status-command",
         "squeue",
         "--jobs",
