@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import statistics
 import subprocess
@@ -83,14 +84,15 @@ def evaluation_work(repo: Path, workdir: Path, layout, run, config: dict) -> flo
     from emoverify.splits import fold_data
 
     model, state = checkpoint.load_checkpoint(workdir / layout.run_file(run, "model.pt"), "cpu")
-    faces = fold_data.load_fold(
-        workdir / layout.manifest,
-        workdir / layout.folds,
-        run.fold,
-        int(state["training"]["input_size"]),
-        label_params={"source": run.labels},
-        splits=("val", "test"),
-    )
+    with contextlib.chdir(workdir):  # the manifest's crop paths are relative to the study's folder
+        faces = fold_data.load_fold(
+            layout.manifest,
+            layout.folds,
+            run.fold,
+            int(state["training"]["input_size"]),
+            label_params={"source": run.labels},
+            splits=("val", "test"),
+        )
     evaluation = {"exclude_same_session": True, "rank1_draws": config["evaluation"]["rank1_draws"]}
     with tempfile.TemporaryDirectory() as scratch:
         outputs = SimpleNamespace(embeddings=f"{scratch}/e.npz", metrics=f"{scratch}/m.json")
