@@ -95,7 +95,7 @@ def mtcnn_manifest(table: pd.DataFrame, crops: Path, margin: float) -> pd.DataFr
 def measure(name: str, manifest: pd.DataFrame, thresholds: list[float], out_dir: Path) -> dict:
     load_fer()  # loaded once, outside the timing
     started = time.monotonic()
-    detected = detect_expressions(manifest, progress=False)
+    detected = detect_expressions(manifest)
     seconds = time.monotonic() - started
     usable = manifest[manifest["status"] == "ok"]
     print(

@@ -10,6 +10,27 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
 DEFAULT_CONFIG = str(ROOT / "config.yaml")  # config.yaml is found relative to the working directory
+# A tiny demo study: 8 drawn people, 2 folds, 1 epoch of 3 batches (end-to-end tests, local and SLURM).
+TINY = {
+    "experiment": "tiny",
+    "dataset": "demo",
+    "demo": {"n_identities": 8, "images_per_expression": 1, "image_size": 128, "seed": 1},
+    "folds": 2,
+    "seeds": [0],
+    "epochs": 1,
+    "val_fraction": 0.34,
+    "run_methods": ["tl", "tl_pdp"],
+    "label_sources": ["manual", "detected"],
+    "training": {
+        "width": 8,
+        "embedding_dim": 16,
+        "input_size": 32,
+        "batch_identities": 3,
+        "images_per_identity": 4,
+        "batches_per_epoch": 3,
+    },
+    "evaluation": {"rank1_draws": 2},
+}
 
 
 def snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool = True, **kwargs):

@@ -45,3 +45,21 @@ def test_patterns_and_files_agree():
     wildcards = {"reference": "pixels", "repeat": 3, "fold": 1, "seed": 2}
     assert layout.reference_pattern("metrics.json").format(**wildcards) == layout.run_file(reference, "metrics.json")
     assert layout.manifest == "results/study/faces/manifest.csv"
+
+
+def test_job_outputs_one_run_or_every_seed_of_a_group():
+    from emoverify.layout import Layout
+
+    layout = Layout("x")
+    assert (
+        layout.job_outputs("model.pt", None)
+        == "results/x/runs/{method}/{labels}/repeat{repeat}/fold{fold}/seed{seed}/model.pt"
+    )
+    assert layout.job_outputs("model.pt", [2, 0]) == [
+        "results/x/runs/{method}/{labels}/repeat{repeat}/fold{fold}/seed2/model.pt",
+        "results/x/runs/{method}/{labels}/repeat{repeat}/fold{fold}/seed0/model.pt",
+    ]
+    assert layout.job_outputs("m.json", [1], reference=True) == [
+        "results/x/references/{reference}/repeat{repeat}/fold{fold}/seed1/m.json"
+    ]
+    assert layout.job_log("train", True) == "results/x/logs/train/{method}_{labels}_repeat{repeat}_fold{fold}_seeds.log"

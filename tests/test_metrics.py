@@ -267,3 +267,37 @@ def test_large_test_set_fits():
 def test_bad_input_gives_a_clear_error(call, message):
     with pytest.raises(MetricsInputError, match=message):
         call()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_numpy_roc_matches_scikit_learn_ties_included(seed):
+    from sklearn import metrics as sk
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 300))
+    labels = rng.random(n) < rng.uniform(0.05, 0.6)
+    labels[:2] = [True, False]
+    scores = np.round(rng.normal(size=n) + labels, int(rng.integers(0, 3)))  # rounding makes ties
+    far, tar, thresholds = metrics.roc_curve(labels, scores)
+    sk_far, sk_tar, sk_thresholds = sk.roc_curve(labels, scores, drop_intermediate=False)
+    np.testing.assert_allclose(far, sk_far)
+    np.testing.assert_allclose(tar, sk_tar)
+    np.testing.assert_array_equal(thresholds[1:], sk_thresholds[1:])
+    assert metrics.auc(far, tar) == pytest.approx(sk.auc(sk_far, sk_tar), abs=1e-12)
+    assert metrics.roc_auc_score(labels, scores) == pytest.approx(sk.roc_auc_score(labels, scores), abs=1e-12)
+
+
+def test_training_and_evaluation_import_no_scikit_learn_or_matplotlib():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys; import emoverify.training.loop, emoverify.evaluation.verification, emoverify.model.checkpoint;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'matplotlib', 'scipy'}))"
+    )
+    workflow = Path(metrics.__file__).resolve().parents[1]  # this checkout's library, not an installed one
+    env = {**os.environ, "PYTHONPATH": str(workflow)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert done.stdout.strip() == "[]"

@@ -288,3 +288,30 @@ def test_device_resolution(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(FacesError, match="no CUDA"):
             prepare_faces(table_for([tmp_path / "x.png"]), tmp_path / "out", device="cuda")
+
+
+def test_progress_counts_every_image_once_unreadable_ones_included(scripted, tmp_path):
+    scripted({1: [face_at(0.99, 20, 20)]})
+    paths = scripted_images(tmp_path, [1, 1, 1])
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    calls = []
+    prepare_faces(
+        table_for([*paths, tmp_path / "broken.png"]),
+        tmp_path / "out",
+        batch_size=2,
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    assert calls[0] == (0, 4) and calls[-1] == (4, 4)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+def test_detector_none_reports_progress(tmp_path):
+    Image.fromarray(np.zeros((48, 48), dtype=np.uint8)).save(tmp_path / "crop.png")
+    calls = []
+    prepare_faces(
+        table_for([tmp_path / "crop.png"] * 1),
+        tmp_path / "out",
+        detector="none",
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    assert calls == [(0, 1), (1, 1)]

@@ -122,3 +122,23 @@ def test_labels_step_on_real_faces_in_its_own_process(real_faces, tmp_path):
     assert detected.loc["no_face", "detect_status"] == "face: no_face"
     assert detected.loc["broken", "detect_status"].startswith("unreadable aligned image")
     assert detected.loc[["no_face", "broken"], "emotion_detected"].tolist() == ["", ""]
+
+
+def test_progress_is_reported_after_every_image(monkeypatch, tmp_path):
+    class FakeFer:
+        def detect_emotions(self, bgr, face_rectangles):
+            return [{"emotions": {name: 1.0 / 7 for name in expressions.FER_TO_CANONICAL}}]
+
+    monkeypatch.setattr(expressions, "load_fer", lambda: FakeFer())
+    Image.fromarray(np.zeros((48, 48, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    manifest = pd.DataFrame(
+        {
+            "image_id": ["a", "b", "c"],
+            "status": ["ok", "no_face", "ok"],
+            "aligned_path": [str(tmp_path / "a.png"), "", str(tmp_path / "a.png")],
+        }
+    )
+    calls = []
+    detected = detect_expressions(manifest, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert list(detected["detect_status"]) == ["ok", "face: no_face", "ok"]

@@ -11,28 +11,7 @@ import pytest
 import yaml
 
 from emoverify.layout import Layout, Run
-from snakemake_helpers import DEFAULT_CONFIG, ROOT, SNAKEMAKE, planned_jobs, snakemake, write_study_config
-
-TINY = {
-    "experiment": "tiny",
-    "dataset": "demo",
-    "demo": {"n_identities": 8, "images_per_expression": 1, "image_size": 128, "seed": 1},
-    "folds": 2,
-    "seeds": [0],
-    "epochs": 1,
-    "val_fraction": 0.34,
-    "run_methods": ["tl", "tl_pdp"],
-    "label_sources": ["manual", "detected"],
-    "training": {
-        "width": 8,
-        "embedding_dim": 16,
-        "input_size": 32,
-        "batch_identities": 3,
-        "images_per_identity": 4,
-        "batches_per_epoch": 3,
-    },
-    "evaluation": {"rank1_draws": 2},
-}
+from snakemake_helpers import DEFAULT_CONFIG, ROOT, SNAKEMAKE, TINY, planned_jobs, snakemake, write_study_config
 
 pytestmark = pytest.mark.slow
 
@@ -69,6 +48,19 @@ def test_tiny_demo_study_runs_to_the_report(finished_study):
         assert (out / "figures" / f"{figure}.png").stat().st_size > 10_000
     detected = pd.read_csv(out / "labels" / "detected.csv", keep_default_na=False)
     assert set(detected["image_id"]) == set(manifest.loc[manifest["status"] == "ok", "image_id"])
+
+
+def test_faces_and_labels_logs_show_progress(finished_study):
+    logs = finished_study / "results" / "tiny" / "logs"
+    assert "faces: 56/56 images (100 %)" in (logs / "faces.log").read_text()
+    assert "labels: 56/56 images (100 %)" in (logs / "labels.log").read_text()  # every manifest row
+
+
+def test_batch_seeds_makes_one_job_per_method_labels_and_fold(finished_study):
+    config = write_config(finished_study / "batched.yaml", seeds=[0, 1], batch_seeds=True)
+    jobs = planned_jobs(finished_study, config=config)
+    # tl (no labels) and tl_pdp (manual, detected) on 2 folds: 6 groups of 2 seeds; pixels, untrained x 2 folds
+    assert (jobs["train_run"], jobs["evaluate_run"], jobs["evaluate_reference"]) == (6, 6, 4)
 
 
 def test_html_report_is_written(finished_study):

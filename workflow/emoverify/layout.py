@@ -15,6 +15,7 @@ from emoverify.registry import LABEL_SOURCES, NO_LABELS
 RUN_DIR = "runs/{method}/{labels}/repeat{repeat}/fold{fold}/seed{seed}"
 REFERENCE_DIR = "references/{reference}/repeat{repeat}/fold{fold}/seed{seed}"
 _RUN_NAME = "{method}_{labels}_repeat{repeat}_fold{fold}_seed{seed}"  # a run in log and benchmark file names
+_GROUP_NAME = "{method}_{labels}_repeat{repeat}_fold{fold}_seeds"  # every seed of a group, in one job (batch_seeds)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,26 @@ class Layout:
     def reference_pattern(self, name: str) -> str:
         """A file of every reference, with the wildcards {reference}, {repeat}, {fold}, {seed}."""
         return self(f"{REFERENCE_DIR}/{name}")
+
+    def job_outputs(self, name: str, seeds: list[int] | None, reference: bool = False) -> str | list[str]:
+        """A job's file of every run it holds: one run's (``seeds`` None, a {seed} wildcard), or, with
+        ``batch_seeds``, one per seed with the run wildcards but {seed} filled in."""
+        pattern = self.reference_pattern(name) if reference else self.run_pattern(name)
+        if seeds is None:
+            return pattern
+        return [pattern.replace("{seed}", str(int(seed))) for seed in seeds]
+
+    def job_log(self, stage: str, batched: bool) -> str:
+        """The log of one job of a stage: a run's, or (``batched``) a method x labels x fold group's."""
+        return self(f"logs/{stage}/{_GROUP_NAME}.log") if batched else self.run_log(stage)
+
+    def job_benchmark(self, stage: str, batched: bool) -> str:
+        return self(f"benchmarks/{stage}/{_GROUP_NAME}.tsv") if batched else self.run_benchmark(stage)
+
+    def reference_job_log(self, batched: bool) -> str:
+        if batched:
+            return self("logs/evaluate/reference_{reference}_repeat{repeat}_fold{fold}_seeds.log")
+        return self.reference_log()
 
     def run_file(self, run: Run, name: str) -> str:
         return self(f"{run.path}/{name}")

@@ -31,6 +31,19 @@ wildcard_constraints:
     reference=registry.wildcard_pattern(registry.REFERENCES),
 
 
+# With batch_seeds one job holds every seed of a group; JOB_SEEDS names them (None: one run per job).
+JOB_SEEDS = config["seeds"] if config["batch_seeds"] else None
+
+
+def job_outputs(name, reference=False):
+    return LAYOUT.job_outputs(name, JOB_SEEDS, reference)
+
+
+def job_seeds(wildcards):
+    """The seeds a train or evaluate job runs, in the order of its output lists."""
+    return [int(wildcards.seed)] if JOB_SEEDS is None else list(JOB_SEEDS)
+
+
 def method_spec(wildcards):
     return config["methods"][wildcards.method]
 

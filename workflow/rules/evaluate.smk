@@ -5,19 +5,21 @@ rule evaluate_run:
         manifest=rules.detect_align.output.manifest,
         folds=rules.make_splits.output.folds,
     output:
-        embeddings=LAYOUT.run_pattern("embeddings.npz"),
-        metrics=LAYOUT.run_pattern("metrics.json"),
+        embeddings=job_outputs("embeddings.npz"),
+        metrics=job_outputs("metrics.json"),
     log:
-        LAYOUT.run_log("evaluate"),
+        LAYOUT.job_log("evaluate", JOB_SEEDS is not None),
     conda:
         "../../envs/torch.yaml"
     threads: config["training"]["threads"]
     resources:
         gpu=1,
+        gpu_slots=1,
         mem_mb=4000,
     params:
         labels=label_params,
         evaluation=study.scoring_settings(config),
+        seeds=job_seeds,
         device=config["device"],
     script:
         "../scripts/evaluate.py"
@@ -29,18 +31,20 @@ rule evaluate_reference:
         manifest=rules.detect_align.output.manifest,
         folds=rules.make_splits.output.folds,
     output:
-        embeddings=LAYOUT.reference_pattern("embeddings.npz"),
-        metrics=LAYOUT.reference_pattern("metrics.json"),
+        embeddings=job_outputs("embeddings.npz", reference=True),
+        metrics=job_outputs("metrics.json", reference=True),
     log:
-        LAYOUT.reference_log(),
+        LAYOUT.reference_job_log(JOB_SEEDS is not None),
     conda:
         "../../envs/torch.yaml"
     threads: config["training"]["threads"]
     resources:
+        gpu_slots=1,
         mem_mb=4000,
     params:
         recipe=reference_recipe,
         evaluation=study.scoring_settings(config),
+        seeds=job_seeds,
         device=config["device"],
     script:
         "../scripts/evaluate_reference.py"

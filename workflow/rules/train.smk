@@ -4,17 +4,18 @@ rule train_run:
         manifest=rules.detect_align.output.manifest,
         folds=rules.make_splits.output.folds,
     output:
-        model=LAYOUT.run_pattern("model.pt"),
-        history=LAYOUT.run_pattern("history.csv"),
+        model=job_outputs("model.pt"),
+        history=job_outputs("history.csv"),
     log:
-        LAYOUT.run_log("train"),
+        LAYOUT.job_log("train", JOB_SEEDS is not None),
     benchmark:
-        LAYOUT.run_benchmark("train")
+        LAYOUT.job_benchmark("train", JOB_SEEDS is not None)
     conda:
         "../../envs/torch.yaml"
     threads: config["training"]["threads"]
     resources:
         gpu=1,
+        gpu_slots=1,
         mem_mb=6000,
     params:
         method=method_spec,
@@ -22,6 +23,7 @@ rule train_run:
         training=study.training_recipe(config),
         batch_labels=study.batch_labels(config),
         epochs=config["epochs"],
+        seeds=job_seeds,
         device=config["device"],
     script:
         "../scripts/train.py"

@@ -1,14 +1,17 @@
 # fer brings tensorflow; this rule runs in its own process, and torch is imported first
 # (tensorflow before torchvision segfaults where triton is installed).
+import sys
+
 import _setup  # noqa: F401
 import pandas as pd
 import torch  # noqa: F401  (import order matters, see above)
 
 from emoverify.labels import classifier as expressions
+from emoverify.progress import Progress
 from emoverify.scriptlog import logged
 
-with logged(snakemake.log[0]):
+with logged(snakemake.log[0]) as console:
     manifest = pd.read_csv(snakemake.input.manifest, keep_default_na=False)
-    detected = expressions.detect_expressions(manifest)
+    detected = expressions.detect_expressions(manifest, progress=Progress("labels", (console, sys.stdout)))
     detected.to_csv(snakemake.output.detected, index=False)
     print(f"classified {int((detected['emotion_detected'] != '').sum())} of {len(manifest)} faces")

@@ -1,11 +1,14 @@
+import sys
+
 import _setup  # noqa: F401
 import pandas as pd
 
 from emoverify.faces import detect as faces
 from emoverify.model.device import resolve_device
+from emoverify.progress import Progress
 from emoverify.scriptlog import logged
 
-with logged(snakemake.log[0]):
+with logged(snakemake.log[0]) as console:
     settings = snakemake.params.faces
     table = pd.read_csv(snakemake.input.table, keep_default_na=False, dtype=str)
     manifest = faces.prepare_faces(
@@ -17,6 +20,7 @@ with logged(snakemake.log[0]):
         min_probability=settings["min_probability"],
         batch_size=settings["batch_size"],
         device=str(resolve_device(snakemake.params.device)),
+        progress=Progress("faces", (console, sys.stdout)),
     )
     summary = faces.status_summary(manifest)
     print(summary.to_string(index=False))

@@ -34,6 +34,7 @@ from PIL import Image
 from emoverify.data.imageio import UnreadableImageError, read_rgb
 from emoverify.faces.align import AlignmentError, align_face
 from emoverify.model.device import resolve_device
+from emoverify.progress import ProgressCallback
 from emoverify.registry import FACE_DETECTORS
 
 STATUS_REASONS: dict[str, str] = {
@@ -94,20 +95,24 @@ def prepare_faces(
     batch_size: int = 16,
     min_probability: float = 0.9,
     upscale_retry: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> pd.DataFrame:
     """Detect, align and save one face per image of ``table``; return the manifest (see module docstring).
 
     ``table`` is a dataset table (``datasets.load_dataset``). Crops are written to
     ``out_dir/<image_id>.png``. ``device``: "cpu", "cuda", "cuda:N" or "auto".
+    ``progress(done, total)`` is called as images are finished (an ``emoverify.progress.Progress``).
     """
     _validate_arguments(table, detector, size, margin, batch_size, min_probability)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = [_initial_row(record) for record in table[list(INPUT_COLUMNS)].to_dict("records")]
-    settings = _Settings(out_dir, size, margin, min_probability, upscale_retry)
+    settings = _Settings(out_dir, size, margin, min_probability, upscale_retry, _Counter(len(rows), progress))
+    settings.counter.add(0)
     if detector == "none":
         for row in rows:
             _resize_whole_image(row, settings)
+            settings.counter.add(1)
     else:
         _detect_and_align(rows, settings, get_mtcnn(_device_name(device)), batch_size)
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
@@ -157,6 +162,20 @@ def get_mtcnn(device: str = "cpu"):
 # ---------------------------------------------------------------- per-row work
 
 
+@dataclass
+class _Counter:
+    """Images finished so far, reported to the progress callback."""
+
+    total: int
+    progress: ProgressCallback | None
+    done: int = 0
+
+    def add(self, finished: int) -> None:
+        self.done += finished
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
 @dataclass(frozen=True)
 class _Settings:
     out_dir: Path
@@ -164,6 +183,7 @@ class _Settings:
     margin: float
     min_probability: float
     upscale_retry: bool
+    counter: _Counter
 
 
 def _initial_row(record: dict) -> dict:
@@ -200,6 +220,7 @@ def _detect_and_align(rows: list[dict], settings: _Settings, mtcnn, batch_size: 
     for row in rows:
         image = _read_for_row(row)
         if image is None:
+            settings.counter.add(1)
             continue
         group = pending.setdefault(image.shape[:2], [])
         group.append((row, image))
@@ -221,9 +242,9 @@ def _finish_group(group: list[tuple[dict, np.ndarray]], settings: _Settings, mtc
     for row, image, detection in zip(rows, images, _detect_batch(mtcnn, images, rows)):
         if settings.upscale_retry and not row["status"] and _is_weak(detection, settings):
             detection = _stronger(detection, _detect_upscaled(mtcnn, image, row))
-        if row["status"]:  # detector_error already recorded
-            continue
-        _finish_row(row, image, detection, settings)
+        if not row["status"]:  # else detector_error already recorded
+            _finish_row(row, image, detection, settings)
+    settings.counter.add(len(group))
 
 
 def _is_weak(detection: _Detection | None, settings: _Settings) -> bool:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from emoverify.progress import Progress, ProgressCallback
 from emoverify.vocabulary import EXPRESSIONS
 
 FER_TO_CANONICAL: dict[str, str] = {
@@ -56,7 +56,7 @@ class FerUnavailableError(RuntimeError):
     """fer or its bundled model could not be loaded."""
 
 
-def detect_expressions(manifest: pd.DataFrame, *, batch_log_every: int = 100, progress: bool = True) -> pd.DataFrame:
+def detect_expressions(manifest: pd.DataFrame, *, progress: ProgressCallback | None = None) -> pd.DataFrame:
     """Classify the expression of every usable face of a faces manifest with fer.
 
     ``manifest`` needs ``image_id``, ``status`` and ``aligned_path`` (an image
@@ -68,20 +68,15 @@ def detect_expressions(manifest: pd.DataFrame, *, batch_log_every: int = 100, pr
     status is not ok, ``unreadable aligned image: ...``, ``fer returned no
     result``); such rows have ``emotion_detected == ""`` and NaN probabilities.
     fer reports probabilities rounded to two decimals; ties go to the class
-    fer lists first. Progress goes to stderr every ``batch_log_every`` images.
+    fer lists first. ``progress(done, total)`` is called after every image (an ``emoverify.progress.Progress``).
     """
     _check_manifest(manifest)
     fer = load_fer()
     rows = []
-    started = time.monotonic()
     for position, record in enumerate(manifest.itertuples(index=False), start=1):
         rows.append(_label_row(fer, record))
-        if progress and (position % batch_log_every == 0 or position == len(manifest)):
-            print(
-                f"fer: {position}/{len(manifest)} images, {time.monotonic() - started:.1f} s",
-                file=sys.stderr,
-                flush=True,
-            )
+        if progress is not None:
+            progress(position, len(manifest))
     return pd.DataFrame(rows, columns=list(DETECTED_COLUMNS))
 
 
@@ -176,12 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emoverify.labels.classifier", description=main.__doc__)
     parser.add_argument("manifest", type=Path, help="faces manifest CSV (image_id, status, aligned_path)")
     parser.add_argument("output", type=Path, help="where to write detected.csv")
-    parser.add_argument("--log-every", type=int, default=100, help="progress line every N images")
+    parser.add_argument("--progress-every", type=float, default=10.0, help="a progress line every N seconds")
     args = parser.parse_args(argv)
     os.environ["CUDA_VISIBLE_DEVICES"] = ""  # a process of its own: keep every framework off the GPU
     manifest = pd.read_csv(args.manifest, keep_default_na=False, dtype={"image_id": str})
     try:
-        detected = detect_expressions(manifest, batch_log_every=args.log_every)
+        detected = detect_expressions(manifest, progress=Progress("labels", every_seconds=args.progress_every))
     except (ExpressionError, FerUnavailableError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,3 +34,69 @@ def use_threads(n_threads: int) -> None:
     """Give torch the threads Snakemake granted the job: small CPU models gain more from parallel jobs
     than from many threads in one, and jobs must not oversubscribe the cores they were given."""
     torch.set_num_threads(max(1, int(n_threads)))
+
+
+# Slot files that concurrent jobs of one machine lock while they use a GPU (flock: released when the process
+# ends, however it ends), so that each new job goes to the card fewest jobs hold.
+SLOTS_DIR_ENV = "EMOVERIFY_GPU_SLOTS_DIR"
+_held_slots: list = []  # this process's slot files, kept open (and locked) until it exits
+
+
+def default_slots_dir() -> Path:
+    return Path(os.environ.get(SLOTS_DIR_ENV) or Path(tempfile.gettempdir()) / f"emoverify_gpu_slots_{os.getuid()}")
+
+
+def job_device(requested: str, slots_dir: str | Path | None = None) -> torch.device:
+    """The device of one training or evaluation job.
+
+    As ``resolve_device``, and when that is CUDA without a card index and torch sees several cards, the card
+    that the fewest running jobs of this machine hold (ties: the lowest index); the job holds a slot on it
+    until it exits. Snakemake's ``gpu_slots`` resource bounds how many such jobs run at once (e.g.
+    ``--resources gpu_slots=16`` for 8 jobs on each of 2 cards); CUDA_VISIBLE_DEVICES (as SLURM sets it)
+    narrows the cards as usual.
+    """
+    device = resolve_device(requested)
+    if device.type != "cuda" or device.index is not None or torch.cuda.device_count() < 2:
+        return device
+    card, handle = acquire_gpu_slot(torch.cuda.device_count(), slots_dir or default_slots_dir())
+    _held_slots.append(handle)
+    return torch.device("cuda", card)
+
+
+def acquire_gpu_slot(n_cards: int, slots_dir: str | Path):
+    """Lock a free slot on the least-held of ``n_cards`` cards; returns (card, open slot file).
+
+    Closing the file (or the process ending) frees the slot.
+    """
+    slots_dir = Path(slots_dir)
+    slots_dir.mkdir(parents=True, exist_ok=True)
+    with open(slots_dir / "choose.lock", "w") as choosing:
+        fcntl.flock(choosing, fcntl.LOCK_EX)  # one job chooses at a time, so two never count the same slots
+        held = [_held_on(slots_dir, card) for card in range(n_cards)]
+        card = min(range(n_cards), key=lambda index: (held[index], index))
+        slot = 0
+        while True:
+            handle = open(slots_dir / f"gpu{card}_slot{slot}", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                slot += 1
+                continue
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            return card, handle
+
+
+def _held_on(slots_dir: Path, card: int) -> int:
+    """How many of the card's slot files are locked by running jobs."""
+    held = 0
+    for path in slots_dir.glob(f"gpu{card}_slot*"):
+        with open(path, "a") as probe:
+            try:
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                held += 1
+            else:
+                fcntl.flock(probe, fcntl.LOCK_UN)
+    return held

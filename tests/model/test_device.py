@@ -1,0 +1,67 @@
+"""Device choice per job: concurrent jobs spread over the visible GPUs (faked here: no GPU needed)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from emoverify.model import device as devices
+
+
+@pytest.fixture
+def four_cards(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setenv(devices.SLOTS_DIR_ENV, str(tmp_path / "slots"))
+    monkeypatch.setattr(devices, "_held_slots", [])
+    return tmp_path / "slots"
+
+
+def test_concurrent_jobs_spread_over_the_cards(four_cards):
+    chosen = [devices.job_device("auto") for _ in range(10)]
+    assert [d.index for d in chosen] == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
+    assert all(d.type == "cuda" for d in chosen)
+
+
+def test_a_finished_job_frees_its_slot(four_cards):
+    handles = [devices.acquire_gpu_slot(4, four_cards) for _ in range(6)]  # cards 0 1 2 3 0 1
+    assert [card for card, _ in handles] == [0, 1, 2, 3, 0, 1]
+    handles[2][1].close()  # the job on card 2 ends
+    handles[3][1].close()  # and one on card 3
+    again = devices.acquire_gpu_slot(4, four_cards)  # kept open: the new job runs
+    assert again[0] == 2
+    assert devices.acquire_gpu_slot(4, four_cards)[0] == 3
+
+
+def test_slots_are_shared_between_processes(four_cards):
+    """Another process's slot counts; when that process exits its slot is free again (flock)."""
+    workflow = Path(devices.__file__).resolve().parents[2]
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from emoverify.model.device import acquire_gpu_slot;"
+            f"card, handle = acquire_gpu_slot(4, {str(four_cards)!r}); print(card, flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(workflow), "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        assert holder.stdout.readline().strip() == "0"
+        mine = devices.acquire_gpu_slot(4, four_cards)
+        assert mine[0] == 1  # card 0 is held by the other process
+    finally:
+        holder.kill()
+        holder.wait()
+    assert devices.acquire_gpu_slot(4, four_cards)[0] == 0  # freed with the process; card 1 still held here
+
+
+def test_an_explicit_card_one_card_or_the_cpu_are_left_alone(four_cards, monkeypatch):
+    assert devices.job_device("cuda:2") == torch.device("cuda:2")
+    assert devices.job_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert devices.job_device("cuda") == torch.device("cuda")
+    assert not four_cards.exists()  # no slot files without a choice to make

@@ -1,0 +1,65 @@
+"""One evaluation job: the runs it holds (one, or every seed of a group with ``batch_seeds``), each scored
+exactly as alone, the fold's faces loaded once per input size."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from emoverify.evaluation import verification
+from emoverify.layout import Run
+from emoverify.model import checkpoint
+
+
+def evaluate_runs(
+    runs: list[Run], model_paths: list, outputs: list[SimpleNamespace], load_faces, *, device, evaluation
+):
+    """Score each trained run on its fold; ``load_faces(input_size)`` gives the val and test faces.
+
+    ``outputs[i]`` has the ``embeddings`` and ``metrics`` paths of ``runs[i]``.
+    """
+    faces_by_size: dict[int, dict] = {}
+    for run, model_path, output in zip(runs, model_paths, outputs, strict=True):
+        model, state = checkpoint.load_checkpoint(model_path, device)
+        if model is None:
+            print(f"{run.path}: training failed, nothing to evaluate: {state['failed']}")
+            verification.record_failed_run(output, run, state["failed"], state["method"]["geometry"])
+            continue
+        size = int(state["training"]["input_size"])
+        if size not in faces_by_size:
+            faces_by_size[size] = load_faces(size)
+        faces = faces_by_size[size]
+        embeddings = verification.embed_splits(model, faces, device)
+        facts = {"training": checkpoint.training_facts(state)}
+        values = verification.score_and_save(
+            embeddings, faces, run, geometry=model.geometry, evaluation=evaluation, outputs=output, extra=facts
+        )
+        print(f"{run.path}: {values} {facts}", flush=True)
+
+
+def evaluate_references(runs: list[Run], outputs: list[SimpleNamespace], faces, recipe: dict, *, device, evaluation):
+    """Score the pixel or untrained-network reference of each run (one per seed) on the same faces."""
+    for run, output in zip(runs, outputs, strict=True):
+        if run.method == "pixels":
+            embeddings = {split: verification.pixel_embeddings(faces[split]) for split in faces}
+        else:
+            model = verification.untrained_model(recipe, run.seed, device)
+            embeddings = verification.embed_splits(model, faces, device)
+        # both references are scored on the sphere (cosine), like the spherical runs
+        values = verification.score_and_save(
+            embeddings,
+            faces,
+            run,
+            geometry="spherical",
+            evaluation=evaluation,
+            outputs=output,
+            extra={"reference": True},
+        )
+        print(f"{run.path}: {values}", flush=True)
+
+
+def output_pairs(embeddings, metrics) -> list[SimpleNamespace]:
+    """A rule's embeddings and metrics outputs (one path each, or lists with batch_seeds), run by run."""
+    as_list = lambda paths: [paths] if isinstance(paths, str) else list(paths)  # noqa: E731
+    return [
+        SimpleNamespace(embeddings=e, metrics=m) for e, m in zip(as_list(embeddings), as_list(metrics), strict=True)
+    ]
