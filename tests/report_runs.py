@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from emoverify.layout import Run
 
 
@@ -29,8 +27,7 @@ TL_AUC = [0.80, 0.70, 0.75, 0.90]
 FBV_AUC = [0.85, 0.78, 0.79, 0.93]
 
 
-@pytest.fixture
-def study(tmp_path):
+def write_study(tmp_path):
     """tl (no labels) and tl_fbv (manual) on 4 folds, plus one missing and one broken run."""
     paths = []
     for fold, (tl, fbv) in enumerate(zip(TL_AUC, FBV_AUC)):

@@ -6,10 +6,16 @@ import math
 
 import numpy as np
 import pytest
-from report_runs import write_run
+from report_runs import write_run, write_study
 from scipy import stats
 
 from emoverify.report import comparisons, runs_table
+
+
+@pytest.fixture
+def study(tmp_path):
+    """tl (no labels) and tl_fbv (manual) on 4 folds, plus one missing and one broken run."""
+    return write_study(tmp_path)
 
 
 def constant_difference_runs(tmp_path, n=6, delta=0.05):

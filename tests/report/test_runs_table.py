@@ -5,11 +5,17 @@ from __future__ import annotations
 import math
 
 import pytest
-from report_runs import write_run
+from report_runs import write_run, write_study
 
 from emoverify.layout import reference_run
 from emoverify.report import comparisons, runs_table
 from emoverify.report.runs_table import SummaryInputError
+
+
+@pytest.fixture
+def study(tmp_path):
+    """tl (no labels) and tl_fbv (manual) on 4 folds, plus one missing and one broken run."""
+    return write_study(tmp_path)
 
 
 def test_collect_runs_reports_missing_and_unreadable_files(study):

@@ -7,12 +7,18 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from report_runs import FBV_AUC, TL_AUC, write_run
+from report_runs import FBV_AUC, TL_AUC, write_run, write_study
 from scipy import stats
 
 from emoverify.report import comparisons, runs_table
 from emoverify.report import statistics as summary
 from emoverify.report.runs_table import SummaryInputError
+
+
+@pytest.fixture
+def study(tmp_path):
+    """tl (no labels) and tl_fbv (manual) on 4 folds, plus one missing and one broken run."""
+    return write_study(tmp_path)
 
 
 def test_summary_matches_an_independent_t_interval(study):
