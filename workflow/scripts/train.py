@@ -45,6 +45,6 @@ with logged(snakemake.log[0]) as console:
         open(snakemake.output.history, "w").close()
     else:
         checkpoint.save_checkpoint(snakemake.output.model, result, method=p.method, training=p.training, extra=identity)
-        print(f"best epoch {result.best_epoch} of {result.epochs_run}, validation AUC {result.best_val_auc:.4f}")
+        print(f"best epoch {result.best_epoch} of {result.epochs_run}, chosen by {result.selection}")
         for loss, pairs in result.pairs_seen.items():
             print(f"{loss} used {pairs} pairs over the training" + (" (it trained nothing)" if pairs == 0 else ""))
