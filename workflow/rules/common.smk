@@ -12,6 +12,8 @@ from emoverify.layout import Layout  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 config.update(study.coerce_to_schema(dict(config), yaml.safe_load(SCHEMA.read_text())))
+# short messages naming the nearest valid key; validate() then fills in the defaults
+study.check_schema(config, yaml.safe_load(SCHEMA.read_text()))
 validate(config, str(SCHEMA))
 study.check_study(config)
 # key order must not matter to rerun decisions (see study.canonical)

@@ -397,15 +397,17 @@ def _read_table(table_path: Path) -> pd.DataFrame:
 
 
 def _require_columns(table: pd.DataFrame, table_path: Path, options: _Options) -> None:
-    required = {"csv_path_column": options.csv_path_column, "csv_identity_column": options.csv_identity_column}
+    required = {"path": options.csv_path_column, "identity": options.csv_identity_column}
     if options.csv_emotion_column != "emotion":  # a non-default name was asked for explicitly: it must exist
-        required["csv_emotion_column"] = options.csv_emotion_column
-    for key, column in required.items():
-        if column not in table.columns:
-            raise DatasetError(
-                f"{str(table_path)!r} has no column {column!r} (columns: {', '.join(table.columns)}); "
-                f"name the right column with the config key {key}"
-            )
+        required["emotion"] = options.csv_emotion_column
+    missing = {role: column for role, column in required.items() if column not in table.columns}
+    if missing:
+        roles = ", ".join(f"{role}: <column>" for role in missing)
+        raise DatasetError(
+            f"{str(table_path)!r} has no column {' or '.join(map(repr, missing.values()))} "
+            f"(columns: {', '.join(table.columns)}); name the right columns with the config key csv_columns "
+            f"(csv_columns: {{{roles}}})"
+        )
 
 
 def _load_demo(root: Path, options: _Options) -> list[_Record]:
