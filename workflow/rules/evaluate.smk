@@ -2,7 +2,7 @@ rule evaluate_run:
     input:
         unpack(label_inputs),
         model=rules.train_run.output.model,
-        manifest=rules.detect_align.output.manifest,
+        manifest=ancient(rules.detect_align.output.manifest),
         folds=rules.make_splits.output.folds,
     output:
         embeddings=LAYOUT.run_pattern("embeddings.npz"),
@@ -19,6 +19,7 @@ rule evaluate_run:
         labels=label_params,
         evaluation=study.scoring_settings(config),
         device=config["device"],
+        data=run_data,
     script:
         "../scripts/evaluate.py"
 
@@ -26,7 +27,7 @@ rule evaluate_run:
 # Raw pixels and the untrained backbone: what a trained model must beat.
 rule evaluate_reference:
     input:
-        manifest=rules.detect_align.output.manifest,
+        manifest=ancient(rules.detect_align.output.manifest),
         folds=rules.make_splits.output.folds,
     output:
         embeddings=LAYOUT.reference_pattern("embeddings.npz"),
@@ -42,6 +43,7 @@ rule evaluate_reference:
         recipe=reference_recipe,
         evaluation=study.scoring_settings(config),
         device=config["device"],
+        data=DATA["folds"],
     script:
         "../scripts/evaluate_reference.py"
 

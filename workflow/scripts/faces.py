@@ -3,9 +3,9 @@ import pandas as pd
 
 from emoverify.faces import detect as faces
 from emoverify.model.device import resolve_device
-from emoverify.scriptlog import logged
+from emoverify.scriptlog import announce, logged
 
-with logged(snakemake.log[0]):
+with logged(snakemake.log[0]) as console:
     settings = snakemake.params.faces
     table = pd.read_csv(snakemake.input.table, keep_default_na=False, dtype=str)
     manifest = faces.prepare_faces(
@@ -16,10 +16,13 @@ with logged(snakemake.log[0]):
         margin=settings["margin"],
         min_probability=settings["min_probability"],
         batch_size=settings["batch_size"],
+        multiple=settings["multiple"],
+        cache_dir=snakemake.params.cache,
         device=str(resolve_device(snakemake.params.device)),
     )
     summary = faces.status_summary(manifest)
     print(summary.to_string(index=False))
-    faces.require_usable(manifest)
     manifest.to_csv(snakemake.output.manifest, index=False)
     summary.to_csv(snakemake.output.summary, index=False)
+    announce(console, faces.summary_line(manifest, snakemake.output.summary))
+    faces.require_usable(manifest)

@@ -151,6 +151,16 @@ def order_rows(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     )
 
 
+def summary_line(runs: pd.DataFrame, summary_path) -> str:
+    """One console line: runs scored, and the missing ones with their most common reasons."""
+    missing = runs[runs["status"] != "ok"]
+    text = f"report: {len(runs) - len(missing):,} of {len(runs):,} runs scored"
+    if len(missing):
+        reasons = missing["status"].value_counts().head(3)
+        text += f", {len(missing):,} missing ({'; '.join(f'{n} x {reason}' for reason, n in reasons.items())})"
+    return f"{text}; see {summary_path}"
+
+
 def build_results(
     *,
     metrics_paths,

@@ -91,6 +91,18 @@ def held_out_share(folds: pd.DataFrame) -> float:
     return float((images["test"] / fitting).mean())
 
 
+def summary_line(summary: pd.DataFrame, summary_path) -> str:
+    """One console line: folds (and repeats), and test / validation / training identities per fold."""
+    counts = {split: "/".join(map(str, summary[summary["split"] == split]["n_identities"])) for split in SPLITS}
+    units = summary.drop_duplicates([c for c in ("repeat", "fold") if c in summary.columns])
+    repeats = summary["repeat"].nunique() if "repeat" in summary.columns else 1
+    folds = f"{summary['fold'].nunique()} folds" + (f" x {repeats} repeats" if repeats > 1 else "")
+    return (
+        f"splits: {folds} ({len(units)} units), identities per fold: test {counts['test']}, validation "
+        f"{counts['val']}, training {counts['train']}; see {summary_path}"
+    )
+
+
 def _check_parameters(n_folds: int, val_fraction: float) -> None:
     if int(n_folds) != n_folds or n_folds < 2:
         raise SplitError(f"folds must be an integer >= 2, got {n_folds!r}; set the config key folds")
