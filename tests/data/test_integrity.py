@@ -64,7 +64,7 @@ def test_identical_pictures_under_two_identities_stop_the_study(jaffe_copies, tm
         snapshot.read_table(config, config["data_root"])
     # in the workflow the same check stops Snakemake before any job
     with pytest.raises(study.ConfigError, match="identical content"):
-        study.data_keys({**config, "folds": 2, "faces": {}, "demo": {}})
+        study.data_digest({**config, "folds": 2, "faces": {}, "demo": {}})
 
 
 def test_identical_pictures_within_one_identity_are_noted(jaffe_copies, tmp_path):
@@ -102,4 +102,4 @@ def test_too_few_people_for_the_folds_stop_at_parse_time(jaffe_copies, tmp_path)
     rows = [(f"images/{name}", name[:2], name[3:5]) for name in JAFFE_FILES]  # KA 2, KL 2, KM 1 images
     config = {**csv_dataset(tmp_path, rows), "faces": {}, "demo": {}}
     with pytest.raises(study.ConfigError, match="2 of the 3 identities have two or more usable faces.*even folds=2"):
-        study.data_keys({**config, "folds": 2})
+        study.data_digest({**config, "folds": 2})

@@ -1,11 +1,13 @@
-"""The dataset is an input: on a finished tiny study (a csv of JAFFE copies), a data change plans exactly the
-jobs that depend on it, and the faces stage detects only new or changed images. Skipped without JAFFE."""
+"""The dataset is an input: on a finished tiny study (a csv of JAFFE copies), an untouched dataset plans nothing,
+any change of its table (a label, an image's content, a new image) reruns it and what follows, and the faces
+stage detects only new or changed images (the rest come from its cache). Skipped without JAFFE."""
 
 import shutil
 
 import pandas as pd
 import pytest
 from conftest import JAFFE_DIR, require_dataset
+from test_jaffe_study import TINY_JAFFE
 
 from snakemake_helpers import planned_jobs, snakemake, write_study_config
 
@@ -14,32 +16,23 @@ pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 PEOPLE = ("KA", "KL", "KM", "KR", "MK")
 EXPRESSIONS = ("AN", "HA", "SA")
 STUDY = {
+    **TINY_JAFFE,
     "experiment": "changes",
     "dataset": "csv",
     "faces": {"detector": "mtcnn", "size": 64},
-    "folds": 2,
-    "seeds": [0],
-    "epochs": 1,
-    "val_fraction": 0.34,
-    "run_methods": ["tl", "tl_pdp"],
-    "label_sources": ["manual"],
-    "training": {
-        "width": 8,
-        "embedding_dim": 16,
-        "input_size": 32,
-        "batch_identities": 2,
-        "images_per_identity": 2,
-        "batches_per_epoch": 2,
-    },
-    "evaluation": {"rank1_draws": 2},
+    "training": {**TINY_JAFFE["training"], "images_per_identity": 2, "batches_per_epoch": 2},
 }
-EVERYTHING_AFTER_FACES = {
-    "train_run": 4,  # tl and tl_pdp (manual) on 2 folds
-    "evaluate_run": 4,
-    "evaluate_reference": 4,  # pixels and untrained on 2 folds
+# any data change: the table, the faces stage (only new or changed images detected), and everything after it
+EVERYTHING_AFTER_THE_TABLE = {
+    "dataset": 1,
+    "detect_align": 1,
+    "check_manual_labels": 1,
     "detect_expressions": 1,
     "label_agreement": 1,
     "make_splits": 1,
+    "train_run": 4,  # tl and tl_pdp (manual) on 2 folds
+    "evaluate_run": 4,
+    "evaluate_reference": 4,  # pixels and untrained on 2 folds
     "aggregate": 1,
     "all": 1,
 }
@@ -82,35 +75,26 @@ def test_an_untouched_dataset_plans_nothing(study, data):
     assert planned_jobs(study) == {}
 
 
-def test_editing_one_csv_label_reruns_only_what_reads_manual_labels(data, study):
+def test_editing_one_csv_label_reruns_from_the_table(data, study):
     table = pd.read_csv(data / "labels.csv")
     table.loc[0, "emotion"] = "HA"
     table.to_csv(data / "labels.csv", index=False)
-    assert planned_jobs(study) == {
-        "dataset": 1,
-        "detect_align": 1,  # no detection: every face comes from the cache
-        "check_manual_labels": 1,
-        "label_agreement": 1,
-        "train_run": 2,  # tl_pdp (manual) only; tl reads no label
-        "evaluate_run": 2,
-        "aggregate": 1,
-        "all": 1,
-    }
+    assert planned_jobs(study) == EVERYTHING_AFTER_THE_TABLE
 
 
-def test_replacing_one_image_content_reruns_faces_and_everything_after(data, study):
+def test_replacing_one_image_content_is_a_change(data, study):
     first = sorted((data / "images").iterdir())[0]
     shutil.copy(jaffe_file(first.name[:2], first.name[3:5], 1), first)  # another take of the same person
-    assert planned_jobs(study) == {"dataset": 1, "detect_align": 1, **EVERYTHING_AFTER_FACES}
+    assert planned_jobs(study) == EVERYTHING_AFTER_THE_TABLE
 
 
-def test_adding_one_image_detects_only_that_image(data, study):
+def test_adding_one_image_reruns_and_detects_only_that_image(data, study):
     source = jaffe_file("KA", "SU")
     shutil.copy(source, data / "images" / source.name)
     table = pd.read_csv(data / "labels.csv")
     table.loc[len(table)] = [f"images/{source.name}", "KA", "SU"]
     table.to_csv(data / "labels.csv", index=False)
-    assert planned_jobs(study) == {"dataset": 1, "detect_align": 1, "check_manual_labels": 1, **EVERYTHING_AFTER_FACES}
+    assert planned_jobs(study) == EVERYTHING_AFTER_THE_TABLE
     result = snakemake(study, "--cores", "2", "faces")
     console = result.stdout + result.stderr
     assert f"({len(PEOPLE) * len(EXPRESSIONS)} taken from the cache, 1 read and detected)" in console

@@ -6,12 +6,10 @@ import difflib
 from typing import Any
 
 from emoverify.layout import Run, reference_run
-from emoverify.registry import DETECTED, MANUAL, NO_LABELS, SHUFFLED, needs_expressions
+from emoverify.registry import DETECTED, NO_LABELS, SHUFFLED, needs_expressions
 
 # Training keys that say how a job runs, not what it computes: changing them reruns nothing.
 RUNTIME_KEYS = ("threads",)
-# Faces keys that say how detection runs, not what it finds.
-RUNTIME_FACES = ("batch_size",)
 # Training keys that define the network itself (what an untrained reference depends on).
 ARCHITECTURE_KEYS = ("backbone", "pretrained", "pretrained_path", "width", "embedding_dim", "input_size")
 # The training recipe every dataset preset states in full (with `epochs`), so none inherits the demo's.
@@ -131,33 +129,25 @@ def check_study(config: dict) -> None:
             raise ConfigError(problem)
 
 
-def data_keys(config: dict, hash_cache=None) -> dict[str, str]:
-    """Digests of the dataset's parts each stage depends on, read when Snakemake plans (see
+def data_digest(config: dict, hash_cache=None) -> str:
+    """A digest of the dataset table (paths, labels, image contents), read when Snakemake plans (see
     ``emoverify.data.snapshot``); also stops a dataset whose listing, integrity or identity count cannot
     support the study, before any job starts."""
     from emoverify.data import snapshot  # pandas: only when planning a workflow
     from emoverify.data.adapters import DatasetError
     from emoverify.splits.folds import fold_count_problem
 
-    if config["dataset"] == "demo":
-        data = snapshot.demo_digests(config["demo"])
-    else:
-        try:
-            table = snapshot.read_table(config, config["data_root"], hash_cache)
-        except DatasetError as error:
-            raise ConfigError(str(error)) from None
-        sizes = table.groupby("identity").size()
-        problem = fold_count_problem(int((sizes >= 2).sum()), len(sizes), config["folds"])
-        if problem:
-            raise ConfigError(f"{problem} (counted on the dataset's images, before face detection)")
-        data = snapshot.digests(table)
-    faces = snapshot.digest([data["images"], {k: v for k, v in config["faces"].items() if k not in RUNTIME_FACES}])
-    return {**data, "faces": faces, "folds": snapshot.digest([faces, data["identities"]])}
-
-
-def run_data_key(data: dict, labels: str) -> str:
-    """What a run's data are: its faces and folds, and the manual labels when it reads them."""
-    return data["folds"] + (f"+{data['manual']}" if labels == MANUAL else "")
+    if config["dataset"] == "demo":  # drawn by a rule: the dataset rule follows its folder
+        return snapshot.digest(config["demo"])
+    try:
+        table = snapshot.read_table(config, config["data_root"], hash_cache)
+    except DatasetError as error:
+        raise ConfigError(str(error)) from None
+    sizes = table.groupby("identity").size()
+    problem = fold_count_problem(int((sizes >= 2).sum()), len(sizes), config["folds"])
+    if problem:
+        raise ConfigError(f"{problem} (counted on the dataset's images, before face detection)")
+    return snapshot.digest(table.to_dict("list"))
 
 
 def planned_runs(config: dict) -> list[Run]:

@@ -20,8 +20,8 @@ study.check_study(config)
 config.update(study.canonical(dict(config)))
 
 LAYOUT = Layout(config["experiment"])
-# the dataset, read now: rules take digests of the parts they depend on (README, "What a data change reruns")
-DATA = study.data_keys(config, LAYOUT.content_hashes)
+# the dataset, read now: the dataset rule reruns when this digest of its table changes (README, Troubleshooting)
+DATA_DIGEST = study.data_digest(config, LAYOUT.content_hashes)
 RUNS = study.planned_runs(config)
 REFERENCE_RUNS = study.planned_references(config)
 
@@ -48,10 +48,6 @@ def label_inputs(wildcards):
     if registry.MANUAL in sources:
         inputs["manual_check"] = LAYOUT.manual_labels_check
     return inputs
-
-
-def run_data(wildcards):
-    return study.run_data_key(DATA, wildcards.labels)
 
 
 def label_params(wildcards):

@@ -2,7 +2,7 @@ rule evaluate_run:
     input:
         unpack(label_inputs),
         model=rules.train_run.output.model,
-        manifest=ancient(rules.detect_align.output.manifest),
+        manifest=rules.detect_align.output.manifest,
         folds=rules.make_splits.output.folds,
     output:
         embeddings=LAYOUT.run_pattern("embeddings.npz"),
@@ -19,7 +19,6 @@ rule evaluate_run:
         labels=label_params,
         evaluation=study.scoring_settings(config),
         device=config["device"],
-        data=run_data,
     script:
         "../scripts/evaluate.py"
 
@@ -27,7 +26,7 @@ rule evaluate_run:
 # Raw pixels and the untrained backbone: what a trained model must beat.
 rule evaluate_reference:
     input:
-        manifest=ancient(rules.detect_align.output.manifest),
+        manifest=rules.detect_align.output.manifest,
         folds=rules.make_splits.output.folds,
     output:
         embeddings=LAYOUT.reference_pattern("embeddings.npz"),
@@ -43,7 +42,6 @@ rule evaluate_reference:
         recipe=reference_recipe,
         evaluation=study.scoring_settings(config),
         device=config["device"],
-        data=DATA["folds"],
     script:
         "../scripts/evaluate_reference.py"
 

@@ -26,17 +26,15 @@ rule dataset:
         expression_map=config["expression_map"],
         ckplus_last_frames=config["ckplus_last_frames"],
         csv_columns=config["csv_columns"],
-        data=DATA["table"],
+        data=DATA_DIGEST,
         hash_cache=LAYOUT.content_hashes,
     script:
         "../scripts/dataset.py"
 
 
-# Inputs marked ancient() are followed through the data digests in params instead of file times, so a
-# rewritten table or manifest reruns only the jobs whose part of the data changed.
 rule detect_align:
     input:
-        table=ancient(rules.dataset.output.table),
+        table=rules.dataset.output.table,
     output:
         manifest=LAYOUT.manifest,
         summary=report(
@@ -57,7 +55,6 @@ rule detect_align:
     params:
         faces=config["faces"],
         device=config["device"],
-        data=DATA["table"],
         cache=LAYOUT.face_cache,
     script:
         "../scripts/faces.py"
@@ -71,14 +68,12 @@ rule faces:
 # Runs that ask for manual labels wait for this check, so a dataset without them stops early and clearly.
 rule check_manual_labels:
     input:
-        table=ancient(rules.dataset.output.table),
+        table=rules.dataset.output.table,
     output:
         flag=LAYOUT.manual_labels_check,
     log:
         LAYOUT.log("check_manual_labels"),
     conda:
         "../../envs/base.yaml"
-    params:
-        data=DATA["manual"],
     script:
         "../scripts/check_manual_labels.py"

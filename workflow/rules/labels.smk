@@ -1,6 +1,6 @@
 rule detect_expressions:
     input:
-        manifest=ancient(rules.detect_align.output.manifest),
+        manifest=rules.detect_align.output.manifest,
     output:
         detected=LAYOUT.detected,
     log:
@@ -12,15 +12,13 @@ rule detect_expressions:
     threads: 2
     resources:
         mem_mb=4000,
-    params:
-        data=DATA["faces"],
     script:
         "../scripts/detect_expressions.py"
 
 
 rule label_agreement:
     input:
-        manifest=ancient(rules.detect_align.output.manifest),
+        manifest=rules.detect_align.output.manifest,
         detected=rules.detect_expressions.output.detected,
     output:
         metrics=LAYOUT("labels/agreement.json"),
@@ -41,7 +39,6 @@ rule label_agreement:
         "../../envs/base.yaml"
     params:
         confidence_threshold=config["labels"]["confidence_threshold"],
-        data=[DATA["faces"], DATA["manual"]],
     script:
         "../scripts/label_agreement.py"
 

@@ -3,7 +3,7 @@ rule aggregate:
         metrics=run_files("metrics.json") + reference_files("metrics.json"),
         embeddings=run_files("embeddings.npz") + reference_files("embeddings.npz"),
         histories=run_files("history.csv"),
-        face_status=ancient(rules.detect_align.output.summary),
+        face_status=rules.detect_align.output.summary,
         agreement=rules.label_agreement.output.table,
         folds=rules.make_splits.output.folds,
     output:

@@ -1,6 +1,6 @@
 rule make_splits:
     input:
-        manifest=ancient(rules.detect_align.output.manifest),
+        manifest=rules.detect_align.output.manifest,
     output:
         folds=LAYOUT.folds,
         summary=LAYOUT.split_summary,
@@ -13,7 +13,6 @@ rule make_splits:
         repeats=config["repeats"],
         seed=config["split_seed"],
         val_fraction=config["val_fraction"],
-        data=DATA["folds"],
     script:
         "../scripts/splits.py"
 

@@ -1,7 +1,7 @@
 rule train_run:
     input:
         unpack(label_inputs),
-        manifest=ancient(rules.detect_align.output.manifest),
+        manifest=rules.detect_align.output.manifest,
         folds=rules.make_splits.output.folds,
     output:
         model=LAYOUT.run_pattern("model.pt"),
@@ -23,7 +23,6 @@ rule train_run:
         batch_labels=study.batch_labels(config),
         epochs=config["epochs"],
         device=config["device"],
-        data=run_data,
     script:
         "../scripts/train.py"
 
