@@ -12,7 +12,24 @@ LIBRARY = ROOT / "workflow" / "emoverify"
 SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
 # how the library's messages point at a key: "the config key X", "--config X=", "set X to/:", "lower X", "raise X"
 HINTS = re.compile(r"(?:config key|--config|\bset|\blower|\braise)\s+([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)\b(?!\()")
-NOT_KEYS = {"the", "a", "an", "it", "its", "them", "this", "one", "never", "error", "or", "and", "of", "key", "right"}
+NOT_KEYS = {
+    "the",
+    "a",
+    "an",
+    "it",
+    "its",
+    "them",
+    "this",
+    "one",
+    "never",
+    "error",
+    "or",
+    "and",
+    "of",
+    "key",
+    "right",
+    "do",
+}
 
 
 def schema_paths(schema: dict, prefix: str = "") -> set[str]:
