@@ -29,6 +29,7 @@ def enum(*path):
         (("dataset",), registry.DATASET_ADAPTERS),
         (("device",), registry.DEVICES),
         (("faces", "properties", "detector"), registry.FACE_DETECTORS),
+        (("faces", "properties", "multiple"), registry.FACE_POLICIES),
         (("label_sources", "items"), registry.EXPRESSION_LABEL_SOURCES),
         (("references", "items"), registry.REFERENCES),
         (("training", "properties", "backbone"), registry.BACKBONES),

@@ -46,6 +46,31 @@ def test_misspelt_key_is_an_error_naming_it(config):
         validate(config, str(SCHEMA))
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"epocs": 3}, "unknown config key 'epocs'; did you mean 'epochs'?"),
+        ({"fold": 3}, "unknown config key 'fold'; did you mean 'folds'?"),
+        ({"faces": {"detecter": "none"}}, "unknown config key 'faces.detecter'; did you mean 'detector'?"),
+        ({"csv_columns": {"person": "who"}}, "unknown config key 'csv_columns.person'; valid keys here: emotion,"),
+        ({"folds": 1}, "config key folds: 1 is less than the minimum of 2"),
+    ],
+)
+def test_config_errors_name_the_nearest_key_in_a_few_lines(config, changes, message):
+    config.update(changes)
+    with pytest.raises(study.ConfigError) as error:
+        study.check_schema(config, yaml.safe_load(SCHEMA.read_text()))
+    assert message in str(error.value)
+    assert len(str(error.value).splitlines()) <= 3, "no schema dump"
+
+
+def test_scalar_seeds_are_a_list_of_one():
+    schema = yaml.safe_load(SCHEMA.read_text())
+    assert study.coerce_to_schema({"seeds": 0}, schema)["seeds"] == [0]
+    assert study.coerce_to_schema({"seeds": "3"}, schema)["seeds"] == [3]
+    assert study.coerce_to_schema({"label_sources": "manual"}, schema)["label_sources"] == ["manual"]
+
+
 def test_command_line_strings_are_coerced_to_schema_types():
     schema = yaml.safe_load(SCHEMA.read_text())
     overrides = {

@@ -294,9 +294,9 @@ def test_csv_custom_columns_and_no_emotion(tmp_path):
 
 
 def test_csv_missing_column_names_the_config_key(csv_tree):
-    with pytest.raises(DatasetError, match="'who'.*csv_identity_column"):
+    with pytest.raises(DatasetError, match=r"'who'.*config key csv_columns \(csv_columns: \{identity: <column>\}\)"):
         load_dataset("csv", csv_tree, csv_identity_column="who")
-    with pytest.raises(DatasetError, match="csv_emotion_column"):
+    with pytest.raises(DatasetError, match=r"'mood'.*\{emotion: <column>\}"):
         load_dataset("csv", csv_tree, csv_emotion_column="mood")
 
 

@@ -7,6 +7,7 @@ import torch  # noqa: F401  (torch first: importing tensorflow before it crashes
 from PIL import Image
 
 from emoverify.data.adapters import load_dataset
+from emoverify.data.imageio import read_rgb
 from emoverify.faces import detect as faces
 from emoverify.faces.align import apply_transform, canonical_template
 from emoverify.faces.detect import MANIFEST_COLUMNS, FacesError, NoUsableFacesError, prepare_faces
@@ -192,17 +193,41 @@ def scripted(monkeypatch):
     return install
 
 
-def test_most_probable_face_wins_and_faces_are_counted(scripted, tmp_path):
-    scripted({1: [face_at(0.95, 0, 0), face_at(0.99, 60, 60), face_at(0.7, 30, 0)]})
+def test_one_face_above_the_threshold_is_taken_and_all_faces_are_counted(scripted, tmp_path):
+    scripted({1: [face_at(0.5, 0, 0), face_at(0.99, 60, 60), face_at(0.7, 30, 0)]})
     row = prepare_faces(table_for(scripted_images(tmp_path, [1])), tmp_path / "out").iloc[0]
     assert row["n_faces"] == 3 and row["det_prob"] == pytest.approx(0.99)
     assert row["box_x1"] == 60 and row["status"] == "ok"
+    assert row["face_taken"] == "the only face above min_probability (3 found)"
 
 
-def test_equally_probable_faces_the_central_one_wins(scripted, tmp_path):
-    scripted({1: [face_at(0.98, 0, 0), face_at(0.98, 32, 32), face_at(0.98, 64, 64)]})
-    row = prepare_faces(table_for(scripted_images(tmp_path, [1])), tmp_path / "out").iloc[0]
-    assert (row["box_x1"], row["box_y1"]) == (32, 32)
+# two faces above the threshold: a small one at the centre, a larger one off centre (image 128 x 128)
+TWO_FACES = [face_at(0.98, 32, 32), (0.99, np.array([0.0, 0.0, 100.0, 100.0]), canonical_template(100))]
+
+
+@pytest.mark.parametrize(
+    ("multiple", "status", "box_x1", "taken"),
+    [
+        ("reject", "several_faces", 32, "none: 2 faces above min_probability (multiple: reject)"),
+        ("largest", "ok", 0, "the largest of 2 faces above min_probability"),
+        ("central", "ok", 32, "the most central of 2 faces above min_probability"),
+    ],
+)
+def test_several_faces_follow_the_policy(scripted, tmp_path, multiple, status, box_x1, taken):
+    scripted({1: TWO_FACES})
+    row = prepare_faces(table_for(scripted_images(tmp_path, [1])), tmp_path / "out", multiple=multiple).iloc[0]
+    assert (row["status"], row["box_x1"], row["face_taken"], row["n_faces"]) == (status, box_x1, taken, 2)
+    assert (row["aligned_path"] == "") == (status != "ok")
+    if status == "several_faces":
+        assert "faces.multiple" in row["reason_detail"]
+
+
+def test_rejecting_several_faces_is_the_default_and_counted(scripted, tmp_path):
+    scripted({1: TWO_FACES, 2: [face_at(0.99, 20, 20)]})
+    manifest = prepare_faces(table_for(scripted_images(tmp_path, [1, 2])), tmp_path / "out")
+    assert list(manifest["status"]) == ["several_faces", "ok"]
+    summary = faces.status_summary(manifest)
+    assert dict(zip(summary["status"], summary["count"])) == {"ok": 1, "several_faces": 1}
 
 
 def test_low_probability_keeps_the_detection_but_no_crop(scripted, tmp_path):
@@ -315,3 +340,47 @@ def test_detector_none_reports_progress(tmp_path):
         progress=lambda d, t: calls.append((d, t)),
     )
     assert calls == [(0, 1), (1, 1)]
+
+
+def two_jaffe_faces(jaffe_root, tmp_path):
+    """KA (left) and KL (right) side by side in one image, as a dataset row labelled as KA."""
+    left, right = (read_rgb(jaffe_root / name) for name in ("KA.AN1.39.tiff", "KL.AN1.167.tiff"))
+    both = np.concatenate([left, right], axis=1)
+    path = tmp_path / "two.png"
+    Image.fromarray(both).save(path)
+    return table_for([path]), both.shape[1]
+
+
+@pytest.mark.realdata
+def test_two_real_faces_side_by_side_are_rejected_by_default(jaffe_root, tmp_path):
+    table, width = two_jaffe_faces(jaffe_root, tmp_path)
+    row = prepare_faces(table, tmp_path / "reject").iloc[0]
+    assert row["status"] == "several_faces" and row["n_faces"] >= 2 and row["aligned_path"] == ""
+    assert row["face_taken"].startswith("none: 2 faces")
+    central = prepare_faces(table, tmp_path / "central", multiple="central").iloc[0]
+    assert central["status"] == "ok" and central["face_taken"].startswith("the most central of 2")
+
+
+def test_the_face_cache_detects_only_new_or_changed_content(scripted, tmp_path):
+    from emoverify.data.integrity import add_content_hashes
+
+    fake = scripted({1: [face_at(0.99, 20, 20)], 2: [face_at(0.99, 10, 10)], 3: []})
+    paths = scripted_images(tmp_path / "images", [1, 2, 3])
+    table = add_content_hashes(table_for(paths))
+    first = prepare_faces(table, tmp_path / "out1", cache_dir=tmp_path / "cache")
+    assert len(fake.batches) >= 1
+    fake.batches.clear()
+    again = prepare_faces(table, tmp_path / "out2", cache_dir=tmp_path / "cache")
+    assert fake.batches == [], "nothing detected when every content is cached"
+    columns = [c for c in again.columns if c != "aligned_path"]
+    pd.testing.assert_frame_equal(first[columns], again[columns])
+    assert Image.open(again["aligned_path"][0]).tobytes() == Image.open(first["aligned_path"][0]).tobytes()
+    scripted_images(tmp_path / "images", [2, 2, 3])  # the first image now shows what the second shows
+    changed = prepare_faces(add_content_hashes(table_for(paths)), tmp_path / "out3", cache_dir=tmp_path / "cache")
+    assert fake.batches == [], "new content equal to cached content is a cache hit too"
+    assert changed["box_x1"][0] == 10
+    scripted_images(tmp_path / "images", [1, 2, 7])  # a changed third image: the only one detected
+    prepare_faces(add_content_hashes(table_for(paths)), tmp_path / "out4", cache_dir=tmp_path / "cache")
+    assert sum(shape[0] for shape in fake.batches if shape[1] == 128) == 1
+    other = prepare_faces(table, tmp_path / "out5", cache_dir=tmp_path / "cache", size=64)
+    assert other["status"].tolist() == first["status"].tolist() and len(fake.batches) > 1, "new settings detect"

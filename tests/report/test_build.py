@@ -426,3 +426,47 @@ def test_first_histories_pick_fold0_seed0_of_each_method_and_label_source(tmp_pa
         "tl_pdp (manual)": 13,
         "tl_pdp (detected)": 0,
     }
+
+
+def test_a_run_its_test_split_cannot_score_is_a_missing_row_with_its_reason(tmp_path):
+    """One test person (a degenerate fold): evaluation records why, and the report neither crashes nor draws it."""
+    good = write_run(tmp_path, "tl", "none", 0, 0.8)
+    lonely = run_folder(tmp_path, "tl", "none", 1)
+    lonely.mkdir(parents=True)
+    emb, faces = clustered_faces(1, 4, spread=0.1, seed=0)
+    outputs = type("Outputs", (), {"embeddings": lonely / "embeddings.npz", "metrics": lonely / "metrics.json"})
+    values = evaluate.score_and_save(
+        {"test": emb, "val": emb[:0]},
+        {"test": faces, "val": faces.subset(np.zeros(len(faces), dtype=bool))},
+        Run("tl", "none", 1, 0),
+        geometry="spherical",
+        evaluation={"exclude_same_session": True, "rank1_draws": 2},
+        outputs=outputs,
+    )
+    assert values == {}
+    outputs = {key: str(tmp_path / "report" / name) for key, name in OUTPUT_NAMES.items()}
+    for folder in ("tables", "figures"):
+        (tmp_path / "report" / folder).mkdir(parents=True)
+    runs = results.build_results(
+        metrics_paths=[good / "metrics.json", lonely / "metrics.json"],
+        embedding_paths=[good / "embeddings.npz", lonely / "embeddings.npz"],
+        history_paths=[good / "history.csv"],
+        outputs=outputs,
+        baselines={"tl": None},
+        run_methods=["tl"],
+        references=[],
+        pca_methods=[],
+    )
+    row = runs[runs["fold"] == 1].iloc[0]
+    assert row["status"].startswith("missing: not scored: the fold's test split has 1 identities")
+    assert "lower folds" in row["status"]
+    assert runs.loc[runs["fold"] == 0, "status"].tolist() == ["ok"]
+    assert (tmp_path / "report" / "figures" / "roc.png").stat().st_size > 10_000
+
+
+def test_runs_without_negative_pairs_draw_no_roc_curve():
+    emb, faces = clustered_faces(1, 4, spread=0.1, seed=0)
+    record = {"embeddings": emb, "identity": faces.identities, "session": faces.sessions, "metric": "cosine"}
+    assert not results.has_roc(record)
+    emb, faces = clustered_faces(3, 3, spread=0.1, seed=0)
+    assert results.has_roc({**record, "embeddings": emb, "identity": faces.identities, "session": faces.sessions})

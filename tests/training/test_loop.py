@@ -125,3 +125,18 @@ def test_fbv_origin_is_one_per_dataset_whatever_the_label_source():
     assert train.fbv_origin({"anger", "neutral", "happiness"}) == train.NEUTRAL
     assert train.fbv_origin({"anger", "contempt", "happiness"}) is None  # CK+48: no neutral faces
     assert train.fbv_origin(set()) == train.NEUTRAL  # no manual labels: fer's classes include neutral
+
+
+def test_without_a_validation_split_no_validation_auc_is_logged_or_saved(demo_sets, tmp_path, capsys):
+    no_val = demo_sets["val"].subset(np.zeros(len(demo_sets["val"]), dtype=bool))
+    result = train.train_model(
+        demo_sets["train"], no_val, method=FBV, training=TRAINING, epochs=2, seed=0, device=torch.device("cpu")
+    )
+    assert np.isnan(result.best_val_auc)
+    assert result.selection == "lowest training loss (no validation split, so no validation AUC)"
+    assert "val_auc" not in capsys.readouterr().out
+    path = tmp_path / "model.pt"
+    checkpoint.save_checkpoint(path, result, method=FBV, training=TRAINING, extra={})
+    assert "best_val_auc" not in torch.load(path, weights_only=False)
+    with_val = run(demo_sets, epochs=1)
+    assert with_val.selection.startswith("validation AUC 0.")

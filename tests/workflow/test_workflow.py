@@ -157,8 +157,15 @@ def test_slurm_profile_dry_runs(tmp_path):
 def test_misspelt_config_key_stops_before_any_work(tmp_path):
     bad = write_config(tmp_path / "bad.yaml", epocs=3)
     result = snakemake(tmp_path, "--dry-run", config=bad, check=False)
-    assert result.returncode != 0 and "epocs" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "unknown config key 'epocs'; did you mean 'epochs'?" in output
+    assert "properties:" not in output and len(output.splitlines()) < 30, "no schema dump"
     assert not (tmp_path / "results").exists()
+
+
+def test_scalar_seeds_on_the_command_line_are_accepted(tmp_path):
+    result = snakemake(tmp_path, "--dry-run", "--config", "seeds=0", config=write_config(tmp_path / "s.yaml"))
+    assert "train_run" in result.stdout
 
 
 def test_missing_data_root_says_what_to_do(tmp_path):

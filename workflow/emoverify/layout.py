@@ -79,10 +79,12 @@ class Layout:
 
     demo_images = _file("dataset/demo_images")
     table = _file("dataset/table.csv")
+    content_hashes = _file("dataset/content_hashes.csv")  # sha1 per file, by path, size and mtime (a cache)
     manual_labels_check = _file("dataset/manual_labels.ok")
     manifest = _file("faces/manifest.csv")
     face_status = _file("faces/status_summary.csv")
     crops = _file("faces/crops")
+    face_cache = _file("faces/cache")  # aligned faces by image content and settings, kept across reruns
     detected = _file("labels/detected.csv")
     folds = _file("splits/folds.csv")
     split_summary = _file("splits/summary.csv")

@@ -15,6 +15,7 @@ PRETRAINED_WEIGHTS: tuple[str, ...] = ("none", "vggface2", "casia-webface")
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 FACE_DETECTORS: tuple[str, ...] = ("mtcnn", "none")
+FACE_POLICIES: tuple[str, ...] = ("reject", "largest", "central")  # an image with several faces
 DATASET_ADAPTERS: tuple[str, ...] = ("demo", "ckplus", "ckplus48", "jaffe", "folder", "csv")
 
 MANUAL = "manual"

@@ -29,3 +29,9 @@ def logged(log_path):
             raise
         finally:
             sys.stdout, sys.stderr = old_out, old_err
+
+
+def announce(console, text: str) -> None:
+    """A stage's closing line (counts, where to look): into the log and onto the console."""
+    print(text, flush=True)
+    print(text, file=console, flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from emoverify.layout import Run, reference_run
@@ -37,6 +38,8 @@ def coerce_to_schema(value: Any, schema: dict) -> Any:
     schema would reject a perfectly sensible override.
     """
     kind = schema.get("type")
+    if kind == "array" and value is not None and not isinstance(value, (list, tuple)):
+        return [coerce_to_schema(value, schema.get("items", {}))]  # `seeds=0` means [0]
     if isinstance(value, str):
         try:
             if kind == "integer":
@@ -58,6 +61,39 @@ def coerce_to_schema(value: Any, schema: dict) -> Any:
             for key, item in value.items()
         }
     return value
+
+
+def schema_problems(config: dict, schema: dict) -> list[str]:
+    """The config's schema violations, one short line each; an unknown key names the nearest valid one."""
+    import jsonschema  # comes with snakemake
+
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        where = ".".join(map(str, error.absolute_path))
+        if error.validator == "additionalProperties" and error.validator_value is False:
+            known = sorted(error.schema.get("properties", {}))
+            for key in sorted(set(error.instance) - set(known)):
+                problems.append(unknown_key_message(f"{where}.{key}" if where else key, known))
+            continue
+        message = error.message if len(error.message) <= 200 else error.message[:200] + " ..."
+        problems.append(f"config key {where or '(top level)'}: {message}")
+    return problems
+
+
+def unknown_key_message(path: str, known: list[str]) -> str:
+    """ "unknown config key 'epocs'; did you mean 'epochs'?", or the valid keys when none is near."""
+    key = path.rsplit(".", 1)[-1]
+    near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"did you mean {near[0]!r}?" if near else f"valid keys here: {', '.join(known)}"
+    return f"unknown config key {path!r}; {hint}"
+
+
+def check_schema(config: dict, schema: dict) -> None:
+    """Raise ConfigError with every schema violation in a few lines (no schema dump)."""
+    problems = schema_problems(config, schema)
+    if problems:
+        raise ConfigError("the config does not fit workflow/schemas/config.schema.yaml:\n  " + "\n  ".join(problems))
 
 
 def canonical(value: Any) -> Any:
@@ -91,6 +127,27 @@ def check_study(config: dict) -> None:
         problem = layout_problem(config["dataset"], config["data_root"])
         if problem:
             raise ConfigError(problem)
+
+
+def data_digest(config: dict, hash_cache=None) -> str:
+    """A digest of the dataset table (paths, labels, image contents), read when Snakemake plans (see
+    ``emoverify.data.snapshot``); also stops a dataset whose listing, integrity or identity count cannot
+    support the study, before any job starts."""
+    from emoverify.data import snapshot  # pandas: only when planning a workflow
+    from emoverify.data.adapters import DatasetError
+    from emoverify.splits.folds import fold_count_problem
+
+    if config["dataset"] == "demo":  # drawn by a rule: the dataset rule follows its folder
+        return snapshot.digest(config["demo"])
+    try:
+        table = snapshot.read_table(config, config["data_root"], hash_cache)
+    except DatasetError as error:
+        raise ConfigError(str(error)) from None
+    sizes = table.groupby("identity").size()
+    problem = fold_count_problem(int((sizes >= 2).sum()), len(sizes), config["folds"])
+    if problem:
+        raise ConfigError(f"{problem} (counted on the dataset's images, before face detection)")
+    return snapshot.digest(table.to_dict("list"))
 
 
 def planned_runs(config: dict) -> list[Run]:

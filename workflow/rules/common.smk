@@ -12,12 +12,16 @@ from emoverify.layout import Layout  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 config.update(study.coerce_to_schema(dict(config), yaml.safe_load(SCHEMA.read_text())))
+# short messages naming the nearest valid key; validate() then fills in the defaults
+study.check_schema(config, yaml.safe_load(SCHEMA.read_text()))
 validate(config, str(SCHEMA))
 study.check_study(config)
 # key order must not matter to rerun decisions (see study.canonical)
 config.update(study.canonical(dict(config)))
 
 LAYOUT = Layout(config["experiment"])
+# the dataset, read now: the dataset rule reruns when this digest of its table changes (README, Troubleshooting)
+DATA_DIGEST = study.data_digest(config, LAYOUT.content_hashes)
 RUNS = study.planned_runs(config)
 REFERENCE_RUNS = study.planned_references(config)
 

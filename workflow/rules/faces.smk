@@ -26,6 +26,8 @@ rule dataset:
         expression_map=config["expression_map"],
         ckplus_last_frames=config["ckplus_last_frames"],
         csv_columns=config["csv_columns"],
+        data=DATA_DIGEST,
+        hash_cache=LAYOUT.content_hashes,
     script:
         "../scripts/dataset.py"
 
@@ -53,6 +55,7 @@ rule detect_align:
     params:
         faces=config["faces"],
         device=config["device"],
+        cache=LAYOUT.face_cache,
     script:
         "../scripts/faces.py"
 

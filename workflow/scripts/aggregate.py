@@ -2,10 +2,10 @@ import _setup  # noqa: F401
 import pandas as pd
 
 from emoverify.report import build as results
-from emoverify.scriptlog import logged
+from emoverify.scriptlog import announce, logged
 from emoverify.splits.folds import held_out_share
 
-with logged(snakemake.log[0]):
+with logged(snakemake.log[0]) as console:
     p = snakemake.params
     runs = results.build_results(
         metrics_paths=snakemake.input.metrics,
@@ -20,4 +20,4 @@ with logged(snakemake.log[0]):
         exclude_same_session=p.exclude_same_session,
         test_share=held_out_share(pd.read_csv(snakemake.input.folds, keep_default_na=False)),
     )
-    print(f"aggregated {len(runs)} runs")
+    announce(console, results.summary_line(runs, snakemake.output.summary_md))

@@ -1,19 +1,24 @@
 import _setup  # noqa: F401
 
-from emoverify.data import adapters as datasets
-from emoverify.scriptlog import logged
+from emoverify.data import snapshot
+from emoverify.scriptlog import announce, logged
 
-with logged(snakemake.log[0]):
+with logged(snakemake.log[0]) as console:
     p = snakemake.params
     root = snakemake.input.demo if p.adapter == "demo" else p.root
-    table = datasets.load_dataset(
-        p.adapter,
-        root,
-        expression_map=p.expression_map,
-        ckplus_last_frames=p.ckplus_last_frames,
-        csv_path_column=p.csv_columns["path"],
-        csv_identity_column=p.csv_columns["identity"],
-        csv_emotion_column=p.csv_columns["emotion"],
-    )
+    options = {
+        "dataset": p.adapter,
+        "expression_map": p.expression_map,
+        "ckplus_last_frames": p.ckplus_last_frames,
+        "csv_columns": p.csv_columns,
+    }
+    table = snapshot.read_table(options, root, p.hash_cache)
     table.to_csv(snakemake.output.table, index=False)
-    print(f"{len(table)} images of {table['identity'].nunique()} identities from {root}")
+    for note in table.attrs["notes"]:
+        announce(console, f"dataset note: {note}")
+    labelled = int((table["emotion_manual"] != "").sum())
+    announce(
+        console,
+        f"dataset: {len(table):,} images of {table['identity'].nunique():,} identities, {labelled:,} with a manual "
+        f"expression, from {root}; see {snakemake.output.table}",
+    )

@@ -8,10 +8,13 @@ import torch  # noqa: F401  (import order matters, see above)
 
 from emoverify.labels import classifier as expressions
 from emoverify.progress import Progress
-from emoverify.scriptlog import logged
+from emoverify.scriptlog import announce, logged
 
 with logged(snakemake.log[0]) as console:
     manifest = pd.read_csv(snakemake.input.manifest, keep_default_na=False)
     detected = expressions.detect_expressions(manifest, progress=Progress("labels", (console, sys.stdout)))
     detected.to_csv(snakemake.output.detected, index=False)
-    print(f"classified {int((detected['emotion_detected'] != '').sum())} of {len(manifest)} faces")
+    classified = int((detected["emotion_detected"] != "").sum())
+    announce(
+        console, f"labels: fer classified {classified:,} of {len(detected):,} faces; see {snakemake.output.detected}"
+    )

@@ -1,10 +1,10 @@
 import _setup  # noqa: F401
 import pandas as pd
 
-from emoverify.scriptlog import logged
+from emoverify.scriptlog import announce, logged
 from emoverify.splits import folds as splits
 
-with logged(snakemake.log[0]):
+with logged(snakemake.log[0]) as console:
     manifest = pd.read_csv(snakemake.input.manifest, keep_default_na=False)
     p = snakemake.params
     folds = splits.make_repeated_folds(
@@ -14,3 +14,4 @@ with logged(snakemake.log[0]):
     print(summary.to_string(index=False))
     folds.to_csv(snakemake.output.folds, index=False)
     summary.to_csv(snakemake.output.summary, index=False)
+    announce(console, splits.summary_line(summary, snakemake.output.summary))

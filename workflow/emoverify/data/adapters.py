@@ -42,11 +42,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from emoverify.data.integrity import path_problem
 from emoverify.vocabulary import EXPRESSIONS, UnknownExpressionError, canonical_expression
 
 ADAPTERS: tuple[str, ...] = ("ckplus", "ckplus48", "jaffe", "folder", "csv", "demo")
@@ -114,6 +115,8 @@ class _Options:
     csv_path_column: str
     csv_identity_column: str
     csv_emotion_column: str
+    unknown: dict = field(default_factory=dict)  # unknown expression name -> where it was seen
+    notes: list = field(default_factory=list)  # what the dataset stage reports without stopping
 
 
 @dataclass(frozen=True)
@@ -149,11 +152,18 @@ def load_dataset(
         raise DatasetError(_missing_root(adapter, root))
     options = _Options(expression_map, ckplus_last_frames, csv_path_column, csv_identity_column, csv_emotion_column)
     records = _LOADERS[adapter](root, options)
+    if options.unknown:
+        raise _unknown_expressions_error(options.unknown)
     if not records:
         raise DatasetError(
             f"no images found in {str(root)!r} with the {adapter} adapter; {_layout_hint(adapter, root)}"
         )
-    return _to_table(records)
+    table = _to_table(records)
+    problem = path_problem(table)
+    if problem:
+        raise DatasetError(f"{str(root)!r}: {problem}")
+    table.attrs["notes"] = list(options.notes)
+    return table
 
 
 # adapters with one fixed layout: a tree that plainly follows another of them is a mistake, not a variant
@@ -278,6 +288,8 @@ def _load_ckplus48(root: Path, options: _Options) -> list[_Record]:
     records, misnamed = [], []
     for folder in _subdirectories(base):
         emotion = _canonical(folder.name, options, f"folder {str(folder)!r}")
+        if not candidate_files(folder):
+            options.notes.append(f"empty expression folder skipped: {str(folder)!r}")
         for path in candidate_files(folder):
             match = _CKPLUS48_NAME.match(_strip_image_suffix(path.name))
             if match is None:
@@ -334,9 +346,14 @@ def _load_folder(root: Path, options: _Options) -> list[_Record]:
             "For <emotion>/<image> layouts such as CK+48 use the ckplus48 adapter/preset."
         )
     _reject_unexpected_files(candidate_files(root), "folder", f"inside an identity folder ({expected})")
-    records = []
+    records, empty = [], []
     for identity_dir in identity_dirs:
-        records += _folder_identity_records(identity_dir, root, options)
+        found = _folder_identity_records(identity_dir, root, options)
+        if not found:
+            empty.append(identity_dir.name)
+        records += found
+    if empty:
+        options.notes.append(f"{len(empty)} empty identity folder(s) skipped: {', '.join(empty)}")
     return records
 
 
@@ -397,15 +414,17 @@ def _read_table(table_path: Path) -> pd.DataFrame:
 
 
 def _require_columns(table: pd.DataFrame, table_path: Path, options: _Options) -> None:
-    required = {"csv_path_column": options.csv_path_column, "csv_identity_column": options.csv_identity_column}
+    required = {"path": options.csv_path_column, "identity": options.csv_identity_column}
     if options.csv_emotion_column != "emotion":  # a non-default name was asked for explicitly: it must exist
-        required["csv_emotion_column"] = options.csv_emotion_column
-    for key, column in required.items():
-        if column not in table.columns:
-            raise DatasetError(
-                f"{str(table_path)!r} has no column {column!r} (columns: {', '.join(table.columns)}); "
-                f"name the right column with the config key {key}"
-            )
+        required["emotion"] = options.csv_emotion_column
+    missing = {role: column for role, column in required.items() if column not in table.columns}
+    if missing:
+        roles = ", ".join(f"{role}: <column>" for role in missing)
+        raise DatasetError(
+            f"{str(table_path)!r} has no column {' or '.join(map(repr, missing.values()))} "
+            f"(columns: {', '.join(table.columns)}); name the right columns with the config key csv_columns "
+            f"(csv_columns: {{{roles}}})"
+        )
 
 
 def _load_demo(root: Path, options: _Options) -> list[_Record]:
@@ -487,10 +506,25 @@ def _is_expression_name(name: str, expression_map) -> bool:
 
 
 def _canonical(name, options: _Options, where: str) -> str:
+    """The canonical expression; an unknown name is collected (all are reported at once) and gives ""."""
     try:
         return canonical_expression(name, options.expression_map)
-    except UnknownExpressionError as error:
-        raise DatasetLabelError(f"{where}: {error}") from None
+    except UnknownExpressionError:
+        options.unknown.setdefault(str(name).strip(), []).append(where)
+        return ""
+
+
+def _unknown_expressions_error(unknown: dict) -> DatasetLabelError:
+    names = [
+        f"{name!r} ({places[0]}{f' and {len(places) - 1} more' if len(places) > 1 else ''})"
+        for name, places in sorted(unknown.items())
+    ]
+    example = next(iter(sorted(unknown)))
+    return DatasetLabelError(
+        f"{len(unknown)} unknown expression label(s): {'; '.join(names)}. Allowed: {', '.join(EXPRESSIONS)} "
+        "(or an alias such as happy, angry, AN, HA); map other names with the config key expression_map, "
+        f"e.g. expression_map: {{{example}: neutral}}"
+    )
 
 
 def _reject_unexpected_files(paths: list[Path], adapter: str, expected: str) -> None:

@@ -129,6 +129,11 @@ def score_and_save(
     its embeddings and metrics: the one sequence every evaluation rule ends with."""
     metric = distance_metric(geometry)
     test, val = faces["test"], faces["val"]
+    problem = unscorable(test)
+    if problem:
+        print(f"not scored: {problem}")
+        record_failed_run(outputs, run, f"not scored: {problem}", geometry, extra=extra)
+        return {}
     values = verification_report(
         embeddings["test"], test, embeddings["val"], val, metric=metric, evaluation=evaluation, seed=run.seed
     )
@@ -137,10 +142,23 @@ def score_and_save(
     return values
 
 
-def record_failed_run(outputs, run: Run, reason: str, geometry: str) -> None:
-    """A run that could not train leaves its reason in both evaluation outputs, so the report lists it."""
+def unscorable(test: FaceSet) -> str | None:
+    """Why a test split cannot be scored (verification needs positive and negative pairs), or None."""
+    people, counts = np.unique(test.identities, return_counts=True)
+    if len(people) >= 2 and (counts >= 2).any():
+        return None
+    return (
+        f"the fold's test split has {len(people)} identities and {int(counts.max(initial=0))} faces at most per "
+        "identity; verification needs two people and someone with two faces (lower folds)"
+    )
+
+
+def record_failed_run(outputs, run: Run, reason: str, geometry: str, extra: dict | None = None) -> None:
+    """A run that could not train or be scored leaves its reason in both evaluation outputs, so the report
+    lists it as a missing row with that reason."""
     save_failed_embeddings(outputs.embeddings, reason, run)
-    write_metrics(outputs.metrics, run, geometry=geometry, values={}, status=f"failed: {reason}")
+    status = reason if reason.startswith("not scored") else f"failed: {reason}"
+    write_metrics(outputs.metrics, run, geometry=geometry, values={}, status=status, extra=extra)
 
 
 def save_failed_embeddings(path, reason: str, run: Run) -> None:

@@ -10,12 +10,18 @@ always, whose ``status`` is one of ``STATUS_REASONS``:
 - ``low_probability``: the best face's probability is below ``min_probability``, also
   in the upscaled, padded copy (box and landmarks are still recorded);
 - ``align_failed``: the landmarks could not define an alignment;
-- ``detector_error``: MTCNN itself failed on the image (``reason_detail``).
+- ``detector_error``: MTCNN itself failed on the image (``reason_detail``);
+- ``several_faces``: two or more faces above ``min_probability`` and ``multiple: reject``.
 
 With ``detector="mtcnn"`` images are read by content (``imageio.read_rgb``),
-grouped by size and detected in batches (on CUDA when ``device`` says so). When
-several faces are found the most probable one is kept (ties: the one closest to
-the image centre) and ``n_faces`` records how many MTCNN returned. Alignment maps
+grouped by size and detected in batches (on CUDA when ``device`` says so). ``n_faces``
+records how many faces MTCNN returned and ``face_taken`` which one was kept and why.
+Faces below ``min_probability`` do not compete; when two or more remain, ``multiple``
+decides: ``reject`` (the default: the image's labels name one person and nothing says
+which face that is, so the image is left out with status ``several_faces``),
+``largest`` (the largest box) or ``central`` (the box nearest the image centre).
+A single face, or none above the threshold, keeps the most probable (ties: the
+most central). Alignment maps
 the five landmarks onto the ArcFace template (``align``). With ``detector="none"``
 the whole image is resized to ``size`` x ``size`` (for tight crops such as
 CK+48; non-square images are stretched) and box/landmark columns are empty.
@@ -33,9 +39,10 @@ from PIL import Image
 
 from emoverify.data.imageio import UnreadableImageError, read_rgb
 from emoverify.faces.align import AlignmentError, align_face
+from emoverify.faces.cache import FaceCache
 from emoverify.model.device import resolve_device
 from emoverify.progress import ProgressCallback
-from emoverify.registry import FACE_DETECTORS
+from emoverify.registry import FACE_DETECTORS, FACE_POLICIES
 
 STATUS_REASONS: dict[str, str] = {
     "ok": "face found (or detector none) and the aligned crop written",
@@ -45,7 +52,9 @@ STATUS_REASONS: dict[str, str] = {
     "low_probability": "the best face's detection probability is below min_probability, also after the retry",
     "align_failed": "the landmarks could not define an alignment",
     "detector_error": "MTCNN failed on this image",
+    "several_faces": "two or more faces above min_probability and multiple: reject (whose labels are they?)",
 }
+MULTIPLE_FACES = FACE_POLICIES
 DETECTORS = FACE_DETECTORS
 INPUT_COLUMNS = ("image_id", "path", "identity", "emotion_manual", "session")
 BOX_COLUMNS = ("box_x1", "box_y1", "box_x2", "box_y2")
@@ -55,6 +64,7 @@ MANIFEST_COLUMNS = (
     "status",
     "det_prob",
     "n_faces",
+    "face_taken",
     *BOX_COLUMNS,
     *LANDMARK_COLUMNS,
     "aligned_path",
@@ -78,10 +88,29 @@ class NoUsableFacesError(FacesError):
 
 @dataclass
 class _Detection:
-    prob: float
-    box: np.ndarray  # x1, y1, x2, y2
-    landmarks: np.ndarray  # (5, 2)
-    n_faces: int
+    """Every face MTCNN returned for one image, and the one kept (``chosen``)."""
+
+    probs: np.ndarray  # (n,)
+    boxes: np.ndarray  # (n, 4): x1, y1, x2, y2
+    points: np.ndarray  # (n, 5, 2)
+    chosen: int = 0
+    taken: str = "the only face"
+
+    @property
+    def prob(self) -> float:
+        return float(self.probs[self.chosen])
+
+    @property
+    def box(self) -> np.ndarray:
+        return self.boxes[self.chosen]
+
+    @property
+    def landmarks(self) -> np.ndarray:
+        return self.points[self.chosen]
+
+    @property
+    def n_faces(self) -> int:
+        return len(self.probs)
 
 
 def prepare_faces(
@@ -96,29 +125,46 @@ def prepare_faces(
     min_probability: float = 0.9,
     upscale_retry: bool = True,
     progress: ProgressCallback | None = None,
+    multiple: str = "reject",
+    cache_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """Detect, align and save one face per image of ``table``; return the manifest (see module docstring).
 
     ``table`` is a dataset table (``datasets.load_dataset``). Crops are written to
-    ``out_dir/<image_id>.png``. ``device``: "cpu", "cuda", "cuda:N" or "auto".
-    ``progress(done, total)`` is called as images are finished (an ``emoverify.progress.Progress``).
+    ``out_dir/<image_id>.png``. ``device``: "cpu", "cuda", "cuda:N" or "auto". With ``cache_dir`` and a
+    ``content_sha1`` column (``data.integrity``), images whose content was aligned before with the same
+    settings are taken from the cache; only new or changed images are read and detected.
+    ``progress(done, total)`` is called as those images are finished (an ``emoverify.progress.Progress``).
     """
     _validate_arguments(table, detector, size, margin, batch_size, min_probability)
+    if multiple not in MULTIPLE_FACES:
+        raise FacesError(f"unknown multiple-faces policy {multiple!r}; use one of {', '.join(MULTIPLE_FACES)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = [_initial_row(record) for record in table[list(INPUT_COLUMNS)].to_dict("records")]
-    settings = _Settings(out_dir, size, margin, min_probability, upscale_retry, _Counter(len(rows), progress))
-    settings.counter.add(0)
+    counter = _Counter(len(rows), progress)
+    settings = _Settings(out_dir, size, margin, min_probability, upscale_retry, multiple, counter)
+    cache = FaceCache(cache_dir, settings.key(detector)) if cache_dir is not None else None
+    contents = list(table["content_sha1"]) if cache is not None and "content_sha1" in table.columns else []
+    todo = [row for row, content in zip(rows, contents) if not cache.restore(row, content, out_dir)]
+    todo = todo if contents else rows
+    counter.total = len(todo)
+    counter.add(0)
     if detector == "none":
-        for row in rows:
+        for row in todo:
             _resize_whole_image(row, settings)
             settings.counter.add(1)
     else:
-        _detect_and_align(rows, settings, get_mtcnn(_device_name(device)), batch_size)
+        _detect_and_align(todo, settings, get_mtcnn(_device_name(device)) if todo else None, batch_size)
+    if contents:
+        by_id = dict(zip(table["image_id"], contents))
+        for row in todo:
+            cache.store(row, by_id[row["image_id"]])
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     numeric = ["det_prob", *BOX_COLUMNS, *LANDMARK_COLUMNS]
     manifest[numeric] = manifest[numeric].astype(float)
     manifest["n_faces"] = manifest["n_faces"].astype("Int64")
+    manifest.attrs["from_cache"] = len(rows) - len(todo)
     return manifest
 
 
@@ -127,6 +173,17 @@ def status_summary(manifest: pd.DataFrame) -> pd.DataFrame:
     counts = manifest["status"].value_counts()
     order = [status for status in STATUS_REASONS if status in counts] + sorted(set(counts.index) - set(STATUS_REASONS))
     return pd.DataFrame({"status": order, "count": [int(counts[status]) for status in order]})
+
+
+def summary_line(manifest: pd.DataFrame, summary_path) -> str:
+    """One console line: "faces: 3,373 ok, 4 no_face, 0 unreadable; see .../status_summary.csv"."""
+    counts = manifest["status"].value_counts()
+    shown = ["ok", "missing", "unreadable", "no_face", "several_faces"]
+    shown += [status for status in counts.index if status not in shown]
+    parts = ", ".join(f"{int(counts.get(status, 0)):,} {status}" for status in shown)
+    cached = manifest.attrs.get("from_cache", 0)
+    reused = f" ({cached:,} taken from the cache, {len(manifest) - cached:,} read and detected)" if cached else ""
+    return f"faces: {parts}{reused}; see {summary_path}"
 
 
 def require_usable(manifest: pd.DataFrame) -> int:
@@ -183,13 +240,25 @@ class _Settings:
     margin: float
     min_probability: float
     upscale_retry: bool
+    multiple: str
     counter: _Counter
+
+    def key(self, detector: str) -> dict:
+        """What an aligned face depends on besides the image's content."""
+        return {
+            "detector": detector,
+            "size": self.size,
+            "margin": self.margin,
+            "multiple": self.multiple,
+            "min_probability": self.min_probability,
+            "upscale_retry": self.upscale_retry,
+        }
 
 
 def _initial_row(record: dict) -> dict:
     row = {column: np.nan for column in MANIFEST_COLUMNS}
     row.update({column: str(record[column]) for column in INPUT_COLUMNS})
-    row.update(status="", n_faces=pd.NA, aligned_path="", reason_detail="")
+    row.update(status="", n_faces=pd.NA, face_taken="", aligned_path="", reason_detail="")
     return row
 
 
@@ -248,11 +317,11 @@ def _finish_group(group: list[tuple[dict, np.ndarray]], settings: _Settings, mtc
 
 
 def _is_weak(detection: _Detection | None, settings: _Settings) -> bool:
-    return detection is None or detection.prob < settings.min_probability
+    return detection is None or detection.probs.max() < settings.min_probability
 
 
 def _stronger(first: _Detection | None, second: _Detection | None) -> _Detection | None:
-    if first is None or (second is not None and second.prob > first.prob):
+    if first is None or (second is not None and second.probs.max() > first.probs.max()):
         return second
     return first
 
@@ -262,7 +331,12 @@ def _finish_row(row: dict, image: np.ndarray, detection: _Detection | None, sett
         row["status"] = "no_face"
         row["n_faces"] = 0
         return
+    _choose_face(detection, settings, image.shape[1], image.shape[0])
     _record_detection(row, detection)
+    if detection.taken.startswith("none"):
+        row["status"] = "several_faces"
+        row["reason_detail"] = f"{detection.taken}; set faces.multiple to largest or central to keep one"
+        return
     if detection.prob < settings.min_probability:
         row["status"] = "low_probability"
         row["reason_detail"] = (
@@ -281,6 +355,7 @@ def _finish_row(row: dict, image: np.ndarray, detection: _Detection | None, sett
 def _record_detection(row: dict, detection: _Detection) -> None:
     row["det_prob"] = detection.prob
     row["n_faces"] = detection.n_faces
+    row["face_taken"] = detection.taken
     row.update(zip(BOX_COLUMNS, (float(v) for v in detection.box)))
     row.update(zip(LANDMARK_COLUMNS, (float(v) for v in detection.landmarks.ravel())))
 
@@ -312,20 +387,46 @@ def _detect_batch(mtcnn, images: list[np.ndarray], rows: list[dict]) -> list[_De
 
 def _run_mtcnn(mtcnn, batch: np.ndarray) -> list[_Detection | None]:
     boxes, probs, points = mtcnn.detect(batch, landmarks=True)
-    height, width = batch.shape[1:3]
-    return [_best_face(box, prob, landmarks, width, height) for box, prob, landmarks in zip(boxes, probs, points)]
+    return [_all_faces(box, prob, landmarks) for box, prob, landmarks in zip(boxes, probs, points)]
 
 
-def _best_face(boxes, probs, landmarks, width: int, height: int) -> _Detection | None:
-    """The most probable face; among equally probable ones the one nearest the image centre."""
+def _all_faces(boxes, probs, landmarks) -> _Detection | None:
     if boxes is None or len(boxes) == 0:
         return None
-    boxes = np.asarray(boxes, dtype=np.float64)
-    probs = np.asarray(probs, dtype=np.float64)
-    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    return _Detection(
+        np.asarray(probs, dtype=np.float64),
+        np.asarray(boxes, dtype=np.float64),
+        np.asarray(landmarks, dtype=np.float64).reshape(len(boxes), 5, 2),
+    )
+
+
+def _choose_face(detection: _Detection, settings: _Settings, width: int, height: int) -> None:
+    """Set which face is kept and why (see the module docstring): faces above min_probability compete under
+    the ``multiple`` policy; otherwise the most probable, the most central among equals."""
+    centres = (detection.boxes[:, :2] + detection.boxes[:, 2:]) / 2
     off_centre = np.hypot(centres[:, 0] - width / 2, centres[:, 1] - height / 2)
-    best = min(range(len(boxes)), key=lambda i: (-round(probs[i], 4), off_centre[i]))
-    return _Detection(float(probs[best]), boxes[best], np.asarray(landmarks[best], dtype=np.float64), len(boxes))
+    areas = np.prod(np.clip(detection.boxes[:, 2:] - detection.boxes[:, :2], 0, None), axis=1)
+    confident = np.flatnonzero(detection.probs >= settings.min_probability)
+    found = f"{detection.n_faces} found" if detection.n_faces > 1 else ""
+    if len(confident) < 2:
+        order = range(detection.n_faces)
+        detection.chosen = min(order, key=lambda i: (-round(detection.probs[i], 4), off_centre[i]))
+        if detection.n_faces == 1:
+            detection.taken = "the only face"
+        elif len(confident) == 1:
+            detection.taken = f"the only face above min_probability ({found})"
+        else:
+            detection.taken = f"the most probable, none above min_probability ({found})"
+        return
+    if settings.multiple == "largest":
+        detection.chosen = int(max(confident, key=lambda i: (areas[i], -off_centre[i])))
+    else:  # central, and the face recorded for a rejected image
+        detection.chosen = int(min(confident, key=lambda i: (off_centre[i], -areas[i])))
+    detection.taken = {
+        "largest": f"the largest of {len(confident)} faces above min_probability",
+        "central": f"the most central of {len(confident)} faces above min_probability",
+        "reject": f"none: {len(confident)} faces above min_probability (multiple: reject)",
+    }[settings.multiple]
 
 
 def _detect_upscaled(mtcnn, image: np.ndarray, row: dict) -> _Detection | None:
@@ -341,8 +442,8 @@ def _detect_upscaled(mtcnn, image: np.ndarray, row: dict) -> _Detection | None:
     detection = _detect_batch(mtcnn, [np.asarray(enlarged)], [row])[0]
     if detection is None:
         return None
-    detection.box = detection.box / scale - pad
-    detection.landmarks = detection.landmarks / scale - pad
+    detection.boxes = detection.boxes / scale - pad
+    detection.points = detection.points / scale - pad
     return detection
 
 

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from emoverify.model.networks import EmbeddingModel, model_from_recipe
 
 
 def save_checkpoint(path, result, *, method: dict, training: dict, extra: dict) -> None:
-    torch.save(
-        {
-            "model_state": result.model.state_dict(),
-            "method": method,
-            "training": training,
-            "best_epoch": result.best_epoch,
-            "best_val_auc": result.best_val_auc,
-            "epochs_run": result.epochs_run,
-            "pairs_seen": result.pairs_seen,
-            **extra,
-        },
-        path,
-    )
+    """Weights with their recipe; ``best_val_auc`` only when there was a validation split to measure it."""
+    validation = {"best_val_auc": result.best_val_auc} if math.isfinite(result.best_val_auc) else {}
+    state = {"model_state": result.model.state_dict(), "method": method, "training": training}
+    progress = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "pairs_seen": result.pairs_seen}
+    torch.save({**state, **progress, **validation, **extra}, path)
 
 
 def save_failed_checkpoint(path, reason: str, *, method: dict, training: dict, extra: dict) -> None:

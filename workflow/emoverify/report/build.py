@@ -102,12 +102,23 @@ def roc_curves(records: list[dict], label_sources: list[str], exclude_same_sessi
     for source in label_sources:
         by_method: dict[str, list] = {}
         for record in records:
-            if record["labels"] in (source, NO_LABELS):
+            if record["labels"] in (source, NO_LABELS) and has_roc(record, exclude_same_session):
                 by_method.setdefault(record["method"], []).append(record)
         curves[source] = {
             method: mean_roc(group, exclude_same_session=exclude_same_session) for method, group in by_method.items()
         }
     return curves
+
+
+def has_roc(record: dict, exclude_same_session: bool = True) -> bool:
+    """Whether a run's test embeddings give positive and negative pairs (a run without them is a row of the
+    runs table with its reason, and no curve)."""
+    sessions = record["session"] if exclude_same_session else None
+    try:
+        metrics.roc_points(record["embeddings"], record["identity"], metric=record["metric"], sessions=sessions)
+    except metrics.MetricsInputError:
+        return False
+    return True
 
 
 def first_histories(history_paths, method_order: list[str] | None = None) -> dict[str, pd.DataFrame]:
@@ -138,6 +149,16 @@ def order_rows(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:
         .drop(columns="_rank")
         .reset_index(drop=True)
     )
+
+
+def summary_line(runs: pd.DataFrame, summary_path) -> str:
+    """One console line: runs scored, and the missing ones with their most common reasons."""
+    missing = runs[runs["status"] != "ok"]
+    text = f"report: {len(runs) - len(missing):,} of {len(runs):,} runs scored"
+    if len(missing):
+        reasons = missing["status"].value_counts().head(3)
+        text += f", {len(missing):,} missing ({'; '.join(f'{n} x {reason}' for reason, n in reasons.items())})"
+    return f"{text}; see {summary_path}"
 
 
 def build_results(

@@ -17,6 +17,8 @@ while another seed still gives other folds.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -24,6 +26,8 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 SINGLE_FACE_NOTE = "one usable face: train only (cannot form a positive pair)"
 NO_VAL_NOTE = "too few identities left outside the test split for validation (it needs two, and two to train)"
 CANDIDATE_ASSIGNMENTS = 32
+MIN_TEST_IDENTITIES = 2  # a test split needs negative pairs
+MIN_TRAIN_IDENTITIES = 2  # an identity loss needs two people
 
 
 class SplitError(ValueError):
@@ -87,6 +91,18 @@ def held_out_share(folds: pd.DataFrame) -> float:
     return float((images["test"] / fitting).mean())
 
 
+def summary_line(summary: pd.DataFrame, summary_path) -> str:
+    """One console line: folds (and repeats), and test / validation / training identities per fold."""
+    counts = {split: "/".join(map(str, summary[summary["split"] == split]["n_identities"])) for split in SPLITS}
+    units = summary.drop_duplicates([c for c in ("repeat", "fold") if c in summary.columns])
+    repeats = summary["repeat"].nunique() if "repeat" in summary.columns else 1
+    folds = f"{summary['fold'].nunique()} folds" + (f" x {repeats} repeats" if repeats > 1 else "")
+    return (
+        f"splits: {folds} ({len(units)} units), identities per fold: test {counts['test']}, validation "
+        f"{counts['val']}, training {counts['train']}; see {summary_path}"
+    )
+
+
 def _check_parameters(n_folds: int, val_fraction: float) -> None:
     if int(n_folds) != n_folds or n_folds < 2:
         raise SplitError(f"folds must be an integer >= 2, got {n_folds!r}; set the config key folds")
@@ -124,23 +140,61 @@ def _eligible_identities(sizes: pd.Series, n_folds: int) -> list:
             "nobody has two usable faces, so no positive pair can be formed; "
             "add images per identity or check the faces stage's rejections"
         )
-    if len(eligible) < n_folds:
-        raise SplitError(
-            f"only {len(eligible)} identities have two or more usable faces, fewer than folds={n_folds}; "
-            f"lower folds to at most {len(eligible)}"
-        )
+    problem = fold_count_problem(len(eligible), len(sizes), n_folds)
+    if problem:
+        raise SplitError(problem)
     return eligible
 
 
+def largest_supported_folds(n_eligible: int, n_identities: int) -> int:
+    """The most folds that give every fold two test identities and leave two identities to train on
+    (0 when not even two folds can): each test split needs a negative pair, training needs two people."""
+    for n_folds in range(n_eligible // MIN_TEST_IDENTITIES, 1, -1):
+        if n_identities - math.ceil(n_eligible / n_folds) >= MIN_TRAIN_IDENTITIES:
+            return n_folds
+    return 0
+
+
+def fold_count_problem(n_eligible: int, n_identities: int, n_folds: int) -> str | None:
+    """Why ``n_folds`` folds cannot support a study of these identities (``n_eligible`` of the ``n_identities``
+    have two usable faces), or None. The message names the largest ``folds`` that works, or what to add."""
+    if n_folds <= largest_supported_folds(n_eligible, n_identities):
+        return None
+    have = (
+        f"{n_eligible} of the {n_identities} identities have two or more usable faces; folds={n_folds} leaves a "
+        f"fold with fewer than {MIN_TEST_IDENTITIES} test identities or fewer than {MIN_TRAIN_IDENTITIES} "
+        "identities to train on"
+    )
+    largest = largest_supported_folds(n_eligible, n_identities)
+    if largest >= 2:
+        return f"{have}; set folds to at most {largest} (the config key folds)"
+    return (
+        f"{have}; even folds=2 cannot: a study needs at least {2 * MIN_TEST_IDENTITIES} identities with two usable "
+        "faces (add people, or check the faces stage's rejections)"
+    )
+
+
 def _assign_test_folds(eligible: list, sizes: pd.Series, n_folds: int, rng: np.random.Generator) -> dict:
-    """Return {identity: fold} of the most image-balanced of several seeded greedy assignments."""
-    best, best_spread = None, None
+    """Return {identity: fold} of the most image-balanced of several seeded greedy assignments, preferring
+    those where every fold has two test identities and leaves two identities to train on."""
+    best, best_key = None, None
     for _ in range(CANDIDATE_ASSIGNMENTS):
         candidate, totals = _greedy_assignment(eligible, sizes, n_folds, rng)
-        spread = totals.max() - totals.min()
-        if best_spread is None or spread < best_spread:
-            best, best_spread = candidate, spread
+        key = (not _supports_study(candidate, len(sizes), n_folds), totals.max() - totals.min())
+        if best_key is None or key < best_key:
+            best, best_key = candidate, key
+    if best_key[0]:
+        raise SplitError(
+            f"no assignment of these {len(eligible)} identities to {n_folds} folds gives every fold "
+            f"{MIN_TEST_IDENTITIES} test identities and {MIN_TRAIN_IDENTITIES} to train on (their image counts are "
+            f"too uneven); lower folds (the config key folds) to {max(n_folds - 1, 2)} or add people"
+        )
     return best
+
+
+def _supports_study(assignment: dict, n_identities: int, n_folds: int) -> bool:
+    per_fold = np.bincount(list(assignment.values()), minlength=n_folds)
+    return bool(per_fold.min() >= MIN_TEST_IDENTITIES and n_identities - per_fold.max() >= MIN_TRAIN_IDENTITIES)
 
 
 def _greedy_assignment(eligible: list, sizes: pd.Series, n_folds: int, rng: np.random.Generator):

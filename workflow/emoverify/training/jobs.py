@@ -53,7 +53,7 @@ def train_and_save(
         open(history_path, "w").close()
     else:
         checkpoint.save_checkpoint(model_path, result, method=method, training=training, extra=extra)
-        print(f"best epoch {result.best_epoch} of {result.epochs_run}, validation AUC {result.best_val_auc:.4f}")
+        print(f"best epoch {result.best_epoch} of {result.epochs_run}, chosen by {result.selection}")
         for loss, pairs in result.pairs_seen.items():
             print(f"{loss} used {pairs} pairs over the training" + (" (it trained nothing)" if pairs == 0 else ""))
 

@@ -34,7 +34,14 @@ class TrainingResult:
     model: EmbeddingModel
     history: pd.DataFrame
     best_epoch: int
-    best_val_auc: float
+    best_val_auc: float  # NaN when there is no validation split: the best epoch then has the lowest loss
+
+    @property
+    def selection(self) -> str:
+        """How the best epoch was chosen, in words (for the log)."""
+        if np.isfinite(self.best_val_auc):
+            return f"validation AUC {self.best_val_auc:.4f}"
+        return "lowest training loss (no validation split, so no validation AUC)"
 
     @property
     def epochs_run(self) -> int:
@@ -233,7 +240,7 @@ def train_model(
         train, method=method, training=training, seed=seed, device=device, dataset_expressions=dataset_expressions
     )
     model = setup.model
-    rows, best_state, best_auc, best_epoch, stale = [], None, -np.inf, 0, 0
+    rows, best_state, best_score, best_auc, best_epoch, stale = [], None, -np.inf, np.nan, 0, 0
     bar = tqdm(total=epochs, desc=run_name, unit="epoch", file=progress_stream or sys.stderr, disable=not progress)
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
@@ -244,12 +251,14 @@ def train_model(
         if on_epoch is not None:
             on_epoch(pd.DataFrame(rows))
         bar.update(1)
-        bar.set_postfix(loss=f"{row.get('total', float('nan')):.4f}", val_auc=f"{val_auc:.3f}")
+        shown = {"val_auc": f"{val_auc:.3f}"} if np.isfinite(val_auc) else {}
+        bar.set_postfix(loss=f"{row.get('total', float('nan')):.4f}", **shown)
         if progress:
-            print(f"epoch {epoch}: loss {row.get('total', float('nan')):.4f} val_auc {val_auc:.4f}", flush=True)
+            validation = f" val_auc {val_auc:.4f}" if np.isfinite(val_auc) else ""
+            print(f"epoch {epoch}: loss {row.get('total', float('nan')):.4f}{validation}", flush=True)
         score = val_auc if np.isfinite(val_auc) else -row.get("total", 0.0)
-        if score > best_auc:
-            best_auc, best_epoch, stale = score, epoch, 0
+        if score > best_score:
+            best_score, best_auc, best_epoch, stale = score, val_auc, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1

@@ -100,7 +100,8 @@ def _check_arguments(ids: list, emo: list[int], p: int, k: int, batches_per_epoc
     n_identities = len(set(ids))
     if n_identities < p:
         raise ValueError(
-            f"p={p} identities per batch but the data have only {n_identities}; lower p to at most {n_identities}"
+            f"p={p} identities per batch but the data have only {n_identities}; use p <= {n_identities} "
+            "(in a study: lower training.batch_identities)"
         )
     if any(e < UNKNOWN for e in emo):
         raise ValueError("expression codes must be >= -1 (-1 = unknown)")

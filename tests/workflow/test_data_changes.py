@@ -1,0 +1,101 @@
+"""The dataset is an input: on a finished tiny study (a csv of JAFFE copies), an untouched dataset plans nothing,
+any change of its table (a label, an image's content, a new image) reruns it and what follows, and the faces
+stage detects only new or changed images (the rest come from its cache). Skipped without JAFFE."""
+
+import shutil
+
+import pandas as pd
+import pytest
+from conftest import JAFFE_DIR, require_dataset
+from test_jaffe_study import TINY_JAFFE
+
+from snakemake_helpers import planned_jobs, snakemake, write_study_config
+
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+
+PEOPLE = ("KA", "KL", "KM", "KR", "MK")
+EXPRESSIONS = ("AN", "HA", "SA")
+STUDY = {
+    **TINY_JAFFE,
+    "experiment": "changes",
+    "dataset": "csv",
+    "faces": {"detector": "mtcnn", "size": 64},
+    "training": {**TINY_JAFFE["training"], "images_per_identity": 2, "batches_per_epoch": 2},
+}
+# any data change: the table, the faces stage (only new or changed images detected), and everything after it
+EVERYTHING_AFTER_THE_TABLE = {
+    "dataset": 1,
+    "detect_align": 1,
+    "check_manual_labels": 1,
+    "detect_expressions": 1,
+    "label_agreement": 1,
+    "make_splits": 1,
+    "train_run": 4,  # tl and tl_pdp (manual) on 2 folds
+    "evaluate_run": 4,
+    "evaluate_reference": 4,  # pixels and untrained on 2 folds
+    "aggregate": 1,
+    "all": 1,
+}
+
+
+def jaffe_file(person: str, expression: str, which: int = 0):
+    return sorted(require_dataset(JAFFE_DIR).glob(f"{person}.{expression}*.tiff"))[which]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("data_changes")
+    images = workdir / "data" / "images"
+    images.mkdir(parents=True)
+    rows = []
+    for person in PEOPLE:
+        for expression in EXPRESSIONS:
+            source = jaffe_file(person, expression)
+            shutil.copy(source, images / source.name)
+            rows.append({"path": f"images/{source.name}", "identity": person, "emotion": expression})
+    pd.DataFrame(rows).to_csv(workdir / "data" / "labels.csv", index=False)
+    write_study_config(workdir / "study.yaml", STUDY, data_root=str(workdir / "data"))
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+@pytest.fixture
+def data(study):
+    """The study's data folder, restored after the test (content and times) so tests do not see each other's edits."""
+    folder = study / "data"
+    backup = study / "backup"
+    shutil.copytree(folder, backup, copy_function=shutil.copy2)
+    yield folder
+    shutil.rmtree(folder)
+    backup.rename(folder)
+
+
+def test_an_untouched_dataset_plans_nothing(study, data):
+    (data / "labels.csv").touch()  # a newer file time alone is no change
+    assert planned_jobs(study) == {}
+
+
+def test_editing_one_csv_label_reruns_from_the_table(data, study):
+    table = pd.read_csv(data / "labels.csv")
+    table.loc[0, "emotion"] = "HA"
+    table.to_csv(data / "labels.csv", index=False)
+    assert planned_jobs(study) == EVERYTHING_AFTER_THE_TABLE
+
+
+def test_replacing_one_image_content_is_a_change(data, study):
+    first = sorted((data / "images").iterdir())[0]
+    shutil.copy(jaffe_file(first.name[:2], first.name[3:5], 1), first)  # another take of the same person
+    assert planned_jobs(study) == EVERYTHING_AFTER_THE_TABLE
+
+
+def test_adding_one_image_reruns_and_detects_only_that_image(data, study):
+    source = jaffe_file("KA", "SU")
+    shutil.copy(source, data / "images" / source.name)
+    table = pd.read_csv(data / "labels.csv")
+    table.loc[len(table)] = [f"images/{source.name}", "KA", "SU"]
+    table.to_csv(data / "labels.csv", index=False)
+    assert planned_jobs(study) == EVERYTHING_AFTER_THE_TABLE
+    result = snakemake(study, "--cores", "2", "faces")
+    console = result.stdout + result.stderr
+    assert f"({len(PEOPLE) * len(EXPRESSIONS)} taken from the cache, 1 read and detected)" in console
+    assert f"faces: {len(PEOPLE) * len(EXPRESSIONS) + 1} ok" in console
