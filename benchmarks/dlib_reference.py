@@ -2,7 +2,7 @@
 
 Scores dlib's descriptors exactly as the `evaluate_reference` rule does (Euclidean distance, threshold from
 the fold's validation people, `score_and_save`'s metrics), on the folds `make_splits` builds for the preset
-(`folds`, `split_seed`, `val_fraction`), for every seed of the preset (seeds only change rank-1's draws).
+(`folds`, `repeats`, `split_seed`, `val_fraction`), for every seed of the preset (seeds only change rank-1's draws).
 It needs a faces manifest of the preset, which the faces target writes:
 
     snakemake faces --cores 2 --directory /tmp/jaffe --configfile config.yaml workflow/presets/jaffe.yaml \\
@@ -40,9 +40,9 @@ from emoverify.evaluation.verification import verification_report  # noqa: E402
 from emoverify.features.dlib_descriptor import CHIP_SIZE, DlibDescriptor  # noqa: E402
 from emoverify.layout import reference_run  # noqa: E402
 from emoverify.splits import fold_data  # noqa: E402
-from emoverify.splits.folds import make_folds  # noqa: E402
+from emoverify.splits.folds import make_repeated_folds  # noqa: E402
 
-METRICS = ("auc", "tar_at_far_1e-2", "rank1", "eer", "accuracy")
+METRICS = ("auc", "tar_at_far_1e-2", "rank1", "eer", "balanced_accuracy")
 CHIPS = ("aligned_crop", "aligned_crop_native", "resized_crop", "dlib_detector", "mtcnn_box")
 
 
@@ -53,6 +53,7 @@ def study_settings(preset: Path) -> dict:
     evaluation = {"exclude_same_session": True, "rank1_draws": 10, **config.get("evaluation", {})}
     return {
         "folds": config["folds"],
+        "repeats": config.get("repeats", 1),
         "split_seed": config.get("split_seed", 0),
         "val_fraction": config.get("val_fraction", 0.2),
         "seeds": config["seeds"],
@@ -101,17 +102,18 @@ def descriptors(model, chip: str, manifest: pd.DataFrame, batch_size: int = 32):
 
 
 def score_folds(vectors: dict, manifest: pd.DataFrame, folds: pd.DataFrame, settings: dict) -> pd.DataFrame:
-    """One row of metrics per (fold, seed), scored as the evaluate_reference rule scores the dlib reference."""
+    """One row of metrics per (repeat, fold, seed), scored as the evaluate_reference rule scores dlib."""
     no_labels = pd.Series("", index=manifest["image_id"])
     rows = []
-    for fold in range(settings["folds"]):
+    units = [(repeat, fold) for repeat in range(settings["repeats"]) for fold in range(settings["folds"])]
+    for repeat, fold in units:
         faces = {
-            split: fold_data.fold_faces(manifest, folds, fold, split, no_labels, input_size=16)
+            split: fold_data.fold_faces(manifest, folds, fold, split, no_labels, input_size=16, repeat=repeat)
             for split in ("val", "test")
         }
         embeddings = {split: np.stack([vectors[i] for i in faces[split].image_ids]) for split in faces}
         for seed in settings["seeds"]:
-            run = reference_run("dlib", fold, seed)
+            run = reference_run("dlib", fold, seed, repeat=repeat)
             values = verification_report(
                 embeddings["test"],
                 faces["test"],
@@ -121,7 +123,7 @@ def score_folds(vectors: dict, manifest: pd.DataFrame, folds: pd.DataFrame, sett
                 evaluation=settings["evaluation"],
                 seed=run.seed,
             )
-            rows.append({"fold": fold, "seed": seed, **{key: values.get(key) for key in METRICS}})
+            rows.append({"repeat": repeat, "fold": fold, "seed": seed, **{key: values.get(key) for key in METRICS}})
     return pd.DataFrame(rows)
 
 
@@ -130,6 +132,7 @@ def main() -> None:
     parser.add_argument("preset", type=Path)
     parser.add_argument("manifest", type=Path)
     parser.add_argument("--chips", nargs="+", choices=CHIPS, default=["aligned_crop"])
+    parser.add_argument("--repeats", type=int, nargs="+", help="score these repeat counts (default: the preset's)")
     parser.add_argument("--workdir", type=Path, help="folder aligned_path is relative to (default: the study's)")
     args = parser.parse_args()
     settings = study_settings(args.preset)
@@ -137,21 +140,28 @@ def main() -> None:
     workdir = args.workdir or args.manifest.resolve().parents[3]
     ok = manifest["status"] == "ok"
     manifest.loc[ok, "aligned_path"] = [str(workdir / path) for path in manifest.loc[ok, "aligned_path"]]
-    folds = make_folds(
-        manifest, n_folds=settings["folds"], seed=settings["split_seed"], val_fraction=settings["val_fraction"]
-    )
     print(f"{args.preset.name}: {int((manifest['status'] == 'ok').sum())} usable faces, {settings}")
     model = DlibDescriptor.load()
     model.describe([np.zeros((150, 150, 3), dtype=np.uint8)])  # warm-up outside the timing
     for chip in args.chips:
         vectors, seconds, counts = descriptors(model, chip, manifest)
-        per_run = score_folds(vectors, manifest, folds, settings)
-        fold_means = per_run.groupby("fold")[list(METRICS)].mean()
-        summary = ", ".join(
-            f"{key} {fold_means[key].mean():.3f} ± {fold_means[key].std(ddof=1):.3f}" for key in METRICS
-        )
         print(f"\n[{chip}] {len(vectors)} faces in {seconds:.1f} s ({len(vectors) / seconds:.1f} images/s) {counts}")
-        print(f"  mean ± sd over {settings['folds']} folds (seeds averaged): {summary}")
+        for repeats in args.repeats or [settings["repeats"]]:
+            report_folds(vectors, manifest, {**settings, "repeats": repeats})
+
+
+def report_folds(vectors: dict, manifest: pd.DataFrame, settings: dict) -> None:
+    folds = make_repeated_folds(
+        manifest,
+        n_folds=settings["folds"],
+        repeats=settings["repeats"],
+        seed=settings["split_seed"],
+        val_fraction=settings["val_fraction"],
+    )
+    fold_means = score_folds(vectors, manifest, folds, settings).groupby(["repeat", "fold"])[list(METRICS)].mean()
+    summary = ", ".join(f"{key} {fold_means[key].mean():.3f} ± {fold_means[key].std(ddof=1):.3f}" for key in METRICS)
+    print(f"  {len(fold_means)} (repeat, fold) units, seeds averaged, mean ± sd: {summary}")
+    if settings["repeats"] == 1:
         print(fold_means.round(3).to_string())
 
 
