@@ -8,6 +8,7 @@ import yaml
 from snakemake.utils import validate
 
 from emoverify import study
+from emoverify.layout import reference_run
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -23,7 +24,20 @@ def config():
 def test_default_config_validates_and_fills_defaults(config):
     assert config["training"]["arcface_scale"] == 30.0
     assert config["evaluation"]["exclude_same_session"] is True
-    assert config["references"] == ["pixels", "untrained"]
+    assert config["references"] == ["pixels", "untrained", "dlib"]
+
+
+@pytest.mark.parametrize("preset", ["jaffe", "ckplus48"])
+def test_the_real_dataset_presets_score_the_dlib_reference_on_every_fold_and_seed(config, preset):
+    from snakemake.utils import update_config
+
+    update_config(config, yaml.safe_load((ROOT / "workflow" / "presets" / f"{preset}.yaml").read_text()))
+    assert "dlib" in config["references"]
+    dlib_runs = [run for run in study.planned_references(config) if run.method == "dlib"]
+    assert len(dlib_runs) == config["repeats"] * config["folds"] * len(config["seeds"])
+    assert dlib_runs[0] == reference_run("dlib", 0, config["seeds"][0]) and dlib_runs[0].path.startswith(
+        "references/dlib/"
+    )
 
 
 @pytest.mark.parametrize("preset", sorted((ROOT / "workflow" / "presets").glob("*.yaml")), ids=lambda p: p.stem)
@@ -195,4 +209,5 @@ def test_rule_parameters_leave_out_what_does_not_change_results(config):
     assert "threads" not in study.training_recipe(config)
     assert study.reference_recipe(config, "pixels") == {"input_size": config["training"]["input_size"]}
     assert "learning_rate" not in study.reference_recipe(config, "untrained")
+    assert study.reference_recipe(config, "dlib") == {}  # its descriptors come from the features file
     assert set(study.scoring_settings(config)) == {"exclude_same_session", "rank1_draws"}

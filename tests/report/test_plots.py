@@ -144,3 +144,8 @@ def test_empty_inputs_give_a_figure_that_says_so(tmp_path):
     failed = runs_table.collect_runs([tmp_path / Run("tl", "none", 0, 0).path / "metrics.json"])
     for path in (plots.auc_points_figure(failed, summary.summarize(failed), tmp_path / "auc.png"),):
         assert_plausible_png(path, min_width=300, min_height=100)
+
+
+def test_every_registered_reference_is_drawn_as_a_reference():
+    summary = pd.DataFrame({"method": ["pixels", "untrained", "dlib", "tl"], "labels": ["none"] * 4})
+    assert plots._kinds(summary, plots.REFERENCES) == ["reference", "reference", "reference", "none"]

@@ -40,11 +40,12 @@ def test_collect_runs_reads_null_as_nan_and_failed_status_as_missing(tmp_path):
     assert runs.loc[1, "status"] == "missing: failed: CUDA out of memory"
 
 
-def test_collect_runs_reads_reference_paths(tmp_path):
-    path = tmp_path / reference_run("pixels", 2, 1, repeat=1).path / "metrics.json"
+@pytest.mark.parametrize("reference", ["pixels", "untrained", "dlib"])
+def test_collect_runs_reads_reference_paths(tmp_path, reference):
+    path = tmp_path / reference_run(reference, 2, 1, repeat=1).path / "metrics.json"
     runs = runs_table.collect_runs([path])
     row = runs.iloc[0]
-    assert (row["method"], row["labels"], row["repeat"], row["fold"], row["seed"]) == ("pixels", "none", 1, 2, 1)
+    assert (row["method"], row["labels"], row["repeat"], row["fold"], row["seed"]) == (reference, "none", 1, 2, 1)
     assert bool(row["reference"]) and row["status"].startswith("missing")
 
 

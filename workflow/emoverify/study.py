@@ -6,7 +6,7 @@ import difflib
 from typing import Any
 
 from emoverify.layout import Run, reference_run
-from emoverify.registry import DETECTED, NO_LABELS, SHUFFLED, needs_expressions
+from emoverify.registry import DETECTED, FEATURE_EXTRACTORS, NO_LABELS, SHUFFLED, needs_expressions
 
 # Training keys that say how a job runs, not what it computes: changing them reruns nothing.
 RUNTIME_KEYS = ("threads",)
@@ -167,7 +167,8 @@ def planned_runs(config: dict) -> list[Run]:
 
 
 def planned_references(config: dict) -> list[Run]:
-    """Every (reference, repeat, fold, seed): raw pixels and the untrained network, scored like the runs."""
+    """Every (reference, repeat, fold, seed): raw pixels, the untrained network and pretrained recognizers,
+    scored like the runs."""
     return [
         reference_run(reference, fold, seed, repeat=repeat)
         for reference in config["references"]
@@ -242,7 +243,10 @@ def training_recipe(config: dict) -> dict:
 
 
 def reference_recipe(config: dict, reference: str) -> dict:
-    """What a reference depends on: the input size for raw pixels, the architecture for the untrained net."""
+    """What a reference depends on: the input size for raw pixels, the architecture for the untrained net,
+    no training key for a pretrained recognizer (its descriptors are an input file)."""
+    if reference in FEATURE_EXTRACTORS:
+        return {}
     keys = ("input_size",) if reference == "pixels" else ARCHITECTURE_KEYS
     return {key: config["training"][key] for key in keys}
 

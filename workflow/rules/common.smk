@@ -71,6 +71,13 @@ def reference_recipe(wildcards):
     return study.reference_recipe(config, wildcards.reference)
 
 
+def reference_features(wildcards):
+    """The cached descriptors are an input of the reference that scores them, and of no other."""
+    if wildcards.reference in registry.FEATURE_EXTRACTORS:
+        return {"features": LAYOUT.features(wildcards.reference)}
+    return {}
+
+
 def demo_input(wildcards):
     return {"demo": LAYOUT.demo_images} if config["dataset"] == "demo" else {}
 

@@ -25,9 +25,11 @@ rule evaluate_run:
         "../scripts/evaluate.py"
 
 
-# Raw pixels and the untrained backbone: what a trained model must beat.
+# Raw pixels and the untrained backbone: what a trained model must beat; a pretrained recognizer's
+# cached descriptors (features.smk): what "good" means.
 rule evaluate_reference:
     input:
+        unpack(reference_features),
         manifest=rules.detect_align.output.manifest,
         folds=rules.make_splits.output.folds,
     output:

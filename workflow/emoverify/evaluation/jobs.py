@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from emoverify.evaluation import verification
+from emoverify.evaluation import pretrained, verification
 from emoverify.layout import Run
 from emoverify.model import checkpoint
 
@@ -36,20 +36,26 @@ def evaluate_runs(
         print(f"{run.path}: {values} {facts}", flush=True)
 
 
-def evaluate_references(runs: list[Run], outputs: list[SimpleNamespace], faces, recipe: dict, *, device, evaluation):
-    """Score the pixel or untrained-network reference of each run (one per seed) on the same faces."""
+def evaluate_references(
+    runs: list[Run], outputs: list[SimpleNamespace], faces, recipe: dict, *, device, evaluation, features=None
+):
+    """Score the pixel, untrained-network or pretrained-recognizer reference of each run (one per seed) on the
+    same faces; ``features`` is the features stage's file of a pretrained recognizer."""
     for run, output in zip(runs, outputs, strict=True):
-        if run.method == "pixels":
+        if run.method in pretrained.GEOMETRY:
+            embeddings = pretrained.fold_embeddings(features, faces)
+        elif run.method == "pixels":
             embeddings = {split: verification.pixel_embeddings(faces[split]) for split in faces}
         else:
             model = verification.untrained_model(recipe, run.seed, device)
             embeddings = verification.embed_splits(model, faces, device)
-        # both references are scored on the sphere (cosine), like the spherical runs
+        # pixels and the untrained net are scored on the sphere (cosine), like the spherical runs; a pretrained
+        # recognizer with its own metric (dlib: Euclidean)
         values = verification.score_and_save(
             embeddings,
             faces,
             run,
-            geometry="spherical",
+            geometry=pretrained.GEOMETRY.get(run.method, "spherical"),
             evaluation=evaluation,
             outputs=output,
             extra={"reference": True},

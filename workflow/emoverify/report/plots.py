@@ -35,7 +35,7 @@ KIND_LEGEND = {
     MANUAL: "runs: manual labels",
     DETECTED: "runs: detected labels",
     NO_LABELS: "runs: method without labels",
-    "reference": "runs: reference (no training)",
+    "reference": "runs: reference (not trained here)",
 }
 
 
@@ -221,7 +221,7 @@ def roc_figure(curves: Mapping[str, Mapping[str, tuple]], path, references: Sequ
         ax.set_ylabel("true accept rate")
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
-    _title_and_layout(fig, "ROC on unseen identities (dashed: references without training)")
+    _title_and_layout(fig, "ROC on unseen identities (dashed: references, not trained here)")
     return _save(fig, path)
 
 
