@@ -32,7 +32,8 @@ EVERYTHING_AFTER_THE_TABLE = {
     "make_splits": 1,
     "train_run": 4,  # tl and tl_pdp (manual) on 2 folds
     "evaluate_run": 4,
-    "evaluate_reference": 4,  # pixels and untrained on 2 folds
+    "extract_features": 1,  # dlib's descriptors of the faces
+    "evaluate_reference": 6,  # pixels, untrained and dlib on 2 folds
     "aggregate": 1,
     "all": 1,
 }

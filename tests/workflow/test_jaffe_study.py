@@ -73,6 +73,7 @@ def test_every_jaffe_face_is_found_labelled_and_evaluated(jaffe_study):
     assert set(zip(summary["method"], summary["labels"])) == {
         ("pixels", "none"),
         ("untrained", "none"),
+        ("dlib", "none"),
         ("tl", "none"),
         ("tl_pdp", "manual"),
     }
