@@ -136,17 +136,17 @@ def shuffled_expressions(base: pd.Series, train_ids, *, repeat: int, fold: int) 
 def run_expressions(
     manifest: pd.DataFrame,
     label_params: dict,
-    detected_path: str | None,
+    detected: pd.DataFrame | None,
     folds: pd.DataFrame | None = None,
     *,
     repeat: int = 0,
     fold: int = 0,
 ) -> pd.Series:
-    """The expression each image shows to the run's losses, from its label source ("" unknown)."""
+    """The expression each image shows to the run's losses, from its label source ("" unknown); ``detected``
+    is the labels stage's table where the source needs it."""
     source = label_params["source"]
     if source == NO_LABELS:
         return pd.Series("", index=manifest["image_id"])
-    detected = read_table(detected_path) if detected_path else None
     if source != SHUFFLED:
         return source_expressions(manifest, label_params, detected)
     base = source_expressions(manifest, {**label_params, "source": label_params["shuffle_source"]}, detected)
@@ -173,9 +173,9 @@ def load_fold(
     """
     manifest = read_table(manifest_path)
     folds = read_table(folds_path)
-    expressions = run_expressions(manifest, label_params, detected_path, folds, repeat=repeat, fold=fold)
+    detected = read_table(detected_path) if detected_path else None
+    expressions = run_expressions(manifest, label_params, detected, folds, repeat=repeat, fold=fold)
     if batch_labels is not None:
-        detected = read_table(detected_path) if detected_path else None
         batch = source_expressions(manifest, batch_labels, detected)
     faces = {}
     for split in splits:
