@@ -45,6 +45,7 @@ def test_tiny_study_through_the_slurm_profile(slurm, tmp_path):
         "4",
         "--latency-wait",
         "5",
+        "--slurm-keep-successful-logs",  # the plugin deletes a successful job's log otherwise
         timeout=1800,
     )
     assert "sbatch" in result.stdout + result.stderr or "SLURM" in result.stdout + result.stderr
@@ -56,4 +57,4 @@ def test_tiny_study_through_the_slurm_profile(slurm, tmp_path):
     assert (summary["n_runs"] == 2).all()
     # every job ran as a SLURM job: its log folder holds the jobs' SLURM logs
     slurm_logs = list((tmp_path / ".snakemake" / "slurm_logs").rglob("*.log"))
-    assert len(slurm_logs) >= 8 + 8 + 4, len(slurm_logs)
+    assert len(slurm_logs) >= 8 + 8 + 6 + 1, len(slurm_logs)  # trainings, evaluations, references, dlib features
