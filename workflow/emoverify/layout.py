@@ -39,6 +39,11 @@ class Run:
         return RUN_DIR.format(method=self.method, labels=self.labels, **where)
 
 
+def job_paths(paths) -> list[str]:
+    """A train or evaluate rule's file entry as a list: one path (one run per job) or a list (batch_seeds)."""
+    return [paths] if isinstance(paths, str) else list(paths)
+
+
 def reference_run(reference: str, fold: int, seed: int, repeat: int = 0) -> Run:
     return Run(reference, NO_LABELS, fold, seed, repeat=repeat, reference=True)
 

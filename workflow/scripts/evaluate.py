@@ -1,11 +1,10 @@
 import _setup  # noqa: F401
 
 from emoverify.evaluation import jobs
-from emoverify.layout import Run
+from emoverify.layout import Run, job_paths
 from emoverify.model.device import job_device, use_threads
 from emoverify.scriptlog import logged
 from emoverify.splits import fold_data
-from emoverify.training.jobs import as_list
 
 with logged(snakemake.log[0]):
     use_threads(snakemake.threads)
@@ -13,7 +12,7 @@ with logged(snakemake.log[0]):
     runs = [Run(w.method, w.labels, int(w.fold), seed, repeat=int(w.repeat)) for seed in p.seeds]
     jobs.evaluate_runs(
         runs,
-        as_list(snakemake.input.model),
+        job_paths(snakemake.input.model),
         jobs.output_pairs(out.embeddings, out.metrics),
         lambda size: fold_data.load_rule_fold(snakemake.input, runs[0], size, p.labels, ("val", "test")),
         device=job_device(p.device),

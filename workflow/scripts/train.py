@@ -1,6 +1,6 @@
 import _setup  # noqa: F401
 
-from emoverify.layout import Run
+from emoverify.layout import Run, job_paths
 from emoverify.model.device import job_device, use_threads
 from emoverify.scriptlog import logged
 from emoverify.splits import fold_data
@@ -17,8 +17,8 @@ with logged(snakemake.log[0]) as console:
     jobs.train_runs(
         faces,
         runs,
-        jobs.as_list(snakemake.output.model),
-        jobs.as_list(snakemake.output.history),
+        job_paths(snakemake.output.model),
+        job_paths(snakemake.output.history),
         method=p.method,
         training=p.training,
         epochs=p.epochs,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from emoverify.evaluation import pretrained, verification
-from emoverify.layout import Run
+from emoverify.layout import Run, job_paths
 from emoverify.model import checkpoint
 
 
@@ -65,7 +65,5 @@ def evaluate_references(
 
 def output_pairs(embeddings, metrics) -> list[SimpleNamespace]:
     """A rule's embeddings and metrics outputs (one path each, or lists with batch_seeds), run by run."""
-    as_list = lambda paths: [paths] if isinstance(paths, str) else list(paths)  # noqa: E731
-    return [
-        SimpleNamespace(embeddings=e, metrics=m) for e, m in zip(as_list(embeddings), as_list(metrics), strict=True)
-    ]
+    pairs = zip(job_paths(embeddings), job_paths(metrics), strict=True)
+    return [SimpleNamespace(embeddings=e, metrics=m) for e, m in pairs]

@@ -68,8 +68,3 @@ def train_runs(faces, runs: list[Run], model_paths: list, history_paths: list, *
         train_and_save(faces, run, model_path, history_path, **settings)
         seconds.append(time.perf_counter() - started)
     return seconds
-
-
-def as_list(paths) -> list[str]:
-    """A rule's output entry as a list: one path (one run per job) or a list of them (batch_seeds)."""
-    return [paths] if isinstance(paths, str) else list(paths)
