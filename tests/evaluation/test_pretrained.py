@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from emoverify.evaluation import jobs, pretrained
-from emoverify.features.dlib_descriptor import Features, FeaturesError, save_features
+from emoverify.features.store import Features, FeaturesError, save_features
 from emoverify.layout import reference_run
 from emoverify.splits.fold_data import FaceSet
 

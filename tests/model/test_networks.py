@@ -56,3 +56,27 @@ def test_device_resolution():
             resolve_device("cuda")
     with pytest.raises(ValueError, match="unknown device"):
         resolve_device("tpu")
+
+
+@pytest.mark.parametrize("trainable", [0, 2, -1])
+def test_fine_tuning_trains_only_the_last_trunk_blocks_and_the_head(trainable):
+    torch.manual_seed(0)
+    model = models.build_model(
+        "inception_resnet_v1", embedding_dim=8, geometry="spherical", trainable_blocks=trainable
+    ).train()
+    trunk = model.backbone.trunk
+    blocks = models.TRUNK_BLOCKS
+    chosen = blocks if trainable < 0 else blocks[len(blocks) - trainable :] if trainable else ()
+    trainable_names = {name for block in chosen for name in block}
+    if trainable == 2:
+        assert trainable_names == {"block8", "last_linear", "last_bn"}
+    for name in (name for block in blocks for name in block):
+        assert {p.requires_grad for p in getattr(trunk, name).parameters()} == {name in trainable_names}, name
+    assert all(p.requires_grad for p in model.backbone.head.parameters())
+    assert trunk.conv2d_1a.bn.training == (trainable < 0)  # a frozen block keeps its batch-norm statistics
+    before = {key: value.clone() for key, value in trunk.state_dict().items()}
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model(torch.randn(4, 3, 96, 96)).sum().backward()
+    optimizer.step()
+    changed = {key.split(".")[0] for key, value in trunk.state_dict().items() if not torch.equal(before[key], value)}
+    assert changed <= trainable_names and bool(changed) == bool(trainable_names)

@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from emoverify.layout import Layout, Run, reference_run
+from emoverify.model import checkpoint
+from emoverify.model.networks import FeatureHead
 from snakemake_helpers import DEFAULT_CONFIG, ROOT, SNAKEMAKE, TINY, planned_jobs, snakemake, write_study_config
 
 pytestmark = pytest.mark.slow
@@ -104,6 +107,43 @@ def test_missing_dlib_stops_the_features_rule_naming_the_pip_packages(finished_s
     assert result.returncode != 0
     assert "FeaturesUnavailableError" in output and "pip install dlib-bin face-recognition-models" in output
     assert not (tmp_path / "results" / "tiny" / "features" / "dlib.npz").exists()
+
+
+def test_head_backbone_trains_every_method_on_the_cached_descriptors(finished_study, tmp_path):
+    """The pretrained regime on the finished study's faces, labels and descriptors: nothing upstream reruns."""
+    for stage in ("dataset", "faces", "labels", "features", "splits"):
+        shutil.copytree(finished_study / "results" / "tiny" / stage, tmp_path / "results" / "tiny" / stage)
+    head = {**TINY["training"], "backbone": "head", "head_hidden": 32}
+    write_config(tmp_path / "study.yaml", training=head, epochs=3)
+    jobs = planned_jobs(tmp_path)
+    assert not {"detect_align", "detect_expressions", "extract_features", "make_splits"} & set(jobs)
+    assert (jobs["train_run"], jobs["evaluate_run"], jobs["evaluate_reference"]) == (6, 6, 6)
+    snakemake(tmp_path, "--cores", "2")
+    layout = Layout("tiny")
+    model, state = checkpoint.load_checkpoint(
+        tmp_path / layout.run_file(Run("tl_pdp", "manual", 0, 0), "model.pt"), torch.device("cpu")
+    )
+    assert isinstance(model.backbone, FeatureHead) and state["training"]["features"] == "dlib"
+    summary = pd.read_csv(tmp_path / "results" / "tiny" / "tables" / "summary.csv").set_index("method")
+    assert summary.loc[["tl", "tl_pdp", "untrained", "dlib"], "auc_mean"].between(0, 1).all()
+    # a head-only key reruns the head runs and the untrained head, never the descriptors
+    wider = write_config(tmp_path / "wider.yaml", training={**head, "head_hidden": 64}, epochs=3)
+    jobs = planned_jobs(tmp_path, config=wider)
+    assert jobs == {"train_run": 6, "evaluate_run": 6, "evaluate_reference": 2, "aggregate": 1, "all": 1}
+    # the from-scratch study beside it in one table, once its folds are checked to be the same
+    for stage in ("tables", "splits"):
+        shutil.copytree(finished_study / "results" / "tiny" / stage, tmp_path / "results" / "scratch" / stage)
+    both = write_config(tmp_path / "both.yaml", training=head, epochs=3, compare_with=["scratch"])
+    assert planned_jobs(tmp_path, config=both) == {"compare_regimes": 1, "all": 1}
+    snakemake(tmp_path, "--cores", "1", config=both)
+    table = pd.read_csv(tmp_path / "results" / "tiny" / "tables" / "regimes.csv")
+    assert table.groupby("experiment").size().to_dict() == {"scratch": 6, "tiny": 6}
+    folds = tmp_path / "results" / "scratch" / "splits" / "folds.csv"
+    moved = pd.read_csv(folds, keep_default_na=False)
+    moved.loc[0, "fold"] = 1 - moved.loc[0, "fold"]
+    moved.to_csv(folds, index=False)
+    result = snakemake(tmp_path, "--cores", "1", "--forcerun", "compare_regimes", config=both, check=False)
+    assert result.returncode != 0 and "were not split into the same folds" in result.stdout + result.stderr
 
 
 def test_html_report_is_written(finished_study):

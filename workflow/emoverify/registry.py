@@ -10,7 +10,8 @@ PRIMARY_LOSSES: tuple[str, ...] = ("triplet", "arcface", "arcface_geodesic")
 EXPRESSION_LOSSES: tuple[str, ...] = ("pdm", "pdp", "fbv", "ce", "mtl")
 MINING_MODES: tuple[str, ...] = ("all", "batch_hard", "semi_hard")
 GEOMETRIES: tuple[str, ...] = ("spherical", "euclidean")
-BACKBONES: tuple[str, ...] = ("compact", "inception_resnet_v1")
+# head: a small network trained on a pretrained recognizer's cached descriptors (the pretrained regime)
+BACKBONES: tuple[str, ...] = ("compact", "inception_resnet_v1", "head")
 PRETRAINED_WEIGHTS: tuple[str, ...] = ("none", "vggface2", "casia-webface")
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -27,7 +28,9 @@ BATCH_SAMPLERS: tuple[str, ...] = ("random", "expression_spread", "expression_pa
 LABEL_SOURCES: tuple[str, ...] = (*EXPRESSION_LABEL_SOURCES, NO_LABELS)
 
 # Pretrained recognizers whose descriptors the features stage caches (features/<name>.npz); each is a reference.
-FEATURE_EXTRACTORS: tuple[str, ...] = ("dlib",)
+# dlib: bundled weights; facenet_*: facenet-pytorch's InceptionResnetV1 when its weight file is on the machine.
+FEATURE_EXTRACTORS: tuple[str, ...] = ("dlib", "facenet_vggface2", "facenet_casia")
+FEATURE_SIZES: dict[str, int] = {"dlib": 128, "facenet_vggface2": 512, "facenet_casia": 512}  # descriptor lengths
 # Scored like a run: raw pixels and the untrained network (what training must beat), and the pretrained
 # recognizers (what "good" means).
 REFERENCES: tuple[str, ...] = ("pixels", "untrained", *FEATURE_EXTRACTORS)

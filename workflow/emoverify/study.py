@@ -12,6 +12,12 @@ from emoverify.registry import DETECTED, FEATURE_EXTRACTORS, NO_LABELS, SHUFFLED
 RUNTIME_KEYS = ("threads",)
 # Training keys that define the network itself (what an untrained reference depends on).
 ARCHITECTURE_KEYS = ("backbone", "pretrained", "pretrained_path", "width", "embedding_dim", "input_size")
+
+# The head backbone's own keys: part of a head run's recipe, of no image backbone's.
+HEAD_KEYS = ("features", "head_hidden")
+# Keys that only one backbone reads: left out of the other backbones' recipes, so setting them reruns nothing
+# there (trainable_blocks decides what fine-tuning may change, not the untrained network).
+BACKBONE_KEYS = {"head": HEAD_KEYS, "inception_resnet_v1": ("trainable_blocks",)}
 # The training recipe every dataset preset states in full (with `epochs`), so none inherits the demo's.
 RECIPE_KEYS = (
     "backbone",
@@ -23,6 +29,8 @@ RECIPE_KEYS = (
     "mining",
     "learning_rate",
 )
+# A head's recipe: its network on the descriptors, and the same batches and optimiser keys.
+HEAD_RECIPE_KEYS = ("backbone", *HEAD_KEYS, *(key for key in RECIPE_KEYS[3:]))
 # Evaluation keys that change a run's metrics (figure settings live in `figures`).
 SCORING_KEYS = ("exclude_same_session", "rank1_draws")
 
@@ -119,6 +127,14 @@ def check_study(config: dict) -> None:
         if spec["primary"].startswith("arcface") and spec["geometry"] != "spherical":
             raise ConfigError(f"method {name}: ArcFace works on the sphere; set geometry: spherical")
     compared_methods(config)  # every auxiliary method has a matched baseline
+    if config["experiment"] in config.get("compare_with", []):
+        raise ConfigError(f"compare_with names this experiment ({config['experiment']}): name the other ones")
+    training = config["training"]
+    if training["backbone"] == "head" and training["pretrained"] != "none":
+        raise ConfigError(
+            "training.backbone: head trains on the cached descriptors of training.features; `pretrained` is the "
+            "InceptionResnetV1's weights: set pretrained: none (or backbone: inception_resnet_v1)"
+        )
     if config["dataset"] != "demo" and not config.get("data_root"):
         raise ConfigError(f"dataset {config['dataset']!r} needs data_root: add --config data_root=/path/to/your/data")
     if config["dataset"] != "demo":
@@ -238,8 +254,29 @@ def label_sources_read(config: dict, labels: str) -> set[str]:
 
 
 def training_recipe(config: dict) -> dict:
-    """What a training run depends on from the `training` section: all of it but the runtime keys."""
-    return {key: value for key, value in config["training"].items() if key not in RUNTIME_KEYS}
+    """What a training run depends on from the `training` section: all of it but the runtime keys (and the
+    keys only another backbone reads)."""
+    backbone = config["training"]["backbone"]
+    unused = RUNTIME_KEYS + tuple(key for name, keys in BACKBONE_KEYS.items() if name != backbone for key in keys)
+    return {key: value for key, value in config["training"].items() if key not in unused}
+
+
+def recipe_keys(backbone: str) -> tuple[str, ...]:
+    """The training keys a preset must state for its backbone."""
+    return HEAD_RECIPE_KEYS if backbone == "head" else RECIPE_KEYS
+
+
+def head_features(config: dict) -> str | None:
+    """The extractor whose cached descriptors a head backbone trains on (None for an image backbone)."""
+    training = config["training"]
+    return training["features"] if training["backbone"] == "head" else None
+
+
+def feature_extractors(config: dict) -> list[str]:
+    """The extractors whose descriptors the study caches: its pretrained references and a head's input."""
+    names = [name for name in config["references"] if name in FEATURE_EXTRACTORS]
+    head = head_features(config)
+    return names + [head] if head is not None and head not in names else names
 
 
 def reference_recipe(config: dict, reference: str) -> dict:
@@ -247,7 +284,10 @@ def reference_recipe(config: dict, reference: str) -> dict:
     no training key for a pretrained recognizer (its descriptors are an input file)."""
     if reference in FEATURE_EXTRACTORS:
         return {}
-    keys = ("input_size",) if reference == "pixels" else ARCHITECTURE_KEYS
+    if reference == "pixels":
+        keys: tuple[str, ...] = ("input_size",)
+    else:
+        keys = ARCHITECTURE_KEYS + (HEAD_KEYS if config["training"]["backbone"] == "head" else ())
     return {key: config["training"][key] for key in keys}
 
 

@@ -23,6 +23,8 @@ LAYOUT = Layout(config["experiment"])
 # the dataset, read now: the dataset rule reruns when this digest of its table changes (README, Troubleshooting)
 DATA_DIGEST = study.data_digest(config, LAYOUT.content_hashes)
 RUNS = study.planned_runs(config)
+# this experiment first, then the finished experiments whose summaries go beside it (compare_with)
+REGIME_EXPERIMENTS = [config["experiment"], *config["compare_with"]]
 REFERENCE_RUNS = study.planned_references(config)
 
 
@@ -71,11 +73,17 @@ def reference_recipe(wildcards):
     return study.reference_recipe(config, wildcards.reference)
 
 
+def head_inputs(wildcards=None):
+    """A head backbone's input: the cached descriptors it trains on (nothing for an image backbone)."""
+    extractor = study.head_features(config)
+    return {} if extractor is None else {"head_features": LAYOUT.features(extractor)}
+
+
 def reference_features(wildcards):
-    """The cached descriptors are an input of the reference that scores them, and of no other."""
+    """The cached descriptors are an input of the reference that scores them, and of the untrained head."""
     if wildcards.reference in registry.FEATURE_EXTRACTORS:
         return {"features": LAYOUT.features(wildcards.reference)}
-    return {}
+    return head_inputs() if wildcards.reference == "untrained" else {}
 
 
 def demo_input(wildcards):

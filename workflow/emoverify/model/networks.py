@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from emoverify.registry import BACKBONES, GEOMETRIES
+from emoverify.registry import BACKBONES, FEATURE_SIZES, GEOMETRIES
 
 # File names facenet-pytorch gives its released weights (it downloads them into the torch hub cache).
 PRETRAINED_FILES = {
@@ -59,6 +59,33 @@ class CompactCNN(nn.Module):
         return self.head(pooled)
 
 
+class FeatureHead(nn.Module):
+    """The pretrained regime's trainable part, on a pretrained recognizer's cached descriptors (N x F floats).
+
+    A linear projection (orthogonal at initialisation, so distances between descriptors are kept up to scale)
+    plus a residual branch of two linear layers with a ReLU, whose last layer starts at zero: the untrained
+    head is a rotation of the recognizer's space, and training bends it rather than starting from noise
+    (a plain MLP trained on a few dozen people forgets the structure that separates the people it never saw).
+    """
+
+    def __init__(self, feature_size: int, embedding_dim: int = 128, hidden: int = 256):
+        super().__init__()
+        self.projection = nn.Linear(feature_size, embedding_dim, bias=False)
+        nn.init.orthogonal_(self.projection.weight)
+        self.residual = nn.Sequential(
+            nn.Linear(feature_size, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, embedding_dim),
+        )
+        nn.init.zeros_(self.residual[-1].weight)
+        nn.init.zeros_(self.residual[-1].bias)
+        self.feature_size = feature_size
+        self.embedding_dim = embedding_dim
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.projection(features) + self.residual(features)
+
+
 def find_pretrained_weights(name: str, explicit_path: str | os.PathLike | None = None) -> Path:
     """Locate facenet-pytorch's released weights locally, or say exactly what is missing."""
     if name not in PRETRAINED_FILES:
@@ -77,14 +104,42 @@ def find_pretrained_weights(name: str, explicit_path: str | os.PathLike | None =
     )
 
 
+# InceptionResnetV1's trunk in forward order, as the blocks that fine-tuning unfreezes from the end.
+TRUNK_BLOCKS = (
+    ("conv2d_1a",),
+    ("conv2d_2a",),
+    ("conv2d_2b",),
+    ("conv2d_3b",),
+    ("conv2d_4a",),
+    ("conv2d_4b",),
+    ("repeat_1",),
+    ("mixed_6a",),
+    ("repeat_2",),
+    ("mixed_7a",),
+    ("repeat_3",),
+    ("block8",),
+    ("last_linear", "last_bn"),
+)
+
+
 class InceptionResnetEmbedding(nn.Module):
     """facenet-pytorch's InceptionResnetV1 trunk with a fresh linear head of the requested size.
 
     facenet-pytorch L2-normalises inside its forward; the trunk is called layer by layer
     here so that the euclidean geometry (FBV, CE) really is unconstrained.
+
+    ``trainable_blocks`` fine-tunes only the trunk's last blocks (0: the trunk is frozen, -1: all of it
+    trains); the head always trains. Frozen blocks stay in eval mode, so their batch-norm statistics keep the
+    pretrained values.
     """
 
-    def __init__(self, embedding_dim: int = 128, pretrained: str = "none", pretrained_path: str | None = None):
+    def __init__(
+        self,
+        embedding_dim: int = 128,
+        pretrained: str = "none",
+        pretrained_path: str | None = None,
+        trainable_blocks: int = -1,
+    ):
         super().__init__()
         from facenet_pytorch import InceptionResnetV1
 
@@ -95,6 +150,16 @@ class InceptionResnetEmbedding(nn.Module):
             self.trunk.load_state_dict(state, strict=False)
         self.head = nn.Linear(512, embedding_dim)
         self.embedding_dim = embedding_dim
+        frozen = 0 if trainable_blocks < 0 else max(len(TRUNK_BLOCKS) - trainable_blocks, 0)
+        self.frozen_blocks = [getattr(self.trunk, name) for block in TRUNK_BLOCKS[:frozen] for name in block]
+        for module in self.frozen_blocks:
+            module.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for module in self.frozen_blocks:
+            module.eval()
+        return self
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         t = self.trunk
@@ -146,14 +211,21 @@ def build_model(
     pretrained: str = "none",
     pretrained_path: str | None = None,
     width: int = 32,
+    features: str = "dlib",
+    head_hidden: int = 256,
+    trainable_blocks: int = -1,
 ) -> EmbeddingModel:
-    """Build the embedding network named in the config."""
-    if backbone == "compact":
+    """Build the embedding network named in the config (``features`` and ``head_hidden``: the head's)."""
+    if backbone == "head":
+        if features not in FEATURE_SIZES:
+            raise ValueError(f"unknown features {features!r}; choose one of {sorted(FEATURE_SIZES)}")
+        net: nn.Module = FeatureHead(FEATURE_SIZES[features], embedding_dim, head_hidden)
+    elif backbone == "compact":
         if pretrained != "none":
             raise ValueError("the compact backbone has no pretrained weights; set pretrained: none")
-        net: nn.Module = CompactCNN(embedding_dim=embedding_dim, width=width)
+        net = CompactCNN(embedding_dim=embedding_dim, width=width)
     elif backbone == "inception_resnet_v1":
-        net = InceptionResnetEmbedding(embedding_dim, pretrained, pretrained_path)
+        net = InceptionResnetEmbedding(embedding_dim, pretrained, pretrained_path, trainable_blocks)
     else:
         raise ValueError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
     return EmbeddingModel(net, geometry)
@@ -173,4 +245,7 @@ def model_from_recipe(recipe: dict, geometry: str, *, load_pretrained: bool = Tr
         pretrained=pretrained,
         pretrained_path=recipe.get("pretrained_path") or None,
         width=recipe["width"],
+        features=recipe.get("features", "dlib"),
+        head_hidden=recipe.get("head_hidden", 256),
+        trainable_blocks=recipe.get("trainable_blocks", -1),
     )

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from emoverify.features.store import load_features
 from emoverify.labels import sources as label_sources
 from emoverify.registry import NO_LABELS, SHUFFLED
 from emoverify.vocabulary import EXPRESSIONS
@@ -20,7 +21,8 @@ SHUFFLE_SEED = 20210305  # the shuffled-label control's seed, fixed for every st
 
 @dataclass
 class FaceSet:
-    """Faces of one split: uint8 images (N x 3 x S x S) and their labels."""
+    """Faces of one split: uint8 images (N x 3 x S x S), or a pretrained recognizer's descriptors (N x F
+    floats) for a head backbone, and their labels."""
 
     image_ids: list[str]
     images: torch.Tensor
@@ -84,10 +86,12 @@ def fold_faces(
     expressions: pd.Series,
     input_size: int,
     repeat: int = 0,
+    head_features: str | None = None,
 ) -> FaceSet:
     """The faces of one split of one fold (of one repeat of the cross-validation).
 
-    `expressions` maps image_id to the canonical expression the losses should see ("" unknown).
+    `expressions` maps image_id to the canonical expression the losses should see ("" unknown); with
+    ``head_features`` each face is its cached descriptor instead of its image.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
@@ -98,7 +102,11 @@ def fold_faces(
     manual = rows["emotion_manual"].fillna("").astype(str) if "emotion_manual" in rows else pd.Series([""] * len(ids))
     return FaceSet(
         image_ids=ids,
-        images=load_images(rows["aligned_path"].tolist(), input_size),
+        images=(
+            load_images(rows["aligned_path"].tolist(), input_size)
+            if head_features is None
+            else descriptor_rows(head_features, ids)
+        ),
         identities=rows["identity"].astype(str).to_numpy(),
         sessions=sessions,
         expressions=expression_codes(expressions.reindex(ids).fillna("").tolist()),
@@ -165,11 +173,13 @@ def load_fold(
     splits=("train", "val", "test"),
     repeat: int = 0,
     batch_labels: dict | None = None,
+    head_features: str | None = None,
 ) -> dict[str, FaceSet]:
     """The requested splits of one fold as in-memory face sets, with the run's label source.
 
     ``batch_labels`` (a manual or detected source, or None) gives every face set the expressions that shape
-    training batches: the same for every run of a study, whatever its own label source.
+    training batches: the same for every run of a study, whatever its own label source. ``head_features`` (a
+    features stage file) replaces each face's image by its cached descriptor: the head backbone's input.
     """
     manifest = read_table(manifest_path)
     folds = read_table(folds_path)
@@ -179,15 +189,23 @@ def load_fold(
         batch = source_expressions(manifest, batch_labels, detected)
     faces = {}
     for split in splits:
-        faces[split] = fold_faces(manifest, folds, fold, split, expressions, input_size, repeat=repeat)
+        faces[split] = fold_faces(
+            manifest, folds, fold, split, expressions, input_size, repeat=repeat, head_features=head_features
+        )
         if batch_labels is not None:
             faces[split].batch_expressions = expression_codes(batch.reindex(faces[split].image_ids).fillna(""))
     return faces
 
 
+def descriptor_rows(features_path, image_ids: list[str]) -> torch.Tensor:
+    """The cached descriptors of ``image_ids`` (N x F float32), in that order."""
+    vectors = load_features(features_path).vectors(image_ids)
+    return torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+
+
 def load_rule_fold(inputs, run, input_size: int, label_params: dict, splits: tuple[str, ...], batch_labels=None):
     """`load_fold` of a run from a train or evaluate rule's inputs (manifest, folds and, where a label source
-    needs it, detected)."""
+    needs it, detected; ``head_features`` where the network is a head on cached descriptors)."""
     return load_fold(
         inputs.manifest,
         inputs.folds,
@@ -198,6 +216,7 @@ def load_rule_fold(inputs, run, input_size: int, label_params: dict, splits: tup
         splits=splits,
         repeat=run.repeat,
         batch_labels=batch_labels,
+        head_features=inputs.get("head_features"),
     )
 
 

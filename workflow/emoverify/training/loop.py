@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from emoverify import metrics
 from emoverify.model.device import seed_everything
-from emoverify.model.embedding import distance_metric, embed, to_model_input
+from emoverify.model.embedding import distance_metric, embed, is_image_batch, to_model_input
 from emoverify.model.networks import EmbeddingModel, model_from_recipe
 from emoverify.registry import needs_expressions
 from emoverify.splits.fold_data import FaceSet
@@ -55,7 +55,10 @@ class TrainingResult:
 
 
 def augment(images: torch.Tensor, flip: bool, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Random horizontal flips and small shifts (reflect-padded), on uint8 batches."""
+    """Random horizontal flips and small shifts (reflect-padded), on uint8 batches; descriptors (the head's
+    input) pass unchanged and draw nothing from ``generator``."""
+    if not is_image_batch(images):
+        return images
     if flip:
         flipped = torch.rand(images.shape[0], generator=generator) < 0.5
         images = torch.where(flipped[:, None, None, None], images.flip(3), images)

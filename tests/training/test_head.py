@@ -1,0 +1,97 @@
+"""The pretrained regime's head: every method trains on cached descriptors instead of images."""
+
+import numpy as np
+import pytest
+import torch
+from demo_runs import FBV, TRAINING, TRIPLET, run
+
+from emoverify.features.store import Features, save_features
+from emoverify.model import checkpoint
+from emoverify.model.embedding import embed
+from emoverify.model.networks import FeatureHead, model_from_recipe
+from emoverify.splits.fold_data import FaceSet, descriptor_rows
+from emoverify.training import loop as train
+
+HEAD = {**TRAINING, "backbone": "head", "features": "dlib", "head_hidden": 32}
+SIZE = 128
+
+
+def descriptor_sets(seed=0, people=14, per_person=8, identity_dims=16):
+    """Descriptor-like rows: people differ in a shared identity subspace (the first dimensions); every image
+    adds a large nuisance vector elsewhere (pose, light, expression), which a trained head learns to drop."""
+    rng = np.random.default_rng(seed)
+    centres = np.zeros((people, SIZE))
+    centres[:, :identity_dims] = rng.normal(size=(people, identity_dims))
+    identities = np.repeat([f"p{p:02d}" for p in range(people)], per_person)
+    nuisance = rng.normal(size=(people * per_person, SIZE))
+    nuisance[:, :identity_dims] *= 0.2
+    rows = np.repeat(centres, per_person, axis=0) + 0.6 * nuisance
+    expressions = np.tile(np.arange(per_person) % 7, people)
+    sets = {}
+    for split, chosen in {"train": range(8), "val": range(8, 11), "test": range(11, people)}.items():
+        keep = np.isin(identities, [f"p{p:02d}" for p in chosen])
+        sets[split] = FaceSet(
+            image_ids=[f"img{i}" for i in np.flatnonzero(keep)],
+            images=torch.from_numpy(rows[keep].astype(np.float32)),
+            identities=identities[keep],
+            sessions=np.array([""] * keep.sum()),
+            expressions=expressions[keep],
+            manual_expressions=expressions[keep],
+        )
+    return sets
+
+
+@pytest.fixture(scope="module")
+def sets():
+    return descriptor_sets()
+
+
+def test_head_maps_descriptors_to_the_embedding_size_of_its_geometry():
+    model = model_from_recipe({**HEAD, "embedding_dim": 12}, "spherical").eval()
+    assert isinstance(model.backbone, FeatureHead) and model.backbone.feature_size == 128
+    out = model(torch.randn(5, 128))
+    assert out.shape == (5, 12)
+    assert torch.allclose(out.norm(dim=1), torch.ones(5), atol=1e-5)
+
+
+def test_head_learns_to_separate_unseen_people_better_than_untrained(sets):
+    untrained = train.validation_auc(model_from_recipe(HEAD, "spherical"), sets["val"], torch.device("cpu"))
+    result = run(sets, epochs=8, training=HEAD)
+    assert result.history["total"].iloc[-1] < result.history["total"].iloc[0]
+    assert result.best_val_auc > untrained + 0.05
+
+
+@pytest.mark.parametrize("method", [TRIPLET, FBV], ids=["triplet", "fbv_pdp"])
+def test_head_checkpoint_reloads_to_the_same_embeddings(sets, method, tmp_path):
+    result = run(sets, method=method, epochs=1, training=HEAD)
+    path = tmp_path / "model.pt"
+    checkpoint.save_checkpoint(path, result, method=method, training=HEAD, extra={})
+    reloaded, _ = checkpoint.load_checkpoint(path, torch.device("cpu"))
+    assert isinstance(reloaded.backbone, FeatureHead)
+    device = torch.device("cpu")
+    rows = sets["test"].images
+    np.testing.assert_allclose(embed(reloaded, rows, device), embed(result.model, rows, device), rtol=1e-5)
+
+
+def test_descriptors_are_neither_augmented_nor_flipped(sets):
+    rows = sets["train"].images[:6]
+    generator = torch.Generator().manual_seed(0)
+    state = generator.get_state()
+    assert torch.equal(train.augment(rows, True, 4, generator), rows)
+    assert torch.equal(generator.get_state(), state)  # no draw: batches stay identical across methods
+    model = model_from_recipe(HEAD, "euclidean").eval()
+    device = torch.device("cpu")
+    with torch.no_grad():
+        plain = model(rows).numpy()
+    np.testing.assert_allclose(embed(model, rows, device, flip_average=True), plain, rtol=1e-5)
+
+
+def test_descriptor_rows_follow_the_requested_order_and_name_missing_faces(tmp_path):
+    vectors = np.arange(3 * SIZE, dtype=np.float32).reshape(3, SIZE)
+    path = tmp_path / "dlib.npz"
+    save_features(path, Features(np.array(["a", "b", "c"]), vectors, models=("test",), seconds=1.0))
+    rows = descriptor_rows(path, ["c", "a"])
+    assert rows.dtype == torch.float32
+    np.testing.assert_array_equal(rows.numpy(), vectors[[2, 0]])
+    with pytest.raises(ValueError, match="no dlib descriptor.*rerun the extract_features rule"):
+        descriptor_rows(path, ["a", "zz"])
