@@ -62,10 +62,11 @@ class CompactCNN(nn.Module):
 class FeatureHead(nn.Module):
     """The pretrained regime's trainable part, on a pretrained recognizer's cached descriptors (N x F floats).
 
-    A linear projection (orthogonal at initialisation, so distances between descriptors are kept up to scale)
-    plus a residual branch of two linear layers with a ReLU, whose last layer starts at zero: the untrained
-    head is a rotation of the recognizer's space, and training bends it rather than starting from noise
-    (a plain MLP trained on a few dozen people forgets the structure that separates the people it never saw).
+    A linear projection with orthonormal rows at initialisation plus a residual branch of two linear layers
+    with a ReLU, whose last layer starts at zero: the untrained head is a rotation of the recognizer's space
+    when the embedding is as long as the descriptor (a projection onto random orthonormal directions when
+    shorter), and training bends it rather than starting from noise (a plain MLP trained on a few dozen
+    people forgets the structure that separates the people it never saw).
     """
 
     def __init__(self, feature_size: int, embedding_dim: int = 128, hidden: int = 256):
