@@ -5,7 +5,7 @@ import pytest
 import torch
 from demo_runs import FBV, TRAINING, TRIPLET, run
 
-from emoverify.features.store import Features, save_features
+from emoverify.features.store import Features, load_features, save_features
 from emoverify.model import checkpoint
 from emoverify.model.embedding import embed
 from emoverify.model.networks import FeatureHead, model_from_recipe
@@ -90,8 +90,8 @@ def test_descriptor_rows_follow_the_requested_order_and_name_missing_faces(tmp_p
     vectors = np.arange(3 * SIZE, dtype=np.float32).reshape(3, SIZE)
     path = tmp_path / "dlib.npz"
     save_features(path, Features(np.array(["a", "b", "c"]), vectors, models=("test",), seconds=1.0))
-    rows = descriptor_rows(path, ["c", "a"])
+    rows = descriptor_rows(load_features(path), ["c", "a"])
     assert rows.dtype == torch.float32
     np.testing.assert_array_equal(rows.numpy(), vectors[[2, 0]])
     with pytest.raises(ValueError, match="no dlib descriptor.*rerun the extract_features rule"):
-        descriptor_rows(path, ["a", "zz"])
+        descriptor_rows(load_features(path), ["a", "zz"])

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from emoverify.features.store import load_features
+from emoverify.features.store import Features, load_features
 from emoverify.labels import sources as label_sources
 from emoverify.registry import NO_LABELS, SHUFFLED
 from emoverify.vocabulary import EXPRESSIONS
@@ -86,12 +86,12 @@ def fold_faces(
     expressions: pd.Series,
     input_size: int,
     repeat: int = 0,
-    head_features: str | None = None,
+    descriptors: Features | None = None,
 ) -> FaceSet:
     """The faces of one split of one fold (of one repeat of the cross-validation).
 
     `expressions` maps image_id to the canonical expression the losses should see ("" unknown); with
-    ``head_features`` each face is its cached descriptor instead of its image.
+    ``descriptors`` (a features stage file, loaded) each face is its cached descriptor instead of its image.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
@@ -104,8 +104,8 @@ def fold_faces(
         image_ids=ids,
         images=(
             load_images(rows["aligned_path"].tolist(), input_size)
-            if head_features is None
-            else descriptor_rows(head_features, ids)
+            if descriptors is None
+            else descriptor_rows(descriptors, ids)
         ),
         identities=rows["identity"].astype(str).to_numpy(),
         sessions=sessions,
@@ -187,19 +187,20 @@ def load_fold(
     expressions = run_expressions(manifest, label_params, detected, folds, repeat=repeat, fold=fold)
     if batch_labels is not None:
         batch = source_expressions(manifest, batch_labels, detected)
+    descriptors = load_features(head_features) if head_features is not None else None  # once for every split
     faces = {}
     for split in splits:
         faces[split] = fold_faces(
-            manifest, folds, fold, split, expressions, input_size, repeat=repeat, head_features=head_features
+            manifest, folds, fold, split, expressions, input_size, repeat=repeat, descriptors=descriptors
         )
         if batch_labels is not None:
             faces[split].batch_expressions = expression_codes(batch.reindex(faces[split].image_ids).fillna(""))
     return faces
 
 
-def descriptor_rows(features_path, image_ids: list[str]) -> torch.Tensor:
+def descriptor_rows(descriptors: Features, image_ids: list[str]) -> torch.Tensor:
     """The cached descriptors of ``image_ids`` (N x F float32), in that order."""
-    vectors = load_features(features_path).vectors(image_ids)
+    vectors = descriptors.vectors(image_ids)
     return torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
 
 
