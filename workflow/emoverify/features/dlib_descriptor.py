@@ -30,7 +30,7 @@ import pandas as pd
 from PIL import Image
 
 from emoverify.data.imageio import read_rgb
-from emoverify.features.store import Features, FeaturesError, FeaturesUnavailableError
+from emoverify.features.store import Features, FeaturesError, FeaturesUnavailableError, usable_crops
 
 EXTRACTOR = "dlib"
 DESCRIPTOR_SIZE = 128
@@ -142,9 +142,7 @@ def extract_features(
     runs on one core); a face's descriptor does not depend on its batch or process. ``progress`` is called
     with the number of faces finished after each batch."""
     model = model or DlibDescriptor.load()
-    usable = manifest[manifest["status"] == "ok"]
-    ids = usable["image_id"].astype(str).tolist()
-    paths = usable["aligned_path"].astype(str).tolist()
+    ids, paths = usable_crops(manifest)
     batches = [paths[first : first + batch_size] for first in range(0, len(paths), batch_size)]
     start = time.perf_counter()
     blocks = []

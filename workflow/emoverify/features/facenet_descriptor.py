@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from emoverify.data.imageio import read_rgb
-from emoverify.features.store import Features, FeaturesError, FeaturesUnavailableError
+from emoverify.features.store import Features, FeaturesError, FeaturesUnavailableError, usable_crops
 from emoverify.model.networks import PRETRAINED_FILES, PRETRAINED_URL, MissingWeightsError, find_pretrained_weights
 
 WEIGHTS: dict[str, str] = {"facenet_vggface2": "vggface2", "facenet_casia": "casia-webface"}
@@ -85,9 +85,7 @@ def extract_features(
     progress: Callable[[int], None] | None = None,
 ) -> Features:
     """Descriptors of every face with ``status == ok``, from its aligned crop, in manifest order."""
-    usable = manifest[manifest["status"] == "ok"]
-    ids = usable["image_id"].astype(str).tolist()
-    paths = usable["aligned_path"].astype(str).tolist()
+    ids, paths = usable_crops(manifest)
     start = time.perf_counter()
     blocks = []
     for first in range(0, len(paths), batch_size):

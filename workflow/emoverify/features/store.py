@@ -49,6 +49,13 @@ class Features:
         return self.descriptors[[position[image_id] for image_id in image_ids]]
 
 
+def usable_crops(manifest) -> tuple[list[str], list[str]]:
+    """The image ids and aligned-crop paths of the faces an extractor embeds (``status == ok``), in manifest
+    order."""
+    usable = manifest[manifest["status"] == "ok"]
+    return usable["image_id"].astype(str).tolist(), usable["aligned_path"].astype(str).tolist()
+
+
 def save_features(path, features: Features) -> None:
     np.savez_compressed(
         path,
