@@ -140,3 +140,44 @@ def test_without_a_validation_split_no_validation_auc_is_logged_or_saved(demo_se
     assert "best_val_auc" not in torch.load(path, weights_only=False)
     with_val = run(demo_sets, epochs=1)
     assert with_val.selection.startswith("validation AUC 0.")
+
+
+def test_early_stopping_keeps_the_epoch_with_the_best_watched_figure(demo_sets):
+    watched = {**TRAINING, "validation_figure": "tar_at_far_1e-1", "patience": 10}
+    result = run(demo_sets, epochs=4, training=watched)
+    history = result.history
+    assert {"val_auc", "val_tar_at_far_1e-1", "val_tar_at_far_1e-2"} <= set(history.columns)
+    column = history["val_tar_at_far_1e-1"]
+    best = history[column == column.max()]
+    kept = best.loc[best["val_auc"].idxmax()]  # ties on the figure go to the higher AUC
+    assert result.best_epoch == int(kept["epoch"])
+    assert result.validation_figure == "tar_at_far_1e-1" and result.best_val_figure == column.max()
+
+
+def test_early_stopping_score_ranks_by_the_figure_then_auc_then_loss():
+    figures = {"auc": 0.9, "tar_at_far_1e-2": 0.4}
+    assert train.early_stopping_score(figures, "tar_at_far_1e-2", 1.0) == ("tar_at_far_1e-2", (0.4, 0.9))
+    assert train.early_stopping_score(figures, "tar_at_far_1e-2", 1.0) > train.early_stopping_score(
+        {"auc": 0.8, "tar_at_far_1e-2": 0.4}, "tar_at_far_1e-2", 1.0
+    )
+    nan = float("nan")
+    assert train.early_stopping_score({"auc": 0.7, "tar_at_far_1e-2": nan}, "tar_at_far_1e-2", 1.0)[0] == "auc"
+    assert train.early_stopping_score({"auc": nan, "tar_at_far_1e-2": nan}, "auc", 2.0) == ("loss", (-2.0, -2.0))
+    with pytest.raises(ValueError, match="unknown validation figure"):
+        train.history_column("accuracy")
+
+
+@pytest.mark.parametrize("term", ["pdp", "ce"])
+def test_a_zero_weight_trains_exactly_the_baseline(demo_sets, term):
+    """A grid point of weight 0 is the matched baseline: same batches, same draws, same weights bit for bit."""
+    geometry = "spherical" if term == "pdp" else "euclidean"
+    baseline = {"primary": "triplet", "geometry": geometry}
+    zero = {**baseline, "aux": {term: 0.0}}
+    batches = {**TRAINING, "sampler": "expression_spread"}
+    first, second = (
+        run(demo_sets, method=baseline, epochs=2, training=batches),
+        run(demo_sets, method=zero, epochs=2, training=batches),
+    )
+    for name, tensor in first.model.state_dict().items():
+        assert torch.equal(tensor, second.model.state_dict()[name]), name
+    assert first.history["total"].tolist() == second.history["total"].tolist()

@@ -10,8 +10,11 @@ from emoverify.model.networks import EmbeddingModel, model_from_recipe
 
 
 def save_checkpoint(path, result, *, method: dict, training: dict, extra: dict) -> None:
-    """Weights with their recipe; ``best_val_auc`` only when there was a validation split to measure it."""
+    """Weights with their recipe; the validation figures of the kept epoch only when there was a validation
+    split to measure them."""
     validation = {"best_val_auc": result.best_val_auc} if math.isfinite(result.best_val_auc) else {}
+    if math.isfinite(result.best_val_figure):
+        validation.update(validation_figure=result.validation_figure, best_val_figure=result.best_val_figure)
     state = {"model_state": result.model.state_dict(), "method": method, "training": training}
     progress = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "pairs_seen": result.pairs_seen}
     torch.save({**state, **progress, **validation, **extra}, path)
@@ -38,8 +41,11 @@ def load_checkpoint(path, device: torch.device) -> tuple[EmbeddingModel | None, 
 
 def training_facts(state: dict) -> dict:
     """What a run's checkpoint says about its training, for the runs table: the best (kept) epoch, the epochs
-    run (the cap cut training short when they are equal), and the pairs each expression loss used."""
+    run (the cap cut training short when they are equal), the validation figure that chose the kept epoch
+    and its value, and the pairs each expression loss used."""
     facts = {"best_epoch": state.get("best_epoch"), "epochs_run": state.get("epochs_run")}
+    if "best_val_figure" in state:  # the figure that chose the kept epoch, and its value there
+        facts.update(validation_figure=state["validation_figure"], val_figure=state["best_val_figure"])
     pairs = state.get("pairs_seen", {})
     facts.update({f"pairs_{loss}": count for loss, count in pairs.items()})
     facts["losses_without_pairs"] = ", ".join(loss for loss, count in pairs.items() if count == 0)

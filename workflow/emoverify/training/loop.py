@@ -35,10 +35,14 @@ class TrainingResult:
     history: pd.DataFrame
     best_epoch: int
     best_val_auc: float  # NaN when there is no validation split: the best epoch then has the lowest loss
+    validation_figure: str = "auc"  # the figure that chose the best epoch (see early_stopping_score)
+    best_val_figure: float = float("nan")
 
     @property
     def selection(self) -> str:
         """How the best epoch was chosen, in words (for the log)."""
+        if np.isfinite(self.best_val_figure) and self.validation_figure != "auc":
+            return f"validation {self.validation_figure} {self.best_val_figure:.4f} (AUC {self.best_val_auc:.4f})"
         if np.isfinite(self.best_val_auc):
             return f"validation AUC {self.best_val_auc:.4f}"
         return "lowest training loss (no validation split, so no validation AUC)"
@@ -72,14 +76,46 @@ def augment(images: torch.Tensor, flip: bool, max_shift: int, generator: torch.G
     return images
 
 
-def validation_auc(model: EmbeddingModel, val: FaceSet, device: torch.device) -> float:
+VALIDATION_FIGURES = ("auc", *metrics.FAR_LEVELS)  # what early stopping and tuning may watch
+
+
+def validation_figures(model: EmbeddingModel, val: FaceSet, device: torch.device) -> dict[str, float]:
+    """AUC and TAR at each FAR level on the validation people (NaN where they give no such figure)."""
     if len(val) < 2:
-        return float("nan")
+        return dict.fromkeys(VALIDATION_FIGURES, float("nan"))
     embedding = embed(model, val.images, device)
     result = metrics.verification_metrics(
         embedding, val.identities, metric=distance_metric(model.geometry), sessions=val.sessions
     )
-    return float(result["auc"])
+    return {name: float(result[name]) for name in VALIDATION_FIGURES}
+
+
+def validation_auc(model: EmbeddingModel, val: FaceSet, device: torch.device) -> float:
+    return validation_figures(model, val, device)["auc"]
+
+
+def history_column(figure: str) -> str:
+    """The history.csv column of a validation figure (``val_auc``, ``val_tar_at_far_1e-2``, ...)."""
+    if figure not in VALIDATION_FIGURES:
+        raise ValueError(f"unknown validation figure {figure!r}; choose one of {', '.join(VALIDATION_FIGURES)}")
+    return f"val_{figure}"
+
+
+def early_stopping_score(figures: dict[str, float], figure: str, loss: float) -> tuple[str, tuple[float, float]]:
+    """Which figure ranks this epoch, and its score (higher is better), compared as a tuple.
+
+    AUC saturates (1.000 on the demo's validation people within a few epochs) while the strict operating
+    points still move, so the watched figure is usually a TAR at a low FAR; ties on it (a TAR moves in steps of
+    one positive pair) go to the higher AUC. Where the validation people give no such figure (fewer negative
+    pairs than 1/FAR) AUC ranks the epochs, and without a validation split the lowest training loss does.
+    """
+    auc = figures.get("auc", float("nan"))
+    value = figures.get(figure, float("nan"))
+    if np.isfinite(value):
+        return figure, (value, auc if np.isfinite(auc) else -np.inf)
+    if np.isfinite(auc):
+        return "auc", (auc, auc)
+    return "loss", (-loss, -loss)
 
 
 def check_training_labels(method: dict, train: FaceSet) -> None:
@@ -231,7 +267,8 @@ def train_model(
     on_epoch=None,
     dataset_expressions: set[str] | None = None,
 ) -> TrainingResult:
-    """Train with P x K batches and early stopping on validation AUC; returns the best epoch's model.
+    """Train with P x K batches and early stopping on ``training["validation_figure"]`` (see
+    ``early_stopping_score``); returns the best epoch's model.
 
     With `progress`, an epoch progress bar goes to `progress_stream` (the console; stderr by default) and a
     line per epoch to stdout (the rule's log).
@@ -243,25 +280,30 @@ def train_model(
         train, method=method, training=training, seed=seed, device=device, dataset_expressions=dataset_expressions
     )
     model = setup.model
-    rows, best_state, best_score, best_auc, best_epoch, stale = [], None, -np.inf, np.nan, 0, 0
+    watched = training.get("validation_figure", "auc")
+    history_column(watched)  # an unknown figure fails before the first epoch
+    rows, best_state, best_score, best_epoch, stale = [], None, None, 0, 0
+    best_figures, used = dict.fromkeys(VALIDATION_FIGURES, float("nan")), watched
     bar = tqdm(total=epochs, desc=run_name, unit="epoch", file=progress_stream or sys.stderr, disable=not progress)
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         losses = train_one_epoch(setup, train, training, epoch, device)
-        val_auc = validation_auc(model, val, device)
-        row = {"epoch": epoch, **losses, "val_auc": val_auc, "seconds": time.perf_counter() - started}
+        figures = validation_figures(model, val, device)
+        validation = {history_column(name): value for name, value in figures.items()}
+        row = {"epoch": epoch, **losses, **validation, "seconds": time.perf_counter() - started}
         rows.append(row)
         if on_epoch is not None:
             on_epoch(pd.DataFrame(rows))
         bar.update(1)
+        val_auc = figures["auc"]
         shown = {"val_auc": f"{val_auc:.3f}"} if np.isfinite(val_auc) else {}
         bar.set_postfix(loss=f"{row.get('total', float('nan')):.4f}", **shown)
         if progress:
-            validation = f" val_auc {val_auc:.4f}" if np.isfinite(val_auc) else ""
-            print(f"epoch {epoch}: loss {row.get('total', float('nan')):.4f}{validation}", flush=True)
-        score = val_auc if np.isfinite(val_auc) else -row.get("total", 0.0)
-        if score > best_score:
-            best_score, best_auc, best_epoch, stale = score, val_auc, epoch, 0
+            text = "".join(f" {column} {value:.4f}" for column, value in validation.items() if np.isfinite(value))
+            print(f"epoch {epoch}: loss {row.get('total', float('nan')):.4f}{text}", flush=True)
+        used, score = early_stopping_score(figures, watched, row.get("total", 0.0))
+        if best_score is None or score > best_score:
+            best_score, best_figures, best_epoch, stale = score, figures, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
@@ -269,4 +311,5 @@ def train_model(
                 break
     bar.close()
     model.load_state_dict(best_state)
-    return TrainingResult(model, pd.DataFrame(rows), best_epoch, float(best_auc))
+    best_figure = best_figures.get(used, float("nan"))
+    return TrainingResult(model, pd.DataFrame(rows), best_epoch, float(best_figures["auc"]), used, float(best_figure))
