@@ -66,3 +66,10 @@ def write_study_config(path: Path, base: dict, **changes) -> Path:
     config.update(changes)
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def finished_study(workdir: Path, base: dict) -> Path:
+    """``base`` written as the folder's study.yaml and run to the end on 2 cores."""
+    write_study_config(workdir / "study.yaml", base)
+    snakemake(workdir, "--cores", "2")
+    return workdir

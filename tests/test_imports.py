@@ -8,7 +8,8 @@ import pytest
 
 LIBRARY = Path(__file__).resolve().parents[1] / "workflow" / "emoverify"
 # Lower rank = lower layer. Modules at the top of the package are the shared base, except the plan (study),
-# which sits above every stage (rules read it; no stage does). Labels and features both follow the faces and
+# which sits above every stage (rules read it; no stage does). Tuning reads what training logged and hands the
+# report its winners. Labels and features both follow the faces and
 # run beside each other, so neither imports the other.
 RANK = {
     "data": 1,
@@ -18,8 +19,9 @@ RANK = {
     "splits": 4,
     "training": 5,
     "evaluation": 5,
-    "report": 6,
-    "study": 7,
+    "tuning": 6,
+    "report": 7,
+    "study": 8,
 }
 BASE = 0
 

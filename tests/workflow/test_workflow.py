@@ -18,6 +18,7 @@ from emoverify.layout import Layout, Run, reference_run
 from emoverify.model import checkpoint
 from emoverify.model.networks import FeatureHead
 from snakemake_helpers import DEFAULT_CONFIG, ROOT, SNAKEMAKE, TINY, planned_jobs, snakemake, write_study_config
+from snakemake_helpers import finished_study as run_to_the_end
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +29,7 @@ def write_config(path: Path, **changes) -> Path:
 
 @pytest.fixture(scope="module")
 def finished_study(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny_study")
-    write_config(workdir / "study.yaml")
-    snakemake(workdir, "--cores", "2")
-    return workdir
+    return run_to_the_end(tmp_path_factory.mktemp("tiny_study"), TINY)
 
 
 def test_tiny_demo_study_runs_to_the_report(finished_study):

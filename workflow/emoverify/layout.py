@@ -145,6 +145,10 @@ class Layout:
     def benchmark(self, name: str) -> str:
         return self(f"benchmarks/{name}.tsv")
 
+    def selection(self, method="{method}", labels="{labels}", repeat="{repeat}", fold="{fold}") -> str:
+        """The tuning selection of one (method, labels, repeat, fold); the wildcards by default."""
+        return self(f"selection/{method}/{labels}/repeat{repeat}/fold{fold}.json")
+
     def table_file(self, name: str) -> str:
         return self(f"tables/{name}")
 

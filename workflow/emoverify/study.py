@@ -7,6 +7,7 @@ from typing import Any
 
 from emoverify.layout import Run, reference_run
 from emoverify.registry import DETECTED, FEATURE_EXTRACTORS, NO_LABELS, SHUFFLED, needs_expressions
+from emoverify.tuning import grid
 
 # Training keys that say how a job runs, not what it computes: changing them reruns nothing.
 RUNTIME_KEYS = ("threads",)
@@ -126,7 +127,12 @@ def check_study(config: dict) -> None:
         spec = methods[name]
         if spec["primary"].startswith("arcface") and spec["geometry"] != "spherical":
             raise ConfigError(f"method {name}: ArcFace works on the sphere; set geometry: spherical")
-    compared_methods(config)  # every auxiliary method has a matched baseline
+    compared = compared_methods(config)  # every auxiliary method has a matched baseline
+    if tuning_enabled(config):
+        try:
+            grid.check_budgets(config, compared, baseline_of)
+        except grid.TuningConfigError as error:
+            raise ConfigError(str(error)) from None
     if config["experiment"] in config.get("compare_with", []):
         raise ConfigError(f"compare_with names this experiment ({config['experiment']}): name the other ones")
     training = config["training"]
@@ -166,20 +172,72 @@ def data_digest(config: dict, hash_cache=None) -> str:
     return snapshot.digest(table.to_dict("list"))
 
 
-def planned_runs(config: dict) -> list[Run]:
-    """Every (method, label source, repeat, fold, seed) the config asks for, matched baselines included.
+def tuning_enabled(config: dict) -> bool:
+    return bool(config.get("tuning", {}).get("enabled"))
 
-    Methods without expression losses do not read labels, so they run once per repeat, fold and seed.
-    """
+
+def method_label_sources(config: dict, method: str) -> list[str]:
+    """Methods without expression losses do not read labels: they run once, under ``none``."""
+    return config["label_sources"] if needs_expressions(config["methods"][method]) else [NO_LABELS]
+
+
+def trained_names(config: dict, method: str) -> list[str]:
+    """The run names a method trains under: itself, or (tuning) one per candidate of its grid."""
+    if not tuning_enabled(config):
+        return [method]
+    return [candidate.name for candidate in grid.method_candidates(config, method)]
+
+
+def planned_runs(config: dict) -> list[Run]:
+    """Every (method or tuning candidate, label source, repeat, fold, seed) the config asks for, matched
+    baselines included."""
     runs = []
     for method in compared_methods(config):
-        spec = config["methods"][method]
-        sources = config["label_sources"] if needs_expressions(spec) else [NO_LABELS]
-        for labels in sources:
-            for repeat in range(config["repeats"]):
-                for fold in range(config["folds"]):
-                    runs += [Run(method, labels, fold, seed, repeat=repeat) for seed in config["seeds"]]
+        for name in trained_names(config, method):
+            for labels in method_label_sources(config, method):
+                for repeat in range(config["repeats"]):
+                    for fold in range(config["folds"]):
+                        runs += [Run(name, labels, fold, seed, repeat=repeat) for seed in config["seeds"]]
     return runs
+
+
+def planned_selections(config: dict) -> list[dict]:
+    """Every (method, labels, repeat, fold) a tuned study selects a candidate for (none when untuned)."""
+    if not tuning_enabled(config):
+        return []
+    return [
+        {"method": method, "labels": labels, "repeat": repeat, "fold": fold}
+        for method in compared_methods(config)
+        for labels in method_label_sources(config, method)
+        for repeat in range(config["repeats"])
+        for fold in range(config["folds"])
+    ]
+
+
+def run_method_spec(config: dict, name: str) -> dict:
+    """The method spec a run trains with: the method's, or its tuning candidate's."""
+    if grid.is_candidate(name):
+        return grid.all_candidates(config, [grid.parent_method(name)])[name].spec
+    return {key: value for key, value in config["methods"][name].items() if key != "grid"}
+
+
+def run_training_recipe(config: dict, name: str) -> dict:
+    """The training recipe of a run: the study's, with a tuning candidate's own knobs on top."""
+    recipe = training_recipe(config)
+    if grid.is_candidate(name):
+        recipe.update(grid.all_candidates(config, [grid.parent_method(name)])[name].training)
+    return recipe
+
+
+def selection_settings(config: dict, method: str) -> dict:
+    """What a selection depends on: its candidates (grid order), the fallback, the watched figure."""
+    candidates = grid.method_candidates(config, method)
+    return {
+        "candidates": [[candidate.name, candidate.settings] for candidate in candidates],
+        "default": grid.default_candidate(config, method).name,
+        "figure": config["training"]["validation_figure"],
+        "min_validation_identities": config["tuning"]["min_validation_identities"],
+    }
 
 
 def planned_references(config: dict) -> list[Run]:

@@ -8,7 +8,7 @@ min_version("9.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from emoverify import registry, study  # noqa: E402
-from emoverify.layout import Layout  # noqa: E402
+from emoverify.layout import Layout, Run  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 config.update(study.coerce_to_schema(dict(config), yaml.safe_load(SCHEMA.read_text())))
@@ -26,6 +26,8 @@ RUNS = study.planned_runs(config)
 # this experiment first, then the finished experiments whose summaries go beside it (compare_with)
 REGIME_EXPERIMENTS = [config["experiment"], *config["compare_with"]]
 REFERENCE_RUNS = study.planned_references(config)
+# tuning: the (method, labels, repeat, fold) units that each select one candidate (none when untuned)
+SELECTIONS = study.planned_selections(config)
 
 
 wildcard_constraints:
@@ -51,7 +53,22 @@ def job_seeds(wildcards):
 
 
 def method_spec(wildcards):
-    return config["methods"][wildcards.method]
+    return study.run_method_spec(config, wildcards.method)
+
+
+def run_training(wildcards):
+    return study.run_training_recipe(config, wildcards.method)
+
+
+def candidate_histories(wildcards):
+    """Every seed's history of every candidate of a method, candidate by candidate in grid order."""
+    unit = {"labels": wildcards.labels, "fold": int(wildcards.fold), "repeat": int(wildcards.repeat)}
+    names = study.trained_names(config, wildcards.method)
+    return [LAYOUT.run_file(Run(name, seed=seed, **unit), "history.csv") for name in names for seed in config["seeds"]]
+
+
+def selection_files():
+    return [LAYOUT.selection(**unit) for unit in SELECTIONS]
 
 
 def label_inputs(wildcards):

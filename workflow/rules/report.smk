@@ -6,6 +6,7 @@ rule aggregate:
         face_status=rules.detect_align.output.summary,
         agreement=rules.label_agreement.output.table,
         folds=rules.make_splits.output.folds,
+        selections=selection_files(),
     output:
         runs=LAYOUT.table_file("runs.csv"),
         summary=report(LAYOUT.table_file("summary.csv"), caption="../report/summary.rst", category="3. Results"),
@@ -62,3 +63,4 @@ rule report:
         rules.aggregate.output,
         rules.label_agreement.output,
         rules.compare_regimes.output if config["compare_with"] else [],
+        rules.tuning_report.output if SELECTIONS else [],

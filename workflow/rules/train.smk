@@ -21,7 +21,7 @@ rule train_run:
     params:
         method=method_spec,
         labels=label_params,
-        training=study.training_recipe(config),
+        training=run_training,
         batch_labels=study.batch_labels(config),
         epochs=config["epochs"],
         seeds=job_seeds,

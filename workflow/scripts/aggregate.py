@@ -11,6 +11,7 @@ with logged(snakemake.log[0]) as console:
         metrics_paths=snakemake.input.metrics,
         embedding_paths=snakemake.input.embeddings,
         history_paths=snakemake.input.histories,
+        selection_paths=snakemake.input.selections,
         outputs=dict(snakemake.output.items()),
         baselines=p.baselines,
         run_methods=p.run_methods,

@@ -13,6 +13,8 @@ from emoverify.registry import LABEL_SOURCES, NO_LABELS
 from emoverify.report import comparisons, plots, runs_table
 from emoverify.report import statistics as summary
 from emoverify.report.plots import run_title
+from emoverify.tuning import winners
+from emoverify.tuning.grid import is_candidate, parent_method
 from emoverify.vocabulary import EXPRESSIONS
 
 LABEL_PREFERENCE = LABEL_SOURCES
@@ -132,7 +134,7 @@ def first_histories(history_paths, method_order: list[str] | None = None) -> dic
         history = pd.read_csv(path)
         if history.empty:
             continue
-        name = run_title(run.method, run.labels)
+        name = run_title(parent_method(run.method), run.labels)  # a tuning candidate shows as its method
         key = (run.repeat, run.fold, run.seed)
         if name not in chosen or key < chosen[name][0]:
             chosen[name] = (key, history)
@@ -149,6 +151,26 @@ def order_rows(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:
         .drop(columns="_rank")
         .reset_index(drop=True)
     )
+
+
+def _unit_key(run) -> tuple:
+    if isinstance(run, dict):
+        return run["method"], run["labels"], run["repeat"], run["fold"]
+    return run.method, run.labels, run.repeat, run.fold
+
+
+def _selected(run, chosen: dict) -> bool:
+    """Whether a run (or embeddings record) is a selected candidate's, or no candidate at all."""
+    if run is None:
+        return False
+    method = run["method"] if isinstance(run, dict) else run.method
+    return not is_candidate(method) or _unit_key(run) in chosen
+
+
+def _as_method(record: dict, chosen: dict) -> dict:
+    if not is_candidate(record["method"]):
+        return record
+    return {**record, "method": chosen[_unit_key(record)]}
 
 
 def summary_line(runs: pd.DataFrame, summary_path) -> str:
@@ -174,13 +196,22 @@ def build_results(
     pca_max_identities: int | None = None,
     exclude_same_session: bool = True,
     test_share: float = 0.0,
+    selection_paths=(),
 ) -> pd.DataFrame:
     """Write every table and figure of the report stage; returns the per-run table.
 
     ``test_share`` (n_test / n_train of the folds) corrects intervals and tests for overlapping training sets.
+    ``selection_paths`` (a tuned study): each unit keeps only its selected candidate's runs, under the method's
+    name; the other candidates reach the tuning report, not these tables.
     """
     order = list(references) + list(run_methods)
-    runs = order_rows(runs_table.collect_runs(metrics_paths), order)
+    runs = runs_table.collect_runs(metrics_paths)
+    selections = winners.read_selections(selection_paths)
+    if selections:
+        runs = winners.winning_runs(runs, selections)
+        chosen = winners.winner_names(selections)
+        history_paths = [path for path in history_paths if _selected(parse_run_dir(path), chosen)]
+    runs = order_rows(runs, order)
     runs.to_csv(outputs["runs"], index=False)
     table = order_rows(summary.summarize(runs, test_share=test_share), order)
     table.to_csv(outputs["summary"], index=False)
@@ -192,6 +223,8 @@ def build_results(
 
     records = [load_embeddings(path) for path in embedding_paths if Path(path).is_file()]
     records = [record for record in records if "failed" not in record]
+    if selections:
+        records = [_as_method(record, chosen) for record in records if _selected(record, chosen)]
     plots.pca_figure(pca_panels(records, pca_methods or order, pca_max_identities), outputs["pca"])
     sources = sorted({r["labels"] for r in records if r["labels"] != NO_LABELS}) or [NO_LABELS]
     plots.roc_figure(roc_curves(records, sources, exclude_same_session), outputs["roc"])

@@ -1,7 +1,8 @@
 """The runs table: one row per run, gathered from its metrics.json, and the fold-level units tests run on.
 
 Columns: ``method, labels, repeat, fold, seed, status, reference, path, notes``, one column per metric and
-the run's training facts (``best_epoch``, ``epochs_run``, ``pairs_<loss>``, ``losses_without_pairs``).
+the run's training facts (``best_epoch``, ``epochs_run``, ``validation_figure`` and its value ``val_figure``,
+``pairs_<loss>``, ``losses_without_pairs``); a tuned study adds ``candidate`` and ``setting_<knob>``.
 ``status`` is ``ok`` or ``missing: <reason>``: a run that failed or never wrote its file is a row, so the
 report says so instead of crashing or quietly shrinking the study.
 """
@@ -20,9 +21,9 @@ from emoverify.registry import NO_LABELS
 
 ID_COLUMNS = ("method", "labels", "repeat", "fold", "seed", "status", "reference", "path", "notes")
 UNIT = ["repeat", "fold"]  # the independent unit: one fold of one repeat (seeds within it are averaged)
-TRAINING_TEXT_COLUMNS = ("losses_without_pairs",)
+TRAINING_TEXT_COLUMNS = ("losses_without_pairs", "validation_figure", "candidate")
 # counts and training facts are numbers in the runs table, not metrics to summarise or test
-NOT_METRICS = ("best_epoch", "epochs_run", "threshold", "n_test_images", "n_test_identities")
+NOT_METRICS = ("best_epoch", "epochs_run", "val_figure", "threshold", "n_test_images", "n_test_identities")
 
 
 class SummaryInputError(ValueError):
@@ -118,7 +119,8 @@ def _flatten(values: dict) -> dict:
 
 
 def metric_columns(runs: pd.DataFrame) -> list[str]:
-    """The metrics of a runs table: numeric columns other than identifiers, counts and training facts, and
+    """The metrics of a runs table: numeric columns other than identifiers, counts, training facts and tuned
+    settings, and
     only those with a finite value in some ok run (a metric no run could compute is absent, not NaN)."""
     ok = runs[runs["status"] == "ok"] if "status" in runs else runs
     return [
@@ -126,7 +128,7 @@ def metric_columns(runs: pd.DataFrame) -> list[str]:
         for column in runs.columns
         if column not in ID_COLUMNS
         and column not in NOT_METRICS
-        and not column.startswith(("n_", "pairs_"))
+        and not column.startswith(("n_", "pairs_", "setting_"))
         and pd.api.types.is_numeric_dtype(runs[column])
         and not pd.api.types.is_bool_dtype(runs[column])
         and ok[column].notna().any()

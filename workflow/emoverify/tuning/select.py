@@ -1,0 +1,104 @@
+"""Selection on validation people only: one candidate per (method, labels, repeat, fold), from the validation
+figures its training runs logged (``history.csv``), never from a test metric (the rule has none as input).
+
+A run's figure is the watched validation figure at its kept epoch (early stopping keeps the best one, so it is
+the column's best value); a candidate's figure is the mean over its seeds. The highest wins; ties go to the
+candidate with the smaller settings (the grid's order). A fold whose validation people are fewer than
+``min_validation_identities`` cannot rank candidates: the method's configured setting is taken, and the
+selection says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TIE_TOLERANCE = 1e-12
+
+
+class SelectionError(ValueError):
+    """Selection inputs that cannot be read as given (the message says which)."""
+
+
+def run_figure(history_path, figure: str) -> tuple[float, str] | None:
+    """(value, figure used) of one run: the best value of ``val_<figure>`` over its epochs, or of ``val_auc``
+    where the validation people give no such figure (too few negative pairs); None for a run that trained
+    nothing (empty history: the data could not feed the method)."""
+    path = Path(history_path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    history = pd.read_csv(path)
+    for used in (figure, "auc"):
+        column = f"val_{used}"
+        if column in history and history[column].notna().any():
+            return float(history[column].max()), used
+    return None
+
+
+def validation_identities(folds: pd.DataFrame, repeat: int, fold: int) -> int:
+    rows = folds[(folds["repeat"] == repeat) & (folds["fold"] == fold) & (folds["split"] == "val")]
+    return int(rows["identity"].nunique())
+
+
+def candidate_record(name: str, settings: dict, history_paths: list, figure: str) -> dict:
+    """A candidate's validation figure averaged over its seeds (the seeds that trained)."""
+    figures = [run_figure(path, figure) for path in history_paths]
+    trained = [f for f in figures if f is not None]
+    record = {"name": name, "settings": settings, "runs": len(history_paths), "runs_trained": len(trained)}
+    if not trained:
+        return {**record, "validation": None, "figure_used": None, "status": "missing: no run trained"}
+    used = {f[1] for f in trained}
+    if len(used) > 1:
+        raise SelectionError(f"candidate {name}: its seeds watched different figures {sorted(used)}")
+    return {**record, "validation": float(np.mean([f[0] for f in trained])), "figure_used": used.pop(), "status": "ok"}
+
+
+def choose(records: list[dict], default_name: str, n_validation: int, min_validation: int) -> tuple[str | None, str]:
+    """The winner's name and why. ``records`` are in grid order (smallest settings first)."""
+    if n_validation < min_validation:
+        if any(r["name"] == default_name and r["status"] == "ok" for r in records):
+            return default_name, (
+                f"fallback: {n_validation} validation people < {min_validation} (tuning.min_validation_identities) "
+                "cannot rank candidates; the method's configured setting is used"
+            )
+        return None, f"fallback candidate {default_name} did not train and the fold cannot rank the others"
+    ranked = [r for r in records if r["status"] == "ok" and r["validation"] is not None]
+    if not ranked:
+        return None, "no candidate trained"
+    best = max(r["validation"] for r in ranked)
+    winner = next(r for r in ranked if r["validation"] >= best - TIE_TOLERANCE)  # first: smallest settings
+    tied = sum(r["validation"] >= best - TIE_TOLERANCE for r in ranked)
+    why = f"highest mean validation {winner['figure_used']} ({best:.4f}) of {len(ranked)} candidates"
+    return winner["name"], why + (f"; {tied} tied, the smallest setting taken" if tied > 1 else "")
+
+
+def select(
+    candidates: list[tuple[str, dict, list]],
+    *,
+    figure: str,
+    folds: pd.DataFrame,
+    repeat: int,
+    fold: int,
+    default_name: str,
+    min_validation_identities: int,
+) -> dict:
+    """The selection record of one (method, labels, repeat, fold).
+
+    ``candidates``: (name, settings, history paths of its seeds) in grid order.
+    """
+    records = [candidate_record(name, settings, paths, figure) for name, settings, paths in candidates]
+    n_validation = validation_identities(folds, repeat, fold)
+    winner, reason = choose(records, default_name, n_validation, min_validation_identities)
+    settings = next((r["settings"] for r in records if r["name"] == winner), None)
+    return {
+        "figure": figure,
+        "validation_identities": n_validation,
+        "min_validation_identities": min_validation_identities,
+        "tuned": n_validation >= min_validation_identities,
+        "candidates": records,
+        "winner": winner,
+        "winner_settings": settings,
+        "reason": reason,
+    }
