@@ -1,21 +1,24 @@
 """The pixel cache (faces/pixels_<size>.npy): exactly the decoded crops, what a job loads and trains on is the
 same with it as without, and a cache that does not belong to the job's manifest or size stops the job."""
 
+import io
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from demo_runs import TRAINING, TRIPLET
+from demo_runs import EVALUATION, TRAINING, TRIPLET
 
 from emoverify.data.adapters import load_dataset
 from emoverify.data.demo import generate_demo
+from emoverify.evaluation import jobs as evaluation_jobs
 from emoverify.faces.detect import prepare_faces
 from emoverify.faces.pixels import PixelCache, PixelCacheError, build_pixel_cache, decode_crops
+from emoverify.layout import Run
 from emoverify.splits.fold_data import load_fold, load_images
 from emoverify.splits.folds import make_folds
-from emoverify.training.loop import train_model
+from emoverify.training import jobs as train_jobs
 
 SIZE = TRAINING["input_size"]  # 32 px: the 48 px crops are resized, as a job does
 
@@ -67,7 +70,7 @@ def test_the_cache_holds_exactly_the_decoded_crops_of_the_usable_faces(study):
     assert json.loads((root / "pixels.json").read_text())["manifest_sha1"] == record["manifest_sha1"]
 
 
-def test_a_fold_from_the_cache_equals_the_decoded_fold_and_trains_the_same_model(study):
+def test_a_fold_from_the_cache_equals_the_decoded_fold(study):
     root, _, _ = study
     decoded, cached = fold(root), fold(root, pixels=cache_paths(root))
     for split in ("train", "val"):
@@ -75,15 +78,52 @@ def test_a_fold_from_the_cache_equals_the_decoded_fold_and_trains_the_same_model
         assert cached[split].images.dtype == torch.uint8 and cached[split].images.is_contiguous()
         assert torch.equal(cached[split].images, decoded[split].images)
         np.testing.assert_array_equal(cached[split].expressions, decoded[split].expressions)
-    settings = dict(method=TRIPLET, training=TRAINING, epochs=2, seed=0, device=torch.device("cpu"), progress=False)
-    one = train_model(decoded["train"], decoded["val"], **settings)
-    other = train_model(cached["train"], cached["val"], **settings)
-    first, second = one.model.state_dict(), other.model.state_dict()
-    assert first.keys() == second.keys()
-    for key in first:
-        assert torch.equal(first[key], second[key]), key
-    columns = [c for c in one.history.columns if c != "seconds"]
-    pd.testing.assert_frame_equal(one.history[columns], other.history[columns])
+
+
+def test_jobs_reading_the_cache_write_the_same_model_and_metrics(study, tmp_path):
+    """The training and evaluation jobs' own functions, once on decoded crops and once on the cache."""
+    root, _, _ = study
+    run = Run("tl", "none", 0, 0)
+    written = {}
+    for name, pixels in (("decoded", None), ("cached", cache_paths(root))):
+        folder = tmp_path / name
+        folder.mkdir()
+        model, history = str(folder / "model.pt"), str(folder / "history.csv")
+        train_jobs.train_runs(
+            fold(root, pixels),
+            [run],
+            [model],
+            [history],
+            method=TRIPLET,
+            training=TRAINING,
+            epochs=2,
+            device=torch.device("cpu"),
+            console=io.StringIO(),
+        )
+        outputs = evaluation_jobs.output_pairs(str(folder / "embeddings.npz"), str(folder / "metrics.json"))
+        evaluation_jobs.evaluate_runs(
+            [run],
+            [model],
+            outputs,
+            lambda size, pixels=pixels: fold(root, pixels, splits=("val", "test")),
+            device=torch.device("cpu"),
+            evaluation=EVALUATION,
+        )
+        state = torch.load(model, weights_only=False)["model_state"]
+        written[name] = (state, pd.read_csv(history).drop(columns="seconds"), folder)
+    (decoded_state, decoded_history, decoded_dir), (cached_state, cached_history, cached_dir) = written.values()
+    assert decoded_state.keys() == cached_state.keys()
+    for key in decoded_state:
+        assert torch.equal(decoded_state[key], cached_state[key]), key
+    pd.testing.assert_frame_equal(decoded_history, cached_history)
+    assert (
+        json.loads((decoded_dir / "metrics.json").read_text())["metrics"]
+        == json.loads((cached_dir / "metrics.json").read_text())["metrics"]
+    )
+    with np.load(decoded_dir / "embeddings.npz") as one, np.load(cached_dir / "embeddings.npz") as other:
+        assert one.files == other.files
+        for key in one.files:
+            np.testing.assert_array_equal(one[key], other[key])
 
 
 def test_a_cache_of_another_manifest_stops_the_job(study, tmp_path):
