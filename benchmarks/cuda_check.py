@@ -171,7 +171,7 @@ def concurrency_summary(n: int, alone: tuple[float, list[dict]], together: tuple
 def concurrent(args) -> int:
     where = torch.cuda.get_device_name(0) if args.device == "cuda" else f"the CPU ({os.cpu_count()} cores)"
     print(
-        f"{args.concurrent} concurrent trainings of {args.method} on {where}: {args.epochs} epochs x "
+        f"{args.concurrent} concurrent trainings of {args.method} on {where}: {args.epochs} epoch(s) x "
         f"{args.batches_per_epoch} batches each, one torch thread a process"
     )
     alone = launch(1, args)
