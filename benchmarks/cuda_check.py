@@ -13,23 +13,40 @@ Two checks on demo drawings (12 people, every expression twice), the default con
    epoch should agree to a few percent and both runs should lower the loss.
 
 Without CUDA it says so and exits with status 2 (nothing to compare).
+
+``--concurrent N`` instead times N trainings sharing one card, as Snakemake runs them with
+``--resources gpu_slots=N``: first one training process alone, then N started together, each a short
+``train.train_model`` of ``--method`` on demo drawings (``--epochs`` x ``--batches-per-epoch``) in its own
+Python process (interpreter, imports, data and CUDA context included, as a job pays them). It prints the wall
+time of all N against one alone, each process's seconds (in all and in training), its peak GPU memory, and the
+throughput gained (N x alone / wall of all). ``--device cpu`` runs the same timing on the CPU (one torch
+thread a process) to dry-run it without a GPU, e.g. ``--concurrent 2 --device cpu --epochs 1
+--batches-per-epoch 2``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch  # before anything that might import tensorflow
 import yaml
 
 from bench_training import ROOT, default_training, demo_batches, demo_faces
-from emoverify.model.device import seed_everything
+from emoverify.model.device import seed_everything, use_threads
 from emoverify.model.networks import model_from_recipe
 from emoverify.splits.fold_data import FaceSet
 from emoverify.training import loop as train
+
+WORKER_LINE = "worker result: "  # a worker's one line of JSON on stdout starts with this
 
 
 def method_spec(name: str) -> dict:
@@ -56,8 +73,8 @@ def split_people(faces: FaceSet, n_val: int) -> tuple[FaceSet, FaceSet]:
     return faces.subset(~in_val), faces.subset(in_val)
 
 
-def training_history(method: dict, training: dict, epochs: int, device: torch.device):
-    fit, val = split_people(demo_faces(training["input_size"], seed=0), n_val=3)
+def training_history(method: dict, training: dict, epochs: int, device: torch.device, faces: FaceSet | None = None):
+    fit, val = split_people(demo_faces(training["input_size"], seed=0) if faces is None else faces, n_val=3)
     started = time.perf_counter()
     result = train.train_model(
         fit,
@@ -72,15 +89,119 @@ def training_history(method: dict, training: dict, epochs: int, device: torch.de
     return result.history, time.perf_counter() - started
 
 
+def worker(args) -> int:
+    """One training in this process (a worker of ``--concurrent``); prints its timings as one JSON line."""
+    device = torch.device(args.device)
+    use_threads(1)
+    method = method_spec(args.method)
+    training = {**default_training(), "batches_per_epoch": args.batches_per_epoch, "mixed_precision": True}
+    faces = demo_faces(training["input_size"], seed=0)
+    ready = time.time()
+    history, train_seconds = training_history(method, training, args.epochs, device, faces)
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
+    result = {
+        "pid": os.getpid(),
+        "ready": ready,
+        "finished": time.time(),
+        "train_seconds": train_seconds,
+        "final_loss": float(history["total"].iloc[-1]),
+        "peak_memory_mb": peak / 2**20,
+    }
+    print(WORKER_LINE + json.dumps(result), flush=True)
+    return 0
+
+
+def launch(n: int, args) -> tuple[float, list[dict]]:
+    """Start ``n`` worker processes together; the wall time until the last exits, and each one's result with
+    its ``seconds`` from the launch to its exit."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--device", args.device]
+    command += ["--method", args.method, "--epochs", str(args.epochs)]
+    command += ["--batches-per-epoch", str(args.batches_per_epoch)]
+    here = Path(__file__).resolve().parent
+    paths = [str(here), str(here.parent / "workflow"), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in paths if path)}
+    with tempfile.TemporaryDirectory(prefix="cuda_check_") as scratch:
+        logs = [(Path(scratch) / f"{i}.out", Path(scratch) / f"{i}.err") for i in range(n)]
+        launched = time.time()
+        processes = []
+        for out, err in logs:
+            with open(out, "w") as stdout, open(err, "w") as stderr:
+                processes.append(subprocess.Popen(command, stdout=stdout, stderr=stderr, text=True, env=env))
+        exited: dict[int, float] = {}
+        while len(exited) < n:
+            for index, process in enumerate(processes):
+                if index not in exited and process.poll() is not None:
+                    exited[index] = time.time()
+            time.sleep(0.02)
+        wall = max(exited.values()) - launched
+        results = []
+        for index, (process, (out, err)) in enumerate(zip(processes, logs)):
+            lines = [line for line in out.read_text().splitlines() if line.startswith(WORKER_LINE)]
+            if process.returncode or not lines:
+                raise RuntimeError(
+                    f"a training worker failed (status {process.returncode}):\n{err.read_text()[-3000:]}"
+                )
+            result = json.loads(lines[-1][len(WORKER_LINE) :])
+            results.append({**result, "launched": launched, "seconds": exited[index] - launched})
+    return wall, results
+
+
+def concurrency_summary(n: int, alone: tuple[float, list[dict]], together: tuple[float, list[dict]]) -> list[str]:
+    """The report of ``--concurrent``: one process alone against ``n`` started together."""
+    alone_wall, (single,) = alone
+    wall, results = together
+    lines = [
+        f"one training alone: {alone_wall:.1f} s wall ({single['ready'] - single['launched']:.1f} s to ready, "
+        f"{single['train_seconds']:.1f} s training, peak {single['peak_memory_mb']:.0f} MB)",
+        f"{n} trainings started together: {wall:.1f} s wall = {wall / alone_wall:.2f} x one alone; "
+        f"throughput {n * alone_wall / wall:.2f} x one at a time",
+        "seconds of each process from the common launch: to ready (interpreter, imports, data), training, to exit",
+        f"{'process':>8}{'to exit':>10}{'to ready':>10}{'training':>10}{'peak MB':>10}",
+    ]
+    for index, result in enumerate(results):
+        lines.append(
+            f"{index:>8}{result['seconds']:>10.1f}{result['ready'] - result['launched']:>10.1f}"
+            f"{result['train_seconds']:>10.1f}{result['peak_memory_mb']:>10.0f}"
+        )
+    seconds = [result["seconds"] for result in results]
+    lines.append(f"per process: median {statistics.median(seconds):.1f} s, max {max(seconds):.1f} s")
+    return lines
+
+
+def concurrent(args) -> int:
+    where = torch.cuda.get_device_name(0) if args.device == "cuda" else f"the CPU ({os.cpu_count()} cores)"
+    print(
+        f"{args.concurrent} concurrent trainings of {args.method} on {where}: {args.epochs} epoch(s) x "
+        f"{args.batches_per_epoch} batches each, one torch thread a process"
+    )
+    alone = launch(1, args)
+    together = launch(args.concurrent, args)
+    print("\n".join(concurrency_summary(args.concurrent, alone, together)))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", default="tl_pdp_fbv")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batches-per-epoch", type=int, default=8)
+    parser.add_argument("--concurrent", type=int, metavar="N", help="time N trainings started together on one card")
+    parser.add_argument(
+        "--device", choices=("cuda", "cpu"), default="cuda", help="--concurrent only: cpu dry-runs the timing"
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if not torch.cuda.is_available():
+    if args.concurrent is not None and args.concurrent < 1:
+        parser.error(f"--concurrent needs at least 1 process, not {args.concurrent}")
+    if args.device == "cpu" and args.concurrent is None and not args.worker:
+        parser.error("--device cpu is for --concurrent (the CUDA checks compare CUDA with the CPU)")
+    if args.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device visible to torch: nothing to compare (run this on a GPU machine)")
         return 2
+    if args.worker:
+        return worker(args)
+    if args.concurrent is not None:
+        return concurrent(args)
     method = method_spec(args.method)
     training = {**default_training(), "batches_per_epoch": args.batches_per_epoch, "mixed_precision": True}
     cpu, cuda = torch.device("cpu"), torch.device("cuda")

@@ -30,6 +30,7 @@ EVERYTHING_AFTER_THE_TABLE = {
     "detect_expressions": 1,
     "label_agreement": 1,
     "make_splits": 1,
+    "face_pixels": 1,  # the faces decoded once for the trainings, evaluations and the pixel reference
     "train_run": 4,  # tl and tl_pdp (manual) on 2 folds
     "evaluate_run": 4,
     "extract_features": 1,  # dlib's descriptors of the faces

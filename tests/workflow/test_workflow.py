@@ -182,6 +182,32 @@ def test_changing_alignment_reruns_everything_downstream_of_faces_only(finished_
     assert "generate_demo" not in jobs and "dataset" not in jobs
     assert jobs["detect_align"] == 1 and jobs["detect_expressions"] == 1 and jobs["make_splits"] == 1
     assert jobs["train_run"] == 6 and jobs["evaluate_reference"] == 6 and jobs["extract_features"] == 1
+    assert jobs["face_pixels"] == 1
+
+
+def test_the_pixel_cache_is_read_by_image_jobs_and_remade_when_the_manifest_changes(finished_study, tmp_path):
+    """The finished study's faces copied to a new folder: the cache is current, and a newer manifest remakes it."""
+    faces = Layout("tiny")
+    record = json.loads((finished_study / faces.pixels_record(32)).read_text())
+    assert record["rows"] == 8 * 7 and record["size"] == 32
+    for log in (finished_study / faces.root / "logs").rglob("*.log"):
+        assert "PixelCacheError" not in log.read_text()
+    for stage in ("dataset", "faces", "splits"):
+        shutil.copytree(finished_study / faces.root / stage, tmp_path / faces.root / stage)
+    write_config(tmp_path / "study.yaml")
+    target = faces.pixels(32)
+    assert planned_jobs(tmp_path, target) == {}
+    manifest = tmp_path / faces.manifest
+    os.utime(manifest, (time.time() + 5, time.time() + 5))
+    assert planned_jobs(tmp_path, target) == {"face_pixels": 1}
+    # a cache older than its manifest's content is refused by the job that reads it
+    rows = pd.read_csv(manifest, keep_default_na=False)
+    rows.loc[0, "emotion_manual"] = "surprise" if rows.loc[0, "emotion_manual"] != "surprise" else "anger"
+    rows.to_csv(manifest, index=False)
+    reference = faces.run_file(reference_run("pixels", 0, 0), "metrics.json")
+    result = snakemake(tmp_path, "--cores", "1", reference, "--allowed-rules", "evaluate_reference", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "PixelCacheError" in output and "another faces manifest" in output
 
 
 def test_an_interrupted_training_is_redone_and_nothing_else(finished_study):
@@ -283,10 +309,11 @@ def test_a_figure_setting_reruns_only_the_report(finished_study):
             {"training": {**TINY["training"], "learning_rate": 0.002}},
             {"train_run": 6, "evaluate_run": 6, "aggregate": 1, "all": 1},
         ),
-        # the input size: trainings, evaluations, pixels and the untrained net, not dlib nor its descriptors
+        # the input size: the faces decoded at the new size, trainings, evaluations, pixels and the untrained net,
+        # not dlib nor its descriptors
         (
             {"training": {**TINY["training"], "input_size": 40}},
-            {"train_run": 6, "evaluate_run": 6, "evaluate_reference": 4, "aggregate": 1, "all": 1},
+            {"face_pixels": 1, "train_run": 6, "evaluate_run": 6, "evaluate_reference": 4, "aggregate": 1, "all": 1},
         ),
         # the detected-label threshold: the label agreement and the detected-label runs only
         (

@@ -98,6 +98,14 @@ class Layout:
         """The cached descriptors of one pretrained recognizer ("{extractor}" gives the rule's pattern)."""
         return self(f"features/{extractor}.npz")
 
+    def pixels(self, size) -> str:
+        """The usable faces decoded once at ``size`` px (faces.pixels; "{size}" gives the rule's pattern)."""
+        return self(f"faces/pixels_{size}.npy")
+
+    def pixels_record(self, size) -> str:
+        """Beside the pixel cache: its image ids, size and the sha1 of the manifest it was made from."""
+        return self(f"faces/pixels_{size}.json")
+
     def run_pattern(self, name: str) -> str:
         """A file of every run, with the wildcards {method}, {labels}, {repeat}, {fold}, {seed}."""
         return self(f"{RUN_DIR}/{name}")

@@ -96,11 +96,26 @@ def head_inputs(wildcards=None):
     return {} if extractor is None else {"head_features": LAYOUT.features(extractor)}
 
 
-def reference_features(wildcards):
-    """The cached descriptors are an input of the reference that scores them, and of the untrained head."""
+def pixel_inputs(wildcards=None):
+    """The experiment's faces decoded once at the input size (face_pixels), for a job that reads images."""
+    size = config["training"]["input_size"]
+    return {"pixels": LAYOUT.pixels(size), "pixels_record": LAYOUT.pixels_record(size)}
+
+
+def run_inputs(wildcards):
+    """What a training run and its evaluation read for each face: cached descriptors (a head backbone) or the
+    pixel cache."""
+    return head_inputs() or pixel_inputs()
+
+
+def reference_inputs(wildcards):
+    """The cached descriptors are an input of the reference that scores them, and of the untrained head; the
+    pixel cache of the pixel reference and of the untrained image network."""
     if wildcards.reference in registry.FEATURE_EXTRACTORS:
         return {"features": LAYOUT.features(wildcards.reference)}
-    return head_inputs() if wildcards.reference == "untrained" else {}
+    if wildcards.reference == "untrained":
+        return run_inputs(wildcards)
+    return pixel_inputs()
 
 
 def demo_input(wildcards):

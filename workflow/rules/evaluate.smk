@@ -1,7 +1,7 @@
 rule evaluate_run:
     input:
         unpack(label_inputs),
-        unpack(head_inputs),
+        unpack(run_inputs),
         model=rules.train_run.output.model,
         manifest=rules.detect_align.output.manifest,
         folds=rules.make_splits.output.folds,
@@ -30,7 +30,7 @@ rule evaluate_run:
 # cached descriptors (features.smk): what "good" means.
 rule evaluate_reference:
     input:
-        unpack(reference_features),
+        unpack(reference_inputs),
         manifest=rules.detect_align.output.manifest,
         folds=rules.make_splits.output.folds,
     output:

@@ -65,6 +65,28 @@ rule faces:
         rules.detect_align.output.manifest,
 
 
+# The usable faces decoded once at a network's input size into one array that training and evaluation jobs
+# memory-map instead of decoding every crop; the manifest's sha1 beside it lets a job refuse a stale cache.
+rule face_pixels:
+    input:
+        manifest=rules.detect_align.output.manifest,
+    output:
+        pixels=LAYOUT.pixels("{size}"),
+        record=LAYOUT.pixels_record("{size}"),
+    log:
+        LAYOUT.log("face_pixels_{size}"),
+    benchmark:
+        LAYOUT.benchmark("face_pixels_{size}")
+    wildcard_constraints:
+        size=r"\d+",
+    conda:
+        "../../envs/base.yaml"
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/face_pixels.py"
+
+
 # Runs that ask for manual labels wait for this check, so a dataset without them stops early and clearly.
 rule check_manual_labels:
     input:

@@ -1,7 +1,7 @@
 rule train_run:
     input:
         unpack(label_inputs),
-        unpack(head_inputs),
+        unpack(run_inputs),
         manifest=rules.detect_align.output.manifest,
         folds=rules.make_splits.output.folds,
     output:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 
+from emoverify.faces.pixels import PixelCache, decode_crops
 from emoverify.features.store import Features, load_features
 from emoverify.labels import sources as label_sources
 from emoverify.registry import NO_LABELS, SHUFFLED
@@ -68,14 +68,7 @@ def expression_codes(names) -> np.ndarray:
 
 def load_images(paths, size: int) -> torch.Tensor:
     """Read aligned crops as an N x 3 x size x size uint8 tensor (resized when needed)."""
-    images = np.empty((len(paths), size, size, 3), dtype=np.uint8)
-    for index, path in enumerate(paths):
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            if image.size != (size, size):
-                image = image.resize((size, size), Image.BILINEAR)
-            images[index] = np.asarray(image)
-    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    return torch.from_numpy(decode_crops(paths, size)).permute(0, 3, 1, 2).contiguous()
 
 
 def fold_faces(
@@ -87,11 +80,14 @@ def fold_faces(
     input_size: int,
     repeat: int = 0,
     descriptors: Features | None = None,
+    pixels: PixelCache | None = None,
 ) -> FaceSet:
     """The faces of one split of one fold (of one repeat of the cross-validation).
 
     `expressions` maps image_id to the canonical expression the losses should see ("" unknown); with
-    ``descriptors`` (a features stage file, loaded) each face is its cached descriptor instead of its image.
+    ``descriptors`` (a features stage file, loaded) each face is its cached descriptor instead of its image;
+    with ``pixels`` (the experiment's pixel cache, opened at ``input_size``) its image comes from the cache
+    instead of its crop file.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
@@ -102,16 +98,22 @@ def fold_faces(
     manual = rows["emotion_manual"].fillna("").astype(str) if "emotion_manual" in rows else pd.Series([""] * len(ids))
     return FaceSet(
         image_ids=ids,
-        images=(
-            load_images(rows["aligned_path"].tolist(), input_size)
-            if descriptors is None
-            else descriptor_rows(descriptors, ids)
-        ),
+        images=face_images(rows, ids, input_size, descriptors, pixels),
         identities=rows["identity"].astype(str).to_numpy(),
         sessions=sessions,
         expressions=expression_codes(expressions.reindex(ids).fillna("").tolist()),
         manual_expressions=expression_codes(manual.tolist()),
     )
+
+
+def face_images(rows: pd.DataFrame, ids: list[str], input_size: int, descriptors, pixels) -> torch.Tensor:
+    """What a network reads for each face: its cached descriptor, its row of the pixel cache, or its decoded
+    crop."""
+    if descriptors is not None:
+        return descriptor_rows(descriptors, ids)
+    if pixels is not None:
+        return torch.from_numpy(pixels.rows(ids))
+    return load_images(rows["aligned_path"].tolist(), input_size)
 
 
 def read_table(path) -> pd.DataFrame:
@@ -174,12 +176,15 @@ def load_fold(
     repeat: int = 0,
     batch_labels: dict | None = None,
     head_features: str | None = None,
+    pixels: tuple[str, str] | None = None,
 ) -> dict[str, FaceSet]:
     """The requested splits of one fold as in-memory face sets, with the run's label source.
 
     ``batch_labels`` (a manual or detected source, or None) gives every face set the expressions that shape
     training batches: the same for every run of a study, whatever its own label source. ``head_features`` (a
     features stage file) replaces each face's image by its cached descriptor: the head backbone's input.
+    ``pixels`` (the face_pixels rule's array and record) gives the images from the memory-mapped cache, checked
+    against ``manifest_path`` and ``input_size``, instead of decoding every crop.
     """
     manifest = read_table(manifest_path)
     folds = read_table(folds_path)
@@ -188,10 +193,11 @@ def load_fold(
     if batch_labels is not None:
         batch = source_expressions(manifest, batch_labels, detected)
     descriptors = load_features(head_features) if head_features is not None else None  # once for every split
+    cache = PixelCache(*pixels, manifest_path, input_size) if pixels is not None and descriptors is None else None
     faces = {}
     for split in splits:
         faces[split] = fold_faces(
-            manifest, folds, fold, split, expressions, input_size, repeat=repeat, descriptors=descriptors
+            manifest, folds, fold, split, expressions, input_size, repeat=repeat, descriptors=descriptors, pixels=cache
         )
         if batch_labels is not None:
             faces[split].batch_expressions = expression_codes(batch.reindex(faces[split].image_ids).fillna(""))
@@ -206,7 +212,8 @@ def descriptor_rows(descriptors: Features, image_ids: list[str]) -> torch.Tensor
 
 def load_rule_fold(inputs, run, input_size: int, label_params: dict, splits: tuple[str, ...], batch_labels=None):
     """`load_fold` of a run from a train or evaluate rule's inputs (manifest, folds and, where a label source
-    needs it, detected; ``head_features`` where the network is a head on cached descriptors)."""
+    needs it, detected; ``head_features`` where the network is a head on cached descriptors; ``pixels`` and
+    ``pixels_record``, the pixel cache, where it reads images)."""
     return load_fold(
         inputs.manifest,
         inputs.folds,
@@ -218,6 +225,7 @@ def load_rule_fold(inputs, run, input_size: int, label_params: dict, splits: tup
         repeat=run.repeat,
         batch_labels=batch_labels,
         head_features=inputs.get("head_features"),
+        pixels=(inputs.pixels, inputs.pixels_record) if inputs.get("pixels") else None,
     )
 
 

@@ -1,0 +1,71 @@
+"""benchmarks/cuda_check.py: its help, the no-CUDA exit, and the concurrent-trainings timing dry-run on the CPU
+(the same code that times N trainings on one card)."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "cuda_check.py"
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "workflow"), str(ROOT / "benchmarks")])}
+
+
+def cuda_check(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=ENV, timeout=timeout
+    )
+
+
+def test_help_names_the_concurrency_option():
+    result = cuda_check("--help")
+    assert result.returncode == 0, result.stderr
+    assert "--concurrent N" in result.stdout and "{cuda,cpu}" in result.stdout
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("args", [(), ("--concurrent", "2")], ids=["compare", "concurrent"])
+def test_without_cuda_it_says_so_and_exits_2(args):
+    result = cuda_check(*args)
+    assert result.returncode == 2 and "no CUDA device visible to torch" in result.stdout
+
+
+def test_bad_options_are_refused():
+    assert "at least 1 process" in cuda_check("--concurrent", "0", "--device", "cpu").stderr
+    assert "--device cpu is for --concurrent" in cuda_check("--device", "cpu").stderr
+
+
+def test_concurrent_trainings_are_timed_on_the_cpu():
+    result = cuda_check(
+        "--concurrent",
+        "2",
+        "--device",
+        "cpu",
+        "--method",
+        "tl",
+        "--epochs",
+        "1",
+        "--batches-per-epoch",
+        "1",
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    out = result.stdout
+    alone = float(re.search(r"one training alone: ([\d.]+) s wall", out).group(1))
+    wall, ratio, throughput = map(
+        float,
+        re.search(
+            r"2 trainings started together: ([\d.]+) s wall = ([\d.]+) x one alone; throughput ([\d.]+)", out
+        ).groups(),
+    )
+    assert alone > 0 and wall > 0
+    assert ratio == pytest.approx(wall / alone, abs=0.01) and throughput == pytest.approx(2 * alone / wall, abs=0.01)
+    rows = re.findall(r"^\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)$", out, re.M)
+    assert [int(row[0]) for row in rows] == [0, 1]
+    for _, to_exit, to_ready, training, peak in rows:
+        assert 0 < float(to_ready) < float(to_exit) <= wall + 0.05 and float(training) > 0
+        assert float(to_ready) + float(training) <= float(to_exit) + 0.05 and peak == "0"  # no GPU memory on the CPU
