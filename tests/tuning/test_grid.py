@@ -1,9 +1,24 @@
 """Tuning candidates from the config: names, settings, equal budgets, the fallback setting."""
 
+from pathlib import Path
+
 import pytest
+import yaml
+from snakemake.utils import validate
 
 from emoverify import study
 from emoverify.tuning import grid
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def config():
+    """The default config with its schema defaults and tuning on."""
+    loaded = yaml.safe_load((ROOT / "config.yaml").read_text())
+    loaded["tuning"] = {"enabled": True}
+    validate(loaded, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    return loaded
 
 
 def names(config, method):
