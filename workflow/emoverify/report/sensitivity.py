@@ -8,7 +8,7 @@ import pandas as pd
 
 from emoverify.report import plots
 from emoverify.report.runs_table import UNIT
-from emoverify.report.statistics import describe
+from emoverify.report.statistics import describe, metric_bounds
 from emoverify.tuning import winners
 
 KEYS = ["method", "labels", "candidate", *UNIT]
@@ -34,10 +34,10 @@ def tuned_knob(table: pd.DataFrame) -> str | None:
     return settings[0] if settings else None
 
 
-def _curve(group: pd.DataFrame, knob: str, column: str, test_share: float) -> pd.DataFrame:
+def _curve(group: pd.DataFrame, knob: str, column: str, test_share: float, bounds) -> pd.DataFrame:
     rows = []
     for value, at in group.groupby(knob):
-        rows.append({"x": value, **describe(at[column].to_numpy(), test_share=test_share)})
+        rows.append({"x": value, **describe(at[column].to_numpy(), bounds=bounds, test_share=test_share)})
     return pd.DataFrame(rows).sort_values("x")
 
 
@@ -62,16 +62,18 @@ def sensitivity_figure(
     for ax, (method, labels, knob, group) in zip(axes, panels):
         lines = (("validation", "tab:blue", "validation"), (f"test_{figure}", "tab:orange", "test"))
         for column, colour, name in lines:
-            curve = _curve(group, knob, column, test_share)
+            curve = _curve(group, knob, column, test_share, metric_bounds(figure))
             ax.plot(curve["x"], curve["mean"], marker="o", color=colour, label=name)
             ax.fill_between(curve["x"], curve["ci95_low"], curve["ci95_high"], color=colour, alpha=0.15)
         baseline = winners_runs[(winners_runs["method"] == baselines[method]) & (winners_runs["status"] == "ok")]
         if figure in baseline and len(baseline):
             units = baseline.groupby(UNIT)[figure].mean().to_numpy()
-            band = describe(units, test_share=test_share)
+            band = describe(units, bounds=metric_bounds(figure), test_share=test_share)
             ax.axhline(band["mean"], color="grey", linestyle="--", label=f"{baselines[method]} (test, tuned)")
             if np.isfinite(band["ci95_low"]):
                 ax.axhspan(band["ci95_low"], band["ci95_high"], color="grey", alpha=0.15)
+        if metric_bounds(figure) is not None:  # a rate: the whole [0, 1] range, room for the marks above it
+            ax.set_ylim(0.0, 1.08)
         picks = group[group["selected"]].groupby(knob).size()
         top = ax.get_ylim()[1]
         for value, count in picks.items():
