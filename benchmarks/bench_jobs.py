@@ -93,7 +93,8 @@ def evaluation_work(repo: Path, workdir: Path, layout, run, config: dict) -> flo
             label_params={"source": run.labels},
             splits=("val", "test"),
         )
-    evaluation = {"exclude_same_session": True, "rank1_draws": config["evaluation"]["rank1_draws"]}
+    rank1_draws = config.get("evaluation", {}).get("rank1_draws", 10)  # the schema default when unset
+    evaluation = {"exclude_same_session": True, "rank1_draws": rank1_draws}
     with tempfile.TemporaryDirectory() as scratch:
         outputs = SimpleNamespace(embeddings=f"{scratch}/e.npz", metrics=f"{scratch}/m.json")
         seconds = []
