@@ -8,6 +8,7 @@ import pytest
 import torch
 from demo_runs import FBV, TRAINING, TRIPLET, make_demo_sets, run
 
+from emoverify import metrics
 from emoverify.model import checkpoint
 from emoverify.model.embedding import embed
 from emoverify.model.networks import model_from_recipe
@@ -164,7 +165,7 @@ def test_early_stopping_score_ranks_by_the_figure_then_auc_then_loss():
     assert train.early_stopping_score({"auc": 0.7, "tar_at_far_1e-2": nan}, "tar_at_far_1e-2", 1.0)[0] == "auc"
     assert train.early_stopping_score({"auc": nan, "tar_at_far_1e-2": nan}, "auc", 2.0) == ("loss", (-2.0, -2.0))
     with pytest.raises(ValueError, match="unknown validation figure"):
-        train.history_column("accuracy")
+        metrics.history_column("accuracy")
 
 
 @pytest.mark.parametrize("term", ["pdp", "ce"])

@@ -25,6 +25,14 @@ import numpy as np
 
 METRICS = ("cosine", "euclidean")
 FAR_LEVELS = {"tar_at_far_1e-1": 1e-1, "tar_at_far_1e-2": 1e-2}
+VALIDATION_FIGURES = ("auc", *FAR_LEVELS)  # what early stopping watches and tuning ranks candidates by
+
+
+def history_column(figure: str) -> str:
+    """The history.csv column of a validation figure (``val_auc``, ``val_tar_at_far_1e-2``, ...)."""
+    if figure not in VALIDATION_FIGURES:
+        raise ValueError(f"unknown validation figure {figure!r}; choose one of {', '.join(VALIDATION_FIGURES)}")
+    return f"val_{figure}"
 
 
 class MetricsInputError(ValueError):

@@ -218,7 +218,7 @@ def run_method_spec(config: dict, name: str) -> dict:
     """The method spec a run trains with: the method's, or its tuning candidate's."""
     if grid.is_candidate(name):
         return grid.all_candidates(config, [grid.parent_method(name)])[name].spec
-    return {key: value for key, value in config["methods"][name].items() if key != "grid"}
+    return grid.run_spec(config["methods"][name])
 
 
 def run_training_recipe(config: dict, name: str) -> dict:

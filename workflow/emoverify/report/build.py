@@ -153,24 +153,24 @@ def order_rows(table: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     )
 
 
-def _unit_key(run) -> tuple:
-    if isinstance(run, dict):
-        return run["method"], run["labels"], run["repeat"], run["fold"]
-    return run.method, run.labels, run.repeat, run.fold
+def _selected(unit: tuple, chosen: dict) -> bool:
+    """Whether a run of ``unit`` (method, labels, repeat, fold) is a selected candidate's (``chosen``:
+    winners.winner_names), or no candidate at all."""
+    return not is_candidate(unit[0]) or unit in chosen
 
 
-def _selected(run, chosen: dict) -> bool:
-    """Whether a run (or embeddings record) is a selected candidate's, or no candidate at all."""
-    if run is None:
-        return False
-    method = run["method"] if isinstance(run, dict) else run.method
-    return not is_candidate(method) or _unit_key(run) in chosen
+def _history_selected(path, chosen: dict) -> bool:
+    run = parse_run_dir(path)
+    return run is not None and _selected((run.method, run.labels, run.repeat, run.fold), chosen)
+
+
+def _unit(record: dict) -> tuple:
+    return record["method"], record["labels"], record["repeat"], record["fold"]
 
 
 def _as_method(record: dict, chosen: dict) -> dict:
-    if not is_candidate(record["method"]):
-        return record
-    return {**record, "method": chosen[_unit_key(record)]}
+    """An embeddings record of a selected candidate under its method's name."""
+    return {**record, "method": chosen[_unit(record)]} if is_candidate(record["method"]) else record
 
 
 def summary_line(runs: pd.DataFrame, summary_path) -> str:
@@ -210,7 +210,7 @@ def build_results(
     if selections:
         runs = winners.winning_runs(runs, selections)
         chosen = winners.winner_names(selections)
-        history_paths = [path for path in history_paths if _selected(parse_run_dir(path), chosen)]
+        history_paths = [path for path in history_paths if _history_selected(path, chosen)]
     runs = order_rows(runs, order)
     runs.to_csv(outputs["runs"], index=False)
     table = order_rows(summary.summarize(runs, test_share=test_share), order)
@@ -224,7 +224,7 @@ def build_results(
     records = [load_embeddings(path) for path in embedding_paths if Path(path).is_file()]
     records = [record for record in records if "failed" not in record]
     if selections:
-        records = [_as_method(record, chosen) for record in records if _selected(record, chosen)]
+        records = [_as_method(record, chosen) for record in records if _selected(_unit(record), chosen)]
     plots.pca_figure(pca_panels(records, pca_methods or order, pca_max_identities), outputs["pca"])
     sources = sorted({r["labels"] for r in records if r["labels"] != NO_LABELS}) or [NO_LABELS]
     plots.roc_figure(roc_curves(records, sources, exclude_same_session), outputs["roc"])

@@ -76,29 +76,19 @@ def augment(images: torch.Tensor, flip: bool, max_shift: int, generator: torch.G
     return images
 
 
-VALIDATION_FIGURES = ("auc", *metrics.FAR_LEVELS)  # what early stopping and tuning may watch
-
-
 def validation_figures(model: EmbeddingModel, val: FaceSet, device: torch.device) -> dict[str, float]:
     """AUC and TAR at each FAR level on the validation people (NaN where they give no such figure)."""
     if len(val) < 2:
-        return dict.fromkeys(VALIDATION_FIGURES, float("nan"))
+        return dict.fromkeys(metrics.VALIDATION_FIGURES, float("nan"))
     embedding = embed(model, val.images, device)
     result = metrics.verification_metrics(
         embedding, val.identities, metric=distance_metric(model.geometry), sessions=val.sessions
     )
-    return {name: float(result[name]) for name in VALIDATION_FIGURES}
+    return {name: float(result[name]) for name in metrics.VALIDATION_FIGURES}
 
 
 def validation_auc(model: EmbeddingModel, val: FaceSet, device: torch.device) -> float:
     return validation_figures(model, val, device)["auc"]
-
-
-def history_column(figure: str) -> str:
-    """The history.csv column of a validation figure (``val_auc``, ``val_tar_at_far_1e-2``, ...)."""
-    if figure not in VALIDATION_FIGURES:
-        raise ValueError(f"unknown validation figure {figure!r}; choose one of {', '.join(VALIDATION_FIGURES)}")
-    return f"val_{figure}"
 
 
 def early_stopping_score(figures: dict[str, float], figure: str, loss: float) -> tuple[str, tuple[float, float]]:
@@ -281,15 +271,15 @@ def train_model(
     )
     model = setup.model
     watched = training.get("validation_figure", "auc")
-    history_column(watched)  # an unknown figure fails before the first epoch
+    metrics.history_column(watched)  # an unknown figure fails before the first epoch
     rows, best_state, best_score, best_epoch, stale = [], None, None, 0, 0
-    best_figures, used = dict.fromkeys(VALIDATION_FIGURES, float("nan")), watched
+    best_figures, used = dict.fromkeys(metrics.VALIDATION_FIGURES, float("nan")), watched
     bar = tqdm(total=epochs, desc=run_name, unit="epoch", file=progress_stream or sys.stderr, disable=not progress)
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         losses = train_one_epoch(setup, train, training, epoch, device)
         figures = validation_figures(model, val, device)
-        validation = {history_column(name): value for name, value in figures.items()}
+        validation = {metrics.history_column(name): value for name, value in figures.items()}
         row = {"epoch": epoch, **losses, **validation, "seconds": time.perf_counter() - started}
         rows.append(row)
         if on_epoch is not None:

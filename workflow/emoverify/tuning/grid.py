@@ -82,6 +82,11 @@ def configured_setting(config: dict, method: str, knob: str) -> float:
     return config["training"][knob]
 
 
+def run_spec(spec: dict) -> dict:
+    """A method spec as a run trains with it: without its tuning grid (which only says what to try)."""
+    return {key: value for key, value in spec.items() if key != "grid"}
+
+
 def _candidate(config: dict, method: str, settings: dict) -> Candidate:
     spec = config["methods"][method]
     aux = dict(spec.get("aux", {}))
@@ -94,10 +99,10 @@ def _candidate(config: dict, method: str, settings: dict) -> Candidate:
         else:
             training[knob] = value
     name = method + SEPARATOR + "_".join(f"{SHORT_NAMES.get(k, k)}{value_slug(v)}" for k, v in settings.items())
-    run_spec = {key: value for key, value in spec.items() if key != "grid"}
+    trained = run_spec(spec)
     if aux:
-        run_spec["aux"] = aux
-    return Candidate(name, method, dict(settings), run_spec, training)
+        trained["aux"] = aux
+    return Candidate(name, method, dict(settings), trained, training)
 
 
 def method_candidates(config: dict, method: str) -> list[Candidate]:

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emoverify import metrics
+
 TIE_TOLERANCE = 1e-12
 
 
@@ -31,7 +33,7 @@ def run_figure(history_path, figure: str) -> tuple[float, str] | None:
         return None
     history = pd.read_csv(path)
     for used in (figure, "auc"):
-        column = f"val_{used}"
+        column = metrics.history_column(used)
         if column in history and history[column].notna().any():
             return float(history[column].max()), used
     return None
