@@ -61,10 +61,12 @@ def run_training(wildcards):
 
 
 def candidate_histories(wildcards):
-    """Every seed's history of every candidate of a method, candidate by candidate in grid order."""
+    """Per candidate of a method (input name = run name), the history of each of its seeds."""
     unit = {"labels": wildcards.labels, "fold": int(wildcards.fold), "repeat": int(wildcards.repeat)}
-    names = study.trained_names(config, wildcards.method)
-    return [LAYOUT.run_file(Run(name, seed=seed, **unit), "history.csv") for name in names for seed in config["seeds"]]
+    return {
+        name: [LAYOUT.run_file(Run(name, seed=seed, **unit), "history.csv") for seed in config["seeds"]]
+        for name in study.trained_names(config, wildcards.method)
+    }
 
 
 def selection_files():

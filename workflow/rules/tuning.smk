@@ -2,7 +2,7 @@
 # (their history.csv) alone; no test metric is an input of this rule.
 rule select_candidate:
     input:
-        histories=candidate_histories,
+        unpack(candidate_histories),
         folds=rules.make_splits.output.folds,
     output:
         selection=LAYOUT.selection(),

@@ -8,12 +8,7 @@ from emoverify.tuning import select
 
 with logged(snakemake.log[0]) as console:
     p, w = snakemake.params, snakemake.wildcards
-    histories = list(snakemake.input.histories)
-    per_candidate = len(histories) // len(p.settings["candidates"])
-    candidates = [
-        (name, settings, histories[i * per_candidate : (i + 1) * per_candidate])
-        for i, (name, settings) in enumerate(p.settings["candidates"])
-    ]
+    candidates = [(name, settings, list(snakemake.input[name])) for name, settings in p.settings["candidates"]]
     record = select.select(
         candidates,
         figure=p.settings["figure"],
