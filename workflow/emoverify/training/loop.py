@@ -18,6 +18,7 @@ from emoverify.model.embedding import distance_metric, embed, is_image_batch, to
 from emoverify.model.networks import EmbeddingModel, model_from_recipe
 from emoverify.registry import needs_expressions
 from emoverify.splits.fold_data import FaceSet
+from emoverify.training import optimizers
 from emoverify.training.objective import CombinedObjective
 from emoverify.training.sampler import PKBatchSampler
 from emoverify.vocabulary import EXPRESSIONS
@@ -151,7 +152,7 @@ class TrainingSetup:
 
     model: EmbeddingModel
     objective: CombinedObjective
-    optimizer: torch.optim.Optimizer
+    optimizer: optimizers.Optimizer
     sampler: PKBatchSampler
     scaler: torch.amp.GradScaler
     generator: torch.Generator
@@ -175,12 +176,9 @@ def set_up_training(
     model = model_from_recipe(training, method["geometry"]).to(device)
     objective = build_objective(method, training, train, dataset_expressions).to(device)
     parameters = list(model.parameters()) + list(objective.parameters())
-    if training["optimizer"] == "adam":
-        optimizer = torch.optim.Adam(parameters, lr=training["learning_rate"], weight_decay=training["weight_decay"])
-    else:
-        optimizer = torch.optim.SGD(
-            parameters, lr=training["learning_rate"], momentum=0.9, weight_decay=training["weight_decay"]
-        )
+    optimizer = optimizers.make_optimizer(
+        training["optimizer"], parameters, lr=training["learning_rate"], weight_decay=training["weight_decay"]
+    )
     ids = torch.as_tensor(train.identity_codes())
     emo = torch.as_tensor(train.expressions)
     n_identities = len(np.unique(train.identities))
