@@ -41,6 +41,7 @@ from emoverify.model.device import seed_everything
 from emoverify.model.embedding import to_model_input
 from emoverify.model.networks import model_from_recipe
 from emoverify.splits.fold_data import FaceSet, expression_codes, load_images
+from emoverify.training import optimizers
 from emoverify.training.loop import augment, build_objective
 from emoverify.training.sampler import PKBatchSampler
 
@@ -122,8 +123,8 @@ class Trainer:
         self.model = model_from_recipe(training, method["geometry"])
         self.objective = build_objective(method, training, faces)
         parameters = list(self.model.parameters()) + list(self.objective.parameters())
-        self.optimizer = torch.optim.Adam(
-            parameters, lr=training["learning_rate"], weight_decay=training["weight_decay"]
+        self.optimizer = optimizers.make_optimizer(
+            training["optimizer"], parameters, lr=training["learning_rate"], weight_decay=training["weight_decay"]
         )
         self.model.train()
         self.objective.train()
