@@ -56,6 +56,10 @@ PRESETS = {
     "ckplus48": (["workflow/presets/ckplus48.yaml"], DATASETS / "ck_plus48" / "CK+48"),
     "jaffe_pretrained": (["workflow/presets/jaffe_pretrained.yaml"], DATASETS / "jaffe"),
     "ckplus48_pretrained": (["workflow/presets/ckplus48_pretrained.yaml"], DATASETS / "ck_plus48" / "CK+48"),
+    "ckplus48_tuned": (
+        ["workflow/presets/ckplus48.yaml", "workflow/presets/overlays/tuned.yaml"],
+        DATASETS / "ck_plus48" / "CK+48",
+    ),
 }
 # where each preset's costs come from by default (the studies of this machine's session, see README)
 MEASURED = {
@@ -64,7 +68,9 @@ MEASURED = {
     "jaffe_pretrained": "/work/study3",
     "ckplus48_pretrained": "/work/study2",
 }
-COSTS_OF = {"demo": "jaffe"}  # the demo's drawings (224 faces) are costed as JAFFE's study (213 faces)
+# the demo's drawings (224 faces) are costed as JAFFE's study (213 faces); a tuned study's candidates as the
+# untuned study's trainings of the same faces
+COSTS_OF = {"demo": "jaffe", "ckplus48_tuned": "ckplus48"}
 # a rule a study has not run yet (e.g. dlib's descriptors in a running study) is costed from the study of the
 # same faces in the other regime
 SAME_FACES = {

@@ -1,0 +1,128 @@
+"""Choosing a dataset's training recipe on validation people only.
+
+Each candidate recipe is one experiment that trained the same method on the same folds (the same seed, so the
+same identity-disjoint splits). A run's figure is its best validation figure over epochs (the epoch early
+stopping keeps), read from ``history.csv``: nothing here opens a test metric. Candidates are compared on the
+fold units they share, by the mean over units and by the paired difference to the first candidate (the one in
+use); the highest mean wins and ties go to the earlier candidate (list the cheaper recipes first).
+
+    python -m emoverify.tuning.recipe --results results --method tl \\
+        --candidates recipe_preset_k5 recipe_emb100_k5 ... [--figure tar_at_far_1e-2] [--out recipes.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from emoverify import metrics
+from emoverify.layout import parse_run_dir
+from emoverify.tuning.select import TIE_TOLERANCE, run_figure
+
+UNIT = ["repeat", "fold"]
+RUN_COLUMNS = ["repeat", "fold", "seed", "labels", "validation", "figure_used", "best_epoch", "epochs_run"]
+
+
+class RecipeError(ValueError):
+    """Candidates that cannot be compared as given (the message says which and why)."""
+
+
+def run_figures(experiment_dir, method: str, figure: str) -> pd.DataFrame:
+    """One row per trained run of ``method`` in an experiment: repeat, fold, seed, labels, its best validation
+    figure and the epoch it was reached at."""
+    rows = []
+    for history in sorted(Path(experiment_dir, "runs", method).glob("*/repeat*/fold*/seed*/history.csv")):
+        run = parse_run_dir(history)
+        found = run_figure(history, figure)
+        if run is None or found is None:
+            continue
+        value, used = found
+        epochs = pd.read_csv(history)
+        best_epoch = int(epochs.loc[epochs[metrics.history_column(used)].idxmax(), "epoch"])
+        rows.append(
+            {
+                "repeat": run.repeat,
+                "fold": run.fold,
+                "seed": run.seed,
+                "labels": run.labels,
+                "validation": value,
+                "figure_used": used,
+                "best_epoch": best_epoch,
+                "epochs_run": len(epochs),
+            }
+        )
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def unit_figures(experiment_dir, method: str, figure: str) -> pd.DataFrame:
+    """A candidate's figure per fold unit (repeat, fold): the mean over its seeds."""
+    runs = run_figures(experiment_dir, method, figure)
+    if runs.empty:
+        raise RecipeError(f"{experiment_dir}: no trained run of {method} (no history.csv with a validation figure)")
+    if runs["figure_used"].nunique() > 1:
+        watched = sorted(runs["figure_used"].unique())
+        raise RecipeError(f"{experiment_dir}: its runs watched different figures {watched}")
+    return runs.groupby(UNIT, as_index=False).agg(
+        validation=("validation", "mean"), best_epoch=("best_epoch", "mean"), epochs_run=("epochs_run", "mean")
+    )
+
+
+def compare(candidates: dict[str, Path], method: str, figure: str) -> pd.DataFrame:
+    """One row per candidate (in the given order) on the fold units every candidate trained: mean and sd of the
+    validation figure over units, the paired difference to the first candidate, the mean kept epoch, and
+    ``chosen`` for the winner."""
+    if not candidates:
+        raise RecipeError("no candidate recipes given")
+    per_unit = {name: unit_figures(path, method, figure).set_index(UNIT) for name, path in candidates.items()}
+    shared = sorted(set.intersection(*(set(table.index) for table in per_unit.values())))
+    if not shared:
+        raise RecipeError("the candidates share no fold unit: were they trained on the same folds?")
+    first = next(iter(per_unit.values())).loc[shared, "validation"].to_numpy()
+    rows = []
+    for name, table in per_unit.items():
+        values = table.loc[shared, "validation"].to_numpy()
+        rows.append(
+            {
+                "candidate": name,
+                "units": len(shared),
+                "validation_mean": float(values.mean()),
+                "validation_sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+                "diff_to_first": float((values - first).mean()),
+                "units_better_than_first": int((values > first + TIE_TOLERANCE).sum()),
+                "mean_kept_epoch": float(table.loc[shared, "best_epoch"].mean()),
+                "mean_epochs_run": float(table.loc[shared, "epochs_run"].mean()),
+            }
+        )
+    table = pd.DataFrame(rows)
+    best = table["validation_mean"].max()
+    winner = int(np.flatnonzero(table["validation_mean"].to_numpy() >= best - TIE_TOLERANCE)[0])
+    table["chosen"] = np.arange(len(table)) == winner
+    table.insert(1, "figure", figure)
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, default=Path("results"), help="the folder holding the experiments")
+    parser.add_argument("--candidates", nargs="+", required=True, help="experiment names, the recipe in use first")
+    parser.add_argument("--method", default="tl")
+    parser.add_argument("--figure", default="tar_at_far_1e-2", choices=metrics.VALIDATION_FIGURES)
+    parser.add_argument("--out", type=Path, help="also write the table as CSV")
+    args = parser.parse_args(argv)
+    try:
+        table = compare({name: args.results / name for name in args.candidates}, args.method, args.figure)
+    except RecipeError as error:
+        print(f"recipe comparison: {error}", file=sys.stderr)
+        return 2
+    print(table.to_markdown(index=False, floatfmt=".3f"))
+    if args.out:
+        table.to_csv(args.out, index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
