@@ -73,12 +73,21 @@ def sensitivity_figure(
             if np.isfinite(band["ci95_low"]):
                 ax.axhspan(band["ci95_low"], band["ci95_high"], color="grey", alpha=0.15)
         if metric_bounds(figure) is not None:  # a rate: the whole [0, 1] range, room for the marks above it
-            ax.set_ylim(0.0, 1.08)
+            ax.set_ylim(0.0, 1.16)
         picks = group[group["selected"]].groupby(knob).size()
-        top = ax.get_ylim()[1]
+        low, high = ax.get_ylim()
+        mark = high - 0.06 * (high - low)  # inside the axes, so neither the mark nor its count is clipped
         for value, count in picks.items():
-            ax.annotate(f"{count}x", (value, top), ha="center", va="top", fontsize=8, color="tab:red")
-        ax.scatter(picks.index, [top] * len(picks), marker="v", color="tab:red", label="selected (units)")
+            ax.annotate(
+                f"{count}x",
+                (value, mark),
+                xytext=(5, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+                color="tab:red",
+            )
+        ax.scatter(picks.index, [mark] * len(picks), marker="v", color="tab:red", label="selected (units)")
         positive = group.loc[group[knob] > 0, knob]
         ax.set_xscale("symlog", linthresh=float(positive.min()) if len(positive) else 1.0)
         ax.set_xlabel(knob.removeprefix("setting_"))
