@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 HERE = Path(__file__).resolve().parents[1]
 RECIPES = HERE / "benchmarks" / "recipes"
 sys.path.insert(0, str(HERE / "workflow"))
@@ -70,7 +72,8 @@ def main() -> None:
         seconds = train_candidate(args, name)
         print(f"{name}: trained (or found up to date) in {seconds:.0f} s", flush=True)
     experiments = {name: args.workdir / "results" / experiment_name(name, args.folds) for name in names}
-    table = recipe.compare(experiments, "tl", args.figure)
+    (method,) = yaml.safe_load((RECIPES / "protocol.yaml").read_text())["run_methods"]  # the one method trained
+    table = recipe.compare(experiments, method, args.figure)
     out = args.workdir / f"recipes_{args.dataset}_k{args.folds}.csv"
     table.to_csv(out, index=False)
     print(table.to_markdown(index=False, floatfmt=".3f"))
