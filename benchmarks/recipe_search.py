@@ -76,7 +76,7 @@ def main() -> None:
     table = recipe.compare(experiments, method, args.figure)
     out = args.workdir / f"recipes_{args.dataset}_k{args.folds}.csv"
     table.to_csv(out, index=False)
-    print(table.to_markdown(index=False, floatfmt=".3f"))
+    print(table.to_string(index=False, float_format="{:.3f}".format))
     print(f"written: {out}")
 
 

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     except RecipeError as error:
         print(f"recipe comparison: {error}", file=sys.stderr)
         return 2
-    print(table.to_markdown(index=False, floatfmt=".3f"))
+    print(table.to_string(index=False, float_format="{:.3f}".format))
     if args.out:
         table.to_csv(args.out, index=False)
     return 0
