@@ -21,7 +21,7 @@ import pandas as pd
 
 from emoverify import metrics
 from emoverify.layout import parse_run_dir
-from emoverify.tuning.select import TIE_TOLERANCE, run_figure
+from emoverify.tuning.select import TIE_TOLERANCE, figure_used, read_history
 
 UNIT = ["repeat", "fold"]
 RUN_COLUMNS = ["repeat", "fold", "seed", "labels", "validation", "figure_used", "best_epoch", "epochs_run"]
@@ -36,13 +36,12 @@ def run_figures(experiment_dir, method: str, figure: str) -> pd.DataFrame:
     figure and the epoch it was reached at."""
     rows = []
     for history in sorted(Path(experiment_dir, "runs", method).glob("*/repeat*/fold*/seed*/history.csv")):
-        run = parse_run_dir(history)
-        found = run_figure(history, figure)
-        if run is None or found is None:
+        run, epochs = parse_run_dir(history), read_history(history)
+        used = None if epochs is None else figure_used(epochs, figure)
+        if run is None or used is None:
             continue
-        value, used = found
-        epochs = pd.read_csv(history)
-        best_epoch = int(epochs.loc[epochs[metrics.history_column(used)].idxmax(), "epoch"])
+        column = epochs[metrics.history_column(used)]
+        value, best_epoch = float(column.max()), int(epochs.loc[column.idxmax(), "epoch"])
         rows.append(
             {
                 "repeat": run.repeat,

@@ -24,19 +24,33 @@ class SelectionError(ValueError):
     """Selection inputs that cannot be read as given (the message says which)."""
 
 
-def run_figure(history_path, figure: str) -> tuple[float, str] | None:
-    """(value, figure used) of one run: the best value of ``val_<figure>`` over its epochs, or of ``val_auc``
-    where the validation people give no such figure (too few negative pairs); None for a run that trained
-    nothing (empty history: the data could not feed the method)."""
+def read_history(history_path) -> pd.DataFrame | None:
+    """A run's history.csv, or None for a run that trained nothing (missing or empty: the data could not
+    feed the method)."""
     path = Path(history_path)
     if not path.is_file() or path.stat().st_size == 0:
         return None
-    history = pd.read_csv(path)
+    return pd.read_csv(path)
+
+
+def figure_used(history: pd.DataFrame, figure: str) -> str | None:
+    """``figure`` where the history logged it, else ``auc`` where the validation people give no such figure
+    (too few negative pairs); None when neither was logged."""
     for used in (figure, "auc"):
         column = metrics.history_column(used)
         if column in history and history[column].notna().any():
-            return float(history[column].max()), used
+            return used
     return None
+
+
+def run_figure(history_path, figure: str) -> tuple[float, str] | None:
+    """(value, figure used) of one run: the best value of its watched validation figure over its epochs
+    (``figure_used``); None for a run that trained nothing or logged no figure."""
+    history = read_history(history_path)
+    used = None if history is None else figure_used(history, figure)
+    if used is None:
+        return None
+    return float(history[metrics.history_column(used)].max()), used
 
 
 def validation_identities(folds: pd.DataFrame, repeat: int, fold: int) -> int:
