@@ -247,3 +247,25 @@ def test_a_head_with_inception_weights_is_a_config_error(config):
     config["training"].update(backbone="head", pretrained="vggface2")
     with pytest.raises(study.ConfigError, match="pretrained: none"):
         study.check_study(config)
+
+
+def test_the_tuned_ckplus48_study_is_the_protocol_its_preset_costs(config, tmp_path):
+    """CK+48 + overlays/tuned.yaml: two candidates per method and baseline over 12 methods, three label sources
+    for the expression methods, one repeat of 5 folds: the 300 trainings README's Cost bullet times."""
+    merged = copy.deepcopy(config)
+    for name in ("presets/ckplus48.yaml", "presets/overlays/tuned.yaml"):
+        for key, value in yaml.safe_load((ROOT / "workflow" / name).read_text()).items():
+            if isinstance(value, dict):
+                merged.setdefault(key, {}).update(value)
+            else:
+                merged[key] = value
+    validate(merged, str(SCHEMA))
+    merged["data_root"] = str(tmp_path)
+    study.check_study(merged)  # equal budgets, every configured setting a grid point
+    runs = study.planned_runs(merged)
+    assert merged["tuning"]["enabled"] and merged["repeats"] == 1
+    assert len(runs) == (3 + 9 * 3) * 2 * 5
+    per_method: dict[str, set] = {}
+    for run in runs:
+        per_method.setdefault(run.method.split("__")[0], set()).add(run.method)
+    assert len(per_method) == 12 and {len(names) for names in per_method.values()} == {2}
