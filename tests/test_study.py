@@ -40,14 +40,21 @@ def test_the_real_dataset_presets_score_the_dlib_reference_on_every_fold_and_see
     )
 
 
+def merged_over_default(config: dict, *files: Path) -> dict:
+    """config.yaml with each file's keys laid over it in turn, one level deep, as Snakemake merges configfiles."""
+    merged = copy.deepcopy(config)
+    for file in files:
+        for key, value in yaml.safe_load(file.read_text()).items():
+            if isinstance(value, dict):
+                merged.setdefault(key, {}).update(value)
+            else:
+                merged[key] = value
+    return merged
+
+
 @pytest.mark.parametrize("preset", sorted((ROOT / "workflow" / "presets").glob("*.yaml")), ids=lambda p: p.stem)
 def test_presets_validate_over_the_default(config, preset, tmp_path):
-    merged = copy.deepcopy(config)
-    for key, value in yaml.safe_load(preset.read_text()).items():
-        if isinstance(value, dict):
-            merged.setdefault(key, {}).update(value)
-        else:
-            merged[key] = value
+    merged = merged_over_default(config, preset)
     validate(merged, str(SCHEMA))
     merged["data_root"] = str(tmp_path)  # exists, empty: its layout cannot be judged before reading
     study.check_study(merged)
@@ -252,13 +259,8 @@ def test_a_head_with_inception_weights_is_a_config_error(config):
 def test_the_tuned_ckplus48_study_is_the_protocol_its_preset_costs(config, tmp_path):
     """CK+48 + overlays/tuned.yaml: two candidates per method and baseline over 12 methods, three label sources
     for the expression methods, one repeat of 5 folds: the 300 trainings README's Cost bullet times."""
-    merged = copy.deepcopy(config)
-    for name in ("presets/ckplus48.yaml", "presets/overlays/tuned.yaml"):
-        for key, value in yaml.safe_load((ROOT / "workflow" / name).read_text()).items():
-            if isinstance(value, dict):
-                merged.setdefault(key, {}).update(value)
-            else:
-                merged[key] = value
+    presets = ROOT / "workflow" / "presets"
+    merged = merged_over_default(config, presets / "ckplus48.yaml", presets / "overlays" / "tuned.yaml")
     validate(merged, str(SCHEMA))
     merged["data_root"] = str(tmp_path)
     study.check_study(merged)  # equal budgets, every configured setting a grid point
