@@ -1,6 +1,7 @@
 """A tuned study's runs table: only the selected candidates, under their method's name."""
 
 import pandas as pd
+import pytest
 
 from emoverify.tuning import winners
 
@@ -62,3 +63,9 @@ def test_each_unit_keeps_its_winner_renamed_to_the_method():
 def test_the_candidates_keep_their_parent_method():
     table = winners.candidate_runs(runs())
     assert set(table["method"]) == {"tl_pdp", "tl"} and "tl_pdp__w1" in set(table["candidate"])
+
+
+def test_a_selection_naming_a_candidate_without_runs_stops_the_report():
+    stale = chosen("tl_pdp", "manual", 0, "tl_pdp__w0p1", {"expression_weight": 0.1})  # not in runs()
+    with pytest.raises(winners.StaleSelectionError, match=r"fold 0 names candidate tl_pdp__w0p1, which has no run"):
+        winners.winning_runs(runs(), [stale])

@@ -14,6 +14,10 @@ from emoverify.tuning.grid import is_candidate, parent_method
 UNIT_KEYS = ["method", "labels", "repeat", "fold"]
 
 
+class StaleSelectionError(ValueError):
+    """A selection that names a candidate this study did not run (left over from another grid)."""
+
+
 def read_selections(paths) -> list[dict]:
     return [json.loads(Path(path).read_text()) for path in paths]
 
@@ -42,7 +46,8 @@ def selections_table(selections: list[dict]) -> pd.DataFrame:
 def winning_runs(runs: pd.DataFrame, selections: list[dict]) -> pd.DataFrame:
     """The runs table a tuned study reports: references unchanged, each selected candidate's runs renamed to
     their method (``candidate`` and ``setting_<knob>`` columns say which), a missing row where no candidate
-    could be selected; the other candidates' runs are left out."""
+    could be selected; the other candidates' runs are left out. A selection whose winner has no run here is
+    stale and stops the report rather than dropping its unit."""
     plain = runs[~runs["method"].map(is_candidate)]
     kept = [plain]
     for selection in selections:
@@ -54,6 +59,12 @@ def winning_runs(runs: pd.DataFrame, selections: list[dict]) -> pd.DataFrame:
             kept.append(pd.DataFrame([{**missing, "status": status}]))
             continue
         chosen = runs[unit & (runs["method"] == selection["winner"])].copy()
+        if chosen.empty:
+            where = ", ".join(f"{key} {selection[key]}" for key in UNIT_KEYS)
+            raise StaleSelectionError(
+                f"the selection of {where} names candidate {selection['winner']}, which has no run in this study "
+                "(a selection left from another grid?); rerun the selection (snakemake --forcerun select_candidate)"
+            )
         chosen["candidate"] = selection["winner"]
         for knob, value in selection["winner_settings"].items():
             chosen[f"setting_{knob}"] = value
