@@ -9,6 +9,7 @@ from snakemake.utils import validate
 
 from emoverify import study
 from emoverify.layout import reference_run
+from emoverify.tuning import grid
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -271,3 +272,19 @@ def test_the_tuned_ckplus48_study_is_the_protocol_its_preset_costs(config, tmp_p
     for run in runs:
         per_method.setdefault(run.method.split("__")[0], set()).add(run.method)
     assert len(per_method) == 12 and {len(names) for names in per_method.values()} == {2}
+
+
+def test_the_tuned_jaffe_study_trains_only_the_fallback_settings(config, tmp_path):
+    """JAFFE + overlays/tuned.yaml: no fold can rank candidates (2 validation people), so each method's grid is
+    its configured setting alone and the tuned study costs what the untuned one does at one repeat."""
+    presets = ROOT / "workflow" / "presets"
+    merged = merged_over_default(config, presets / "jaffe.yaml", presets / "overlays" / "tuned.yaml")
+    validate(merged, str(SCHEMA))
+    merged["data_root"] = str(tmp_path)
+    study.check_study(merged)
+    runs = study.planned_runs(merged)
+    assert merged["tuning"]["enabled"] and merged["repeats"] == 1
+    assert len(runs) == (3 + 9 * 3) * 5
+    for method in merged["run_methods"]:
+        (candidate,) = grid.method_candidates(merged, method)
+        assert candidate == grid.default_candidate(merged, method)
