@@ -19,6 +19,11 @@ include: "workflow/rules/report.smk"
 report: "workflow/report/workflow.rst"
 
 
+onstart:
+    if scheduling.drop_local_rate_limit(workflow):
+        print(scheduling.NOTICE, file=sys.stderr)
+
+
 rule all:
     default_target: True
     input:

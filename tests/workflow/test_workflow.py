@@ -14,6 +14,7 @@ import pytest
 import torch
 import yaml
 
+from emoverify import scheduling
 from emoverify.layout import Layout, Run, reference_run
 from emoverify.model import checkpoint
 from emoverify.model.networks import FeatureHead
@@ -235,6 +236,13 @@ def test_an_interrupted_training_is_redone_and_nothing_else(finished_study):
     assert without_flag.returncode != 0 and "incomplete" in (without_flag.stdout + without_flag.stderr).lower()
     jobs = planned_jobs(finished_study, target, config=config)
     assert jobs == {"train_run": 1}
+
+
+def test_a_local_run_drops_snakemakes_job_rate_timer(tmp_path):
+    """The onstart hook found the scheduler it patches (a Snakemake upgrade that moves it fails here)."""
+    write_config(tmp_path / "study.yaml")
+    result = snakemake(tmp_path, "--cores", "1", Layout("tiny").demo_images)
+    assert scheduling.NOTICE in result.stderr
 
 
 def test_lint_is_clean():

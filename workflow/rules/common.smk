@@ -7,7 +7,7 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
-from emoverify import registry, study  # noqa: E402
+from emoverify import registry, scheduling, study  # noqa: E402
 from emoverify.layout import Layout, Run  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
