@@ -257,16 +257,22 @@ def test_a_head_with_inception_weights_is_a_config_error(config):
         study.check_study(config)
 
 
+def tuned_plan(config: dict, preset: str, data_root: Path) -> tuple[dict, list]:
+    """A dataset preset + overlays/tuned.yaml over config.yaml, validated and budget-checked as the Snakefile
+    does (equal budgets, every configured setting a grid point), and its planned runs."""
+    presets = ROOT / "workflow" / "presets"
+    merged = merged_over_default(config, presets / preset, presets / "overlays" / "tuned.yaml")
+    validate(merged, str(SCHEMA))
+    merged["data_root"] = str(data_root)
+    study.check_study(merged)
+    assert merged["tuning"]["enabled"] and merged["repeats"] == 1
+    return merged, study.planned_runs(merged)
+
+
 def test_the_tuned_ckplus48_study_is_the_protocol_its_preset_costs(config, tmp_path):
     """CK+48 + overlays/tuned.yaml: two candidates per method and baseline over 12 methods, three label sources
     for the expression methods, one repeat of 5 folds: the 300 trainings README's Cost bullet times."""
-    presets = ROOT / "workflow" / "presets"
-    merged = merged_over_default(config, presets / "ckplus48.yaml", presets / "overlays" / "tuned.yaml")
-    validate(merged, str(SCHEMA))
-    merged["data_root"] = str(tmp_path)
-    study.check_study(merged)  # equal budgets, every configured setting a grid point
-    runs = study.planned_runs(merged)
-    assert merged["tuning"]["enabled"] and merged["repeats"] == 1
+    merged, runs = tuned_plan(config, "ckplus48.yaml", tmp_path)
     assert len(runs) == (3 + 9 * 3) * 2 * 5
     per_method: dict[str, set] = {}
     for run in runs:
@@ -277,13 +283,7 @@ def test_the_tuned_ckplus48_study_is_the_protocol_its_preset_costs(config, tmp_p
 def test_the_tuned_jaffe_study_trains_only_the_fallback_settings(config, tmp_path):
     """JAFFE + overlays/tuned.yaml: no fold can rank candidates (2 validation people), so each method's grid is
     its configured setting alone and the tuned study costs what the untuned one does at one repeat."""
-    presets = ROOT / "workflow" / "presets"
-    merged = merged_over_default(config, presets / "jaffe.yaml", presets / "overlays" / "tuned.yaml")
-    validate(merged, str(SCHEMA))
-    merged["data_root"] = str(tmp_path)
-    study.check_study(merged)
-    runs = study.planned_runs(merged)
-    assert merged["tuning"]["enabled"] and merged["repeats"] == 1
+    merged, runs = tuned_plan(config, "jaffe.yaml", tmp_path)
     assert len(runs) == (3 + 9 * 3) * 5
     for method in merged["run_methods"]:
         (candidate,) = grid.method_candidates(merged, method)
