@@ -12,7 +12,9 @@ What it reads, all read-only:
   ``<study>/.snakemake/metadata`` (start and end of every job, for the rules without benchmark files:
   evaluations, references, splits, tables). A rule's cost is the median over its jobs. The CPU seconds are the
   cost on an idle core; a rule measured only by wall time is scaled by the CPU share the study's trainings got
-  (their CPU seconds over their wall seconds), since those studies ran under contention.
+  (their CPU seconds over their wall seconds), since those studies ran under contention. A study that ran
+  alone on idle cores, one job per core (``--idle``, by default the tuned CK+48 one), is costed by its jobs'
+  median wall times instead: CPU seconds miss each job's start-up, data loading and saving waits.
 - **Job counts** of each preset: ``snakemake --dry-run`` in a scratch folder (its Job stats).
 - **Work inside a training job**: the epochs' seconds in the runs' ``history.csv`` against the job's wall time:
   the share of a training job that is epochs (the rest, start-up, data and saving, is fixed cost).
@@ -67,8 +69,11 @@ MEASURED = {
     "ckplus48": "/work/study2",
     "jaffe_pretrained": "/work/study3",
     "ckplus48_pretrained": "/work/study2",
-    "ckplus48_tuned": "/work/tuned",
+    "ckplus48_tuned": "/work/fresh3",
 }
+# studies that ran alone on idle cores, one job per core: a job's recorded wall time is its idle cost, start-up
+# and I/O waits included, so they are costed by wall time rather than CPU time
+IDLE_STUDIES = {"ckplus48_tuned"}
 # the demo's drawings (224 faces) are costed as JAFFE's study (213 faces)
 COSTS_OF = {"demo": "jaffe"}
 # a rule a study has not run yet (e.g. dlib's descriptors in a running study) is costed from the study of the
@@ -218,6 +223,12 @@ def predict(counts: dict[str, int], cost: dict[str, float], cores: int, default:
     return chain + max(shared, longest)
 
 
+def idle_wall_costs(costs: Costs) -> Costs:
+    """The costs of a study that ran alone on idle cores: each rule's median wall time, which holds what CPU
+    seconds miss (the job's start-up, data loading and saving waits)."""
+    return replace(costs, cpu={**costs.cpu, **costs.wall})
+
+
 def gpu_costs(costs: Costs, speedup: float) -> tuple[dict[str, float], float]:
     """Per-job CPU cost with the trainings' epochs on a GPU ``speedup`` times faster, and one training's
     seconds on the card."""
@@ -248,7 +259,8 @@ def prediction_table(args) -> list[str]:
     def measured(source: str) -> Costs:
         if source not in costs_by_study:
             study = Path(args.measured.get(source, MEASURED[source]))
-            costs_by_study[source] = job_costs(benchmark_table(study, source), metadata_jobs(study, source))
+            costs = job_costs(benchmark_table(study, source), metadata_jobs(study, source))
+            costs_by_study[source] = idle_wall_costs(costs) if source in args.idle else costs
         return costs_by_study[source]
 
     borrowed: list[str] = []
@@ -282,8 +294,9 @@ def prediction_table(args) -> list[str]:
     for source, costs in costs_by_study.items():
         study = args.measured.get(source, MEASURED[source])
         listed = ", ".join(f"{rule} {seconds:.1f}" for rule, seconds in sorted(costs.cpu.items()))
+        unit = "wall seconds per job on idle cores" if source in args.idle else "CPU-seconds per job"
         lines.append(
-            f"- {source} costs from {study} ({costs.trainings} trainings measured): CPU-seconds per job {listed}; "
+            f"- {source} costs from {study} ({costs.trainings} trainings measured): {unit} {listed}; "
             f"trainings got {costs.cpu_share:.0%} of a core while measured, {costs.epoch_share:.0%} of a training "
             "job is epochs"
         )
@@ -331,6 +344,12 @@ def main() -> None:
     parser.add_argument("--gpu-cores", type=int, default=8, help="CPU cores beside the GPU")
     parser.add_argument("--gpu-speedup", type=float, default=10.0, help="assumed: epochs on the GPU vs a core")
     parser.add_argument("--measured", nargs="*", default=[], help="EXPERIMENT=STUDY folder with its costs")
+    parser.add_argument(
+        "--idle",
+        nargs="*",
+        default=sorted(IDLE_STUDIES),
+        help="experiments whose studies ran alone on idle cores: costed by their jobs' wall times",
+    )
     parser.add_argument("--check", nargs="*", default=[], help="EXPERIMENT=STUDY:LOGSTAMP, a measured run")
     parser.add_argument("--check-cores", type=int, default=2)
     args = parser.parse_args()

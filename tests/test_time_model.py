@@ -66,6 +66,15 @@ def test_costs_take_cpu_seconds_where_measured_and_scale_wall_times_by_the_train
     assert on_card == pytest.approx(10 * 0.25 / 10) and on_gpu["train_run"] == pytest.approx(7.5 + 0.25)
 
 
+def test_a_study_on_idle_cores_is_costed_by_its_jobs_wall_times(study):
+    costs = time_model.job_costs(time_model.benchmark_table(study, "exp"), time_model.metadata_jobs(study, "exp"))
+    idle = time_model.idle_wall_costs(costs)
+    # the trainings' records span 20 s against 10 CPU-s; the evaluation's 8 s is taken as it is, not scaled
+    assert idle.cpu["train_run"] == pytest.approx(20.0) and idle.cpu["evaluate_run"] == pytest.approx(8.0)
+    assert idle.cpu["detect_align"] == pytest.approx(30.0)
+    assert costs.cpu["train_run"] == 10.0  # the measured costs are left as they were
+
+
 def test_prediction_adds_the_chain_and_shares_the_rest_over_the_cores():
     counts = {"dataset": 1, "detect_align": 1, "train_run": 8, "evaluate_run": 8, "new_rule": 1}
     cost = {"dataset": 2.0, "detect_align": 20.0, "train_run": 10.0, "evaluate_run": 5.0}
