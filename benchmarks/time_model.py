@@ -168,7 +168,7 @@ def benchmark_table(study: Path, experiment: str) -> pd.DataFrame:
 
 @dataclass
 class Costs:
-    cpu: dict[str, float]  # median CPU-seconds of one job, by rule (the idle-core estimate)
+    cpu: dict[str, float]  # idle-core cost of one job, by rule: median CPU-seconds (wall seconds: --idle)
     wall: dict[str, float]  # median wall seconds of one job as measured (the study's load)
     cpu_share: float  # CPU seconds over wall seconds of the trainings: how contended the study was
     epoch_share: float  # share of a training job's time spent in epochs
