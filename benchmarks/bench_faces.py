@@ -35,7 +35,9 @@ def timed_run(table, batch_size: int, device: str, detector: str = "mtcnn"):
     """Run the faces stage into a scratch folder; return (seconds, manifest)."""
     with tempfile.TemporaryDirectory() as out_dir:
         start = time.perf_counter()
-        manifest = faces.prepare_faces(table, out_dir, detector=detector, batch_size=batch_size, device=device)
+        manifest = faces.prepare_faces(
+            table, out_dir, faces.FaceSettings(detector=detector, batch_size=batch_size), device=device
+        )
         return time.perf_counter() - start, manifest
 
 

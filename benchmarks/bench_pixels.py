@@ -46,14 +46,16 @@ def main() -> None:
         return
 
     from emoverify.data.adapters import load_dataset
-    from emoverify.faces.detect import prepare_faces
+    from emoverify.faces.detect import FaceSettings, prepare_faces
     from emoverify.faces.pixels import PixelCache, build_pixel_cache
     from emoverify.splits.fold_data import load_fold, load_images
     from emoverify.splits.folds import make_folds
 
     with tempfile.TemporaryDirectory(prefix="bench_pixels_") as scratch:
         root = Path(scratch)
-        manifest = prepare_faces(load_dataset("ckplus48", args.data_root), root / "crops", detector="none", size=48)
+        manifest = prepare_faces(
+            load_dataset("ckplus48", args.data_root), root / "crops", FaceSettings(detector="none", size=48)
+        )
         manifest.to_csv(root / "manifest.csv", index=False)
         make_folds(manifest, n_folds=5, seed=0, val_fraction=0.2).to_csv(root / "folds.csv", index=False)
         usable = manifest[manifest["status"] == "ok"]

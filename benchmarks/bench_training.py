@@ -44,6 +44,7 @@ from emoverify.splits.fold_data import FaceSet, expression_codes, load_images
 from emoverify.training import optimizers
 from emoverify.training.loop import augment, build_objective
 from emoverify.training.sampler import PKBatchSampler
+from emoverify.training.settings import TrainingSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL_EXPRESSION_LOSSES = {"pdm": 0.1, "pdp": 0.1, "fbv": 0.1, "ce": 0.1, "mtl": 0.1}
@@ -121,7 +122,7 @@ class Trainer:
     def __init__(self, method: dict, training: dict, faces: FaceSet, seed: int = 0):
         seed_everything(seed)
         self.model = model_from_recipe(training, method["geometry"])
-        self.objective = build_objective(method, training, faces)
+        self.objective = build_objective(method, TrainingSettings.from_recipe(training), faces)
         parameters = list(self.model.parameters()) + list(self.objective.parameters())
         self.optimizer = optimizers.make_optimizer(
             training["optimizer"], parameters, lr=training["learning_rate"], weight_decay=training["weight_decay"]

@@ -45,6 +45,7 @@ from emoverify.model.device import seed_everything, use_threads
 from emoverify.model.networks import model_from_recipe
 from emoverify.splits.fold_data import FaceSet
 from emoverify.training import loop as train
+from emoverify.training.settings import Progress, TrainingSettings
 
 WORKER_LINE = "worker result: "  # a worker's one line of JSON on stdout starts with this
 
@@ -61,7 +62,7 @@ def objective_terms(method: dict, training: dict, device: torch.device, mixed: b
     batches = demo_batches(training, n_batches=1)
     seed_everything(0)
     model = model_from_recipe(training, method["geometry"]).to(device).train()
-    objective = train.build_objective(method, training, batches.faces).to(device)
+    objective = train.build_objective(method, TrainingSettings.from_recipe(training), batches.faces).to(device)
     with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=mixed):
         embedding = model(batches.inputs[0].to(device))
     _, terms = objective(embedding.float(), batches.ids[0].to(device), batches.emo[0].to(device))
@@ -80,11 +81,11 @@ def training_history(method: dict, training: dict, epochs: int, device: torch.de
         fit,
         val,
         method=method,
-        training={**training, "patience": epochs},
+        settings=TrainingSettings.from_recipe({**training, "patience": epochs}),
         epochs=epochs,
         seed=0,
         device=device,
-        progress=False,
+        progress=Progress(show=False),
     )
     return result.history, time.perf_counter() - started
 

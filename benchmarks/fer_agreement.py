@@ -64,7 +64,10 @@ def faces_stage_manifest(table: pd.DataFrame, crops: Path, margin: float) -> pd.
     from emoverify.faces import detect as faces  # the faces stage (MTCNN + alignment)
 
     return faces.prepare_faces(
-        table, crops, detector="mtcnn", size=112, margin=margin, min_probability=0.9, batch_size=16, device="cpu"
+        table,
+        crops,
+        faces.FaceSettings(detector="mtcnn", size=112, margin=margin, min_probability=0.9, batch_size=16),
+        device="cpu",
     )
 
 

@@ -6,6 +6,7 @@ import torch
 
 from emoverify.splits.fold_data import FaceSet, expression_codes, load_images
 from emoverify.training import loop as train
+from emoverify.training.settings import Progress, TrainingSettings
 
 TRAINING = {
     "backbone": "compact",
@@ -67,9 +68,9 @@ def run(demo_sets, method=TRIPLET, epochs=4, seed=0, training=TRAINING, train_se
         train_set,
         demo_sets["val"],
         method=method,
-        training=training,
+        settings=TrainingSettings.from_recipe(training),
         epochs=epochs,
         seed=seed,
         device=device,
-        progress=False,
+        progress=Progress(show=False),
     )

@@ -5,11 +5,12 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
+
+from emoverify.schema import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "workflow" / "emoverify"
-SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+SCHEMA = load_schema()
 # how the library's messages point at a key: "the config key X", "--config X=", "set X to/:", "lower X", "raise X"
 HINTS = re.compile(r"(?:config key|--config|\bset|\blower|\braise)\s+([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)\b(?!\()")
 NOT_KEYS = {

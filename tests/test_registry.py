@@ -1,26 +1,29 @@
-"""The registry is the one list of names: the schema's enums and the rules' wildcard constraints equal it."""
+"""The registry is the one list of names: the schema takes its allowed values from it, the rules' wildcard
+constraints equal it, and the loss names are the loss modules' own."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from emoverify import losses, registry
-from emoverify.faces import detect
-from emoverify.model import networks
+from emoverify.schema import load_schema
 from emoverify.training import objective
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())["properties"]
+SCHEMA_FILE = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = load_schema()["properties"]
 COMMON = (ROOT / "workflow" / "rules" / "common.smk").read_text()
+METHOD = ("methods", "additionalProperties", "properties")
 
 
-def enum(*path):
-    node = SCHEMA
+def node(schema, *path):
     for key in path:
-        node = node[key]
-    return tuple(node["enum"])
+        schema = schema[key]
+    return schema
 
 
 @pytest.mark.parametrize(
@@ -30,24 +33,74 @@ def enum(*path):
         (("device",), registry.DEVICES),
         (("faces", "properties", "detector"), registry.FACE_DETECTORS),
         (("faces", "properties", "multiple"), registry.FACE_POLICIES),
+        (("labels", "properties", "shuffle_source"), registry.OWN_LABEL_SOURCES),
         (("label_sources", "items"), registry.EXPRESSION_LABEL_SOURCES),
         (("references", "items"), registry.REFERENCES),
         (("training", "properties", "backbone"), registry.BACKBONES),
+        (("training", "properties", "features"), registry.FEATURE_EXTRACTORS),
         (("training", "properties", "pretrained"), registry.PRETRAINED_WEIGHTS),
         (("training", "properties", "optimizer"), registry.OPTIMIZERS),
         (("training", "properties", "mining"), registry.MINING_MODES),
-        (("methods", "additionalProperties", "properties", "primary"), registry.PRIMARY_LOSSES),
-        (("methods", "additionalProperties", "properties", "geometry"), registry.GEOMETRIES),
+        (("training", "properties", "sampler"), registry.BATCH_SAMPLERS),
+        (("training", "properties", "sampler_labels"), registry.OWN_LABEL_SOURCES),
+        ((*METHOD, "primary"), registry.primary_losses()),
+        ((*METHOD, "geometry"), registry.GEOMETRIES),
     ],
     ids=lambda value: "/".join(value) if isinstance(value[0], str) and "properties" in value else None,
 )
-def test_schema_enums_equal_the_registry(schema_path, names):
-    assert set(enum(*schema_path)) == set(names)
+def test_the_loaded_schema_allows_exactly_the_registry_names(schema_path, names):
+    assert node(SCHEMA, *schema_path)["enum"] == list(names)
 
 
-def test_schema_expression_losses_equal_the_registry():
-    aux = SCHEMA["methods"]["additionalProperties"]["properties"]["aux"]["properties"]
-    assert set(aux) == set(registry.EXPRESSION_LOSSES)
+def test_the_schema_file_names_registry_lists_instead_of_repeating_them():
+    raw = yaml.safe_load(SCHEMA_FILE.read_text())["properties"]
+    mining = node(raw, "training", "properties", "mining")
+    assert mining == {"type": "string", "names": "MINING_MODES", "default": "all"}
+    assert "properties" not in node(raw, *METHOD, "aux")
+    text = SCHEMA_FILE.read_text()
+    for names in (registry.MINING_MODES, registry.FACE_DETECTORS, registry.REFERENCES, registry.BACKBONES):
+        assert f"[{', '.join(names)}]" not in text
+
+
+def test_every_expression_loss_gets_a_weight_and_a_grid_key():
+    aux = node(SCHEMA, *METHOD, "aux")
+    assert aux["additionalProperties"] is False
+    assert aux["properties"] == {name: {"type": "number", "minimum": 0} for name in registry.expression_losses()}
+    grid = node(SCHEMA, *METHOD, "grid", "properties")
+    assert set(registry.expression_losses()) | {"expression_weight", "margin", "learning_rate"} <= set(grid)
+
+
+def test_an_unknown_registry_list_in_the_schema_is_an_error(tmp_path):
+    (tmp_path / "schema.yaml").write_text("type: object\nproperties:\n  x: {type: string, names: NO_SUCH_LIST}\n")
+    with pytest.raises(ValueError, match="registry.NO_SUCH_LIST"):
+        load_schema(tmp_path / "schema.yaml")
+
+
+def test_loss_names_are_the_loss_modules_and_each_module_holds_its_class():
+    folder = ROOT / "workflow" / "emoverify" / "losses"
+    for kind in registry.LOSS_KINDS:
+        modules = sorted(path.stem for path in (folder / kind).glob("*.py") if path.stem != "__init__")
+        assert registry.loss_names(kind) == tuple(modules)
+        for name in modules:
+            cls = losses.loss_class(kind, name)
+            assert cls.name == name and cls.__module__ == f"emoverify.losses.{kind}.{name}"
+    assert set(registry.primary_losses()) == {"triplet", "arcface", "arcface_geodesic"}
+    assert set(registry.expression_losses()) == {"pdm", "pdp", "fbv", "ce", "mtl"}
+
+
+def test_every_expression_loss_reads_expression_labels():
+    """The plan's one rule (an expression loss with a positive weight needs labels) holds for every class."""
+    for name in registry.expression_losses():
+        assert "expressions" in losses.loss_class(registry.EXPRESSION, name).reads
+
+
+def test_planning_reads_loss_names_without_importing_torch():
+    code = "import sys; from emoverify import registry, study; registry.expression_losses(); "
+    code += "print('torch' in sys.modules)"
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT / "workflow"
+    ).stdout
+    assert output.strip() == "False"
 
 
 def wildcard_constraints() -> dict[str, str]:
@@ -66,27 +119,19 @@ def test_wildcard_constraints_accept_exactly_the_registry_names():
         assert set(constraints[wildcard].split("|")) == set(names)
 
 
-def test_library_modules_use_the_registry_lists():
-    assert objective.AUXILIARY_LOSSES == registry.EXPRESSION_LOSSES
-    assert losses.TRIPLET_MINING == registry.MINING_MODES
-    assert detect.DETECTORS == registry.FACE_DETECTORS
-    assert networks.BACKBONES is registry.BACKBONES
-
-
 @pytest.mark.parametrize(
     ("aux", "expected"), [({}, False), ({"pdp": 0.0}, False), ({"pdp": 0.1}, True), ({"pdp": 0.0, "ce": 0.2}, True)]
 )
 def test_one_rule_for_needing_expression_labels(aux, expected):
     """The plan and the objective agree, weight 0 included (it is no term at all)."""
     assert registry.needs_expressions({"aux": aux}) is expected
-    combined = objective.CombinedObjective("triplet", aux, embedding_dim=8, n_identities=3, n_expressions=8)
+    combined = objective.CombinedObjective("triplet", aux, losses.LossSettings(embedding_dim=8, n_identities=3))
     assert combined.needs_expressions is expected
 
 
 def test_a_zero_weight_builds_the_baseline_objective():
-    baseline = objective.CombinedObjective("triplet", {}, embedding_dim=8, n_identities=3, n_expressions=8)
-    zero = objective.CombinedObjective(
-        "triplet", {"ce": 0.0, "mtl": 0.0}, embedding_dim=8, n_identities=3, n_expressions=8
-    )
+    settings = losses.LossSettings(embedding_dim=8, n_identities=3)
+    baseline = objective.CombinedObjective("triplet", {}, settings)
+    zero = objective.CombinedObjective("triplet", {"ce": 0.0, "mtl": 0.0}, settings)
     assert zero.weights == baseline.weights == {}
     assert not list(zero.parameters())

@@ -5,20 +5,20 @@ from pathlib import Path
 
 import pytest
 import yaml
-from snakemake.utils import validate
 
 from emoverify import study
 from emoverify.layout import reference_run
+from emoverify.schema import load_schema, validate
 from emoverify.tuning import grid
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = load_schema()
 
 
 @pytest.fixture
 def config():
     loaded = yaml.safe_load((ROOT / "config.yaml").read_text())
-    validate(loaded, str(SCHEMA))
+    validate(loaded, SCHEMA)
     return loaded
 
 
@@ -56,7 +56,7 @@ def merged_over_default(config: dict, *files: Path) -> dict:
 @pytest.mark.parametrize("preset", sorted((ROOT / "workflow" / "presets").glob("*.yaml")), ids=lambda p: p.stem)
 def test_presets_validate_over_the_default(config, preset, tmp_path):
     merged = merged_over_default(config, preset)
-    validate(merged, str(SCHEMA))
+    validate(merged, SCHEMA)
     merged["data_root"] = str(tmp_path)  # exists, empty: its layout cannot be judged before reading
     study.check_study(merged)
     assert merged["experiment"] == preset.stem
@@ -65,7 +65,7 @@ def test_presets_validate_over_the_default(config, preset, tmp_path):
 def test_misspelt_key_is_an_error_naming_it(config):
     config["epochz"] = 3
     with pytest.raises(Exception, match="epochz"):
-        validate(config, str(SCHEMA))
+        validate(config, SCHEMA)
 
 
 @pytest.mark.parametrize(
@@ -81,20 +81,20 @@ def test_misspelt_key_is_an_error_naming_it(config):
 def test_config_errors_name_the_nearest_key_in_a_few_lines(config, changes, message):
     config.update(changes)
     with pytest.raises(study.ConfigError) as error:
-        study.check_schema(config, yaml.safe_load(SCHEMA.read_text()))
+        study.check_schema(config, SCHEMA)
     assert message in str(error.value)
     assert len(str(error.value).splitlines()) <= 3, "no schema dump"
 
 
 def test_scalar_seeds_are_a_list_of_one():
-    schema = yaml.safe_load(SCHEMA.read_text())
+    schema = SCHEMA
     assert study.coerce_to_schema({"seeds": 0}, schema)["seeds"] == [0]
     assert study.coerce_to_schema({"seeds": "3"}, schema)["seeds"] == [3]
     assert study.coerce_to_schema({"label_sources": "manual"}, schema)["label_sources"] == ["manual"]
 
 
 def test_command_line_strings_are_coerced_to_schema_types():
-    schema = yaml.safe_load(SCHEMA.read_text())
+    schema = SCHEMA
     overrides = {
         "seeds": ["0", "1"],
         "folds": "4",
@@ -177,8 +177,8 @@ def test_an_auxiliary_method_without_a_matched_baseline_is_a_config_error(config
 
 
 def test_label_sources_read_by_a_run(config):
-    config = study.coerce_to_schema(config, yaml.safe_load(SCHEMA.read_text()))
-    validate(config, str(SCHEMA))
+    config = study.coerce_to_schema(config, SCHEMA)
+    validate(config, SCHEMA)
     assert study.label_sources_read(config, "none") == set()
     assert study.label_sources_read(config, "shuffled") == {"manual"}  # it permutes the manual labels
     assert study.label_params(config, "detected")["confidence_threshold"] == config["labels"]["confidence_threshold"]
@@ -211,8 +211,8 @@ def test_every_preset_states_its_whole_recipe(preset):
 
 
 def test_rule_parameters_leave_out_what_does_not_change_results(config):
-    config = study.coerce_to_schema(config, yaml.safe_load(SCHEMA.read_text()))
-    validate(config, str(SCHEMA))
+    config = study.coerce_to_schema(config, SCHEMA)
+    validate(config, SCHEMA)
     assert "threads" not in study.training_recipe(config)
     assert study.reference_recipe(config, "pixels") == {"input_size": config["training"]["input_size"]}
     assert "learning_rate" not in study.reference_recipe(config, "untrained")
@@ -221,8 +221,8 @@ def test_rule_parameters_leave_out_what_does_not_change_results(config):
 
 
 def test_head_recipes_carry_the_head_keys_and_image_recipes_do_not(config):
-    config = study.coerce_to_schema(config, yaml.safe_load(SCHEMA.read_text()))
-    validate(config, str(SCHEMA))
+    config = study.coerce_to_schema(config, SCHEMA)
+    validate(config, SCHEMA)
     assert not set(study.HEAD_KEYS) & set(study.training_recipe(config))
     assert not set(study.HEAD_KEYS) & set(study.reference_recipe(config, "untrained"))
     config["training"]["backbone"] = "head"
@@ -241,7 +241,7 @@ def test_head_recipes_carry_the_head_keys_and_image_recipes_do_not(config):
 
 
 def test_a_head_caches_its_descriptors_even_without_their_reference(config):
-    validate(config, str(SCHEMA))
+    validate(config, SCHEMA)
     config["references"] = ["pixels"]
     assert study.feature_extractors(config) == []
     config["training"]["backbone"] = "head"
@@ -251,7 +251,7 @@ def test_a_head_caches_its_descriptors_even_without_their_reference(config):
 
 
 def test_a_head_with_inception_weights_is_a_config_error(config):
-    validate(config, str(SCHEMA))
+    validate(config, SCHEMA)
     config["training"].update(backbone="head", pretrained="vggface2")
     with pytest.raises(study.ConfigError, match="pretrained: none"):
         study.check_study(config)
@@ -262,7 +262,7 @@ def tuned_plan(config: dict, preset: str, data_root: Path) -> tuple[dict, list]:
     does (equal budgets, every configured setting a grid point), and its planned runs."""
     presets = ROOT / "workflow" / "presets"
     merged = merged_over_default(config, presets / preset, presets / "overlays" / "tuned.yaml")
-    validate(merged, str(SCHEMA))
+    validate(merged, SCHEMA)
     merged["data_root"] = str(data_root)
     study.check_study(merged)
     assert merged["tuning"]["enabled"] and merged["repeats"] == 1

@@ -10,7 +10,7 @@ from emoverify.data.adapters import load_dataset
 from emoverify.data.imageio import read_rgb
 from emoverify.faces import detect as faces
 from emoverify.faces.align import apply_transform, canonical_template
-from emoverify.faces.detect import MANIFEST_COLUMNS, FacesError, NoUsableFacesError, prepare_faces
+from emoverify.faces.detect import MANIFEST_COLUMNS, FacesError, FaceSettings, NoUsableFacesError, prepare_faces
 
 
 def table_for(paths, ids=None) -> pd.DataFrame:
@@ -46,7 +46,7 @@ def test_jaffe_faces_are_found_and_aligned(jaffe_root, tmp_path):
 
 def test_aligned_crop_puts_the_face_on_the_template(demo_face, tmp_path):
     Image.fromarray(demo_face).save(tmp_path / "face.png")
-    manifest = prepare_faces(table_for([tmp_path / "face.png"]), tmp_path / "out", size=160, margin=0.4)
+    manifest = prepare_faces(table_for([tmp_path / "face.png"]), tmp_path / "out", FaceSettings(size=160, margin=0.4))
     crop = np.asarray(Image.open(manifest["aligned_path"].iloc[0]))
     _, probs, points = faces.get_mtcnn("cpu").detect(crop[None], landmarks=True)
     assert probs[0] is not None and probs[0][0] > 0.9
@@ -101,8 +101,8 @@ def test_unusual_files_with_faces(kind, demo_face, tmp_path):
 def test_small_face_is_found_only_by_the_upscaled_retry(demo_face, tmp_path):
     Image.fromarray(demo_face).resize((24, 24), Image.Resampling.LANCZOS).save(tmp_path / "small.png")
     table = table_for([tmp_path / "small.png"])
-    assert prepare_faces(table, tmp_path / "a", upscale_retry=False)["status"].iloc[0] == "no_face"
-    retried = prepare_faces(table, tmp_path / "b", upscale_retry=True).iloc[0]
+    assert prepare_faces(table, tmp_path / "a", FaceSettings(upscale_retry=False))["status"].iloc[0] == "no_face"
+    retried = prepare_faces(table, tmp_path / "b", FaceSettings(upscale_retry=True)).iloc[0]
     assert retried["status"] == "ok"
     landmarks = retried[list(faces.LANDMARK_COLUMNS)].to_numpy(dtype=float)
     assert ((landmarks > 2) & (landmarks < 22)).all()  # mapped back to the 24 px image, not the enlarged copy
@@ -115,7 +115,7 @@ def test_tight_crop_is_found_only_by_the_padded_retry(jaffe_root, tmp_path):
     inset_x, inset_y = 0.2 * (x2 - x1), 0.2 * (y2 - y1)
     image.crop((x1 + inset_x, y1 + inset_y, x2 - inset_x, y2 - inset_y)).resize((80, 80)).save(tmp_path / "tight.png")
     table = table_for([tmp_path / "tight.png"])
-    assert prepare_faces(table, tmp_path / "b", upscale_retry=False)["status"].iloc[0] == "no_face"
+    assert prepare_faces(table, tmp_path / "b", FaceSettings(upscale_retry=False))["status"].iloc[0] == "no_face"
     retried = prepare_faces(table, tmp_path / "c").iloc[0]
     assert retried["status"] == "ok" and retried["det_prob"] > 0.9
 
@@ -130,7 +130,9 @@ def test_low_probability_triggers_the_retry_and_the_stronger_detection_wins(scri
 def test_detector_none_resizes_the_whole_image(tmp_path):
     pixels = np.random.default_rng(3).integers(0, 256, (48, 48), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "crop.png")
-    manifest = prepare_faces(table_for([tmp_path / "crop.png"]), tmp_path / "out", detector="none", size=96)
+    manifest = prepare_faces(
+        table_for([tmp_path / "crop.png"]), tmp_path / "out", FaceSettings(detector="none", size=96)
+    )
     row = manifest.iloc[0]
     assert row["status"] == "ok" and np.isnan(row["det_prob"])
     assert (row["box_x1"], row["box_y1"], row["box_x2"], row["box_y2"]) == (0, 0, 48, 48)
@@ -140,7 +142,7 @@ def test_detector_none_resizes_the_whole_image(tmp_path):
 
 def test_ckplus48_with_detector_none(ckplus48_root, tmp_path):
     table = load_dataset("ckplus48", ckplus48_root).iloc[::200]
-    manifest = prepare_faces(table, tmp_path, detector="none")
+    manifest = prepare_faces(table, tmp_path, FaceSettings(detector="none"))
     assert (manifest["status"] == "ok").all() and len(manifest) == len(table)
 
 
@@ -215,7 +217,9 @@ TWO_FACES = [face_at(0.98, 32, 32), (0.99, np.array([0.0, 0.0, 100.0, 100.0]), c
 )
 def test_several_faces_follow_the_policy(scripted, tmp_path, multiple, status, box_x1, taken):
     scripted({1: TWO_FACES})
-    row = prepare_faces(table_for(scripted_images(tmp_path, [1])), tmp_path / "out", multiple=multiple).iloc[0]
+    row = prepare_faces(
+        table_for(scripted_images(tmp_path, [1])), tmp_path / "out", FaceSettings(multiple=multiple)
+    ).iloc[0]
     assert (row["status"], row["box_x1"], row["face_taken"], row["n_faces"]) == (status, box_x1, taken, 2)
     assert (row["aligned_path"] == "") == (status != "ok")
     if status == "several_faces":
@@ -232,7 +236,9 @@ def test_rejecting_several_faces_is_the_default_and_counted(scripted, tmp_path):
 
 def test_low_probability_keeps_the_detection_but_no_crop(scripted, tmp_path):
     scripted({1: [face_at(0.8, 10, 10)]})
-    row = prepare_faces(table_for(scripted_images(tmp_path, [1])), tmp_path / "out", min_probability=0.9).iloc[0]
+    row = prepare_faces(
+        table_for(scripted_images(tmp_path, [1])), tmp_path / "out", FaceSettings(min_probability=0.9)
+    ).iloc[0]
     assert row["status"] == "low_probability" and row["aligned_path"] == ""
     assert row["box_x1"] == 10 and row["lm_x0"] == pytest.approx(canonical_template(64)[0, 0] + 10)
     assert "0.800" in row["reason_detail"]
@@ -249,7 +255,7 @@ def test_batches_hold_one_image_size_and_at_most_batch_size(scripted, tmp_path):
     small = scripted_images(tmp_path / "small", [1] * 5, size=(128, 128))
     large = scripted_images(tmp_path / "large", [1] * 3, size=(150, 140))
     interleaved = [p for pair in zip(small, large) for p in pair] + small[3:]
-    manifest = prepare_faces(table_for(interleaved), tmp_path / "out", batch_size=2, upscale_retry=False)
+    manifest = prepare_faces(table_for(interleaved), tmp_path / "out", FaceSettings(batch_size=2, upscale_retry=False))
     assert (manifest["status"] == "ok").all()
     assert all(shape[0] <= 2 for shape in fake.batches)
     assert sorted(shape[0] for shape in fake.batches if shape[1:3] == (128, 128)) == [1, 2, 2]
@@ -258,14 +264,16 @@ def test_batches_hold_one_image_size_and_at_most_batch_size(scripted, tmp_path):
 
 def test_a_failing_image_does_not_sink_its_batch(scripted, tmp_path):
     scripted({1: [face_at(0.99, 20, 20)], 2: "raise"})
-    manifest = prepare_faces(table_for(scripted_images(tmp_path, [1, 2, 1])), tmp_path / "out", batch_size=8)
+    manifest = prepare_faces(
+        table_for(scripted_images(tmp_path, [1, 2, 1])), tmp_path / "out", FaceSettings(batch_size=8)
+    )
     assert list(manifest["status"]) == ["ok", "detector_error", "ok"]
     assert "simulated MTCNN failure" in manifest["reason_detail"].iloc[1]
 
 
 def test_crop_is_the_landmark_alignment(scripted, tmp_path):
     scripted({1: [face_at(0.99, 20, 30)]})
-    row = prepare_faces(table_for(scripted_images(tmp_path, [1])), tmp_path / "out", size=64).iloc[0]
+    row = prepare_faces(table_for(scripted_images(tmp_path, [1])), tmp_path / "out", FaceSettings(size=64)).iloc[0]
     # the scripted landmarks are the 64 px template shifted by (20, 30): the crop is the image shifted back
     landmarks = row[list(faces.LANDMARK_COLUMNS)].to_numpy(dtype=float).reshape(5, 2)
     np.testing.assert_allclose(
@@ -293,12 +301,17 @@ def test_require_usable(tmp_path):
         (dict(margin=-1), "margin"),
         (dict(batch_size=0), "batch_size"),
         (dict(min_probability=2), "min_probability"),
-        (dict(device="tpu"), "unknown device"),
+        (dict(multiple="first"), "multiple-faces policy"),
     ],
 )
-def test_bad_arguments(change, message, tmp_path):
+def test_bad_settings_are_refused_when_built(change, message):
     with pytest.raises(FacesError, match=message):
-        prepare_faces(table_for([tmp_path / "x.png"]), tmp_path / "out", **change)
+        FaceSettings(**change)
+
+
+def test_bad_device(tmp_path):
+    with pytest.raises(FacesError, match="unknown device"):
+        prepare_faces(table_for([tmp_path / "x.png"]), tmp_path / "out", device="tpu")
 
 
 def test_table_problems(tmp_path):
@@ -323,7 +336,7 @@ def test_progress_counts_every_image_once_unreadable_ones_included(scripted, tmp
     prepare_faces(
         table_for([*paths, tmp_path / "broken.png"]),
         tmp_path / "out",
-        batch_size=2,
+        FaceSettings(batch_size=2),
         progress=lambda d, t: calls.append((d, t)),
     )
     assert calls[0] == (0, 4) and calls[-1] == (4, 4)
@@ -336,7 +349,7 @@ def test_detector_none_reports_progress(tmp_path):
     prepare_faces(
         table_for([tmp_path / "crop.png"] * 1),
         tmp_path / "out",
-        detector="none",
+        FaceSettings(detector="none"),
         progress=lambda d, t: calls.append((d, t)),
     )
     assert calls == [(0, 1), (1, 1)]
@@ -357,7 +370,7 @@ def test_two_real_faces_side_by_side_are_rejected_by_default(jaffe_root, tmp_pat
     row = prepare_faces(table, tmp_path / "reject").iloc[0]
     assert row["status"] == "several_faces" and row["n_faces"] >= 2 and row["aligned_path"] == ""
     assert row["face_taken"].startswith("none: 2 faces")
-    central = prepare_faces(table, tmp_path / "central", multiple="central").iloc[0]
+    central = prepare_faces(table, tmp_path / "central", FaceSettings(multiple="central")).iloc[0]
     assert central["status"] == "ok" and central["face_taken"].startswith("the most central of 2")
 
 
@@ -382,5 +395,5 @@ def test_the_face_cache_detects_only_new_or_changed_content(scripted, tmp_path):
     scripted_images(tmp_path / "images", [1, 2, 7])  # a changed third image: the only one detected
     prepare_faces(add_content_hashes(table_for(paths)), tmp_path / "out4", cache_dir=tmp_path / "cache")
     assert sum(shape[0] for shape in fake.batches if shape[1] == 128) == 1
-    other = prepare_faces(table, tmp_path / "out5", cache_dir=tmp_path / "cache", size=64)
+    other = prepare_faces(table, tmp_path / "out5", FaceSettings(size=64), cache_dir=tmp_path / "cache")
     assert other["status"].tolist() == first["status"].tolist() and len(fake.batches) > 1, "new settings detect"

@@ -13,12 +13,13 @@ from demo_runs import EVALUATION, TRAINING, TRIPLET
 from emoverify.data.adapters import load_dataset
 from emoverify.data.demo import generate_demo
 from emoverify.evaluation import jobs as evaluation_jobs
-from emoverify.faces.detect import prepare_faces
+from emoverify.faces.detect import FaceSettings, prepare_faces
 from emoverify.faces.pixels import PixelCache, PixelCacheError, build_pixel_cache, decode_crops
 from emoverify.layout import Run
 from emoverify.splits.fold_data import load_fold, load_images
 from emoverify.splits.folds import make_folds
 from emoverify.training import jobs as train_jobs
+from emoverify.training.settings import TrainingSettings
 
 SIZE = TRAINING["input_size"]  # 32 px: the 48 px crops are resized, as a job does
 
@@ -31,7 +32,7 @@ def study(tmp_path_factory):
     generate_demo(root / "images", n_identities=8, images_per_expression=1, image_size=64, seed=3)
     table = load_dataset("demo", root / "images")
     missing = table.iloc[[0]].assign(image_id="gone", path=str(root / "gone.png"))
-    manifest = prepare_faces(pd.concat([table, missing]), root / "crops", detector="none", size=48)
+    manifest = prepare_faces(pd.concat([table, missing]), root / "crops", FaceSettings(detector="none", size=48))
     assert (manifest["status"] == "ok").sum() == len(table) and "gone" in set(manifest["image_id"])
     manifest.to_csv(root / "manifest.csv", index=False)
     make_folds(manifest, n_folds=2, seed=0, val_fraction=0.34).to_csv(root / "folds.csv", index=False)
@@ -95,7 +96,7 @@ def test_jobs_reading_the_cache_write_the_same_model_and_metrics(study, tmp_path
             [model],
             [history],
             method=TRIPLET,
-            training=TRAINING,
+            settings=TrainingSettings.from_recipe(TRAINING),
             epochs=2,
             device=torch.device("cpu"),
             console=io.StringIO(),

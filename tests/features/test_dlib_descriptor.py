@@ -10,7 +10,7 @@ import pytest
 
 from emoverify.data.adapters import load_dataset
 from emoverify.data.imageio import read_rgb
-from emoverify.faces.detect import prepare_faces
+from emoverify.faces.detect import FaceSettings, prepare_faces
 from emoverify.features import dlib_descriptor
 from emoverify.features.dlib_descriptor import (
     CHIP_SIZE,
@@ -33,7 +33,9 @@ def demo_manifest(small_demo, tmp_path_factory):
     """The small demo's faces (detector none, 64 px crops: smaller than the chip) and one unusable row."""
     table = load_dataset("demo", small_demo[0])
     missing = table.iloc[[0]].assign(image_id="gone", path=str(small_demo[0] / "gone.png"))
-    manifest = prepare_faces(pd.concat([table, missing]), tmp_path_factory.mktemp("crops"), detector="none", size=64)
+    manifest = prepare_faces(
+        pd.concat([table, missing]), tmp_path_factory.mktemp("crops"), FaceSettings(detector="none", size=64)
+    )
     assert manifest["status"].tolist().count("ok") == len(table)
     return manifest
 

@@ -10,6 +10,7 @@ from demo_runs import EVALUATION, FBV, TRAINING, make_demo_sets
 from emoverify.evaluation import jobs as evaluation_jobs
 from emoverify.layout import Run
 from emoverify.training import jobs
+from emoverify.training.settings import TrainingSettings
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,13 @@ def train(demo_sets, folder, seeds):
     runs = [Run("tl_pdp_fbv", "manual", 0, seed) for seed in seeds]
     models = [str(folder / f"model{seed}.pt") for seed in seeds]
     histories = [str(folder / f"history{seed}.csv") for seed in seeds]
-    settings = dict(method=FBV, training=TRAINING, epochs=2, device=torch.device("cpu"), console=io.StringIO())
+    settings = dict(
+        method=FBV,
+        settings=TrainingSettings.from_recipe(TRAINING),
+        epochs=2,
+        device=torch.device("cpu"),
+        console=io.StringIO(),
+    )
     jobs.train_runs(demo_sets, runs, models, histories, **settings)
     return runs, models, histories
 

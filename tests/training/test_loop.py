@@ -13,6 +13,9 @@ from emoverify.model import checkpoint
 from emoverify.model.embedding import embed
 from emoverify.model.networks import model_from_recipe
 from emoverify.training import loop as train
+from emoverify.training.settings import TrainingSettings
+
+SETTINGS = TrainingSettings.from_recipe(TRAINING)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +95,7 @@ def test_every_method_and_label_source_trains_on_identical_batches(demo_sets):
     device = torch.device("cpu")
     draws = []
     for method, faces in ((TRIPLET, base), (FBV, base), (FBV, shuffled)):
-        setup = train.set_up_training(faces, method=method, training=TRAINING, seed=3, device=device)
+        setup = train.set_up_training(faces, method=method, settings=SETTINGS, seed=3, device=device)
         draws.append(batches_and_augmentation(setup, faces))
     for batches, augmented in draws[1:]:
         assert batches == draws[0][0]
@@ -107,11 +110,15 @@ def test_expression_samplers_use_the_study_batch_labels_not_the_run_labels(demo_
     for expressions in (base.manual_expressions, np.full(len(base), -1)):  # a labelled run and the baseline
         faces = replace(base, expressions=expressions, batch_expressions=batch_labels)
         setup = train.set_up_training(
-            faces, method=TRIPLET, training={**TRAINING, "sampler": sampler}, seed=1, device=torch.device("cpu")
+            faces,
+            method=TRIPLET,
+            settings=TrainingSettings.from_recipe({**TRAINING, "sampler": sampler}),
+            seed=1,
+            device=torch.device("cpu"),
         )
         runs.append(batches_and_augmentation(setup, faces)[0])
     assert runs[0] == runs[1]
-    random_setup = train.set_up_training(base, method=TRIPLET, training=TRAINING, seed=1, device=torch.device("cpu"))
+    random_setup = train.set_up_training(base, method=TRIPLET, settings=SETTINGS, seed=1, device=torch.device("cpu"))
     assert batches_and_augmentation(random_setup, base)[0] != runs[0]
 
 
@@ -131,7 +138,7 @@ def test_fbv_origin_is_one_per_dataset_whatever_the_label_source():
 def test_without_a_validation_split_no_validation_auc_is_logged_or_saved(demo_sets, tmp_path, capsys):
     no_val = demo_sets["val"].subset(np.zeros(len(demo_sets["val"]), dtype=bool))
     result = train.train_model(
-        demo_sets["train"], no_val, method=FBV, training=TRAINING, epochs=2, seed=0, device=torch.device("cpu")
+        demo_sets["train"], no_val, method=FBV, settings=SETTINGS, epochs=2, seed=0, device=torch.device("cpu")
     )
     assert np.isnan(result.best_val_auc)
     assert result.selection == "lowest training loss (no validation split, so no validation AUC)"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from emoverify import losses
-from emoverify.training.objective import AUXILIARY_LOSSES, CombinedObjective
+from emoverify import losses, registry
+from emoverify.losses import LossSettings
+from emoverify.training.objective import CombinedObjective
 
 DIM = 16
 
@@ -22,8 +23,8 @@ def batch(seed=0, n=24, n_identities=4):
 
 def objective(primary="triplet", aux=None, **options):
     torch.manual_seed(0)
-    options = {"embedding_dim": DIM, "n_identities": 4, **options}
-    return CombinedObjective(primary, aux if aux is not None else {}, **options).double()
+    settings = LossSettings(**{"embedding_dim": DIM, "n_identities": 4, **options})
+    return CombinedObjective(primary, aux if aux is not None else {}, settings).double()
 
 
 def test_total_is_primary_plus_weighted_auxiliary_terms_each_reported_unweighted():
@@ -36,8 +37,8 @@ def test_total_is_primary_plus_weighted_auxiliary_terms_each_reported_unweighted
         "pdm": losses.pdm(emb, ids, emo),
         "pdp": losses.pdp(emb, ids, emo),
         "fbv": losses.fbv(emb, ids, emo, losses.basis_offsets(8, DIM, origin=5, scale=2.0)),
-        "ce": losses.ce(emb, ids, emo, obj.composition_net),
-        "mtl": losses.mtl(emb, emo, obj.expression_classifier),
+        "ce": losses.ce(emb, ids, emo, obj.terms["ce"].net),
+        "mtl": losses.mtl(emb, emo, obj.terms["mtl"].classifier),
     }
     assert set(terms) == set(expected) | {"total"}
     for name, value in expected.items():
@@ -56,20 +57,22 @@ def test_each_primary_loss_alone(primary):
     total, terms = obj(emb, ids)
     expected = {
         "triplet": lambda: losses.triplet(emb, ids, margin=0.2),
-        "arcface": lambda: obj.arcface_head(emb, ids),
+        "arcface": lambda: obj.primary_loss.head(emb, ids),
         "arcface_geodesic": lambda: losses.arcface_geodesic(emb, ids, margin=0.3),
     }[primary]()
     assert terms == pytest.approx({primary: expected.item(), "total": expected.item()}, rel=1e-12)
     assert total.item() == pytest.approx(expected.item(), rel=1e-12)
     assert not obj.needs_expressions and obj.expression_terms == ()
     if primary == "arcface":
-        assert (obj.arcface_head.scale, obj.arcface_head.margin) == (12.0, 0.3)
+        assert (obj.primary_loss.head.scale, obj.primary_loss.head.margin) == (12.0, 0.3)
 
 
 def test_trainable_parts_are_submodules_and_receive_gradients():
     obj = objective("arcface", {"ce": 1.0, "mtl": 1.0, "pdp": 1.0})
-    names = {name.split(".")[0] for name, _ in obj.named_parameters()}
-    assert names == {"arcface_head", "composition_net", "expression_classifier"}
+    owners = ("primary_loss.head.", "terms.ce.net.", "terms.mtl.classifier.")
+    names = [name for name, _ in obj.named_parameters()]
+    assert {owner for owner in owners for name in names if name.startswith(owner)} == set(owners)
+    assert all(name.startswith(owners) for name in names)
     emb, ids, emo = batch(2)
     emb.requires_grad_(True)
     total, _ = obj(emb, ids, emo)
@@ -84,9 +87,9 @@ def test_a_triplet_objective_without_trainable_parts_has_no_parameters():
 
 def test_fbv_offsets_follow_the_origin_and_the_module_device_and_dtype():
     obj = objective("triplet", {"fbv": 1.0}, origin_expression=None, fbv_scale=3.0)
-    assert obj.fbv_offsets.dtype == torch.float64
-    torch.testing.assert_close(obj.fbv_offsets[:, :8], 3.0 * torch.eye(8, dtype=torch.float64))
-    assert "fbv_offsets" in obj.state_dict()
+    assert obj.terms["fbv"].offsets.dtype == torch.float64
+    torch.testing.assert_close(obj.terms["fbv"].offsets[:, :8], 3.0 * torch.eye(8, dtype=torch.float64))
+    assert "terms.fbv.offsets" in obj.state_dict()
 
 
 def test_needs_expressions_and_a_clear_error_when_they_are_missing():
@@ -100,8 +103,8 @@ def test_needs_expressions_and_a_clear_error_when_they_are_missing():
 @pytest.mark.parametrize(
     "primary, aux, options, message",
     [
-        ("softmax", {}, {}, "allowed: triplet, arcface, arcface_geodesic"),
-        ("triplet", {"pdq": 0.1}, {}, "'pdq'.*allowed: " + ", ".join(AUXILIARY_LOSSES)),
+        ("softmax", {}, {}, "allowed: arcface, arcface_geodesic, triplet"),
+        ("triplet", {"pdq": 0.1}, {}, "'pdq'.*allowed: " + ", ".join(registry.expression_losses())),
         ("triplet", {"pdp": -1.0}, {}, "finite number >= 0"),
         ("triplet", {"pdp": float("nan")}, {}, "finite number >= 0"),
         ("triplet", {}, {"mining": "hardest"}, "allowed: all, batch_hard, semi_hard"),

@@ -120,6 +120,7 @@ from emoverify.model.device import job_device, use_threads
 from emoverify.scriptlog import logged  # noqa: F401  (what workflow/scripts/train.py imports)
 from emoverify.splits import fold_data  # noqa: F401
 from emoverify.training import jobs, optimizers
+from emoverify.training.settings import TrainingSettings
 
 
 class Folders:
@@ -136,7 +137,9 @@ for optimizer in ("adam", "sgd"):
         [str(folder / f"model_{optimizer}.pt")],
         [str(folder / f"history_{optimizer}.csv")],
         method=FBV,
-        training={**TRAINING, "optimizer": optimizer, "weight_decay": 1e-4, "batches_per_epoch": 2},
+        settings=TrainingSettings.from_recipe(
+            {**TRAINING, "optimizer": optimizer, "weight_decay": 1e-4, "batches_per_epoch": 2}
+        ),
         epochs=1,
         device=job_device("cpu"),
         console=io.StringIO(),

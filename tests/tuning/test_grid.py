@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from snakemake.utils import validate
 
 from emoverify import study
+from emoverify.schema import load_schema, validate
 from emoverify.tuning import grid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,7 +17,7 @@ def config():
     """The default config with its schema defaults and tuning on."""
     loaded = yaml.safe_load((ROOT / "config.yaml").read_text())
     loaded["tuning"] = {"enabled": True}
-    validate(loaded, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    validate(loaded, load_schema())
     return loaded
 
 

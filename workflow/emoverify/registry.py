@@ -1,13 +1,20 @@
 """Every name a study is built from, in one place: losses, mining, geometries, label sources, references.
 
-The config schema, the Snakemake wildcard constraints, the losses, the plan and the report all read these;
-a test checks that the schema's enums and the wildcard patterns equal them.
+The config schema's allowed values (filled in by ``emoverify.schema.load_schema``), the Snakemake wildcard
+constraints, the losses, the plan and the report all read these. The loss names are the file names of the
+loss modules (``emoverify/losses/primary/`` and ``emoverify/losses/expression/``, one class each), read
+without importing them so that planning a study never imports torch.
 """
 
 from __future__ import annotations
 
-PRIMARY_LOSSES: tuple[str, ...] = ("triplet", "arcface", "arcface_geodesic")
-EXPRESSION_LOSSES: tuple[str, ...] = ("pdm", "pdp", "fbv", "ce", "mtl")
+from pathlib import Path
+
+PRIMARY = "primary"  # identity losses
+EXPRESSION = "expression"  # losses that read expression labels
+LOSS_KINDS: tuple[str, ...] = (PRIMARY, EXPRESSION)
+_LOSS_MODULES = Path(__file__).resolve().parent / "losses"
+_ADDED_LOSSES: dict[str, dict[str, type]] = {kind: {} for kind in LOSS_KINDS}
 MINING_MODES: tuple[str, ...] = ("all", "batch_hard", "semi_hard")
 GEOMETRIES: tuple[str, ...] = ("spherical", "euclidean")
 # head: a small network trained on a pretrained recognizer's cached descriptors (the pretrained regime)
@@ -24,6 +31,7 @@ DETECTED = "detected"
 SHUFFLED = "shuffled"  # the control: a real source's training labels permuted among the training images
 NO_LABELS = "none"  # the label source of runs whose objective reads no expression label
 EXPRESSION_LABEL_SOURCES: tuple[str, ...] = (MANUAL, DETECTED, SHUFFLED)
+OWN_LABEL_SOURCES: tuple[str, ...] = (MANUAL, DETECTED)  # the sources with labels of their own
 BATCH_SAMPLERS: tuple[str, ...] = ("random", "expression_spread", "expression_pairs")
 LABEL_SOURCES: tuple[str, ...] = (*EXPRESSION_LABEL_SOURCES, NO_LABELS)
 
@@ -36,9 +44,49 @@ FEATURE_SIZES: dict[str, int] = {"dlib": 128, "facenet_vggface2": 512, "facenet_
 REFERENCES: tuple[str, ...] = ("pixels", "untrained", *FEATURE_EXTRACTORS)
 
 
+def loss_names(kind: str) -> tuple[str, ...]:
+    """The losses of one kind: a module per loss under ``emoverify/losses/<kind>/``, in name order, then the
+    classes added with :func:`add_loss`."""
+    if kind not in LOSS_KINDS:
+        raise ValueError(f"unknown kind of loss {kind!r}; allowed: {', '.join(LOSS_KINDS)}")
+    modules = sorted(path.stem for path in (_LOSS_MODULES / kind).glob("*.py") if not path.stem.startswith("_"))
+    return (*modules, *sorted(set(_ADDED_LOSSES[kind]) - set(modules)))
+
+
+def primary_losses() -> tuple[str, ...]:
+    """The identity losses a method's ``primary`` may name."""
+    return loss_names(PRIMARY)
+
+
+def expression_losses() -> tuple[str, ...]:
+    """The expression losses a method's ``aux`` may weight."""
+    return loss_names(EXPRESSION)
+
+
+def add_loss(kind: str, loss_class: type) -> None:
+    """Make a loss class defined outside ``emoverify/losses/`` known by its ``name`` (a plug-in or a test)."""
+    name = getattr(loss_class, "name", None)
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a loss class needs a `name` that is a Python identifier, got {name!r}")
+    if name in loss_names(kind) and _ADDED_LOSSES[kind].get(name) is not loss_class:
+        raise ValueError(f"there is already a {kind} loss named {name!r}")
+    _ADDED_LOSSES[kind][name] = loss_class
+
+
+def remove_loss(kind: str, name: str) -> None:
+    """Forget a loss added with :func:`add_loss`."""
+    _ADDED_LOSSES[kind].pop(name, None)
+
+
+def added_loss(kind: str, name: str) -> type | None:
+    """The class added under ``name``, or None for the losses of ``emoverify/losses/``."""
+    return _ADDED_LOSSES[kind].get(name)
+
+
 def needs_expressions(method_spec: dict) -> bool:
     """Whether a method has a loss term that reads expression labels (a weight of 0 reads none)."""
-    return any(weight > 0 for name, weight in method_spec.get("aux", {}).items() if name in EXPRESSION_LOSSES)
+    expression = expression_losses()
+    return any(weight > 0 for name, weight in method_spec.get("aux", {}).items() if name in expression)
 
 
 def wildcard_pattern(names: tuple[str, ...]) -> str:

@@ -1,20 +1,21 @@
 import sys
 from pathlib import Path
 
-import yaml
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from emoverify import registry, scheduling, study  # noqa: E402
 from emoverify.layout import Layout, Run  # noqa: E402
+from emoverify.schema import load_schema, validate  # noqa: E402
 
-SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
-config.update(study.coerce_to_schema(dict(config), yaml.safe_load(SCHEMA.read_text())))
+# the schema with the registry's names as its allowed values
+SCHEMA = load_schema(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+config.update(study.coerce_to_schema(dict(config), SCHEMA))
 # short messages naming the nearest valid key; validate() then fills in the defaults
-study.check_schema(config, yaml.safe_load(SCHEMA.read_text()))
-validate(config, str(SCHEMA))
+study.check_schema(config, SCHEMA)
+validate(config, SCHEMA)
 study.check_study(config)
 # key order must not matter to rerun decisions (see study.canonical)
 config.update(study.canonical(dict(config)))

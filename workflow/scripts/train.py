@@ -5,6 +5,7 @@ from emoverify.model.device import job_device, use_threads
 from emoverify.scriptlog import logged
 from emoverify.splits import fold_data
 from emoverify.training import jobs
+from emoverify.training.settings import TrainingSettings
 
 with logged(snakemake.log[0]) as console:
     use_threads(snakemake.threads)
@@ -20,7 +21,7 @@ with logged(snakemake.log[0]) as console:
         job_paths(snakemake.output.model),
         job_paths(snakemake.output.history),
         method=p.method,
-        training=p.training,
+        settings=TrainingSettings.from_recipe(p.training),
         epochs=p.epochs,
         device=job_device(p.device, snakemake.resources),
         console=console,

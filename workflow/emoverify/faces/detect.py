@@ -54,8 +54,6 @@ STATUS_REASONS: dict[str, str] = {
     "detector_error": "MTCNN failed on this image",
     "several_faces": "two or more faces above min_probability and multiple: reject (whose labels are they?)",
 }
-MULTIPLE_FACES = FACE_POLICIES
-DETECTORS = FACE_DETECTORS
 INPUT_COLUMNS = ("image_id", "path", "identity", "emotion_manual", "session")
 BOX_COLUMNS = ("box_x1", "box_y1", "box_x2", "box_y2")
 LANDMARK_COLUMNS = tuple(f"lm_{axis}{index}" for index in range(5) for axis in ("x", "y"))
@@ -84,6 +82,45 @@ class FacesError(ValueError):
 
 class NoUsableFacesError(FacesError):
     """Not a single image gave a usable face."""
+
+
+@dataclass(frozen=True)
+class FaceSettings:
+    """How faces are found and cropped: the config's ``faces`` section (``FaceSettings(**config["faces"])``)
+    and whether a weak detection is retried on an upscaled, padded copy. Checked when built."""
+
+    detector: str = "mtcnn"
+    size: int = 112
+    margin: float = 0.0
+    min_probability: float = 0.9
+    batch_size: int = 16
+    multiple: str = "reject"
+    upscale_retry: bool = True
+
+    def __post_init__(self):
+        if self.detector not in FACE_DETECTORS:
+            raise FacesError(f"unknown detector {self.detector!r}; use one of {', '.join(FACE_DETECTORS)}")
+        if self.multiple not in FACE_POLICIES:
+            raise FacesError(f"unknown multiple-faces policy {self.multiple!r}; use one of {', '.join(FACE_POLICIES)}")
+        if int(self.size) < 16:
+            raise FacesError(f"face size must be at least 16 pixels, got {self.size}")
+        if self.margin < 0:
+            raise FacesError(f"margin must be >= 0, got {self.margin}")
+        if int(self.batch_size) < 1:
+            raise FacesError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not 0.0 <= self.min_probability <= 1.0:
+            raise FacesError(f"min_probability must lie in [0, 1], got {self.min_probability}")
+
+    def cache_key(self) -> dict:
+        """What an aligned face depends on besides the image's content."""
+        return {
+            "detector": self.detector,
+            "size": self.size,
+            "margin": self.margin,
+            "multiple": self.multiple,
+            "min_probability": self.min_probability,
+            "upscale_retry": self.upscale_retry,
+        }
 
 
 @dataclass
@@ -116,46 +153,40 @@ class _Detection:
 def prepare_faces(
     table: pd.DataFrame,
     out_dir: str | Path,
+    settings: FaceSettings | None = None,
     *,
-    detector: str = "mtcnn",
-    size: int = 112,
-    margin: float = 0.0,
     device: str = "cpu",
-    batch_size: int = 16,
-    min_probability: float = 0.9,
-    upscale_retry: bool = True,
     progress: ProgressCallback | None = None,
-    multiple: str = "reject",
     cache_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """Detect, align and save one face per image of ``table``; return the manifest (see module docstring).
 
-    ``table`` is a dataset table (``datasets.load_dataset``). Crops are written to
+    ``table`` is a dataset table (``datasets.load_dataset``); ``settings`` default to ``FaceSettings()``.
+    Crops are written to
     ``out_dir/<image_id>.png``. ``device``: "cpu", "cuda", "cuda:N" or "auto". With ``cache_dir`` and a
     ``content_sha1`` column (``data.integrity``), images whose content was aligned before with the same
     settings are taken from the cache; only new or changed images are read and detected.
     ``progress(done, total)`` is called as those images are finished (an ``emoverify.progress.Progress``).
     """
-    _validate_arguments(table, detector, size, margin, batch_size, min_probability)
-    if multiple not in MULTIPLE_FACES:
-        raise FacesError(f"unknown multiple-faces policy {multiple!r}; use one of {', '.join(MULTIPLE_FACES)}")
+    faces = settings if settings is not None else FaceSettings()
+    _check_table(table)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = [_initial_row(record) for record in table[list(INPUT_COLUMNS)].to_dict("records")]
     counter = _Counter(len(rows), progress)
-    settings = _Settings(out_dir, size, margin, min_probability, upscale_retry, multiple, counter)
-    cache = FaceCache(cache_dir, settings.key(detector)) if cache_dir is not None else None
+    settings = _Settings(out_dir, faces, counter)
+    cache = FaceCache(cache_dir, faces.cache_key()) if cache_dir is not None else None
     contents = list(table["content_sha1"]) if cache is not None and "content_sha1" in table.columns else []
     todo = [row for row, content in zip(rows, contents) if not cache.restore(row, content, out_dir)]
     todo = todo if contents else rows
     counter.total = len(todo)
     counter.add(0)
-    if detector == "none":
+    if faces.detector == "none":
         for row in todo:
             _resize_whole_image(row, settings)
             settings.counter.add(1)
     else:
-        _detect_and_align(todo, settings, get_mtcnn(_device_name(device)) if todo else None, batch_size)
+        _detect_and_align(todo, settings, get_mtcnn(_device_name(device)) if todo else None, faces.batch_size)
     if contents:
         by_id = dict(zip(table["image_id"], contents))
         for row in todo:
@@ -235,24 +266,11 @@ class _Counter:
 
 @dataclass(frozen=True)
 class _Settings:
-    out_dir: Path
-    size: int
-    margin: float
-    min_probability: float
-    upscale_retry: bool
-    multiple: str
-    counter: _Counter
+    """One call's settings, where its crops go, and its progress counter."""
 
-    def key(self, detector: str) -> dict:
-        """What an aligned face depends on besides the image's content."""
-        return {
-            "detector": detector,
-            "size": self.size,
-            "margin": self.margin,
-            "multiple": self.multiple,
-            "min_probability": self.min_probability,
-            "upscale_retry": self.upscale_retry,
-        }
+    out_dir: Path
+    faces: FaceSettings
+    counter: _Counter
 
 
 def _initial_row(record: dict) -> dict:
@@ -277,7 +295,7 @@ def _resize_whole_image(row: dict, settings: _Settings) -> None:
     if image is None:
         return
     height, width = image.shape[:2]
-    resized = Image.fromarray(image).resize((settings.size, settings.size), Image.Resampling.BICUBIC)
+    resized = Image.fromarray(image).resize((settings.faces.size, settings.faces.size), Image.Resampling.BICUBIC)
     row.update(box_x1=0.0, box_y1=0.0, box_x2=float(width), box_y2=float(height))
     _save_crop(row, np.asarray(resized), settings)
 
@@ -309,7 +327,7 @@ def _finish_group(group: list[tuple[dict, np.ndarray]], settings: _Settings, mtc
     rows = [row for row, _ in group]
     images = [image for _, image in group]
     for row, image, detection in zip(rows, images, _detect_batch(mtcnn, images, rows)):
-        if settings.upscale_retry and not row["status"] and _is_weak(detection, settings):
+        if settings.faces.upscale_retry and not row["status"] and _is_weak(detection, settings):
             detection = _stronger(detection, _detect_upscaled(mtcnn, image, row))
         if not row["status"]:  # else detector_error already recorded
             _finish_row(row, image, detection, settings)
@@ -317,7 +335,7 @@ def _finish_group(group: list[tuple[dict, np.ndarray]], settings: _Settings, mtc
 
 
 def _is_weak(detection: _Detection | None, settings: _Settings) -> bool:
-    return detection is None or detection.probs.max() < settings.min_probability
+    return detection is None or detection.probs.max() < settings.faces.min_probability
 
 
 def _stronger(first: _Detection | None, second: _Detection | None) -> _Detection | None:
@@ -337,14 +355,14 @@ def _finish_row(row: dict, image: np.ndarray, detection: _Detection | None, sett
         row["status"] = "several_faces"
         row["reason_detail"] = f"{detection.taken}; set faces.multiple to largest or central to keep one"
         return
-    if detection.prob < settings.min_probability:
+    if detection.prob < settings.faces.min_probability:
         row["status"] = "low_probability"
         row["reason_detail"] = (
-            f"best face probability {detection.prob:.3f} < min_probability {settings.min_probability}"
+            f"best face probability {detection.prob:.3f} < min_probability {settings.faces.min_probability}"
         )
         return
     try:
-        crop = align_face(image, detection.landmarks, settings.size, settings.margin)
+        crop = align_face(image, detection.landmarks, settings.faces.size, settings.faces.margin)
     except AlignmentError as error:
         row["status"] = "align_failed"
         row["reason_detail"] = str(error)
@@ -406,7 +424,7 @@ def _choose_face(detection: _Detection, settings: _Settings, width: int, height:
     centres = (detection.boxes[:, :2] + detection.boxes[:, 2:]) / 2
     off_centre = np.hypot(centres[:, 0] - width / 2, centres[:, 1] - height / 2)
     areas = np.prod(np.clip(detection.boxes[:, 2:] - detection.boxes[:, :2], 0, None), axis=1)
-    confident = np.flatnonzero(detection.probs >= settings.min_probability)
+    confident = np.flatnonzero(detection.probs >= settings.faces.min_probability)
     found = f"{detection.n_faces} found" if detection.n_faces > 1 else ""
     if len(confident) < 2:
         order = range(detection.n_faces)
@@ -418,7 +436,7 @@ def _choose_face(detection: _Detection, settings: _Settings, width: int, height:
         else:
             detection.taken = f"the most probable, none above min_probability ({found})"
         return
-    if settings.multiple == "largest":
+    if settings.faces.multiple == "largest":
         detection.chosen = int(max(confident, key=lambda i: (areas[i], -off_centre[i])))
     else:  # central, and the face recorded for a rejected image
         detection.chosen = int(min(confident, key=lambda i: (off_centre[i], -areas[i])))
@@ -426,7 +444,7 @@ def _choose_face(detection: _Detection, settings: _Settings, width: int, height:
         "largest": f"the largest of {len(confident)} faces above min_probability",
         "central": f"the most central of {len(confident)} faces above min_probability",
         "reject": f"none: {len(confident)} faces above min_probability (multiple: reject)",
-    }[settings.multiple]
+    }[settings.faces.multiple]
 
 
 def _detect_upscaled(mtcnn, image: np.ndarray, row: dict) -> _Detection | None:
@@ -447,20 +465,10 @@ def _detect_upscaled(mtcnn, image: np.ndarray, row: dict) -> _Detection | None:
     return detection
 
 
-def _validate_arguments(table, detector, size, margin, batch_size, min_probability) -> None:
+def _check_table(table: pd.DataFrame) -> None:
     missing = [column for column in INPUT_COLUMNS if column not in table.columns]
     if missing:
         raise FacesError(f"the image table lacks columns {missing}; build it with emoverify.data.adapters.load_dataset")
     duplicated = table["image_id"][table["image_id"].duplicated()].unique().tolist()
     if duplicated:
         raise FacesError(f"image_id values must be unique (they name the crops); repeated: {duplicated[:5]}")
-    if detector not in DETECTORS:
-        raise FacesError(f"unknown detector {detector!r}; use one of {', '.join(DETECTORS)}")
-    if int(size) < 16:
-        raise FacesError(f"face size must be at least 16 pixels, got {size}")
-    if margin < 0:
-        raise FacesError(f"margin must be >= 0, got {margin}")
-    if int(batch_size) < 1:
-        raise FacesError(f"batch_size must be at least 1, got {batch_size}")
-    if not 0.0 <= min_probability <= 1.0:
-        raise FacesError(f"min_probability must lie in [0, 1], got {min_probability}")

@@ -13,6 +13,7 @@ from emoverify.layout import Run
 from emoverify.model import checkpoint
 from emoverify.splits.fold_data import FaceSet
 from emoverify.training import loop
+from emoverify.training.settings import Progress, TrainingSettings
 
 
 def train_and_save(
@@ -21,9 +22,9 @@ def train_and_save(
     model_path,
     history_path,
     *,
-    method,
-    training,
-    epochs,
+    method: dict,
+    settings: TrainingSettings,
+    epochs: int,
     device,
     console,
     dataset_expressions=None,
@@ -38,21 +39,23 @@ def train_and_save(
             faces["train"],
             faces["val"],
             method=method,
-            training=training,
+            settings=settings,
             epochs=epochs,
             seed=run.seed,
             device=device,
-            progress_stream=console,
-            run_name=name,
-            on_epoch=lambda history: history.to_csv(history_path, index=False),
+            progress=Progress(
+                stream=console, run_name=name, on_epoch=lambda history: history.to_csv(history_path, index=False)
+            ),
             dataset_expressions=dataset_expressions,
         )
     except loop.TrainingDataError as error:
         print(f"run not trainable on this data: {error}")
-        checkpoint.save_failed_checkpoint(model_path, str(error), method=method, training=training, extra=extra)
+        checkpoint.save_failed_checkpoint(
+            model_path, str(error), method=method, training=dict(settings.recipe), extra=extra
+        )
         open(history_path, "w").close()
     else:
-        checkpoint.save_checkpoint(model_path, result, method=method, training=training, extra=extra)
+        checkpoint.save_checkpoint(model_path, result, method=method, training=dict(settings.recipe), extra=extra)
         print(f"best epoch {result.best_epoch} of {result.epochs_run}, chosen by {result.selection}")
         for loss, pairs in result.pairs_seen.items():
             print(f"{loss} used {pairs} pairs over the training" + (" (it trained nothing)" if pairs == 0 else ""))

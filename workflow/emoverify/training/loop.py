@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import sys
 import time
 from dataclasses import dataclass
 
@@ -21,9 +20,11 @@ from emoverify.splits.fold_data import FaceSet
 from emoverify.training import optimizers
 from emoverify.training.objective import CombinedObjective
 from emoverify.training.sampler import PKBatchSampler
+from emoverify.training.settings import Progress, TrainingSettings
 from emoverify.vocabulary import EXPRESSIONS
 
 NEUTRAL = EXPRESSIONS.index("neutral")
+DEFAULT_PROGRESS = Progress()  # the bar on stderr, a line per epoch on stdout
 
 
 class TrainingDataError(ValueError):
@@ -128,22 +129,12 @@ def fbv_origin(dataset_expressions: set[str] | None) -> int | None:
 
 
 def build_objective(
-    method: dict, training: dict, train: FaceSet, dataset_expressions: set[str] | None = None
+    method: dict, settings: TrainingSettings, train: FaceSet, dataset_expressions: set[str] | None = None
 ) -> CombinedObjective:
     split_expressions = {EXPRESSIONS[code] for code in train.manual_expressions.tolist() if code >= 0}
-    return CombinedObjective(
-        method["primary"],
-        dict(method.get("aux", {})),
-        embedding_dim=training["embedding_dim"],
-        n_identities=len(np.unique(train.identities)),
-        n_expressions=len(EXPRESSIONS),
-        origin_expression=fbv_origin(dataset_expressions if dataset_expressions is not None else split_expressions),
-        margin=training["margin"],
-        mining=training["mining"],
-        arcface_scale=training["arcface_scale"],
-        arcface_margin=training["arcface_margin"],
-        fbv_scale=training["fbv_scale"],
-    )
+    origin = fbv_origin(dataset_expressions if dataset_expressions is not None else split_expressions)
+    loss_settings = settings.loss_settings(len(np.unique(train.identities)), origin)
+    return CombinedObjective(method["primary"], dict(method.get("aux", {})), loss_settings)
 
 
 @dataclass
@@ -165,7 +156,7 @@ def set_up_training(
     train: FaceSet,
     *,
     method: dict,
-    training: dict,
+    settings: TrainingSettings,
     seed: int,
     device: torch.device,
     dataset_expressions: set[str] | None = None,
@@ -173,32 +164,32 @@ def set_up_training(
     """Model, objective, optimizer and P x K sampler of one run, seeded."""
     check_training_labels(method, train)
     seed_everything(seed)
-    model = model_from_recipe(training, method["geometry"]).to(device)
-    objective = build_objective(method, training, train, dataset_expressions).to(device)
+    model = model_from_recipe(settings.recipe, method["geometry"]).to(device)
+    objective = build_objective(method, settings, train, dataset_expressions).to(device)
     parameters = list(model.parameters()) + list(objective.parameters())
     optimizer = optimizers.make_optimizer(
-        training["optimizer"], parameters, lr=training["learning_rate"], weight_decay=training["weight_decay"]
+        settings.optimizer, parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
     ids = torch.as_tensor(train.identity_codes())
     emo = torch.as_tensor(train.expressions)
     n_identities = len(np.unique(train.identities))
-    p = min(training["batch_identities"], n_identities)
-    if p < training["batch_identities"]:
+    p = min(settings.batch_identities, n_identities)
+    if p < settings.batch_identities:
         print(
             f"only {n_identities} training identities: batches of {p} identities instead of "
-            f"{training['batch_identities']}",
+            f"{settings.batch_identities}",
             flush=True,
         )
     sampler = PKBatchSampler(
         ids.numpy(),
-        train.batch_codes() if training["sampler"] != "random" else np.full(len(train), -1),
+        train.batch_codes() if settings.sampler != "random" else np.full(len(train), -1),
         p=p,
-        k=training["images_per_identity"],
+        k=settings.images_per_identity,
         seed=seed,
-        batches_per_epoch=training["batches_per_epoch"] or None,
-        pairs=training["sampler"] == "expression_pairs",
+        batches_per_epoch=settings.batches_per_epoch or None,
+        pairs=settings.sampler == "expression_pairs",
     )
-    mixed = device.type == "cuda" and training["mixed_precision"]
+    mixed = device.type == "cuda" and settings.mixed_precision
     return TrainingSetup(
         model,
         objective,
@@ -213,7 +204,7 @@ def set_up_training(
 
 
 def train_one_epoch(
-    setup: TrainingSetup, train: FaceSet, training: dict, epoch: int, device: torch.device
+    setup: TrainingSetup, train: FaceSet, settings: TrainingSettings, epoch: int, device: torch.device
 ) -> dict[str, float]:
     """One pass over the epoch's P x K batches; returns each objective term's mean over the batches and, as
     ``pairs_<term>``, how many pairs each expression term used over the epoch."""
@@ -224,7 +215,7 @@ def train_one_epoch(
     pairs: dict[str, int] = {}  # per expression term, the pairs it used this epoch (summed over batches)
     for batch in setup.sampler:
         index = torch.as_tensor(batch)
-        images = augment(train.images[index], training["augment_flip"], training["augment_crop"], setup.generator)
+        images = augment(train.images[index], settings.augment_flip, settings.augment_crop, setup.generator)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=setup.mixed):
             embedding = setup.model(to_model_input(images).to(device))
         total, terms = setup.objective(embedding.float(), setup.ids[index].to(device), setup.emo[index].to(device))
@@ -245,48 +236,40 @@ def train_model(
     val: FaceSet,
     *,
     method: dict,
-    training: dict,
+    settings: TrainingSettings,
     epochs: int,
     seed: int,
     device: torch.device,
-    progress: bool = True,
-    progress_stream=None,
-    run_name: str = "training",
-    on_epoch=None,
+    progress: Progress = DEFAULT_PROGRESS,
     dataset_expressions: set[str] | None = None,
 ) -> TrainingResult:
-    """Train with P x K batches and early stopping on ``training["validation_figure"]`` (see
-    ``early_stopping_score``); returns the best epoch's model.
+    """Train with P x K batches and early stopping on ``settings.validation_figure`` (see
+    ``early_stopping_score``); returns the best epoch's model, reporting as ``progress`` says.
 
-    With `progress`, an epoch progress bar goes to `progress_stream` (the console; stderr by default) and a
-    line per epoch to stdout (the rule's log).
-
-    `on_epoch(history)` is called after every epoch (the rule writes history.csv as training goes).
     `dataset_expressions` (the whole dataset's manual labels) fixes FBV's origin for every label source.
     """
     setup = set_up_training(
-        train, method=method, training=training, seed=seed, device=device, dataset_expressions=dataset_expressions
+        train, method=method, settings=settings, seed=seed, device=device, dataset_expressions=dataset_expressions
     )
     model = setup.model
-    watched = training.get("validation_figure", "auc")
-    metrics.history_column(watched)  # an unknown figure fails before the first epoch
+    watched = settings.validation_figure
     rows, best_state, best_score, best_epoch, stale = [], None, None, 0, 0
     best_figures, used = dict.fromkeys(metrics.VALIDATION_FIGURES, float("nan")), watched
-    bar = tqdm(total=epochs, desc=run_name, unit="epoch", file=progress_stream or sys.stderr, disable=not progress)
+    bar = tqdm(total=epochs, desc=progress.run_name, unit="epoch", file=progress.bar_stream, disable=not progress.show)
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
-        losses = train_one_epoch(setup, train, training, epoch, device)
+        losses = train_one_epoch(setup, train, settings, epoch, device)
         figures = validation_figures(model, val, device)
         validation = {metrics.history_column(name): value for name, value in figures.items()}
         row = {"epoch": epoch, **losses, **validation, "seconds": time.perf_counter() - started}
         rows.append(row)
-        if on_epoch is not None:
-            on_epoch(pd.DataFrame(rows))
+        if progress.on_epoch is not None:
+            progress.on_epoch(pd.DataFrame(rows))
         bar.update(1)
         val_auc = figures["auc"]
         shown = {"val_auc": f"{val_auc:.3f}"} if np.isfinite(val_auc) else {}
         bar.set_postfix(loss=f"{row.get('total', float('nan')):.4f}", **shown)
-        if progress:
+        if progress.show:
             text = "".join(f" {column} {value:.4f}" for column, value in validation.items() if np.isfinite(value))
             print(f"epoch {epoch}: loss {row.get('total', float('nan')):.4f}{text}", flush=True)
         used, score = early_stopping_score(figures, watched, row.get("total", 0.0))
@@ -295,7 +278,7 @@ def train_model(
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
-            if stale >= training["patience"]:
+            if stale >= settings.patience:
                 break
     bar.close()
     model.load_state_dict(best_state)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from emoverify.registry import EXPRESSION_LOSSES, needs_expressions
+from emoverify.registry import expression_losses, needs_expressions
 
 SEPARATOR = "__"  # between a method's name and its candidate's settings
 EXPRESSION_WEIGHT = "expression_weight"  # one weight for every expression term of a method
@@ -70,14 +70,14 @@ def configured_setting(config: dict, method: str, knob: str) -> float:
     spec = config["methods"][method]
     aux = spec.get("aux", {})
     if knob == EXPRESSION_WEIGHT:
-        weights = {weight for name, weight in aux.items() if name in EXPRESSION_LOSSES}
+        weights = {weight for name, weight in aux.items() if name in expression_losses()}
         if len(weights) != 1:
             raise TuningConfigError(
                 f"method {method}: expression_weight moves every expression loss together, but its weights "
                 f"differ ({aux}); give it a grid per loss (grid: {{pdp: [...], fbv: [...]}})"
             )
         return weights.pop()
-    if knob in EXPRESSION_LOSSES:
+    if knob in expression_losses():
         return aux.get(knob, 0.0)
     return config["training"][knob]
 
@@ -94,7 +94,7 @@ def _candidate(config: dict, method: str, settings: dict) -> Candidate:
     for knob, value in settings.items():
         if knob == EXPRESSION_WEIGHT:
             aux = dict.fromkeys(aux, value)
-        elif knob in EXPRESSION_LOSSES:
+        elif knob in expression_losses():
             aux[knob] = value
         else:
             training[knob] = value
@@ -108,7 +108,7 @@ def _candidate(config: dict, method: str, settings: dict) -> Candidate:
 def method_candidates(config: dict, method: str) -> list[Candidate]:
     """Every grid point of ``method``, smallest settings first (the order ties are broken in)."""
     grid = method_grid(config, method)
-    unknown = sorted(set(grid) - {EXPRESSION_WEIGHT, *EXPRESSION_LOSSES, *TRAINING_KNOBS})
+    unknown = sorted(set(grid) - {EXPRESSION_WEIGHT, *expression_losses(), *TRAINING_KNOBS})
     if unknown:
         raise TuningConfigError(f"method {method}: grid keys {unknown} are not tunable here")
     knobs = list(grid)

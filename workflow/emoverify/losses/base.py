@@ -1,0 +1,217 @@
+"""What every loss shares: input checks, the pieces several losses compute, the settings they are built from,
+and the two kinds of loss class (primary and expression)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from emoverify.registry import MINING_MODES
+from emoverify.vocabulary import EXPRESSIONS
+
+UNKNOWN = -1
+ARC_EPS = 1e-7  # keeps acos away from +-1, where its derivative is infinite
+NEUTRAL = EXPRESSIONS.index("neutral")
+
+IDENTITIES = "identities"
+EXPRESSION_LABELS = "expressions"
+
+
+class LossInputError(ValueError):
+    """A batch the losses cannot interpret: wrong shape, dtype or label range."""
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    """What the terms of one objective are built from: the embedding and label sizes and each loss's knobs.
+
+    ``origin_expression`` is FBV's origin (None: the data lack it, every expression moves); ``margin`` and
+    ``mining`` the triplet loss's; ``arcface_scale`` and ``arcface_margin`` the ArcFace forms'.
+    """
+
+    embedding_dim: int
+    n_identities: int
+    n_expressions: int = len(EXPRESSIONS)
+    origin_expression: int | None = NEUTRAL
+    margin: float = 0.2
+    mining: str = "all"
+    arcface_scale: float = 30.0
+    arcface_margin: float = 0.5
+    fbv_scale: float = 1.0
+
+    def __post_init__(self):
+        if self.mining not in MINING_MODES:
+            raise ValueError(f"unknown triplet mining {self.mining!r}; allowed: {', '.join(MINING_MODES)}")
+        for name in ("embedding_dim", "n_expressions"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"loss settings: {name} must be a whole number >= 1, got {value!r}")
+        for name in ("margin", "arcface_scale", "arcface_margin", "fbv_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"loss settings: {name} must be a finite number, got {value!r}")
+
+
+# --------------------------------------------------------------------------- the two kinds of loss
+
+
+class PrimaryLoss(nn.Module):
+    """An identity loss: ``forward(emb, ids)``. ``name`` is its module's file name and the config's
+    ``primary`` value; trainable parts (a softmax head) are submodules."""
+
+    name: ClassVar[str]
+    reads: ClassVar[tuple[str, ...]] = (IDENTITIES,)
+
+    def __init__(self, settings: LossSettings):
+        super().__init__()
+
+    def forward(self, emb: Tensor, ids) -> Tensor:
+        raise NotImplementedError
+
+
+class ExpressionLoss(nn.Module):
+    """An expression loss: ``forward(emb, ids, emo)`` and ``count_pairs(ids, emo)``, the pairs (quadruples,
+    labelled samples) it averages over in a batch; 0 means it trained nothing. ``name`` is its module's file
+    name and its key under a method's ``aux``; ``reads`` names the labels its forward pass uses."""
+
+    name: ClassVar[str]
+    reads: ClassVar[tuple[str, ...]] = (IDENTITIES, EXPRESSION_LABELS)
+
+    def __init__(self, settings: LossSettings):
+        super().__init__()
+
+    def forward(self, emb: Tensor, ids, emo) -> Tensor:
+        raise NotImplementedError
+
+    @staticmethod
+    def count_pairs(ids: Tensor, emo: Tensor) -> int:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def integer_labels(emb: Tensor, labels, name: str) -> Tensor:
+    """``labels`` as an integer vector on ``emb``'s device, one entry per embedding."""
+    labels = torch.as_tensor(labels, device=emb.device)
+    if labels.numel() == 0:
+        labels = labels.long()  # an empty list arrives as float
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise LossInputError(
+            f"{name} must hold integer codes, got dtype {labels.dtype}; encode labels as integers first"
+        )
+    if labels.dim() != 1 or labels.shape[0] != emb.shape[0]:
+        raise LossInputError(
+            f"{name} must be a vector with one entry per embedding ({emb.shape[0]}), got shape {tuple(labels.shape)}"
+        )
+    return labels
+
+
+def check_embeddings(emb: Tensor) -> None:
+    if not isinstance(emb, Tensor) or emb.dim() != 2:
+        shape = tuple(emb.shape) if isinstance(emb, Tensor) else type(emb).__name__
+        raise LossInputError(f"emb must be a (batch x dim) tensor, got {shape}; flatten the model output first")
+
+
+def checked_identities(emb: Tensor, ids) -> Tensor:
+    check_embeddings(emb)
+    return integer_labels(emb, ids, "ids")
+
+
+def checked_expressions(emb: Tensor, emo, n_expressions: int | None = None) -> Tensor:
+    emo = integer_labels(emb, emo, "emo")
+    if emo.numel() and int(emo.min()) < UNKNOWN:
+        raise LossInputError(f"emo codes must be >= -1 (-1 = unknown), got {int(emo.min())}")
+    if n_expressions is not None and emo.numel() and int(emo.max()) >= n_expressions:
+        raise LossInputError(
+            f"emo code {int(emo.max())} is outside the {n_expressions} expressions this loss was built for; "
+            "codes are indices into vocabulary.EXPRESSIONS"
+        )
+    return emo
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+def pairwise_sq_distances(x: Tensor) -> Tensor:
+    """B x B matrix of squared Euclidean distances, via the Gram matrix (O(B^2) memory)."""
+    squared_norms = x.pow(2).sum(1)
+    return (squared_norms[:, None] + squared_norms[None, :] - 2.0 * x @ x.T).clamp_min(0.0)
+
+
+def attached_zero(emb: Tensor) -> Tensor:
+    """A zero that keeps the graph alive, for batches without anything to penalise."""
+    return emb.sum() * 0.0
+
+
+def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``values`` where ``mask`` holds; 0 (with a gradient) when it holds nowhere."""
+    return torch.where(mask, values, values.new_zeros(())).sum() / mask.sum().clamp_min(1)
+
+
+def same_identity(ids: Tensor) -> Tensor:
+    """Ordered pairs (i, j), i != j, of one identity."""
+    eye = torch.eye(len(ids), dtype=torch.bool, device=ids.device)
+    return (ids[:, None] == ids[None, :]) & ~eye
+
+
+def different_known_expressions(emo: Tensor) -> Tensor:
+    known = emo != UNKNOWN
+    return (emo[:, None] != emo[None, :]) & known[:, None] & known[None, :]
+
+
+def arc(cosine: Tensor) -> Tensor:
+    """Geodesic distance on the unit sphere for a cosine similarity."""
+    return torch.acos(cosine.clamp(-1.0 + ARC_EPS, 1.0 - ARC_EPS))
+
+
+def dense_codes(labels: Tensor) -> Tensor:
+    """Labels renumbered 0..n-1 (in sorted order)."""
+    return torch.unique(labels, return_inverse=True)[1]
+
+
+def cell_statistics(values: Tensor, cell: Tensor, n_cells: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Per cell of the rows of ``values`` (n x D): size, mean, and centred sum of squares ``sum ||v - mean||^2``."""
+    size = torch.bincount(cell, minlength=n_cells).to(values.dtype)
+    mean = values.new_zeros(n_cells, values.shape[1]).index_add(0, cell, values) / size.clamp_min(1)[:, None]
+    spread = values.new_zeros(n_cells).index_add(0, cell, (values - mean[cell]).pow(2).sum(1))
+    return size, mean, spread
+
+
+def sum_sq_differences_across_members(values: Tensor, group: Tensor, member: Tensor) -> tuple[Tensor, Tensor]:
+    """``sum ||v_p - v_q||^2`` over unordered pairs of rows in one group with different members, and their number.
+
+    Per group, with n_m, mu_m, S_m the size, mean and spread of member m's rows
+    and N, mu the group's: ``sum_m S_m (N - n_m) + N sum_m n_m ||mu_m - mu||^2``;
+    every term is non-negative, so the sum is exact to rounding even near 0.
+    """
+    n_groups = int(group.max()) + 1 if len(group) else 1
+    n_members = int(member.max()) + 1 if len(member) else 1
+    size, mean, spread = cell_statistics(values, group * n_members + member, n_groups * n_members)
+    size, spread = size.view(n_groups, n_members), spread.view(n_groups, n_members)
+    mean = mean.view(n_groups, n_members, -1)
+    group_size = size.sum(1, keepdim=True)
+    group_mean = (size[..., None] * mean).sum(1, keepdim=True) / group_size.clamp_min(1)[..., None]
+    within = (spread * (group_size - size)).sum()
+    between = (group_size * size * (mean - group_mean).pow(2).sum(2)).sum()
+    count = (group_size.squeeze(1).pow(2) - size.pow(2).sum(1)).sum() / 2
+    return within + between, count
+
+
+# --------------------------------------------------------------------------- pair counts
+
+
+def known_pairs(ids: Tensor, emo: Tensor) -> tuple[Tensor, Tensor]:
+    """Ordered pairs of one identity, both expressions known: (same expression, different expressions)."""
+    ids, emo = torch.as_tensor(ids), torch.as_tensor(emo)
+    known = emo != UNKNOWN
+    candidates = (ids[:, None] == ids[None, :]) & known[:, None] & known[None, :]
+    same_expression = emo[:, None] == emo[None, :]
+    return candidates & same_expression, candidates & ~same_expression

@@ -1,0 +1,1 @@
+"""The identity losses, one module each; a module's file name is its loss's name in the config."""

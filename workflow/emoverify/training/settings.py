@@ -1,0 +1,100 @@
+"""What one training run reads, typed and checked once: the recipe's training knobs and how a run reports."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from emoverify import metrics
+from emoverify.losses import LossSettings
+from emoverify.registry import BATCH_SAMPLERS, MINING_MODES, OPTIMIZERS
+from emoverify.vocabulary import EXPRESSIONS
+
+# read by the loop when the recipe does not state them (the workflow's config always does)
+LIBRARY_DEFAULTS = {"validation_figure": "auc"}
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The training loop's share of a training recipe (the config's ``training`` section, as
+    ``study.run_training_recipe`` gives it); ``recipe`` keeps the whole mapping for the network builder
+    (``model_from_recipe``) and the checkpoint's record. Build it with :meth:`from_recipe`."""
+
+    recipe: Mapping[str, Any] = field(repr=False)
+    embedding_dim: int
+    batch_identities: int
+    images_per_identity: int
+    batches_per_epoch: int  # 0: cover the training images about once
+    learning_rate: float
+    weight_decay: float
+    optimizer: str
+    patience: int
+    validation_figure: str  # what early stopping watches (see loop.early_stopping_score)
+    margin: float
+    mining: str
+    sampler: str
+    arcface_scale: float
+    arcface_margin: float
+    fbv_scale: float
+    augment_flip: bool
+    augment_crop: int
+    mixed_precision: bool  # on CUDA only
+
+    @classmethod
+    def from_recipe(cls, recipe: Mapping[str, Any]) -> TrainingSettings:
+        """The settings of a recipe; a missing key is named in the error."""
+        names = [item.name for item in dataclasses.fields(cls) if item.name != "recipe"]
+        values = {**LIBRARY_DEFAULTS, **recipe}
+        missing = [name for name in names if name not in values]
+        if missing:
+            raise ValueError(f"the training recipe lacks {', '.join(missing)}")
+        return cls(recipe=dict(recipe), **{name: values[name] for name in names})
+
+    def __post_init__(self):
+        metrics.history_column(self.validation_figure)  # an unknown figure fails before the first epoch
+        for name, allowed in (("optimizer", OPTIMIZERS), ("mining", MINING_MODES), ("sampler", BATCH_SAMPLERS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"unknown training {name} {getattr(self, name)!r}; allowed: {', '.join(allowed)}")
+        minimum = {"batch_identities": 1, "images_per_identity": 1, "patience": 1, "batches_per_epoch": 0}
+        for name, lowest in {**minimum, "augment_crop": 0, "embedding_dim": 1}.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+                raise ValueError(f"training {name} must be a whole number >= {lowest}, got {value!r}")
+        for name in ("learning_rate", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"training {name} must be a finite number, got {value!r}")
+
+    def loss_settings(self, n_identities: int, origin_expression: int | None) -> LossSettings:
+        """The settings the objective's loss terms are built from."""
+        return LossSettings(
+            embedding_dim=self.embedding_dim,
+            n_identities=n_identities,
+            n_expressions=len(EXPRESSIONS),
+            origin_expression=origin_expression,
+            margin=self.margin,
+            mining=self.mining,
+            arcface_scale=self.arcface_scale,
+            arcface_margin=self.arcface_margin,
+            fbv_scale=self.fbv_scale,
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How a run reports: with ``show``, an epoch bar on ``stream`` (the console; stderr when None) titled
+    ``run_name`` and a line per epoch on stdout (the rule's log); ``on_epoch(history)`` after every epoch
+    (the rule writes history.csv as training goes)."""
+
+    show: bool = True
+    stream: TextIO | None = None
+    run_name: str = "training"
+    on_epoch: Callable | None = None
+
+    @property
+    def bar_stream(self) -> TextIO:
+        return self.stream or sys.stderr
