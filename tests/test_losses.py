@@ -13,7 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emoverify import losses
+from emoverify import losses, registry
 
 N_EXPR = 8
 DIM = 9
@@ -482,6 +482,11 @@ def loop_pairs_used(name, ids, emo):
     for (i, j), (k, m) in itertools.combinations(cross, 2):
         quadruples += ids[i] != ids[k] and {emo[i], emo[j]} == {emo[k], emo[m]}
     return quadruples
+
+
+def test_every_expression_loss_of_the_registry_has_its_loop_reference_here():
+    assert set(EXPRESSION_LOSSES) == set(registry.expression_losses())
+    assert {"triplet_all", "arcface_geodesic", "arcface_head"} <= set(LOSSES)
 
 
 @pytest.mark.parametrize("seed", range(5))
