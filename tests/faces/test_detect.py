@@ -309,6 +309,12 @@ def test_bad_settings_are_refused_when_built(change, message):
         FaceSettings(**change)
 
 
+def test_settings_from_the_config_section_name_an_unknown_key():
+    assert FaceSettings.from_config({"detector": "none", "size": 48}) == FaceSettings(detector="none", size=48)
+    with pytest.raises(FacesError, match="do not know sise"):
+        FaceSettings.from_config({"sise": 48})
+
+
 def test_bad_device(tmp_path):
     with pytest.raises(FacesError, match="unknown device"):
         prepare_faces(table_for([tmp_path / "x.png"]), tmp_path / "out", device="tpu")

@@ -13,7 +13,7 @@ with logged(snakemake.log[0]) as console:
     manifest = detect.prepare_faces(
         table,
         snakemake.output.crops,
-        detect.FaceSettings(**snakemake.params.faces),
+        detect.FaceSettings.from_config(snakemake.params.faces),
         cache_dir=snakemake.params.cache,
         device=str(resolve_device(snakemake.params.device)),
         progress=Progress("faces", (console, sys.stdout)),

@@ -29,6 +29,7 @@ CK+48; non-square images are stretched) and box/landmark columns are empty.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +87,8 @@ class NoUsableFacesError(FacesError):
 
 @dataclass(frozen=True)
 class FaceSettings:
-    """How faces are found and cropped: the config's ``faces`` section (``FaceSettings(**config["faces"])``)
-    and whether a weak detection is retried on an upscaled, padded copy. Checked when built."""
+    """How faces are found and cropped: the config's ``faces`` section (:meth:`from_config`) and whether a
+    weak detection is retried on an upscaled, padded copy. Checked when built."""
 
     detector: str = "mtcnn"
     size: int = 112
@@ -96,6 +97,15 @@ class FaceSettings:
     batch_size: int = 16
     multiple: str = "reject"
     upscale_retry: bool = True
+
+    @classmethod
+    def from_config(cls, section: dict) -> FaceSettings:
+        """The settings of the config's ``faces`` section; a key this class does not know is named."""
+        known = {item.name for item in dataclasses.fields(cls)}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise FacesError(f"faces settings do not know {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**section)
 
     def __post_init__(self):
         if self.detector not in FACE_DETECTORS:
