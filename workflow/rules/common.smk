@@ -1,4 +1,3 @@
-import sys
 from pathlib import Path
 
 import yaml
@@ -6,9 +5,9 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
-from emoverify import registry, scheduling, study  # noqa: E402
-from emoverify.layout import Layout, Run  # noqa: E402
+# the installed package (make setup installs this checkout's, editable); rule scripts see it through _setup.py
+from emoverify import registry, scheduling, study
+from emoverify.layout import Layout, Run
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 config.update(study.coerce_to_schema(dict(config), yaml.safe_load(SCHEMA.read_text())))
