@@ -99,7 +99,10 @@ def main() -> None:
     print(f"scheduler CPU, default over hooked: {ratio:.1f} x")
     figures = {"jobs": args.jobs, "cores": args.cores, "seconds_per_job": args.seconds}
     for hook, label in ((False, "default"), (True, "hooked")):
-        figures.update({f"{label}_{key}": value for key, value in results[hook].items()})
+        measured = results[hook]
+        figures[f"{label}/wall_seconds"] = measured["wall"]
+        figures[f"{label}/cpu_seconds"] = measured["cpu"]
+        figures[f"{label}/last_quarter_core_share"] = measured["tail_share"]
     record.save(args, __spec__.name, {**figures, "cpu_ratio_default_over_hooked": ratio}, __doc__)
 
 
