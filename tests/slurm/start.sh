@@ -54,6 +54,13 @@ if [ ! -s /etc/munge/munge.key ]; then
 fi
 chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
 chmod 400 /etc/munge/munge.key
+# whether a process of program $1 runs (a zombie, ended but not yet reaped, does not)
+alive() {
+  for pid in $(pgrep -x "$1"); do
+    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] || [ ! -e "/proc/$pid" ] || return 0
+  done
+  return 1
+}
 # report a daemon just started, by the pid its pid file gives once it runs in the background (the process that
 # was launched forks and exits, so its own pid is not the daemon's)
 started() {
@@ -65,18 +72,18 @@ started() {
   say "$1 started but its pid file $2 names no running $1"
   return 1
 }
-if ! pgrep -x munged >/dev/null; then
+if ! alive munged; then
   rm -f /run/munge/munged.pid
   su -s /bin/sh munge -c "/usr/sbin/munged" >>"$log" 2>&1 \
     || /usr/sbin/munged --force >>"$log" 2>&1 || { say "munged did not start (see $log)"; exit 5; }
   started munged /run/munge/munged.pid
 fi
-if ! pgrep -x slurmctld >/dev/null; then
+if ! alive slurmctld; then
   rm -f /run/slurmctld.pid
   /usr/sbin/slurmctld >>"$log" 2>&1 || { say "slurmctld did not start"; exit 6; }
   started slurmctld /run/slurmctld.pid
 fi
-if ! pgrep -x slurmd >/dev/null; then
+if ! alive slurmd; then
   rm -f /run/slurmd.pid
   /usr/sbin/slurmd >>"$log" 2>&1 || { say "slurmd did not start"; exit 7; }
   started slurmd /run/slurmd.pid

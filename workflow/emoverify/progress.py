@@ -16,8 +16,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from tqdm import tqdm
-
 ProgressCallback = Callable[[int, int], None]
 EPOCH_LINE_SECONDS = 10.0  # off a terminal: at most one line per training per interval, and always the last
 
@@ -100,7 +98,11 @@ class EpochProgress:
     ):
         self.name, self.epochs, self.every_seconds, self.clock = name, epochs, every_seconds, clock
         self.stream = stream if stream is not None else sys.stderr
-        self.bar = tqdm(total=epochs, desc=name, unit="epoch", file=self.stream) if is_terminal(self.stream) else None
+        self.bar = None
+        if is_terminal(self.stream):
+            from tqdm import tqdm  # here: the labels stage's environment (envs/fer.yaml) has no tqdm
+
+            self.bar = tqdm(total=epochs, desc=name, unit="epoch", file=self.stream)
         self.started = clock()
         self.last_line: float | None = None
         self.pending: str | None = None  # the latest epoch's line, when the interval held it back
