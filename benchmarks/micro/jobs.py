@@ -61,8 +61,8 @@ def recorded_start(workdir: Path, output: str) -> float:
     """When Snakemake started the job that wrote ``output`` (its metadata record, file backend)."""
     name = base64.urlsafe_b64encode(output.encode()).decode()
     parts = [name[i : i + 254] for i in range(0, len(name), 254)]
-    record = workdir / ".snakemake" / "metadata" / Path(*["@" + part for part in parts[:-1]], parts[-1])
-    return float(json.loads(record.read_text())["starttime"])
+    metadata = workdir / ".snakemake" / "metadata" / Path(*["@" + part for part in parts[:-1]], parts[-1])
+    return float(json.loads(metadata.read_text())["starttime"])
 
 
 def job_spans(workdir: Path, outputs: dict[str, list[str]], stage_end: float) -> dict[str, list]:
