@@ -127,3 +127,23 @@ def test_sys_path_is_patched_only_by_the_rule_scripts_setup_and_the_tests_confte
         and "sys.path.insert" in (ROOT / name).read_text()
     )
     assert patched == ["workflow/scripts/_setup.py"]
+
+
+def test_the_jobs_benchmark_measures_another_checkout_by_running_again_with_its_library(tmp_path, monkeypatch):
+    import emoverify
+    from benchmarks.micro import jobs
+
+    calls = []
+    monkeypatch.setattr(jobs.os, "execve", lambda *call: calls.append(call))
+    monkeypatch.delenv(jobs.MEASURED_LIBRARY, raising=False)
+    jobs.run_with_library_of(Path(emoverify.__file__).resolve().parents[1].parent)  # the library in use
+    assert calls == []
+    monkeypatch.setattr(jobs.sys, "argv", ["jobs.py", "--repo", str(tmp_path)])
+    jobs.run_with_library_of(tmp_path)
+    (executable, argv, env) = calls[0]
+    assert argv == [executable, "-m", "benchmarks.micro.jobs", "--repo", str(tmp_path)]
+    assert env["PYTHONPATH"].split(":")[0] == str(tmp_path / "workflow")
+    assert env[jobs.MEASURED_LIBRARY] == str(tmp_path / "workflow")
+    monkeypatch.setenv(jobs.MEASURED_LIBRARY, str(tmp_path / "workflow"))
+    jobs.run_with_library_of(tmp_path)  # already running with it: no second run
+    assert len(calls) == 1
