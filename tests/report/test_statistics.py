@@ -110,3 +110,40 @@ def test_markdown_cells(study):
     assert "| tl_fbv | detected | 0 (0), 2 missing | n/a |" in lines
     with pytest.raises(SummaryInputError, match="not in the summary"):
         summary.to_markdown(table, metrics=["rank1"])
+
+
+def nct_power(effect, sd, n, test_share):
+    """Two-sided 5 % power of the corrected resampled t-test, straight from scipy's noncentral t (the lower
+    tail P(T < -c | shift) written as P(T > c | -shift): scipy's cdf returns NaN far in the left tail)."""
+    critical = stats.t.ppf(0.975, n - 1)
+    shift = effect / (sd * math.sqrt(1 / n + test_share))
+    return stats.nct.sf(critical, n - 1, shift) + stats.nct.sf(critical, n - 1, -shift)
+
+
+@pytest.mark.parametrize("n_units", [2, 3, 5, 10, 15, 40])
+@pytest.mark.parametrize("test_share", [0.0, 0.25, 1.0])
+def test_detectable_difference_has_80_percent_power_under_the_noncentral_t(n_units, test_share):
+    delta = summary.detectable_difference(0.07, n_units, test_share)
+    assert nct_power(delta, 0.07, n_units, test_share) == pytest.approx(0.8, abs=1e-6)
+    assert summary.corrected_power(delta, 0.07, n_units, test_share) == pytest.approx(0.8, abs=1e-6)
+    # the central-t shortcut (t_0.975 + t_0.8) * scale is short of 80 % power for few units
+    central = (
+        (stats.t.ppf(0.975, n_units - 1) + stats.t.ppf(0.8, n_units - 1)) * 0.07 * math.sqrt(1 / n_units + test_share)
+    )
+    if n_units <= 3:
+        assert delta > central and nct_power(central, 0.07, n_units, test_share) < 0.79
+
+
+def test_detectable_difference_falls_with_units_and_scales_with_the_spread():
+    by_units = [summary.detectable_difference(0.05, n, 0.25) for n in range(2, 60)]
+    assert all(later < earlier for earlier, later in zip(by_units, by_units[1:]))
+    # the correction's floor: with many units the difference tends to (z_0.975 + z_0.8) * sd * sqrt(share)
+    floor = (stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * 0.05 * 0.5
+    assert by_units[-1] > floor and summary.detectable_difference(0.05, 100_000, 0.25) == pytest.approx(floor, rel=1e-3)
+    doubled = summary.detectable_difference(0.1, 7, 0.25)
+    assert doubled == pytest.approx(2 * summary.detectable_difference(0.05, 7, 0.25))
+    assert summary.detectable_difference(0.0, 7, 0.25) == 0.0
+    assert math.isnan(summary.detectable_difference(0.05, 1, 0.25))
+    assert math.isnan(summary.detectable_difference(math.nan, 7, 0.25))
+    with pytest.raises(ValueError, match="power and alpha"):
+        summary.detectable_difference(0.05, 7, 0.25, power=1.0)

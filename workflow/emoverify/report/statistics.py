@@ -7,10 +7,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 from emoverify.report.runs_table import SummaryInputError, check_runs, fold_units
 
@@ -35,6 +36,47 @@ def corrected_scale(n_units: int, test_share: float) -> float:
     """sqrt(1/J + n_test/n_train): the corrected resampled standard-error factor of J fold units whose
     training sets overlap (test_share = n_test / n_train); test_share 0 gives the naive 1/sqrt(J)."""
     return math.sqrt(1.0 / n_units + test_share)
+
+
+def corrected_power(effect: float, sd: float, n_units: int, test_share: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided corrected resampled t-test (``n_units`` fold units, spread ``sd`` of their
+    differences) to detect a true mean difference ``effect``: the noncentral t with n_units - 1 degrees of
+    freedom and noncentrality effect / (sd * sqrt(1/J + n_test/n_train))."""
+    df = n_units - 1
+    critical = float(stats.t.ppf(1 - alpha / 2, df))
+    return _two_sided_power(effect / (sd * corrected_scale(n_units, test_share)), df, critical)
+
+
+def _two_sided_power(noncentrality: float, df: int, critical: float) -> float:
+    # the lower tail as the upper tail of the mirrored shift: scipy's nct.cdf far in the left tail gives NaN
+    upper = stats.nct.sf(critical, df, noncentrality)
+    lower = stats.nct.sf(critical, df, -noncentrality)
+    return float(upper + lower)
+
+
+@lru_cache(maxsize=256)
+def _noncentrality_for_power(df: int, alpha: float, power: float) -> float:
+    """The noncentrality at which the two-sided t-test with ``df`` degrees of freedom reaches ``power``."""
+    critical = float(stats.t.ppf(1 - alpha / 2, df))
+
+    def shortfall(noncentrality: float) -> float:
+        return _two_sided_power(noncentrality, df, critical) - power
+
+    upper = critical + float(stats.norm.ppf(power)) + 1.0
+    while shortfall(upper) < 0:  # few units: the noncentral t's heavy tails need a larger shift
+        upper *= 2
+    return float(optimize.brentq(shortfall, 0.0, upper, xtol=1e-12, rtol=1e-12))
+
+
+def detectable_difference(sd: float, n_units: int, test_share: float, power: float = 0.8, alpha: float = 0.05) -> float:
+    """The smallest true mean difference the corrected resampled t-test (two-sided ``alpha``) finds with
+    probability ``power``, from the noncentral t at the observed spread ``sd`` of ``n_units`` fold-unit
+    differences; NaN with fewer than two units or no finite spread."""
+    if n_units < 2 or not math.isfinite(sd):
+        return math.nan
+    if not 0 < power < 1 or not 0 < alpha < 1:
+        raise ValueError(f"power and alpha must lie in (0, 1), got power {power!r}, alpha {alpha!r}")
+    return _noncentrality_for_power(int(n_units) - 1, alpha, power) * sd * corrected_scale(n_units, test_share)
 
 
 def describe(values: Sequence[float], bounds: tuple[float, float] | None = None, test_share: float = 0.0) -> dict:
