@@ -40,8 +40,12 @@ OUTPUT_NAMES = {
     "roc": "figures/roc.png",
     "auc": "figures/auc_per_run.png",
     "curves": "figures/training_curves.png",
+    "verdict": "tables/verdict.csv",
+    "verdict_rst": "tables/verdict.rst",
+    "power": "figures/power.png",
+    "power_table": "tables/power.csv",
 }
-FIGURES = ("pca", "roc", "auc", "curves")
+FIGURES = ("pca", "roc", "auc", "curves", "power")
 
 
 # ---------------------------------------------------------------- hand-made runs

@@ -19,6 +19,7 @@ with logged(snakemake.log[0]) as console:
         pca_methods=p.pca_methods,
         pca_max_identities=p.pca_max_identities,
         exclude_same_session=p.exclude_same_session,
+        dataset=p.dataset,
         test_share=held_out_share(pd.read_csv(snakemake.input.folds, keep_default_na=False)),
     )
     announce(console, results.summary_line(runs, snakemake.output.summary_md))

@@ -177,3 +177,58 @@ def _format_cell(row: pd.Series, metric: str, digits: int) -> str:
         return f"{mean:.{digits}f} (n=1)"
     sd, low, high = row[f"{metric}_sd"], row[f"{metric}_ci95_low"], row[f"{metric}_ci95_high"]
     return f"{mean:.{digits}f} ± {sd:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+POWER_CURVE_COLUMNS = ["comparison", "axis", "x", "detectable_diff", "observed"]
+FOLD_UNITS_AXIS = "fold units"
+TEST_PEOPLE_AXIS = "test people per fold"
+
+
+def power_curves(
+    comparisons: pd.DataFrame,
+    *,
+    test_share: float,
+    test_people: float,
+    units: Sequence[int],
+    people: Sequence[float],
+    power: float = 0.8,
+) -> pd.DataFrame:
+    """The detectable difference of each comparison (rows with ``method``, ``labels``, ``baseline``,
+    ``n_units`` and ``sd_diff``, the spread of its fold-unit differences) as the design changes, one row per
+    (comparison, axis, x):
+
+    - against fold units J (folds x repeats) at the observed spread: exact under the corrected test's model;
+    - against test people per fold, J kept: the spread scaled by sqrt(test_people / x), as if all of it came
+      from which people are tested. Spread that comes from the training sets does not shrink, so this axis
+      is the best case.
+
+    ``observed`` marks the study's own design (its n_units and ``test_people``), which is always a point.
+    Comparisons without a finite spread or with fewer than two units are left out.
+    """
+    rows = []
+    for _, row in comparisons.iterrows():
+        n_units, sd = int(row["n_units"]), float(row["sd_diff"])
+        if n_units < 2 or not math.isfinite(sd):
+            continue
+        name = f"{row['method']} ({row['labels']}) - {row['baseline']}"
+        for x in sorted({*map(int, units), n_units}):
+            if x >= 2:
+                difference = detectable_difference(sd, x, test_share, power)
+                rows.append([name, FOLD_UNITS_AXIS, x, difference, x == n_units])
+        if math.isfinite(test_people) and test_people > 0:
+            for x in sorted({*map(float, people), float(test_people)}):
+                if x > 0:
+                    scaled = sd * math.sqrt(test_people / x)
+                    difference = detectable_difference(scaled, n_units, test_share, power)
+                    rows.append([name, TEST_PEOPLE_AXIS, x, difference, x == test_people])
+    return pd.DataFrame(rows, columns=POWER_CURVE_COLUMNS)
+
+
+def design_grid(folds: int, repeats: int, test_people: float) -> tuple[list[int], list[float]]:
+    """The designs a power figure shows: 1 to 10 repeats of the study's folds (and at least twice its
+    repeats), and a quarter to four times its test people per fold."""
+    units = [folds * r for r in range(1, max(10, 2 * repeats) + 1)]
+    people = []
+    if math.isfinite(test_people) and test_people > 0:
+        people = sorted({float(v) for v in np.geomspace(max(2.0, test_people / 4), test_people * 4, 13).round()})
+    return units, people
