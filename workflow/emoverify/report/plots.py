@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
 
 from emoverify.registry import DETECTED, MANUAL, NO_LABELS, REFERENCES  # noqa: E402
 from emoverify.vocabulary import EXPRESSIONS  # noqa: E402
@@ -401,6 +401,11 @@ def power_figure(curves: pd.DataFrame, metric: str, path) -> Path:
         ax.grid(True, alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].set_xscale("log")
+    people = curves.loc[curves["axis"] == POWER_AXES[1], "x"]
+    if not people.empty:  # plain numbers of people on the log axis, not powers of ten
+        ticks = np.unique(np.round(np.geomspace(people.min(), people.max(), 6)))
+        axes[1].set_xticks(ticks, [f"{tick:g}" for tick in ticks])
+        axes[1].xaxis.set_minor_locator(NullLocator())
     axes[0].set_ylabel(f"detectable difference in {metric}")
     axes[0].set_ylim(bottom=0)
     handles, labels = axes[0].get_legend_handles_labels()
