@@ -9,7 +9,6 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from emoverify import registry, scheduling, study  # noqa: E402
 from emoverify.layout import Layout, Run  # noqa: E402
-from emoverify.report import verdict  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 config.update(study.coerce_to_schema(dict(config), yaml.safe_load(SCHEMA.read_text())))

@@ -41,7 +41,8 @@ rule aggregate:
         pca_methods=config["figures"]["pca_methods"],
         pca_max_identities=config["figures"]["pca_max_identities"],
         exclude_same_session=config["evaluation"]["exclude_same_session"],
-        dataset=verdict.dataset_name(config["dataset"], config["data_root"]),
+        dataset=config["dataset"],
+        data_root=config["data_root"],
     script:
         "../scripts/aggregate.py"
 
