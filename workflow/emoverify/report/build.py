@@ -249,7 +249,7 @@ def write_verdict(tests: pd.DataFrame, table: pd.DataFrame, references, dataset:
     Path(outputs["verdict_rst"]).write_text(verdict.verdict_rst(answer, sentence, metric))
 
 
-def test_people_per_fold(records: list[dict]) -> float:
+def mean_test_people(records: list[dict]) -> float:
     """Mean number of test people over the (repeat, fold) units that wrote embeddings; NaN without any."""
     people = {(r["repeat"], r["fold"]): len(np.unique(r["identity"])) for r in records}
     return float(np.mean(list(people.values()))) if people else float("nan")
@@ -260,7 +260,7 @@ def write_power(runs: pd.DataFrame, tests: pd.DataFrame, records: list[dict], te
     metric = verdict.lead_metric(tests)
     ok = runs[runs["status"] == "ok"]
     folds, repeats = max(ok["fold"].nunique(), 2), max(ok["repeat"].nunique(), 1)
-    people = test_people_per_fold(records)
+    people = mean_test_people(records)
     units, people_grid = summary.design_grid(folds, repeats, people)
     lead = tests[tests["metric"] == metric]
     curves = summary.power_curves(lead, test_share=test_share, test_people=people, units=units, people=people_grid)
