@@ -5,6 +5,7 @@ A record is one JSON object (the format docs/measurements/README.md describes):
     {"name": "losses", "what": "...", "command": "python -m benchmarks.micro.losses --sizes 64",
      "machine": "...", "measured": "YYYY-MM-DD", "figures": {"key": value, ...}}
 
+Figure names have no spaces, ``#`` or brackets; one ending in ``_s`` holds seconds, in ``_ms`` milliseconds.
 ``--json PATH`` writes it to PATH; ``--record`` writes it to docs/measurements/<name>.json, the file the docs
 quote; with neither it goes to results/benchmarks/<name>.json (ignored by git). A benchmark builds its parser
 with ``parser(__doc__)`` and ends with ``save(args, __spec__.name, figures, __doc__)``.
@@ -48,7 +49,8 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def machine() -> str:
-    """The machine in words: processor, cores, Python, and torch and its GPU when the benchmark imported torch."""
+    """The machine in words: processor, cores, Python, torch and its GPU (or "no GPU"), and the load average, which
+    says whether other work shared the machine."""
     parts = [f"{platform.system()} {platform.machine()}"]
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
@@ -59,8 +61,9 @@ def machine() -> str:
     torch = sys.modules.get("torch")
     if torch is not None:
         parts.append(f"torch {torch.__version__}")
-        if torch.cuda.is_available():
-            parts.append(torch.cuda.get_device_name(0))
+    parts.append(torch.cuda.get_device_name(0) if torch is not None and torch.cuda.is_available() else "no GPU")
+    if hasattr(os, "getloadavg"):
+        parts.append(f"load average {os.getloadavg()[0]:.1f} when written")
     return ", ".join(parts)
 
 
@@ -93,6 +96,9 @@ def plain(value):
 def make_record(module: str, figures: dict, *, what: str, argv: list[str]) -> dict:
     if not figures:
         raise ValueError(f"{module} measured nothing: no figures to record")
+    badly_named = [str(key) for key in figures if not str(key) or any(c in str(key) for c in " \t#[](){}")]
+    if badly_named:
+        raise ValueError(f"{module}: figure names may not hold spaces, '#' or brackets: {badly_named}")
     return {
         "name": module.rsplit(".", 1)[-1],
         "what": what,

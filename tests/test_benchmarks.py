@@ -55,9 +55,13 @@ def test_a_record_has_the_documented_keys_and_refuses_no_figures():
     assert list(made) == RECORD_KEYS
     assert made["name"] == "faces" and made["command"] == "python -m benchmarks.micro.faces --limit 4"
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", made["measured"]) and "CPU cores" in made["machine"]
+    assert "GPU" in made["machine"] and "load average" in made["machine"]
     assert made["figures"] == {"faces_per_second": 12.35}
     with pytest.raises(ValueError, match="benchmarks.micro.faces measured nothing"):
         record.make_record("benchmarks.micro.faces", {}, what="w", argv=[])
+    named = r"figure names may not hold spaces, '#' or brackets: \['wall time', 'x\[0\]'\]"
+    with pytest.raises(ValueError, match=named):
+        record.make_record("benchmarks.micro.faces", {"wall time": 1, "x[0]": 2, "ok_s": 3}, what="w", argv=[])
 
 
 @pytest.mark.parametrize(

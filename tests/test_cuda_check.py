@@ -74,5 +74,5 @@ def test_concurrent_trainings_are_timed_on_the_cpu(tmp_path):
         assert float(to_ready) + float(training) <= float(to_exit) + 0.05 and peak == "0"  # no GPU memory on the CPU
     written = json.loads((tmp_path / "cuda_check.json").read_text())
     assert written["name"] == "cuda_check" and written["figures"]["processes"] == 2
-    assert written["figures"]["together_wall_seconds"] == pytest.approx(wall, abs=0.051)
+    assert written["figures"]["together_wall_s"] == pytest.approx(wall, abs=0.051)
     assert written["command"].startswith("python -m benchmarks.tools.cuda_check --concurrent 2 --device cpu")

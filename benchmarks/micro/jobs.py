@@ -23,8 +23,8 @@ epochs=1`` after the splits exist), its wall time per training run, and a bare `
 timed in the same session (median of 5), with their ratio.
 
 The machine's load changes the figures; compare runs made back to back, and ratios within one run.
-Figures: ``training/`` and ``evaluation/`` median work and fixed cost per run (seconds), the stage's wall
-seconds, and with ``--demo`` the demo's seconds per training run, a bare ``import torch`` and their ratio.
+Figures: ``training/`` and ``evaluation/`` median work and fixed cost per run (``_s``: seconds), the stage's wall
+time, and with ``--demo`` the demo's seconds per training run, a bare ``import torch`` and their ratio.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def study(args, repo: Path, workdir: Path) -> dict:
     layout = Layout("ckplus48")
     prepare = snakemake(repo, workdir, configfiles, ["splits"], overrides)
     print(f"faces + splits of CK+48: {prepare:.1f} s")
-    figures = {"faces_and_splits_seconds": prepare}
+    figures = {"faces_and_splits_s": prepare}
     runs = [Run(m, "manual", f, s) for m in args.methods for f in args.folds for s in args.seeds]
     targets = [layout.run_file(run, "metrics.json") for run in runs]
     stage = snakemake(repo, workdir, configfiles, targets, overrides)
@@ -147,7 +147,7 @@ def study(args, repo: Path, workdir: Path) -> dict:
         f"{len(runs)} runs trained and evaluated in {stage:.1f} s of Snakemake wall time ({len(train_jobs)} "
         f"training and {len(eval_jobs)} evaluation jobs)"
     )
-    return {**figures, "runs": len(runs), "stage_seconds": stage}
+    return {**figures, "runs": len(runs), "stage_s": stage}
 
 
 def report(kind: str, jobs: dict, work: dict) -> dict:
@@ -164,9 +164,9 @@ def report(kind: str, jobs: dict, work: dict) -> dict:
     )
     return {
         f"{kind}/jobs": len(jobs),
-        f"{kind}/median_work_seconds": median_work,
-        f"{kind}/median_fixed_seconds": median_fixed,
-        f"{kind}/max_fixed_seconds": max(fixed),
+        f"{kind}/median_work_s": median_work,
+        f"{kind}/median_fixed_s": median_fixed,
+        f"{kind}/max_fixed_s": max(fixed),
     }
 
 
@@ -191,8 +191,8 @@ def demo(repo: Path, workdir: Path, batch_seeds: bool) -> dict:
     )
     return {
         "demo/training_runs": len(models),
-        "demo/seconds_per_training_run": per_run,
-        "demo/import_torch_seconds": bare,
+        "demo/per_training_run_s": per_run,
+        "demo/import_torch_s": bare,
         "demo/run_over_import_torch": per_run / bare,
     }
 

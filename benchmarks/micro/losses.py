@@ -209,7 +209,7 @@ def print_backbone_comparison(sizes, parts) -> dict:
             f"ratio {together / backbone:.3f}  {verdict}",
             flush=True,
         )
-        figures[f"all_expression_losses/B{batch_size}/ms"] = together * 1e3
+        figures[f"all_expression_losses/B{batch_size}/together_ms"] = together * 1e3
         figures[f"all_expression_losses/B{batch_size}/ratio_to_backbone"] = together / backbone
     return figures
 

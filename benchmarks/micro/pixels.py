@@ -10,7 +10,7 @@ training and evaluation job did before the cache), opening the cache and copying
 memory map (what a job does now), and loading one fold's train and val splits both ways (``load_fold``, the
 jobs' entry point). Exits 0 with a message when the dataset is absent. The figures depend on the machine's
 load and on the page cache (the first read of the crops or the array from disk is slower); compare within
-one run. Figures: the seconds of each of those (medians) and the cache's build time and size.
+one run. Figures (``_s``: seconds): each of those (medians), the cache's build time and its size.
 """
 
 from __future__ import annotations
@@ -84,12 +84,12 @@ def main() -> None:
         figures = {
             "faces": len(usable),
             "size_px": args.size,
-            "cache_build_seconds": built["seconds"],
+            "cache_build_s": built["seconds"],
             "cache_megabytes": cache_files[0].stat().st_size / 1e6,
-            "decode_all_seconds": decode,
-            "memory_map_all_seconds": mapped,
-            "fold_decode_seconds": decoded_fold,
-            "fold_cache_seconds": mapped_fold,
+            "decode_all_s": decode,
+            "memory_map_all_s": mapped,
+            "fold_decode_s": decoded_fold,
+            "fold_cache_s": mapped_fold,
         }
     record.save(args, __spec__.name, figures, __doc__)
 

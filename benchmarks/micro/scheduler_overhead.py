@@ -97,11 +97,11 @@ def main() -> None:
         )
     ratio = results[False]["cpu"] / max(results[True]["cpu"], 1e-9)
     print(f"scheduler CPU, default over hooked: {ratio:.1f} x")
-    figures = {"jobs": args.jobs, "cores": args.cores, "seconds_per_job": args.seconds}
+    figures = {"jobs": args.jobs, "cores": args.cores, "job_sleep_s": args.seconds}
     for hook, label in ((False, "default"), (True, "hooked")):
         measured = results[hook]
-        figures[f"{label}/wall_seconds"] = measured["wall"]
-        figures[f"{label}/cpu_seconds"] = measured["cpu"]
+        figures[f"{label}/wall_s"] = measured["wall"]
+        figures[f"{label}/cpu_s"] = measured["cpu"]
         figures[f"{label}/last_quarter_core_share"] = measured["tail_share"]
     record.save(args, __spec__.name, {**figures, "cpu_ratio_default_over_hooked": ratio}, __doc__)
 

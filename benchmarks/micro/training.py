@@ -22,7 +22,7 @@ fixed embeddings, repeated many times) is timed too: its difference between the
 variants, over the step time of the variant alone, estimates the same extra cost
 with far less noise. The target is below 15%.
 
-Figures: per variant ``<variant>/median_ms_per_step``, ``/images_per_second`` and ``/objective_ms``; per pair
+Figures: per variant ``<variant>/step_ms`` (median), ``/images_per_second`` and ``/objective_ms``; per pair
 ``<variant>/extra_percent`` (paired rounds) and ``<variant>/objective_extra_percent`` (the objective alone).
 """
 
@@ -185,7 +185,7 @@ def figures_of(seconds: dict[str, list[float]], objective: dict[str, float], bat
     figures = {}
     for name, values in seconds.items():
         median = statistics.median(values)
-        figures[f"{name}/median_ms_per_step"] = 1000 * median
+        figures[f"{name}/step_ms"] = 1000 * median
         figures[f"{name}/images_per_second"] = batch_size / median
         figures[f"{name}/objective_ms"] = 1000 * objective[name]
     for alone, combined in PAIRS:

@@ -23,9 +23,9 @@ throughput gained (N x alone / wall of all). ``--device cpu`` runs the same timi
 thread a process) to dry-run it without a GPU, e.g. ``--concurrent 2 --device cpu --epochs 1
 --batches-per-epoch 2``.
 
-Figures: the relative difference of every objective term and of the first epoch's loss, and each training's
-seconds; with ``--concurrent``, the wall seconds alone and together, their ratio, the throughput, the per-process
-median and the peak GPU memory.
+Figures (``_s``: seconds): the relative difference of every objective term and of the first epoch's loss, and
+each training's time; with ``--concurrent``, the wall time alone and together, their ratio, the throughput, the
+per-process median and the peak GPU memory.
 """
 
 from __future__ import annotations
@@ -177,12 +177,12 @@ def concurrency_figures(n: int, alone: tuple[float, list[dict]], together: tuple
     wall, results = together
     return {
         "processes": n,
-        "alone_wall_seconds": alone_wall,
-        "alone_train_seconds": single["train_seconds"],
-        "together_wall_seconds": wall,
+        "alone_wall_s": alone_wall,
+        "alone_train_s": single["train_seconds"],
+        "together_wall_s": wall,
         "together_over_alone": wall / alone_wall,
         "throughput_over_one_at_a_time": n * alone_wall / wall,
-        "median_process_seconds": statistics.median(result["seconds"] for result in results),
+        "median_process_s": statistics.median(result["seconds"] for result in results),
         "peak_memory_mb": max(result["peak_memory_mb"] for result in results),
     }
 
@@ -268,8 +268,8 @@ def main() -> int:
             "first_epoch_loss/cpu": first_cpu,
             "first_epoch_loss/cuda_mixed": first_cuda,
             "first_epoch_loss/relative_difference": abs(first_cuda - first_cpu) / abs(first_cpu),
-            "train_seconds/cpu": histories["cpu"][1],
-            "train_seconds/cuda_mixed": histories["cuda (mixed precision)"][1],
+            "cpu/train_s": histories["cpu"][1],
+            "cuda_mixed/train_s": histories["cuda (mixed precision)"][1],
         }
     )
     record.save(args, __spec__.name, figures, __doc__)

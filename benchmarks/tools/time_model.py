@@ -33,8 +33,8 @@ fixed costs, and the card's own busy time (every training's epochs one after ano
 is ``STUDY/.snakemake/log/LOGSTAMP*.snakemake.log``) from that run's own jobs: their counts and median wall
 times (so the same load) on its 2 cores, against its measured wall time (first job start to last job end).
 
-Figures: per preset ``<preset>/jobs``, ``/trainings``, ``/training_seconds``, ``/minutes_on_<N>_cores`` and
-``/minutes_on_gpu``; per check ``check/<experiment>/predicted_minutes`` and ``/measured_minutes``.
+Figures (``_s``: seconds): per preset ``<preset>/jobs``, ``/trainings``, ``/training_s``, ``/on_<N>_cores_s`` and
+``/on_gpu_s``; per check ``check/<experiment>/predicted_s`` and ``/measured_s``.
 """
 
 from __future__ import annotations
@@ -286,10 +286,10 @@ def prediction_table(args, figures: dict) -> list[str]:
         jobs = sum(counts.values())
         figures[f"{preset}/jobs"] = jobs
         figures[f"{preset}/trainings"] = counts.get("train_run", 0)
-        figures[f"{preset}/training_seconds"] = costs.cpu["train_run"]
+        figures[f"{preset}/training_s"] = costs.cpu["train_run"]
         for n in args.cores:
-            figures[f"{preset}/minutes_on_{n}_cores"] = predict(counts, costs.cpu, n, default) / 60
-        figures[f"{preset}/minutes_on_gpu"] = gpu / 60
+            figures[f"{preset}/on_{n}_cores_s"] = predict(counts, costs.cpu, n, default)
+        figures[f"{preset}/on_gpu_s"] = gpu
         name = preset + (f" (costs of {source})" if source != preset else "")
         lines.append(
             f"| {name} | {jobs} ({counts.get('train_run', 0)}) | {costs.cpu['train_run']:.1f} s | "
@@ -333,8 +333,8 @@ def check(experiment: str, study: Path, stamp: str, cores: int, figures: dict) -
     wall = {rule: statistics.median(seconds) for rule, seconds in walls.items()}
     predicted = predict(counts, wall, cores, light_default(wall))
     measured = max(job.end for job in jobs) - min(job.start for job in jobs)
-    figures[f"check/{experiment}/predicted_minutes"] = predicted / 60
-    figures[f"check/{experiment}/measured_minutes"] = measured / 60
+    figures[f"check/{experiment}/predicted_s"] = predicted
+    figures[f"check/{experiment}/measured_s"] = measured
     return (
         f"check: {experiment} in {study} (log {logs[0].name}): {len(jobs)} jobs on {cores} cores, predicted "
         f"{minutes(predicted)} from the run's own median job times, measured {minutes(measured)} "
