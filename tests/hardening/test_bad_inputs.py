@@ -312,6 +312,24 @@ def test_an_output_path_outside_the_experiment_is_refused():
         layout.check_inside(["benchmarks/x.tsv"])
 
 
+def test_a_rule_writing_outside_the_experiment_stops_the_workflow_at_parse_time(tmp_path):
+    """The workflow checks every rule's outputs, logs and benchmarks; here one more rule (defined before the
+    project's Snakefile is included) writes beside results/."""
+    (tmp_path / "workflow").symlink_to(ROOT / "workflow")  # found beside the Snakefile, as in the project
+    (tmp_path / "Snakefile").write_text(
+        f'rule stray:\n    output: "benchmarks/x.tsv"\n\ninclude: "{ROOT / "Snakefile"}"\n'
+    )
+    write_study_config(tmp_path / "study.yaml", TINY)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(tmp_path / "Snakefile"), "--directory", str(tmp_path)]
+        + ["--configfile", str(ROOT / "config.yaml"), str(tmp_path / "study.yaml"), "--dry-run"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "1 output path(s) outside results/tiny/: benchmarks/x.tsv" in result.stdout + result.stderr
+
+
 def test_a_compared_experiment_name_is_checked_too(defaults):
     with pytest.raises(study.ConfigError, match=r"experiment name '\.\./other' is not allowed"):
         checked(defaults, compare_with=["../other"])
@@ -618,6 +636,20 @@ def test_a_crafted_facenet_weight_file_runs_nothing_and_is_named(tmp_path):
     torch.save({"conv2d_1a.conv.weight": torch.zeros(1), "x": Payload(marker)}, weights)
     with pytest.raises(UnsafeFileError, match=f"{weights} was not loaded"):
         InceptionResnetEmbedding(pretrained="vggface2", pretrained_path=weights)
+    assert not marker.exists()
+
+
+def test_a_crafted_facenet_weight_file_in_the_hub_cache_runs_nothing_at_feature_extraction(tmp_path, monkeypatch):
+    from emoverify.features import facenet_descriptor
+    from emoverify.model.networks import PRETRAINED_FILES
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    weights = tmp_path / "hub" / "checkpoints" / PRETRAINED_FILES["vggface2"]
+    weights.parent.mkdir(parents=True)
+    marker = tmp_path / "ran"
+    torch.save({"x": Payload(marker)}, weights)
+    with pytest.raises(UnsafeFileError, match=f"{weights} was not loaded"):
+        facenet_descriptor.load_model("facenet_vggface2")
     assert not marker.exists()
 
 
