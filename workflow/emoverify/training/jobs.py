@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from emoverify import atomic
 from emoverify.layout import Run
 from emoverify.model import checkpoint
 from emoverify.splits.fold_data import FaceSet
@@ -44,7 +45,9 @@ def train_and_save(
             seed=run.seed,
             device=device,
             progress=Progress(
-                stream=console, run_name=name, on_epoch=lambda history: history.to_csv(history_path, index=False)
+                stream=console,
+                run_name=name,
+                on_epoch=lambda history: atomic.write_text(history_path, history.to_csv(index=False)),
             ),
             dataset_expressions=dataset_expressions,
         )
@@ -53,7 +56,7 @@ def train_and_save(
         checkpoint.save_failed_checkpoint(
             model_path, str(error), method=method, training=dict(settings.recipe), extra=extra
         )
-        open(history_path, "w").close()
+        atomic.write_text(history_path, "")
     else:
         checkpoint.save_checkpoint(model_path, result, method=method, training=dict(settings.recipe), extra=extra)
         print(f"best epoch {result.best_epoch} of {result.epochs_run}, chosen by {result.selection}")

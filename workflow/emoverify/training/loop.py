@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from emoverify import metrics
 from emoverify.model.device import seed_everything
 from emoverify.model.embedding import distance_metric, embed, is_image_batch, to_model_input
 from emoverify.model.networks import EmbeddingModel, model_from_recipe
+from emoverify.progress import EpochProgress
 from emoverify.registry import needs_expressions
 from emoverify.splits.fold_data import FaceSet
 from emoverify.training import optimizers
@@ -24,7 +24,7 @@ from emoverify.training.settings import Progress, TrainingSettings
 from emoverify.vocabulary import EXPRESSIONS
 
 NEUTRAL = EXPRESSIONS.index("neutral")
-DEFAULT_PROGRESS = Progress()  # the bar on stderr, a line per epoch on stdout
+DEFAULT_PROGRESS = Progress()  # the epochs on stderr, a line per epoch on stdout
 
 
 class TrainingDataError(ValueError):
@@ -246,6 +246,11 @@ def train_model(
     """Train with P x K batches and early stopping on ``settings.validation_figure`` (see
     ``early_stopping_score``); returns the best epoch's model, reporting as ``progress`` says.
 
+    With ``progress.show``, the epochs go to ``progress.stream`` (the console; stderr by default) as a live bar
+    on a terminal, elsewhere as a line at most every ``progress.every_seconds`` and at the end (``EpochProgress``),
+    and a line per epoch goes to stdout (the rule's log); ``progress.on_epoch(history)`` runs after every epoch
+    (the rule writes history.csv as training goes).
+
     `dataset_expressions` (the whole dataset's manual labels) fixes FBV's origin for every label source.
     """
     setup = set_up_training(
@@ -255,7 +260,11 @@ def train_model(
     watched = settings.validation_figure
     rows, best_state, best_score, best_epoch, stale = [], None, None, 0, 0
     best_figures, used = dict.fromkeys(metrics.VALIDATION_FIGURES, float("nan")), watched
-    bar = tqdm(total=epochs, desc=progress.run_name, unit="epoch", file=progress.bar_stream, disable=not progress.show)
+    console = (
+        EpochProgress(progress.run_name, epochs, progress.stream, every_seconds=progress.every_seconds)
+        if progress.show
+        else None
+    )
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         losses = train_one_epoch(setup, train, settings, epoch, device)
@@ -265,10 +274,9 @@ def train_model(
         rows.append(row)
         if progress.on_epoch is not None:
             progress.on_epoch(pd.DataFrame(rows))
-        bar.update(1)
-        val_auc = figures["auc"]
-        shown = {"val_auc": f"{val_auc:.3f}"} if np.isfinite(val_auc) else {}
-        bar.set_postfix(loss=f"{row.get('total', float('nan')):.4f}", **shown)
+        if console is not None:
+            shown = {"val_auc": figures["auc"]} if np.isfinite(figures["auc"]) else {}
+            console.update(epoch, loss=row.get("total", float("nan")), **shown)
         if progress.show:
             text = "".join(f" {column} {value:.4f}" for column, value in validation.items() if np.isfinite(value))
             print(f"epoch {epoch}: loss {row.get('total', float('nan')):.4f}{text}", flush=True)
@@ -280,7 +288,8 @@ def train_model(
             stale += 1
             if stale >= settings.patience:
                 break
-    bar.close()
+    if console is not None:
+        console.close()
     model.load_state_dict(best_state)
     best_figure = best_figures.get(used, float("nan"))
     return TrainingResult(model, pd.DataFrame(rows), best_epoch, float(best_figures["auc"]), used, float(best_figure))

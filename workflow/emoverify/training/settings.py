@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from emoverify import metrics
 from emoverify.losses import LossSettings
+from emoverify.progress import EPOCH_LINE_SECONDS
 from emoverify.registry import BATCH_SAMPLERS, MINING_MODES, OPTIMIZERS
 from emoverify.vocabulary import EXPRESSIONS
 
@@ -86,15 +86,13 @@ class TrainingSettings:
 
 @dataclass(frozen=True)
 class Progress:
-    """How a run reports: with ``show``, an epoch bar on ``stream`` (the console; stderr when None) titled
-    ``run_name`` and a line per epoch on stdout (the rule's log); ``on_epoch(history)`` after every epoch
-    (the rule writes history.csv as training goes)."""
+    """How a run reports: with ``show``, its epochs on ``stream`` (the console; stderr when None) under
+    ``run_name`` (a live bar on a terminal, elsewhere a line at most every ``every_seconds``) and a line per
+    epoch on stdout (the rule's log); ``on_epoch(history)`` after every epoch (the rule writes history.csv as
+    training goes)."""
 
     show: bool = True
     stream: TextIO | None = None
     run_name: str = "training"
     on_epoch: Callable | None = None
-
-    @property
-    def bar_stream(self) -> TextIO:
-        return self.stream or sys.stderr
+    every_seconds: float = EPOCH_LINE_SECONDS
