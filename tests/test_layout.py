@@ -40,7 +40,8 @@ def test_patterns_and_files_agree():
     layout = Layout("study")
     run = Run("tl", "none", 1, 2, repeat=3)
     pattern = layout.run_pattern("model.pt")
-    assert pattern.format(method="tl", labels="none", repeat=3, fold=1, seed=2) == layout.run_file(run, "model.pt")
+    wildcards = {"method": "tl", "label_source": "none", "repeat": 3, "fold": 1, "seed": 2}
+    assert pattern.format(**wildcards) == layout.run_file(run, "model.pt")
     reference = reference_run("pixels", 1, 2, repeat=3)
     wildcards = {"reference": "pixels", "repeat": 3, "fold": 1, "seed": 2}
     assert layout.reference_pattern("metrics.json").format(**wildcards) == layout.run_file(reference, "metrics.json")
@@ -53,13 +54,16 @@ def test_job_outputs_one_run_or_every_seed_of_a_group():
     layout = Layout("x")
     assert (
         layout.job_outputs("model.pt", None)
-        == "results/x/runs/{method}/{labels}/repeat{repeat}/fold{fold}/seed{seed}/model.pt"
+        == "results/x/runs/{method}/{label_source}/repeat{repeat}/fold{fold}/seed{seed}/model.pt"
     )
     assert layout.job_outputs("model.pt", [2, 0]) == [
-        "results/x/runs/{method}/{labels}/repeat{repeat}/fold{fold}/seed2/model.pt",
-        "results/x/runs/{method}/{labels}/repeat{repeat}/fold{fold}/seed0/model.pt",
+        "results/x/runs/{method}/{label_source}/repeat{repeat}/fold{fold}/seed2/model.pt",
+        "results/x/runs/{method}/{label_source}/repeat{repeat}/fold{fold}/seed0/model.pt",
     ]
     assert layout.job_outputs("m.json", [1], reference=True) == [
         "results/x/references/{reference}/repeat{repeat}/fold{fold}/seed1/m.json"
     ]
-    assert layout.job_log("train", True) == "results/x/logs/train/{method}_{labels}_repeat{repeat}_fold{fold}_seeds.log"
+    assert (
+        layout.job_log("train", True)
+        == "results/x/logs/train/{method}_{label_source}_repeat{repeat}_fold{fold}_seeds.log"
+    )

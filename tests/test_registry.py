@@ -114,7 +114,7 @@ def wildcard_constraints() -> dict[str, str]:
 
 def test_wildcard_constraints_accept_exactly_the_registry_names():
     constraints = wildcard_constraints()
-    for wildcard, names in (("labels", registry.LABEL_SOURCES), ("reference", registry.REFERENCES)):
+    for wildcard, names in (("label_source", registry.LABEL_SOURCES), ("reference", registry.REFERENCES)):
         for name in names:
             assert re.fullmatch(constraints[wildcard], name)
         assert not re.fullmatch(constraints[wildcard], "other")

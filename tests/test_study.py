@@ -151,8 +151,8 @@ def test_label_free_methods_run_once_per_repeat_fold_and_seed(config):
     runs = study.planned_runs(config)
     tl_runs = [r for r in runs if r.method == "tl"]
     pdp_runs = [r for r in runs if r.method == "tl_pdp"]
-    assert {r.labels for r in tl_runs} == {"none"} and len(tl_runs) == 8
-    assert {r.labels for r in pdp_runs} == {"manual", "shuffled"} and len(pdp_runs) == 16
+    assert {r.label_source for r in tl_runs} == {"none"} and len(tl_runs) == 8
+    assert {r.label_source for r in pdp_runs} == {"manual", "shuffled"} and len(pdp_runs) == 16
     assert len(set(runs)) == len(runs)
     assert tl_runs[0].path == "runs/tl/none/repeat0/fold0/seed0"
     assert len(study.planned_references(config)) == len(config["references"]) * 2 * 2 * 2

@@ -95,7 +95,7 @@ def evaluation_work(repo: Path, workdir: Path, layout, run, config: dict) -> flo
             layout.folds,
             run.fold,
             int(state["training"]["input_size"]),
-            label_params={"source": run.labels},
+            label_params={"source": run.label_source},
             splits=("val", "test"),
         )
     rank1_draws = config.get("evaluation", {}).get("rank1_draws", 10)  # the schema default when unset

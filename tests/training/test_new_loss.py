@@ -68,7 +68,7 @@ def test_the_config_check_accepts_a_registered_loss_and_plans_it_per_label_sourc
     assert "spread" in registry.expression_losses()
     config = checked(config_with_toy_method())
     assert registry.needs_expressions(config["methods"]["tl_spread"])
-    planned = {(run.method, run.labels) for run in study.planned_runs(config)}
+    planned = {(run.method, run.label_source) for run in study.planned_runs(config)}
     assert {("tl_spread", source) for source in config["label_sources"]} <= planned
     assert ("tl_euclidean", registry.NO_LABELS) in planned  # its matched baseline, which reads no labels
 

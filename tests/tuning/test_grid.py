@@ -93,7 +93,7 @@ def test_planned_runs_are_candidates_and_selections_are_per_method_labels_and_fo
     runs = study.planned_runs(config)
     per_method = {run.method for run in runs}
     assert per_method == {"tl_pdp__w0p01", "tl_pdp__w0p1", "tl_pdp__w1", "tl__m0p1", "tl__m0p2", "tl__m0p4"}
-    assert {run.labels for run in runs if run.method.startswith("tl__")} == {"none"}
+    assert {run.label_source for run in runs if run.method.startswith("tl__")} == {"none"}
     selections = study.planned_selections(config)
     assert len(selections) == (2 + 1) * config["folds"] * config["repeats"]
     config["tuning"]["enabled"] = False

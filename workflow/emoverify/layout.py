@@ -13,7 +13,7 @@ from pathlib import Path
 
 from emoverify.registry import LABEL_SOURCES, NO_LABELS
 
-RUN_DIR = "runs/{method}/{labels}/repeat{repeat}/fold{fold}/seed{seed}"
+RUN_DIR = "runs/{method}/{label_source}/repeat{repeat}/fold{fold}/seed{seed}"
 REFERENCE_DIR = "references/{reference}/repeat{repeat}/fold{fold}/seed{seed}"
 # experiment and method names: letters and digits in words joined by single "_" or "-" (a folder name that stays
 # inside results/, and never the "__" that joins a method and its tuning candidate's settings); the schema's
@@ -21,8 +21,10 @@ REFERENCE_DIR = "references/{reference}/repeat{repeat}/fold{fold}/seed{seed}"
 NAME_PATTERN = r"^[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*$"
 # what a {method} wildcard matches: a method or a tuning candidate (<method>__<settings>)
 METHOD_WILDCARD = r"[A-Za-z0-9_-]+"
-_RUN_NAME = "{method}_{labels}_repeat{repeat}_fold{fold}_seed{seed}"  # a run in log and benchmark file names
-_GROUP_NAME = "{method}_{labels}_repeat{repeat}_fold{fold}_seeds"  # every seed of a group, in one job (batch_seeds)
+_RUN_NAME = "{method}_{label_source}_repeat{repeat}_fold{fold}_seed{seed}"  # a run in log and benchmark file names
+_GROUP_NAME = (
+    "{method}_{label_source}_repeat{repeat}_fold{fold}_seeds"  # every seed of a group, in one job (batch_seeds)
+)
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class Run:
     cross-validation, from one seed."""
 
     method: str
-    labels: str
+    label_source: str
     fold: int
     seed: int
     repeat: int = 0
@@ -43,7 +45,7 @@ class Run:
         where = {"repeat": self.repeat, "fold": self.fold, "seed": self.seed}
         if self.reference:
             return REFERENCE_DIR.format(reference=self.method, **where)
-        return RUN_DIR.format(method=self.method, labels=self.labels, **where)
+        return RUN_DIR.format(method=self.method, label_source=self.label_source, **where)
 
 
 class LayoutError(ValueError):
@@ -148,7 +150,7 @@ class Layout:
         return self(f"faces/pixels_{size}.json")
 
     def run_pattern(self, name: str) -> str:
-        """A file of every run, with the wildcards {method}, {labels}, {repeat}, {fold}, {seed}."""
+        """A file of every run, with the wildcards {method}, {label_source}, {repeat}, {fold}, {seed}."""
         return self(f"{RUN_DIR}/{name}")
 
     def reference_pattern(self, name: str) -> str:
@@ -194,9 +196,9 @@ class Layout:
     def benchmark(self, name: str) -> str:
         return self(f"benchmarks/{name}.tsv")
 
-    def selection(self, method="{method}", labels="{labels}", repeat="{repeat}", fold="{fold}") -> str:
-        """The tuning selection of one (method, labels, repeat, fold); the wildcards by default."""
-        return self(f"selection/{method}/{labels}/repeat{repeat}/fold{fold}.json")
+    def selection(self, method="{method}", label_source="{label_source}", repeat="{repeat}", fold="{fold}") -> str:
+        """The tuning selection of one (method, label source, repeat, fold); the wildcards by default."""
+        return self(f"selection/{method}/{label_source}/repeat{repeat}/fold{fold}.json")
 
     def table_file(self, name: str) -> str:
         return self(f"tables/{name}")

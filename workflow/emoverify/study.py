@@ -225,7 +225,7 @@ def planned_selections(config: dict) -> list[dict]:
     if not tuning_enabled(config):
         return []
     return [
-        {"method": method, "labels": labels, "repeat": repeat, "fold": fold}
+        {"method": method, "label_source": labels, "repeat": repeat, "fold": fold}
         for method in compared_methods(config)
         for labels in method_label_sources(config, method)
         for repeat in range(config["repeats"])

@@ -28,13 +28,13 @@ RUNS = study.planned_runs(config)
 # this experiment first, then the finished experiments whose summaries go beside it (compare_with)
 REGIME_EXPERIMENTS = [config["experiment"], *config["compare_with"]]
 REFERENCE_RUNS = study.planned_references(config)
-# tuning: the (method, labels, repeat, fold) units that each select one candidate (none when untuned)
+# tuning: the (method, label source, repeat, fold) units that each select one candidate (none when untuned)
 SELECTIONS = study.planned_selections(config)
 
 
 wildcard_constraints:
     method=METHOD_WILDCARD,
-    labels=registry.wildcard_pattern(registry.LABEL_SOURCES),
+    label_source=registry.wildcard_pattern(registry.LABEL_SOURCES),
     repeat=r"\d+",
     fold=r"\d+",
     seed=r"-?\d+",
@@ -64,7 +64,7 @@ def run_training(wildcards):
 
 def candidate_histories(wildcards):
     """Per candidate of a method (input name = run name), the history of each of its seeds."""
-    unit = {"labels": wildcards.labels, "fold": int(wildcards.fold), "repeat": int(wildcards.repeat)}
+    unit = {"label_source": wildcards.label_source, "fold": int(wildcards.fold), "repeat": int(wildcards.repeat)}
     return {
         name: [LAYOUT.run_file(Run(name, seed=seed, **unit), "history.csv") for seed in config["seeds"]]
         for name in study.trained_names(config, wildcards.method)
@@ -77,7 +77,7 @@ def selection_files():
 
 def label_inputs(wildcards):
     """The label files a run reads (its own source's and the batches'), so manual runs never wait for fer."""
-    sources = study.label_sources_read(config, wildcards.labels)
+    sources = study.label_sources_read(config, wildcards.label_source)
     inputs = {}
     if registry.DETECTED in sources:
         inputs["detected"] = LAYOUT.detected
@@ -87,7 +87,7 @@ def label_inputs(wildcards):
 
 
 def label_params(wildcards):
-    return study.label_params(config, wildcards.labels)
+    return study.label_params(config, wildcards.label_source)
 
 
 def reference_recipe(wildcards):

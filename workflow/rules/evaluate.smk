@@ -18,7 +18,7 @@ rule evaluate_run:
         gpu_slots=1,
         mem_mb=4000,
     params:
-        labels=label_params,
+        label_params=label_params,
         evaluation=study.scoring_settings(config),
         seeds=job_seeds,
         device=config["device"],

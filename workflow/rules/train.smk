@@ -20,7 +20,7 @@ rule train_run:
         mem_mb=6000,
     params:
         method=method_spec,
-        labels=label_params,
+        label_params=label_params,
         training=run_training,
         batch_labels=study.batch_labels(config),
         epochs=config["epochs"],

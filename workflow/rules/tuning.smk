@@ -1,4 +1,4 @@
-# Tuning: one candidate per (method, labels, repeat, fold), chosen from the candidates' validation figures
+# Tuning: one candidate per (method, label source, repeat, fold), chosen from the candidates' validation figures
 # (their history.csv) alone; no test metric is an input of this rule.
 rule select_candidate:
     input:
@@ -7,7 +7,7 @@ rule select_candidate:
     output:
         selection=LAYOUT.selection(),
     log:
-        LAYOUT.log("select/{method}_{labels}_repeat{repeat}_fold{fold}"),
+        LAYOUT.log("select/{method}_{label_source}_repeat{repeat}_fold{fold}"),
     conda:
         "../../envs/base.yaml"
     params:

@@ -9,12 +9,12 @@ from emoverify.splits import fold_data
 with logged(snakemake.log[0]):
     use_threads(snakemake.threads)
     p, w, out = snakemake.params, snakemake.wildcards, snakemake.output
-    runs = [Run(w.method, w.labels, int(w.fold), seed, repeat=int(w.repeat)) for seed in p.seeds]
+    runs = [Run(w.method, w.label_source, int(w.fold), seed, repeat=int(w.repeat)) for seed in p.seeds]
     jobs.evaluate_runs(
         runs,
         job_paths(snakemake.input.model),
         jobs.output_pairs(out.embeddings, out.metrics),
-        lambda size: fold_data.load_rule_fold(snakemake.input, runs[0], size, p.labels, ("val", "test")),
+        lambda size: fold_data.load_rule_fold(snakemake.input, runs[0], size, p.label_params, ("val", "test")),
         device=job_device(p.device),
         evaluation=p.evaluation,
     )

@@ -18,8 +18,8 @@ with logged(snakemake.log[0]) as console:
         default_name=p.settings["default"],
         min_validation_identities=p.settings["min_validation_identities"],
     )
-    unit = {"method": w.method, "labels": w.labels, "repeat": int(w.repeat), "fold": int(w.fold)}
+    unit = {"method": w.method, "labels": w.label_source, "repeat": int(w.repeat), "fold": int(w.fold)}
     with open(snakemake.output.selection, "w") as stream:
         json.dump({**unit, **record}, stream, indent=2)
-    where = f"{w.method}/{w.labels}/repeat{w.repeat}/fold{w.fold}"
+    where = f"{w.method}/{w.label_source}/repeat{w.repeat}/fold{w.fold}"
     announce(console, f"selection {where}: {record['winner']} ({record['reason']})")

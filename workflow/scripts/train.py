@@ -10,10 +10,10 @@ from emoverify.training.settings import TrainingSettings
 with logged(snakemake.log[0]) as console:
     use_threads(snakemake.threads)
     p, w = snakemake.params, snakemake.wildcards
-    runs = [Run(w.method, w.labels, int(w.fold), seed, repeat=int(w.repeat)) for seed in p.seeds]
+    runs = [Run(w.method, w.label_source, int(w.fold), seed, repeat=int(w.repeat)) for seed in p.seeds]
     splits = ("train", "val")
     faces = fold_data.load_rule_fold(
-        snakemake.input, runs[0], p.training["input_size"], p.labels, splits, p.batch_labels
+        snakemake.input, runs[0], p.training["input_size"], p.label_params, splits, p.batch_labels
     )
     jobs.train_runs(
         faces,

@@ -80,7 +80,7 @@ def _plain(value):
 
 def run_fields(run: Run) -> dict:
     """Which run a saved file belongs to, as its files record it."""
-    return {"method": run.method, "labels": run.labels, "repeat": run.repeat, "fold": run.fold, "seed": run.seed}
+    return {"method": run.method, "labels": run.label_source, "repeat": run.repeat, "fold": run.fold, "seed": run.seed}
 
 
 def save_embeddings(path, embeddings: np.ndarray, faces: FaceSet, run: Run, *, metric: str) -> None:

@@ -134,7 +134,7 @@ def first_histories(history_paths, method_order: list[str] | None = None) -> dic
         history = pd.read_csv(path)
         if history.empty:
             continue
-        name = run_title(parent_method(run.method), run.labels)  # a tuning candidate shows as its method
+        name = run_title(parent_method(run.method), run.label_source)  # a tuning candidate shows as its method
         key = (run.repeat, run.fold, run.seed)
         if name not in chosen or key < chosen[name][0]:
             chosen[name] = (key, history)
@@ -161,7 +161,7 @@ def _selected(unit: tuple, chosen: dict) -> bool:
 
 def _history_selected(path, chosen: dict) -> bool:
     run = parse_run_dir(path)
-    return run is not None and _selected((run.method, run.labels, run.repeat, run.fold), chosen)
+    return run is not None and _selected((run.method, run.label_source, run.repeat, run.fold), chosen)
 
 
 def _unit(record: dict) -> tuple:

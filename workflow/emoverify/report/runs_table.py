@@ -89,7 +89,7 @@ def _identity_from_path(path: Path) -> dict:
         }
     return {
         "method": run.method,
-        "labels": run.labels,
+        "labels": run.label_source,
         "repeat": run.repeat,
         "fold": run.fold,
         "seed": run.seed,

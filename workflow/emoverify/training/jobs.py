@@ -32,8 +32,14 @@ def train_and_save(
 ) -> None:
     """Train one run on the fold's train and val faces and write its checkpoint and history (or, when the
     data cannot feed the method, a failed checkpoint that says why and an empty history)."""
-    extra = {"method_name": run.method, "labels": run.labels, "repeat": run.repeat, "fold": run.fold, "seed": run.seed}
-    name = f"{run.method}/{run.labels}/repeat{run.repeat}/fold{run.fold}/seed{run.seed}"
+    extra = {
+        "method_name": run.method,
+        "labels": run.label_source,
+        "repeat": run.repeat,
+        "fold": run.fold,
+        "seed": run.seed,
+    }
+    name = f"{run.method}/{run.label_source}/repeat{run.repeat}/fold{run.fold}/seed{run.seed}"
     print(f"{name} on {device}: {len(faces['train'])} training and {len(faces['val'])} validation faces", flush=True)
     try:
         result = loop.train_model(

@@ -47,7 +47,7 @@ def run_figures(experiment_dir, method: str, figure: str) -> pd.DataFrame:
                 "repeat": run.repeat,
                 "fold": run.fold,
                 "seed": run.seed,
-                "labels": run.labels,
+                "labels": run.label_source,
                 "validation": value,
                 "figure_used": used,
                 "best_epoch": best_epoch,
