@@ -1,14 +1,13 @@
 import _setup  # noqa: F401
 import pandas as pd
 
-from emoverify.report import build as results
-from emoverify.report import verdict
+from emoverify.report import build, verdict
 from emoverify.scriptlog import announce, logged
 from emoverify.splits.folds import held_out_share
 
 with logged(snakemake.log[0]) as console:
     p = snakemake.params
-    runs = results.build_results(
+    runs = build.build_results(
         metrics_paths=snakemake.input.metrics,
         embedding_paths=snakemake.input.embeddings,
         history_paths=snakemake.input.histories,
@@ -23,4 +22,4 @@ with logged(snakemake.log[0]) as console:
         dataset=verdict.dataset_name(p.dataset, p.data_root),
         test_share=held_out_share(pd.read_csv(snakemake.input.folds, keep_default_na=False)),
     )
-    announce(console, results.summary_line(runs, snakemake.output.summary_md))
+    announce(console, build.summary_line(runs, snakemake.output.summary_md))

@@ -10,14 +10,11 @@ import pandas as pd
 from emoverify import metrics
 from emoverify.layout import parse_run_dir
 from emoverify.registry import LABEL_SOURCES, NO_LABELS
-from emoverify.report import comparisons, plots, runs_table, verdict
-from emoverify.report import statistics as summary
+from emoverify.report import comparisons, plots, runs_table, statistics, verdict
 from emoverify.report.plots import run_title
 from emoverify.tuning import winners
 from emoverify.tuning.grid import is_candidate, parent_method
 from emoverify.vocabulary import EXPRESSIONS
-
-LABEL_PREFERENCE = LABEL_SOURCES
 
 
 def load_embeddings(path) -> dict:
@@ -54,7 +51,7 @@ def pca_panels(records: list[dict], methods: list[str], max_identities: int | No
         return (
             (record["repeat"], record["fold"], record["seed"]) != shared,
             (record["repeat"], record["fold"], record["seed"]),
-            LABEL_PREFERENCE.index(record["labels"]),
+            LABEL_SOURCES.index(record["labels"]),
         )
 
     panels = []
@@ -217,9 +214,9 @@ def build_results(
         history_paths = [path for path in history_paths if _history_selected(path, chosen)]
     runs = order_rows(runs, order)
     runs.to_csv(outputs["runs"], index=False)
-    table = order_rows(summary.summarize(runs, test_share=test_share), order)
+    table = order_rows(statistics.summarize(runs, test_share=test_share), order)
     table.to_csv(outputs["summary"], index=False)
-    Path(outputs["summary_md"]).write_text(summary.to_markdown(table) + "\n")
+    Path(outputs["summary_md"]).write_text(statistics.to_markdown(table) + "\n")
     pairs = {method: base for method, base in baselines.items() if base}
     tests = comparisons.significance(runs, pairs, test_share=test_share)
     tests.to_csv(outputs["significance"], index=False)
@@ -261,8 +258,8 @@ def write_power(runs: pd.DataFrame, tests: pd.DataFrame, records: list[dict], te
     ok = runs[runs["status"] == "ok"]
     folds, repeats = max(ok["fold"].nunique(), 2), max(ok["repeat"].nunique(), 1)
     people = mean_test_people(records)
-    units, people_grid = summary.design_grid(folds, repeats, people)
+    units, people_grid = statistics.design_grid(folds, repeats, people)
     lead = tests[tests["metric"] == metric]
-    curves = summary.power_curves(lead, test_share=test_share, test_people=people, units=units, people=people_grid)
+    curves = statistics.power_curves(lead, test_share=test_share, test_people=people, units=units, people=people_grid)
     curves.to_csv(outputs["power_table"], index=False)
     plots.power_figure(curves, verdict.metric_name(metric), outputs["power"])
