@@ -293,6 +293,9 @@ def label_params(config: dict, labels: str) -> dict:
         params["shuffle_source"] = config["labels"]["shuffle_source"]
     if DETECTED in (labels, params.get("shuffle_source")):
         params["confidence_threshold"] = config["labels"]["confidence_threshold"]
+    min_images = config["labels"].get("min_expression_images", 0)
+    if labels != NO_LABELS and min_images > 1:  # left out when off, so turning it on reruns only label runs
+        params["min_expression_images"] = min_images
     return params
 
 
