@@ -1,8 +1,8 @@
 """What one head run costs in a batched training job (``batch_heads``), against a bare ``import torch``.
 
 Usage (from the repository root):
-    .venv/bin/python benchmarks/micro/head_runs.py [--preset workflow/presets/lfw_emotion_pretrained.yaml]
-        [--experiment results/<experiment>] [--people 300 --images 6] [--repeats 3] [--out FILE.json]
+    .venv/bin/python -m benchmarks.micro.head_runs [--preset workflow/presets/lfw_emotion_pretrained.yaml]
+        [--experiment results/<experiment>] [--people 300 --images 6] [--repeats 3] [--json PATH | --record]
 
 Both figures are measured in the same run, back to back, each as the median of ``--repeats``:
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import os
 import statistics
 import subprocess
 import sys
@@ -30,8 +30,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "workflow"))
+from benchmarks import record
+
+ROOT = record.REPO_ROOT
+LIBRARY = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "workflow"), os.environ.get("PYTHONPATH")])),
+}
 PRESET = ROOT / "workflow" / "presets" / "lfw_emotion_pretrained.yaml"
 TARGET = 0.5  # the training stage's cost per head run, at most this share of a bare import torch
 
@@ -133,14 +138,20 @@ def unit_job(experiment: Path, config_path: Path, out: Path) -> None:
 
 def timed(command: list[str]) -> tuple[float, str]:
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=LIBRARY)
     if done.returncode:
         sys.exit(f"{' '.join(command[:4])} ... failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
     return time.perf_counter() - started, done.stdout
 
 
+def uses_this_checkout() -> bool:
+    import emoverify
+
+    return Path(emoverify.__file__).resolve().parents[1] == ROOT / "workflow"
+
+
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = record.parser(__doc__)
     parser.add_argument("--preset", type=Path, default=PRESET)
     parser.add_argument("--experiment", type=Path, help="a results/<experiment> folder with faces, features, splits")
     parser.add_argument("--people", type=int, default=300)
@@ -148,9 +159,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, help="override the preset's epochs (a tiny run)")
     parser.add_argument("--methods", nargs="+", help="override the preset's run_methods (a tiny run)")
-    parser.add_argument("--out", type=Path, help="write the record here (JSON)")
     parser.add_argument("--unit-job", nargs=3, metavar=("EXPERIMENT", "CONFIG", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if not uses_this_checkout():  # measure this checkout's library, not an installed one
+        os.execve(sys.executable, [sys.executable, "-m", __spec__.name, *sys.argv[1:]], LIBRARY)
     if args.unit_job:
         unit_job(*map(Path, args.unit_job))
         return {}
@@ -166,38 +178,27 @@ def main(argv=None) -> dict:
             imports.append(timed([sys.executable, "-c", "import torch"])[0])
             out = scratch / f"job{repeat}"
             out.mkdir()
-            command = [sys.executable, __file__, "--unit-job", str(experiment), str(config_path), str(out)]
-            seconds, stdout = timed(command)
+            command = [sys.executable, "-m", __spec__.name, "--unit-job"]
+            seconds, stdout = timed([*command, str(experiment), str(config_path), str(out)])
             jobs.append(seconds)
             records.append(json.loads(stdout.strip().splitlines()[-1]))
     runs = records[0]["runs"]
     import_torch, job = statistics.median(imports), statistics.median(jobs)
     per_run = job / runs
     figures = {
-        "import_torch_s": round(import_torch, 3),
-        "unit_job_s": round(job, 3),
+        "import_torch_s": import_torch,
+        "unit_job_s": job,
         "head_runs_per_job": runs,
-        "per_head_run_s": round(per_run, 4),
-        "per_head_run_over_import_torch": round(per_run / import_torch, 3),
+        "per_head_run_s": per_run,
+        "per_head_run_over_import_torch": per_run / import_torch,
         "target_ratio": TARGET,
-        "training_s_per_run_in_process": round(statistics.median(s for r in records for s in r["run_seconds"]), 4),
-        "mean_epochs_run": round(statistics.mean(e for r in records[:1] for e in r["epochs"]), 2),
-    }
-    record = {
-        "name": "head_runs",
-        "what": "training stage's wall seconds per head run in one batched fold-unit job, against a bare import torch",
-        "command": " ".join(["python", "benchmarks/micro/head_runs.py", *(argv if argv is not None else sys.argv[1:])]),
-        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, {platform.python_version()}",
-        "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "figures": figures,
+        "training_per_run_in_process_s": statistics.median(s for r in records for s in r["run_seconds"]),
+        "mean_epochs_run": statistics.mean(e for r in records[:1] for e in r["epochs"]),
     }
     print(f"bare import torch: {import_torch:.2f} s (median of {args.repeats}, fresh process)")
     print(f"one fold unit's training job: {job:.2f} s for {runs} head runs = {per_run:.3f} s per head run")
     print(f"per head run / import torch: {per_run / import_torch:.3f} (target <= {TARGET})")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
-    return record
+    return record.save(args, __spec__.name, figures, __doc__, argv)
 
 
 if __name__ == "__main__":
