@@ -82,7 +82,7 @@ def validation_figures(model: EmbeddingModel, val: FaceSet, device: torch.device
     if len(val) < 2:
         return dict.fromkeys(metrics.VALIDATION_FIGURES, float("nan"))
     embedding = embed(model, val.images, device)
-    result = metrics.verification_metrics(
+    result = metrics.validation_figures(
         embedding, val.identities, metric=distance_metric(model.geometry), sessions=val.sessions
     )
     return {name: float(result[name]) for name in metrics.VALIDATION_FIGURES}
