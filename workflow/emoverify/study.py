@@ -157,7 +157,7 @@ def data_digest(config: dict, hash_cache=None) -> str:
     support the study, before any job starts."""
     from emoverify.data import snapshot  # pandas: only when planning a workflow
     from emoverify.data.adapters import DatasetError
-    from emoverify.splits.folds import fold_count_problem
+    from emoverify.splits.folds import SplitError, development_size, fold_count_problem
 
     if config["dataset"] == "demo":  # drawn by a rule: the dataset rule follows its folder
         return snapshot.digest(config["demo"])
@@ -166,7 +166,15 @@ def data_digest(config: dict, hash_cache=None) -> str:
     except DatasetError as error:
         raise ConfigError(str(error)) from None
     sizes = table.groupby("identity").size()
-    problem = fold_count_problem(int((sizes >= 2).sum()), len(sizes), config["folds"])
+    n_eligible = int((sizes >= 2).sum())
+    try:
+        aside = development_size(n_eligible, config.get("development_fraction", 0))
+    except SplitError as error:
+        raise ConfigError(str(error)) from None
+    if config.get("partition", "study") == "development":  # inner folds of the development people alone
+        problem = fold_count_problem(aside, aside, config["folds"])
+    else:
+        problem = fold_count_problem(n_eligible - aside, len(sizes) - aside, config["folds"])
     if problem:
         raise ConfigError(f"{problem} (counted on the dataset's images, before face detection)")
     return snapshot.digest(table.to_dict("list"))
