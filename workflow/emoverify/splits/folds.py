@@ -15,7 +15,7 @@ balanced one is kept, so the balance is usually much better than the bound
 while another seed still gives other folds.
 
 A development partition (``development_fraction`` of the eligible identities,
-drawn with ``development_seed`` before any fold) is set aside: its people are
+drawn with ``development_seed`` before any fold) is held apart: its people are
 in no fold's train, validation or test split (split ``development`` in every
 unit) and serve only the choices made above the fold (recipe, tuning grids),
 which train inner folds of those people alone (``partition="development"``).
@@ -82,7 +82,7 @@ def make_repeated_folds(
     """Repeated cross-validation: ``repeats`` independent fold assignments (repeat r uses seed ``seed + r``,
     so repeat 0 is the single assignment of ``make_folds``), stacked with a ``repeat`` column.
 
-    The development people (``development_identities``) are set aside first. With ``partition="study"`` the
+    The development people (``development_identities``) are held apart first. With ``partition="study"`` the
     folds are drawn from everyone else and the development people are listed in every unit with split
     ``development``; with ``partition="development"`` the folds are drawn from the development people alone
     (the inner folds of a choice made above the fold) and nobody else is listed.
