@@ -21,9 +21,14 @@ DATASET_ADAPTERS: tuple[str, ...] = ("demo", "ckplus", "ckplus48", "jaffe", "fol
 
 MANUAL = "manual"
 DETECTED = "detected"
-SHUFFLED = "shuffled"  # the control: a real source's training labels permuted among the training images
+# the information-only control: a real source's training labels permuted within each person (whole sessions
+# move together), so every person keeps their label histogram and every loss its number of pairs
+SHUFFLED = "shuffled"
+# the across-person control: the training labels permuted among all training images of the fold
+SHUFFLED_ACROSS = "shuffled_across"
+SHUFFLED_SOURCES: tuple[str, ...] = (SHUFFLED, SHUFFLED_ACROSS)
 NO_LABELS = "none"  # the label source of runs whose objective reads no expression label
-EXPRESSION_LABEL_SOURCES: tuple[str, ...] = (MANUAL, DETECTED, SHUFFLED)
+EXPRESSION_LABEL_SOURCES: tuple[str, ...] = (MANUAL, DETECTED, SHUFFLED, SHUFFLED_ACROSS)
 BATCH_SAMPLERS: tuple[str, ...] = ("random", "expression_spread", "expression_pairs")
 LABEL_SOURCES: tuple[str, ...] = (*EXPRESSION_LABEL_SOURCES, NO_LABELS)
 

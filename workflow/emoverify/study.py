@@ -6,7 +6,7 @@ import difflib
 from typing import Any
 
 from emoverify.layout import Run, reference_run
-from emoverify.registry import DETECTED, FEATURE_EXTRACTORS, NO_LABELS, SHUFFLED, needs_expressions
+from emoverify.registry import DETECTED, FEATURE_EXTRACTORS, NO_LABELS, SHUFFLED_SOURCES, needs_expressions
 from emoverify.tuning import grid
 
 # Training keys that say how a job runs, not what it computes: changing them reruns nothing.
@@ -297,7 +297,7 @@ def compared_methods(config: dict) -> list[str]:
 def label_params(config: dict, labels: str) -> dict:
     """What a run reads of its label source (the detected-label threshold only where detected labels enter)."""
     params = {"source": labels}
-    if labels == SHUFFLED:
+    if labels in SHUFFLED_SOURCES:
         params["shuffle_source"] = config["labels"]["shuffle_source"]
     if DETECTED in (labels, params.get("shuffle_source")):
         params["confidence_threshold"] = config["labels"]["confidence_threshold"]
