@@ -23,6 +23,8 @@ LAYOUT = Layout(config["experiment"])
 # the dataset, read now: the dataset rule reruns when this digest of its table changes (README, Troubleshooting)
 DATA_DIGEST = study.data_digest(config, LAYOUT.content_hashes)
 RUNS = study.planned_runs(config)
+# the runs whose losses read expression labels: their training labels give the pair counts
+LABELLED_RUNS = [run for run in RUNS if run.labels != registry.NO_LABELS]
 # this experiment first, then the finished experiments whose summaries go beside it (compare_with)
 REGIME_EXPERIMENTS = [config["experiment"], *config["compare_with"]]
 REFERENCE_RUNS = study.planned_references(config)

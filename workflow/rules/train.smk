@@ -7,6 +7,7 @@ rule train_run:
     output:
         model=job_outputs("model.pt"),
         history=job_outputs("history.csv"),
+        training_labels=job_outputs("training_labels.csv"),
     log:
         LAYOUT.job_log("train", JOB_SEEDS is not None),
     benchmark:

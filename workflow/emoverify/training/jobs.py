@@ -12,7 +12,7 @@ import time
 from emoverify.layout import Run
 from emoverify.model import checkpoint
 from emoverify.splits.fold_data import FaceSet
-from emoverify.training import loop
+from emoverify.training import loop, pair_counts
 
 
 def train_and_save(
@@ -33,6 +33,9 @@ def train_and_save(
     extra = {"method_name": run.method, "labels": run.labels, "repeat": run.repeat, "fold": run.fold, "seed": run.seed}
     name = f"{run.method}/{run.labels}/repeat{run.repeat}/fold{run.fold}/seed{run.seed}"
     print(f"{name} on {device}: {len(faces['train'])} training and {len(faces['val'])} validation faces", flush=True)
+    flagged = flag_single_session_losses(faces["train"], method)
+    if flagged:
+        extra["single_session_losses"] = ", ".join(flagged)
     try:
         result = loop.train_model(
             faces["train"],
@@ -58,13 +61,38 @@ def train_and_save(
             print(f"{loss} used {pairs} pairs over the training" + (" (it trained nothing)" if pairs == 0 else ""))
 
 
-def train_runs(faces, runs: list[Run], model_paths: list, history_paths: list, **settings) -> list[float]:
-    """Train and save each run in turn; returns each run's seconds."""
+def flag_single_session_losses(train: FaceSet, method: dict) -> list[str]:
+    """The method's expression losses whose same-person pairs all fall within one recording session on this
+    training set, each with a warning in the log (before training)."""
+    names = [name for name, weight in method.get("aux", {}).items() if weight > 0]
+    if not names:
+        return []
+    counts = pair_counts.loss_pairs(train.identities, train.sessions, train.expressions, names).set_index("loss")
+    flagged = [name for name in names if counts.loc[name, "single_session"]]
+    for name in flagged:
+        print(pair_counts.warning_line(name, counts.loc[name]), flush=True)
+    return flagged
+
+
+def write_training_labels(train: FaceSet, path) -> None:
+    """The labels the run's losses read on its training faces, so a control can be audited."""
+    pair_counts.training_labels(train).to_csv(path, index=False)
+
+
+def train_runs(
+    faces, runs: list[Run], model_paths: list, history_paths: list, labels_paths: list | None = None, **settings
+) -> list[float]:
+    """Train and save each run in turn (and, with ``labels_paths``, the training labels it read); returns each
+    run's seconds."""
     if not len(runs) == len(model_paths) == len(history_paths):
         raise ValueError(f"{len(runs)} runs need as many model and history paths")
+    if labels_paths is not None and len(labels_paths) != len(runs):
+        raise ValueError(f"{len(runs)} runs need as many training-label paths, got {len(labels_paths)}")
     seconds = []
-    for run, model_path, history_path in zip(runs, model_paths, history_paths):
+    for index, (run, model_path, history_path) in enumerate(zip(runs, model_paths, history_paths)):
         started = time.perf_counter()
+        if labels_paths is not None:
+            write_training_labels(faces["train"], labels_paths[index])
         train_and_save(faces, run, model_path, history_path, **settings)
         seconds.append(time.perf_counter() - started)
     return seconds
