@@ -12,7 +12,8 @@ import torch
 from demo_runs import TRAINING, make_demo_sets
 
 from emoverify.layout import Run
-from emoverify.training import jobs, pair_counts
+from emoverify.training import across_sessions, jobs, pair_counts
+from emoverify.training.objective import CombinedObjective
 
 PDM = {"primary": "triplet", "geometry": "spherical", "aux": {"pdm": 0.1}}
 
@@ -107,3 +108,31 @@ def test_the_pair_counts_table_reads_the_runs_labels_and_refuses_disagreeing_run
     labels.assign(label=["anger", "fear", "anger", "happiness"]).to_csv(two, index=False)
     with pytest.raises(pair_counts.PairCountError, match="their training labels differ"):
         pair_counts.pair_counts_table({("manual", 0, 1): [str(one), str(two)]})
+
+
+@pytest.mark.parametrize("draw", range(5))
+def test_pdm_across_sessions_matches_a_plain_loop(draw):
+    rng = np.random.default_rng(draw)
+    n = 30
+    identities = rng.integers(0, 4, n)
+    sessions = [f"{p}_{k}" if rng.random() > 0.2 else "" for p, k in zip(identities, rng.integers(0, 3, n))]
+    expressions = rng.integers(-1, 3, n)
+    emb = torch.as_tensor(rng.normal(size=(n, 5)))
+    codes = torch.as_tensor(pair_counts.session_codes(identities, sessions))
+    ids, emo = torch.as_tensor(identities), torch.as_tensor(expressions)
+    distances = []
+    for i, j in combinations(range(n), 2):
+        shared = sessions[i] != "" and sessions[i] == sessions[j]
+        if identities[i] == identities[j] and expressions[i] == expressions[j] >= 0 and not shared:
+            distances.append(float(((emb[i] - emb[j]) ** 2).sum()))
+    value = across_sessions.pdm_across_sessions(emb, ids, emo, codes)
+    assert float(value) == pytest.approx(np.mean(distances) if distances else 0.0, rel=1e-9, abs=1e-9)
+    assert across_sessions.pairs_across_sessions(ids, emo, codes) == len(distances)
+    objective = CombinedObjective(
+        "triplet", {"pdm": 1.0}, embedding_dim=5, n_identities=4, pdm_exclude_same_session=True
+    )
+    _, terms = objective(emb.float(), ids, emo, codes)
+    assert terms["pdm"] == pytest.approx(np.mean(distances) if distances else 0.0, rel=1e-5, abs=1e-6)
+    assert objective.pairs_used(ids, emo, codes)["pairs_pdm"] == len(distances)
+    with pytest.raises(ValueError, match="pass sessions"):
+        objective(emb.float(), ids, emo)

@@ -65,6 +65,8 @@ def flag_single_session_losses(train: FaceSet, method: dict) -> list[str]:
     """The method's expression losses whose same-person pairs all fall within one recording session on this
     training set, each with a warning in the log (before training)."""
     names = [name for name, weight in method.get("aux", {}).items() if weight > 0]
+    if method.get("pdm_exclude_same_session"):  # its pairs span sessions by construction
+        names = [name for name in names if name != "pdm"]
     if not names:
         return []
     counts = pair_counts.loss_pairs(train.identities, train.sessions, train.expressions, names).set_index("loss")

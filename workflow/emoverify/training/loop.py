@@ -18,7 +18,7 @@ from emoverify.model.embedding import distance_metric, embed, is_image_batch, to
 from emoverify.model.networks import EmbeddingModel, model_from_recipe
 from emoverify.registry import needs_expressions
 from emoverify.splits.fold_data import FaceSet
-from emoverify.training import optimizers
+from emoverify.training import optimizers, pair_counts
 from emoverify.training.objective import CombinedObjective
 from emoverify.training.sampler import PKBatchSampler
 from emoverify.vocabulary import EXPRESSIONS
@@ -143,6 +143,7 @@ def build_objective(
         arcface_scale=training["arcface_scale"],
         arcface_margin=training["arcface_margin"],
         fbv_scale=training["fbv_scale"],
+        pdm_exclude_same_session=bool(method.get("pdm_exclude_same_session", False)),
     )
 
 
@@ -159,6 +160,7 @@ class TrainingSetup:
     ids: torch.Tensor
     emo: torch.Tensor
     mixed: bool
+    sessions: torch.Tensor | None = None  # session codes, where PDM excludes same-session pairs
 
 
 def set_up_training(
@@ -209,6 +211,9 @@ def set_up_training(
         ids,
         emo,
         mixed,
+        torch.as_tensor(pair_counts.session_codes(train.identities, train.sessions))
+        if objective.needs_sessions
+        else None,
     )
 
 
@@ -227,14 +232,20 @@ def train_one_epoch(
         images = augment(train.images[index], training["augment_flip"], training["augment_crop"], setup.generator)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=setup.mixed):
             embedding = setup.model(to_model_input(images).to(device))
-        total, terms = setup.objective(embedding.float(), setup.ids[index].to(device), setup.emo[index].to(device))
+        sessions = None if setup.sessions is None else setup.sessions[index]
+        total, terms = setup.objective(
+            embedding.float(),
+            setup.ids[index].to(device),
+            setup.emo[index].to(device),
+            None if sessions is None else sessions.to(device),
+        )
         setup.optimizer.zero_grad(set_to_none=True)
         setup.scaler.scale(total).backward()
         setup.scaler.step(setup.optimizer)
         setup.scaler.update()
         for name, value in terms.items():
             sums[name] = sums.get(name, 0.0) + float(value)
-        for name, count in setup.objective.pairs_used(setup.ids[index], setup.emo[index]).items():
+        for name, count in setup.objective.pairs_used(setup.ids[index], setup.emo[index], sessions).items():
             pairs[name] = pairs.get(name, 0) + count
     means = {name: value / max(len(setup.sampler), 1) for name, value in sums.items()}
     return {**means, **pairs}

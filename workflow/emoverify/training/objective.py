@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from emoverify import losses
 from emoverify.registry import EXPRESSION_LOSSES, PRIMARY_LOSSES, needs_expressions
+from emoverify.training import across_sessions
 
 AUXILIARY_LOSSES = EXPRESSION_LOSSES
 
@@ -41,9 +42,11 @@ class CombinedObjective(nn.Module):
         arcface_scale: float = 30.0,
         arcface_margin: float = 0.5,
         fbv_scale: float = 1.0,
+        pdm_exclude_same_session: bool = False,
     ):
         super().__init__()
         self.primary = primary
+        self.pdm_exclude_same_session = pdm_exclude_same_session
         self.weights = _checked_weights(primary, dict(aux or {}))
         if mining not in losses.TRIPLET_MINING:
             raise ValueError(f"unknown triplet mining {mining!r}; allowed: {', '.join(losses.TRIPLET_MINING)}")
@@ -70,24 +73,39 @@ class CombinedObjective(nn.Module):
         """Whether ``forward`` needs expression labels (codes; -1 = unknown): the registry's one rule."""
         return needs_expressions({"aux": self.weights})
 
-    def forward(self, emb: Tensor, ids, emo=None) -> tuple[Tensor, dict[str, float]]:
-        """Return the weighted total and each term's unweighted value (plus ``"total"``) for logging."""
+    @property
+    def needs_sessions(self) -> bool:
+        """Whether ``forward`` needs session codes (PDM without its same-session pairs)."""
+        return self.pdm_exclude_same_session and "pdm" in self.weights
+
+    def forward(self, emb: Tensor, ids, emo=None, sessions=None) -> tuple[Tensor, dict[str, float]]:
+        """Return the weighted total and each term's unweighted value (plus ``"total"``) for logging;
+        ``sessions`` (codes, see ``pair_counts.session_codes``) only where PDM excludes same-session pairs."""
         if self.needs_expressions and emo is None:
             raise losses.LossInputError(
                 f"the terms {', '.join(self.expression_terms)} need expression labels: pass emo (-1 = unknown)"
             )
+        if self.needs_sessions and sessions is None:
+            raise losses.LossInputError("pdm excludes same-session pairs here: pass sessions (codes per image)")
         values = {self.primary: self._primary_loss(emb, ids)}
         total = values[self.primary]
         for name, weight in self.weights.items():
+            if name == "pdm" and self.needs_sessions:
+                values[name] = across_sessions.pdm_across_sessions(emb, ids, emo, sessions)
+                total = total + weight * values[name]
+                continue
             values[name] = self._auxiliary_loss(name, emb, ids, emo)
             total = total + weight * values[name]
         terms = {name: float(value.detach()) for name, value in values.items()}
         terms["total"] = float(total.detach())
         return total, terms
 
-    def pairs_used(self, ids, emo) -> dict[str, int]:
+    def pairs_used(self, ids, emo, sessions=None) -> dict[str, int]:
         """Per expression term, the pairs (or quadruples, or labelled samples) it used in this batch."""
-        return {f"pairs_{name}": losses.pairs_used(name, ids.cpu(), emo.cpu()) for name in self.weights}
+        counts = {f"pairs_{name}": losses.pairs_used(name, ids.cpu(), emo.cpu()) for name in self.weights}
+        if self.needs_sessions and sessions is not None:
+            counts["pairs_pdm"] = across_sessions.pairs_across_sessions(ids.cpu(), emo.cpu(), sessions.cpu())
+        return counts
 
     def _primary_loss(self, emb: Tensor, ids) -> Tensor:
         if self.primary == "triplet":
