@@ -99,7 +99,9 @@ def test_the_development_partition_draws_inner_folds_from_its_people_alone():
     )
     development = set(development_identities(table, fraction=0.2, seed=1))
     assert set(inner["identity"]) == development
-    assert set(inner["split"]) <= set(SPLITS)
+    assert set(inner["split"]) == {"train", "val"}  # inner folds: validation and training people, no test
+    validating = inner[inner["split"] == "val"].groupby("identity")["fold"].nunique()
+    assert set(validating.index) == development and (validating == 1).all()  # each validates in one fold
     study = make_repeated_folds(table, n_folds=3, repeats=1, seed=0, development_fraction=0.2, development_seed=1)
     assert set(study.loc[study["split"] == DEVELOPMENT, "identity"]) == development
     summary = split_summary(study)

@@ -193,7 +193,7 @@ def trained_names(config: dict, method: str) -> list[str]:
     """The run names a method trains under: itself, or (tuning) one per candidate of its grid."""
     if not tuning_enabled(config):
         return [method]
-    return [candidate.name for candidate in grid.method_candidates(config, method)]
+    return [candidate.name for candidate in grid.trained_candidates(config, method)]
 
 
 def planned_runs(config: dict) -> list[Run]:
@@ -240,9 +240,11 @@ def run_training_recipe(config: dict, name: str) -> dict:
 def selection_settings(config: dict, method: str) -> dict:
     """What a selection depends on: its candidates (grid order), the fallback, the watched figure."""
     candidates = grid.method_candidates(config, method)
+    fallback = grid.default_candidate(config, method)
     return {
         "candidates": [[candidate.name, candidate.settings] for candidate in candidates],
-        "default": grid.default_candidate(config, method).name,
+        "default": fallback.name,
+        **({} if fallback in candidates else {"fallback": [fallback.name, fallback.settings]}),
         "figure": config["training"]["validation_figure"],
         "min_validation_identities": config["tuning"]["min_validation_identities"],
     }

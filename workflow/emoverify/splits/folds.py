@@ -84,8 +84,9 @@ def make_repeated_folds(
 
     The development people (``development_identities``) are held apart first. With ``partition="study"`` the
     folds are drawn from everyone else and the development people are listed in every unit with split
-    ``development``; with ``partition="development"`` the folds are drawn from the development people alone
-    (the inner folds of a choice made above the fold) and nobody else is listed.
+    ``development``; with ``partition="development"`` the folds are drawn from the development
+    people alone and nobody else is listed: inner folds of a choice made above the fold, where each fold's
+    held-out people are its validation people (no test split: nothing there is scored) and the others train.
     """
     if repeats < 1:
         raise SplitError(f"repeats must be at least 1, got {repeats}")
@@ -100,7 +101,11 @@ def make_repeated_folds(
         drawn = table[in_development] if partition == DEVELOPMENT else table[~in_development]
     stacked = []
     for repeat in range(repeats):
-        folds = make_folds(drawn, n_folds=n_folds, seed=seed + repeat, val_fraction=val_fraction)
+        if partition == DEVELOPMENT:  # inner folds: each fold's held-out people validate, the others train
+            folds = make_folds(drawn, n_folds=n_folds, seed=seed + repeat, val_fraction=0.0)
+            folds["split"] = folds["split"].replace({"test": "val"})
+        else:
+            folds = make_folds(drawn, n_folds=n_folds, seed=seed + repeat, val_fraction=val_fraction)
         stacked.append(folds.assign(repeat=repeat))
         if partition == "study" and development:
             stacked += [_development_rows(table, development, repeat, fold) for fold in range(n_folds)]
