@@ -12,6 +12,7 @@ from emoverify.splits.folds import (
     SplitError,
     development_identities,
     make_repeated_folds,
+    outside_development,
     split_summary,
     summary_line,
 )
@@ -120,3 +121,11 @@ def test_too_small_a_development_partition_is_refused_with_the_key_to_change():
         development_identities(faces_table(10), fraction=0.2, seed=0)
     with pytest.raises(SplitError, match="set development_fraction above 0"):
         make_repeated_folds(faces_table(10), n_folds=2, repeats=1, seed=0, partition=DEVELOPMENT)
+
+
+def test_study_wide_tables_leave_the_development_people_out():
+    table = faces_table(30)
+    kept = outside_development(table, fraction=0.2, seed=5)
+    development = set(development_identities(table, fraction=0.2, seed=5))
+    assert set(kept["identity"]) == set(table["identity"]) - development and len(development) == 6
+    assert outside_development(table, fraction=0.0, seed=5) is table

@@ -139,6 +139,12 @@ def development_identities(table: pd.DataFrame, *, fraction: float, seed: int) -
     return sorted(eligible[i] for i in chosen)
 
 
+def outside_development(table: pd.DataFrame, *, fraction: float, seed: int) -> pd.DataFrame:
+    """The rows of ``table`` whose identity is not a development person: what a study-wide table may count."""
+    development = set(development_identities(table, fraction=fraction, seed=seed))
+    return table[~table["identity"].astype(str).isin(development)] if development else table
+
+
 def _development_rows(table: pd.DataFrame, development: set, repeat: int, fold: int) -> pd.DataFrame:
     usable = _usable_rows(table)
     rows = usable[usable["identity"].astype(str).isin(development)].copy()
