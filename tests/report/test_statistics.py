@@ -110,3 +110,12 @@ def test_markdown_cells(study):
     assert "| tl_fbv | detected | 0 (0), 2 missing | n/a |" in lines
     with pytest.raises(SummaryInputError, match="not in the summary"):
         summary.to_markdown(table, metrics=["rank1"])
+
+
+def test_a_single_session_flag_marks_its_summary_row_and_is_absent_otherwise(study):
+    runs = runs_table.collect_runs(study)
+    assert "single_session_losses" not in summary.summarize(runs)  # no run flagged: the table as before
+    flagged = runs.assign(single_session_losses=["pdm" if m == "tl_fbv" else "" for m in runs["method"]])
+    table = summary.summarize(flagged).set_index(["method", "labels"])
+    assert table.loc[("tl_fbv", "manual"), "single_session_losses"] == "pdm"
+    assert table.loc[("tl", "none"), "single_session_losses"] == ""
