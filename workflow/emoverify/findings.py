@@ -6,7 +6,7 @@
     python -m emoverify.findings check docs/findings.md docs/studies
 
 The config is rebuilt from the command as Snakemake builds it (config.yaml, then each --configfile in order,
-then the --config overrides, then the schema's defaults), and must name the exported experiment.
+then the key=value pairs after --config, then the schema's defaults), and must name the exported experiment.
 """
 
 from __future__ import annotations
