@@ -329,18 +329,26 @@ def test_a_figure_setting_reruns_only_the_report(finished_study):
         # the learning rate: every training and its evaluation, not the references
         (
             {"training": {**TINY["training"], "learning_rate": 0.002}},
-            {"train_run": 6, "evaluate_run": 6, "aggregate": 1, "all": 1},
+            {"train_run": 6, "evaluate_run": 6, "pair_counts": 1, "aggregate": 1, "all": 1},
         ),
         # the input size: the faces decoded at the new size, trainings, evaluations, pixels and the untrained net,
         # not dlib nor its descriptors
         (
             {"training": {**TINY["training"], "input_size": 40}},
-            {"face_pixels": 1, "train_run": 6, "evaluate_run": 6, "evaluate_reference": 4, "aggregate": 1, "all": 1},
+            {
+                "face_pixels": 1,
+                "train_run": 6,
+                "evaluate_run": 6,
+                "evaluate_reference": 4,
+                "pair_counts": 1,
+                "aggregate": 1,
+                "all": 1,
+            },
         ),
         # the detected-label threshold: the label agreement and the detected-label runs only
         (
             {"labels": {"confidence_threshold": 0.6}},
-            {"label_agreement": 1, "train_run": 2, "evaluate_run": 2, "aggregate": 1, "all": 1},
+            {"label_agreement": 1, "train_run": 2, "evaluate_run": 2, "pair_counts": 1, "aggregate": 1, "all": 1},
         ),
     ],
     ids=["threads", "figure", "learning_rate", "input_size", "confidence_threshold"],
