@@ -1,5 +1,6 @@
 import _setup  # noqa: F401
 
+from emoverify import atomic
 from emoverify.scriptlog import announce, logged
 from emoverify.training import pair_counts
 
@@ -8,7 +9,7 @@ with logged(snakemake.log[0]) as console:
     for (labels, repeat, fold), path in zip(snakemake.params.units, snakemake.input.labels, strict=True):
         files.setdefault((labels, int(repeat), int(fold)), []).append(path)
     table = pair_counts.pair_counts_table(files)
-    table.to_csv(snakemake.output.table, index=False)
+    atomic.write_text(snakemake.output.table, table.to_csv(index=False))
     print(table.to_string(index=False))
     flagged = table[table["single_session"]]
     for row in flagged.drop_duplicates(["labels", "loss"]).itertuples():
