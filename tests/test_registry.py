@@ -8,6 +8,7 @@ import yaml
 
 from emoverify import losses, registry
 from emoverify.faces import detect
+from emoverify.layout import METHOD_WILDCARD
 from emoverify.model import networks
 from emoverify.training import objective
 
@@ -54,7 +55,8 @@ def wildcard_constraints() -> dict[str, str]:
     """The rules' wildcard constraints, evaluated as Snakemake evaluates them."""
     block = COMMON.split("wildcard_constraints:")[1].split("\n\n")[0]
     pairs = re.findall(r"^\s+(\w+)=(.+),\s*$", block, flags=re.M)
-    return {name: eval(expression, {"registry": registry}) for name, expression in pairs}
+    names = {"registry": registry, "METHOD_WILDCARD": METHOD_WILDCARD}
+    return {name: eval(expression, names) for name, expression in pairs}
 
 
 def test_wildcard_constraints_accept_exactly_the_registry_names():

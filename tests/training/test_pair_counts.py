@@ -86,7 +86,7 @@ def test_a_run_writes_its_training_labels_and_flags_a_single_session_loss(demo_s
     assert written["image_id"].tolist() == [str(image) for image in train.image_ids]
     expected = ["" if code < 0 else pair_counts.EXPRESSIONS[code] for code in train.expressions]
     assert written["label"].tolist() == expected
-    state = torch.load(model, weights_only=False)
+    state = torch.load(model, weights_only=True)
     assert state["single_session_losses"] == "pdm"
 
 
