@@ -105,3 +105,18 @@ def test_a_fallback_outside_the_grid_is_taken_only_where_the_fold_cannot_rank(tm
         fallback=fallback,
     )
     assert short["winner"] == "f" and short["winner_settings"] == {"w": 0.1} and short["reason"].startswith("fallback")
+
+
+def test_a_heads_untrained_epoch_zero_counts_for_its_candidate(tmp_path):
+    """A head's history starts with epoch 0, the untrained head (no loss): when no candidate's training beats
+    it, every candidate's figure is the untrained one, they tie, and the smallest setting ships it."""
+    untrained = 0.7
+    paths = {}
+    for name, trained in {"a": [0.5, 0.6], "b": [0.65, 0.4]}.items():
+        frame = pd.DataFrame({"epoch": [0, 1, 2], "total": [float("nan"), 1.0, 0.9]})
+        frame["val_tar_at_far_1e-2"], frame["val_auc"] = [untrained, *trained], 0.9
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        paths[name] = [tmp_path / f"{name}.csv"]
+    record = selection([("a", {"w": 0.01}, paths["a"]), ("b", {"w": 0.1}, paths["b"])])
+    assert [c["validation"] for c in record["candidates"]] == [untrained, untrained]
+    assert record["winner"] == "a" and "2 tied" in record["reason"]
