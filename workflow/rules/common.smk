@@ -20,7 +20,7 @@ study.check_study(config)
 config.update(study.canonical(dict(config)))
 
 LAYOUT = Layout(config["experiment"])
-# the dataset, read now: the dataset rule reruns when this digest of its table changes (README, Troubleshooting)
+# the dataset, read now: the dataset rule reruns when this digest of its table changes (docs/troubleshooting.md)
 DATA_DIGEST = study.data_digest(config, LAYOUT.content_hashes)
 RUNS = study.planned_runs(config)
 # this experiment first, then the finished experiments whose summaries go beside it (compare_with)
