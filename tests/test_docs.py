@@ -173,6 +173,17 @@ def test_readme_is_a_short_entry_page():
     assert not long, f"README.md lines over 200 characters: {long}"
 
 
+def test_the_two_commands_are_what_the_readme_says():
+    """make demo runs the study and its report, make test the suite, and CI runs exactly make setup and make test."""
+    readme, makefile = README.read_text(), (ROOT / "Makefile").read_text()
+    recipes = dict(re.findall(r"^(\w+):[^\n]*\n((?:\t[^\n]*\n)+)", makefile, flags=re.MULTILINE))
+    assert "make demo" in readme and "make test" in readme
+    assert "snakemake --cores $(CORES)\n" in recipes["demo"] and "--report results/demo/report.html" in recipes["demo"]
+    assert "-m pytest" in recipes["test"]
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("make")]
+    assert ci == ["make setup", "make test"]
+
+
 def test_every_topic_has_its_page_and_the_index_links_every_page():
     index = (DOCS / "README.md").read_text()
     readme = README.read_text()
