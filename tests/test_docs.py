@@ -38,7 +38,10 @@ SECONDS_PER_UNIT = {"h": 3600.0, "min": 60.0, "s": 1.0, "ms": 0.001}
 DURATION = re.compile(
     r"(?<![\w.,-])\d+(?:[.,]\d+)?\s?(?:CPU-)?(?:ms|s|min|h|secs?|seconds?|minutes?|hours?)\b", re.IGNORECASE
 )
-HISTORY = re.compile(r"\bissues? #?\d+|\bthis session\b|\bbefore the fix\b|\bthe earlier README\b", re.IGNORECASE)
+HISTORY = re.compile(
+    r"\bissues? #?\d+|\bthis (?:session|change)\b|\bbefore the fix\b|\bthe earlier README\b|\bclosing note\b",
+    re.IGNORECASE,
+)
 LINK = re.compile(r"\[[^\]]*\]\(([^()\s]+)\)")
 
 
