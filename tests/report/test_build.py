@@ -7,6 +7,7 @@ evaluate.save_embeddings), so a change of their format shows up here.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,8 +41,12 @@ OUTPUT_NAMES = {
     "roc": "figures/roc.png",
     "auc": "figures/auc_per_run.png",
     "curves": "figures/training_curves.png",
+    "verdict": "tables/verdict.csv",
+    "verdict_rst": "tables/verdict.rst",
+    "power": "figures/power.png",
+    "power_table": "tables/power.csv",
 }
-FIGURES = ("pca", "roc", "auc", "curves")
+FIGURES = ("pca", "roc", "auc", "curves", "power")
 
 
 # ---------------------------------------------------------------- hand-made runs
@@ -219,6 +224,34 @@ def test_label_sources_are_compared_on_shared_folds(study):
     assert list(auc["method"]) == ["tl_pdp"]
     assert auc.iloc[0]["n_units"] == 2
     assert auc.iloc[0]["mean_diff"] == pytest.approx(PDP_GAIN - DETECTED_GAIN)
+
+
+def test_verdict_and_power_tables_read_the_significance_table(study):
+    """The lead metric here is rank-1 (the runs have no TAR at FAR 1e-2): tl_pdp with manual labels gains
+    PDP_GAIN on every fold (a yes), with detected labels it loses DETECTED_GAIN on both folds it ran."""
+    answer = read_table(study, "verdict")
+    comparisons = answer[answer["row"] == "comparison"].set_index("labels")
+    assert set(comparisons["method"]) == {"tl_pdp"} and set(comparisons["baseline"]) == {"tl"}
+    assert comparisons.loc["manual", "difference"] == pytest.approx(PDP_GAIN)
+    assert comparisons.loc["manual", "finding"] == "gain"
+    assert comparisons.loc["detected", "finding"] == "below baseline"
+    assert comparisons.loc["manual", "baseline_mean"] == pytest.approx(np.mean(TL_AUC) - 0.1)
+    references = answer[answer["row"] == "reference"]
+    assert list(references["method"]) == ["pixels"]
+    assert references.iloc[0]["mean"] == pytest.approx(np.mean(PIXELS_AUC) - 0.1)
+    page = Path(study["outputs"]["verdict_rst"]).read_text()
+    assert page.startswith("**Verdict** (rank-1, method minus its matched baseline over fold units): this study: yes:")
+    assert "tl\\_pdp (manual labels) beats its baseline tl by 0.040 rank-1" in page
+    power = read_table(study, "power_table")
+    observed = power[power["observed"]]
+    # each comparison's own design: 3 (manual) or 2 (detected) fold units, 4 test people per fold
+    assert sorted(zip(observed["comparison"], observed["axis"], observed["x"])) == [
+        ("tl_pdp (detected) - tl", "fold units", 2),
+        ("tl_pdp (detected) - tl", "test people per fold", 4),
+        ("tl_pdp (manual) - tl", "fold units", 3),
+        ("tl_pdp (manual) - tl", "test people per fold", 4),
+    ]
+    assert power["detectable_diff"].abs().max() < 1e-9  # constant differences: no spread, any gain is seen
 
 
 def test_figures_are_written_as_real_pngs(study):

@@ -149,3 +149,52 @@ def test_empty_inputs_give_a_figure_that_says_so(tmp_path):
 def test_every_registered_reference_is_drawn_as_a_reference():
     summary = pd.DataFrame({"method": ["pixels", "untrained", "dlib", "tl"], "labels": ["none"] * 4})
     assert plots._kinds(summary, plots.REFERENCES) == ["reference", "reference", "reference", "none"]
+
+
+def test_power_figure_draws_one_curve_per_comparison_and_axis_with_the_study_circled(tmp_path, monkeypatch):
+    comparisons = pd.DataFrame(
+        [
+            {"method": "tl_pdp", "labels": "manual", "baseline": "tl", "n_units": 10, "sd_diff": 0.04},
+            {"method": "tl_fbv", "labels": "detected", "baseline": "tl", "n_units": 10, "sd_diff": 0.08},
+        ]
+    )
+    curves = summary.power_curves(comparisons, test_share=0.25, test_people=12, units=[5, 15, 50], people=[6, 48])
+    drawn = {}
+    real_save = plots._save
+
+    def keep_figure(fig, path):  # read the axes back before the figure is closed
+        drawn["axes"] = [
+            [(line.get_label(), list(line.get_xdata()), list(line.get_ydata())) for line in ax.get_lines()]
+            for ax in fig.axes
+        ]
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep_figure)
+    path = plots.power_figure(curves, "TAR at FAR 1e-2", tmp_path / "power.png")
+    assert_plausible_png(path, min_width=900)
+    for ax, axis in zip(drawn["axes"], ("fold units", "test people per fold")):
+        for name in ("tl_pdp (manual) - tl", "tl_fbv (detected) - tl"):
+            curve = curves[(curves["comparison"] == name) & (curves["axis"] == axis)].sort_values("x")
+            line = next(line for line in ax if line[0] == name)
+            assert line[1] == pytest.approx(list(curve["x"])) and line[2] == pytest.approx(
+                list(curve["detectable_diff"])
+            )
+            mine = curve[curve["observed"]]
+            marks = [line for line in ax if line[1] == pytest.approx(list(mine["x"])) and line[0] != name]
+            assert any(mark[2] == pytest.approx(list(mine["detectable_diff"])) for mark in marks)
+
+
+def test_power_figure_without_comparisons_says_so_and_rejects_foreign_tables(tmp_path):
+    empty = summary.power_curves(
+        pd.DataFrame(columns=["method", "labels", "baseline", "n_units", "sd_diff"]),
+        test_share=0.25,
+        test_people=12,
+        units=[5],
+        people=[6],
+    )
+    assert_plausible_png(plots.power_figure(empty, "AUC", tmp_path / "empty.png"), min_width=300, min_height=100)
+    with pytest.raises(PlotInputError, match="lack columns"):
+        plots.power_figure(pd.DataFrame({"x": [1]}), "AUC", tmp_path / "bad.png")
+    curves = pd.DataFrame([["a", "seeds", 1, 0.1, True]], columns=summary.POWER_CURVE_COLUMNS)
+    with pytest.raises(PlotInputError, match="unknown power axes"):
+        plots.power_figure(curves, "AUC", tmp_path / "bad.png")

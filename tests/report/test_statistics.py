@@ -110,3 +110,82 @@ def test_markdown_cells(study):
     assert "| tl_fbv | detected | 0 (0), 2 missing | n/a |" in lines
     with pytest.raises(SummaryInputError, match="not in the summary"):
         summary.to_markdown(table, metrics=["rank1"])
+
+
+def nct_power(effect, sd, n, test_share):
+    """Two-sided 5 % power of the corrected resampled t-test, straight from scipy's noncentral t (the lower
+    tail P(T < -c | shift) written as P(T > c | -shift): scipy's cdf returns NaN far in the left tail)."""
+    critical = stats.t.ppf(0.975, n - 1)
+    shift = effect / (sd * math.sqrt(1 / n + test_share))
+    return stats.nct.sf(critical, n - 1, shift) + stats.nct.sf(critical, n - 1, -shift)
+
+
+@pytest.mark.parametrize("n_units", [2, 3, 5, 10, 15, 40])
+@pytest.mark.parametrize("test_share", [0.0, 0.25, 1.0])
+def test_detectable_difference_has_80_percent_power_under_the_noncentral_t(n_units, test_share):
+    delta = summary.detectable_difference(0.07, n_units, test_share)
+    assert nct_power(delta, 0.07, n_units, test_share) == pytest.approx(0.8, abs=1e-6)
+    assert summary.corrected_power(delta, 0.07, n_units, test_share) == pytest.approx(0.8, abs=1e-6)
+    # the central-t shortcut (t_0.975 + t_0.8) * scale is short of 80 % power for few units
+    central = (
+        (stats.t.ppf(0.975, n_units - 1) + stats.t.ppf(0.8, n_units - 1)) * 0.07 * math.sqrt(1 / n_units + test_share)
+    )
+    if n_units <= 3:
+        assert delta > central and nct_power(central, 0.07, n_units, test_share) < 0.79
+
+
+def test_detectable_difference_falls_with_units_and_scales_with_the_spread():
+    by_units = [summary.detectable_difference(0.05, n, 0.25) for n in range(2, 60)]
+    assert all(later < earlier for earlier, later in zip(by_units, by_units[1:]))
+    # the correction's floor: with many units the difference tends to (z_0.975 + z_0.8) * sd * sqrt(share)
+    floor = (stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * 0.05 * 0.5
+    assert by_units[-1] > floor and summary.detectable_difference(0.05, 100_000, 0.25) == pytest.approx(floor, rel=1e-3)
+    doubled = summary.detectable_difference(0.1, 7, 0.25)
+    assert doubled == pytest.approx(2 * summary.detectable_difference(0.05, 7, 0.25))
+    assert summary.detectable_difference(0.0, 7, 0.25) == 0.0
+    assert math.isnan(summary.detectable_difference(0.05, 1, 0.25))
+    assert math.isnan(summary.detectable_difference(math.nan, 7, 0.25))
+    with pytest.raises(ValueError, match="power and alpha"):
+        summary.detectable_difference(0.05, 7, 0.25, power=1.0)
+
+
+def test_power_curves_follow_the_design_from_the_observed_spread():
+    comparisons = pd.DataFrame(
+        [
+            {"method": "tl_pdp", "labels": "manual", "baseline": "tl", "n_units": 10, "sd_diff": 0.04},
+            {"method": "tl_fbv", "labels": "manual", "baseline": "tl", "n_units": 10, "sd_diff": 0.08},
+            {"method": "af_pdp", "labels": "manual", "baseline": "af", "n_units": 1, "sd_diff": math.nan},
+        ]
+    )
+    curves = summary.power_curves(comparisons, test_share=0.25, test_people=12, units=[5, 15, 50], people=[6, 48])
+    assert set(curves["comparison"]) == {"tl_pdp (manual) - tl", "tl_fbv (manual) - tl"}  # af_pdp: no spread
+    pdp = curves[curves["comparison"] == "tl_pdp (manual) - tl"].set_index(["axis", "x"])["detectable_diff"]
+    # fold units: the study's own 10 units join the grid, each point the noncentral-t answer at that J
+    units = pdp.loc[summary.FOLD_UNITS_AXIS]
+    assert list(units.index) == [5, 10, 15, 50]
+    for n, value in units.items():
+        assert nct_power(value, 0.04, n, 0.25) == pytest.approx(0.8, abs=1e-6)
+    assert units.is_monotonic_decreasing
+    # test people: the spread scaled by sqrt(12 / people) at the study's 10 units; the study's 12 is a point
+    people = pdp.loc[summary.TEST_PEOPLE_AXIS]
+    assert list(people.index) == [6, 12, 48]
+    assert people[12] == pytest.approx(units[10])
+    assert people[48] == pytest.approx(units[10] / 2) and people[6] == pytest.approx(units[10] * math.sqrt(2))
+    observed = curves[curves["observed"]]
+    assert sorted(zip(observed["comparison"], observed["axis"], observed["x"])) == sorted(
+        (name, axis, x)
+        for name in ("tl_pdp (manual) - tl", "tl_fbv (manual) - tl")
+        for axis, x in ((summary.FOLD_UNITS_AXIS, 10), (summary.TEST_PEOPLE_AXIS, 12))
+    )
+    fbv = curves[curves["comparison"] == "tl_fbv (manual) - tl"]["detectable_diff"].to_numpy()
+    assert fbv == pytest.approx(2 * pdp.to_numpy())  # twice the spread, twice the difference everywhere
+    # without test people (no embeddings) only the fold-unit axis is drawn
+    alone = summary.power_curves(comparisons, test_share=0.25, test_people=math.nan, units=[5], people=[6])
+    assert set(alone["axis"]) == {summary.FOLD_UNITS_AXIS}
+
+
+def test_design_grid_spans_repeats_and_people_around_the_study():
+    units, people = summary.design_grid(folds=5, repeats=3, test_people=24)
+    assert units == [5 * r for r in range(1, 11)]
+    assert people[0] == 6 and people[-1] == 96 and 24 in people
+    assert summary.design_grid(folds=3, repeats=8, test_people=math.nan) == ([3 * r for r in range(1, 17)], [])

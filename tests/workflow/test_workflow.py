@@ -2,10 +2,12 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -148,7 +150,55 @@ def test_head_backbone_trains_every_method_on_the_cached_descriptors(finished_st
 def test_html_report_is_written(finished_study):
     snakemake(finished_study, "--report", "report.html")
     html = (finished_study / "report.html").read_text(errors="replace")
-    assert "summary.csv" in html and "pca.png" in html
+    assert "summary.csv" in html and "pca.png" in html and "verdict.csv" in html and "power.png" in html
+
+
+# Run in the report page once it has rendered: where the verdict landed, and what the page says.
+VERDICT_PROBE = """<script>
+setTimeout(function () {
+  var verdict = document.querySelector(".emoverify-verdict");
+  var box = verdict ? verdict.getBoundingClientRect() : null;
+  var table = verdict ? verdict.querySelector("table") : null;
+  document.body.setAttribute("data-verdict-box", box ? [box.top, box.bottom].join(",") : "none");
+  document.body.setAttribute("data-table-top", table ? table.getBoundingClientRect().top : "none");
+  document.body.setAttribute("data-page-text", verdict ? verdict.parentElement.innerText : "");
+}, 2000);
+</script>"""
+
+
+def browser() -> str | None:
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+
+
+def test_report_opens_on_the_verdict_in_a_real_browser(finished_study, tmp_path):
+    """The first page a reader meets, rendered by headless Chromium at 1400 x 1000: the verdict sentence and
+    table are on screen (not cut off above, not below the fold), and every reference that ran is named."""
+    chromium = browser()
+    if chromium is None:
+        pytest.skip("no chromium in PATH (apt-get install chromium)")
+    report = finished_study / "report_for_browser.html"
+    snakemake(finished_study, "--report", report.name)
+    html = report.read_text()
+    probed = tmp_path / "probed.html"
+    end = html.rfind("</body>")
+    probed.write_text(html[:end] + VERDICT_PROBE + html[end:])
+    command = [chromium, "--headless", "--disable-gpu", "--window-size=1400,1000", "--virtual-time-budget=10000"]
+    command += ["--no-sandbox"] if os.geteuid() == 0 else []
+    result = subprocess.run(
+        [*command, "--dump-dom", probed.as_uri()], capture_output=True, text=True, timeout=180, check=True
+    )
+    body = re.search(r"<body([^>]*)>", result.stdout).group(1)
+    attributes = {key: unescape(value) for key, value in re.findall(r'(data-[a-z-]+)="([^"]*)"', body)}
+    top, bottom = map(float, attributes["data-verdict-box"].split(","))
+    assert 0 <= top < 300 and bottom > top  # the page opens on it
+    assert 0 < float(attributes["data-table-top"]) < 1000  # the table starts on the first screen
+    text = attributes["data-page-text"]
+    verdict = pd.read_csv(finished_study / "results" / "tiny" / "tables" / "verdict.csv")
+    assert re.search(r"Verdict \(TAR at FAR 1e-2.*\): demo: (yes|no|no gain larger than|cannot tell)", text)
+    assert "p after Holm" in text and "detectable" in text
+    for reference in verdict.loc[verdict["row"] == "reference", "method"]:
+        assert f"\n{reference}\tnone\treference" in text  # a row of the table
+    assert "dlib: dlib's pretrained face descriptor" in text and "pixels: raw pixels" in text
 
 
 def test_nothing_to_do_when_nothing_changed(finished_study):

@@ -40,7 +40,7 @@ rule detect_align:
         summary=report(
             LAYOUT.face_status,
             caption="../report/face_status.rst",
-            category="1. Faces",
+            category="2. Faces",
         ),
         crops=directory(LAYOUT.crops),
     log:

@@ -25,13 +25,13 @@ rule label_agreement:
         table=report(
             LAYOUT.table_file("label_agreement.csv"),
             caption="../report/label_agreement.rst",
-            category="2. Expression labels",
+            category="3. Expression labels",
         ),
         confusion=LAYOUT("labels/confusion.csv"),
         figure=report(
             LAYOUT.figure("label_confusion.png"),
             caption="../report/label_confusion.rst",
-            category="2. Expression labels",
+            category="3. Expression labels",
         ),
     log:
         LAYOUT.log("label_agreement"),

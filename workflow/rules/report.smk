@@ -9,22 +9,27 @@ rule aggregate:
         selections=selection_files(),
     output:
         runs=LAYOUT.table_file("runs.csv"),
-        summary=report(LAYOUT.table_file("summary.csv"), caption="../report/summary.rst", category="3. Results"),
+        summary=report(LAYOUT.table_file("summary.csv"), caption="../report/summary.rst", category="4. Results"),
         summary_md=LAYOUT.table_file("summary.md"),
         significance=report(
-            LAYOUT.table_file("significance.csv"), caption="../report/significance.rst", category="3. Results"
+            LAYOUT.table_file("significance.csv"), caption="../report/significance.rst", category="4. Results"
         ),
         label_comparison=report(
             LAYOUT.table_file("label_source_comparison.csv"),
             caption="../report/label_source_comparison.rst",
-            category="3. Results",
+            category="4. Results",
         ),
-        pca=report(LAYOUT.figure("pca.png"), caption="../report/pca.rst", category="4. Figures"),
-        roc=report(LAYOUT.figure("roc.png"), caption="../report/roc.rst", category="4. Figures"),
-        auc=report(LAYOUT.figure("auc_per_run.png"), caption="../report/auc_per_run.rst", category="4. Figures"),
+        pca=report(LAYOUT.figure("pca.png"), caption="../report/pca.rst", category="5. Figures"),
+        roc=report(LAYOUT.figure("roc.png"), caption="../report/roc.rst", category="5. Figures"),
+        auc=report(LAYOUT.figure("auc_per_run.png"), caption="../report/auc_per_run.rst", category="5. Figures"),
         curves=report(
-            LAYOUT.figure("training_curves.png"), caption="../report/training_curves.rst", category="4. Figures"
+            LAYOUT.figure("training_curves.png"), caption="../report/training_curves.rst", category="5. Figures"
         ),
+        verdict=report(LAYOUT.table_file("verdict.csv"), caption="../report/verdict.rst", category="1. Verdict"),
+        # the report's first page includes it (workflow/report/workflow.rst)
+        verdict_rst=LAYOUT.table_file("verdict.rst"),
+        power=report(LAYOUT.figure("power.png"), caption="../report/power.rst", category="1. Verdict"),
+        power_table=LAYOUT.table_file("power.csv"),
     log:
         LAYOUT.log("aggregate"),
     conda:
@@ -36,6 +41,8 @@ rule aggregate:
         pca_methods=config["figures"]["pca_methods"],
         pca_max_identities=config["figures"]["pca_max_identities"],
         exclude_same_session=config["evaluation"]["exclude_same_session"],
+        dataset=config["dataset"],
+        data_root=config["data_root"],
     script:
         "../scripts/aggregate.py"
 
@@ -46,7 +53,7 @@ rule compare_regimes:
         summaries=[Layout(name).table_file("summary.csv") for name in REGIME_EXPERIMENTS],
         folds=[Layout(name).folds for name in REGIME_EXPERIMENTS],
     output:
-        table=report(LAYOUT.table_file("regimes.csv"), caption="../report/regimes.rst", category="3. Results"),
+        table=report(LAYOUT.table_file("regimes.csv"), caption="../report/regimes.rst", category="4. Results"),
         markdown=LAYOUT.table_file("regimes.md"),
     log:
         LAYOUT.log("compare_regimes"),

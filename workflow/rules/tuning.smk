@@ -24,9 +24,9 @@ rule tuning_report:
         folds=rules.make_splits.output.folds,
     output:
         candidates=report(
-            LAYOUT.table_file("candidates.csv"), caption="../report/candidates.rst", category="3. Results"
+            LAYOUT.table_file("candidates.csv"), caption="../report/candidates.rst", category="4. Results"
         ),
-        figure=report(LAYOUT.figure("sensitivity.png"), caption="../report/sensitivity.rst", category="4. Figures"),
+        figure=report(LAYOUT.figure("sensitivity.png"), caption="../report/sensitivity.rst", category="5. Figures"),
     log:
         LAYOUT.log("tuning_report"),
     conda:

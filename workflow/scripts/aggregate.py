@@ -2,6 +2,7 @@ import _setup  # noqa: F401
 import pandas as pd
 
 from emoverify.report import build as results
+from emoverify.report import verdict
 from emoverify.scriptlog import announce, logged
 from emoverify.splits.folds import held_out_share
 
@@ -19,6 +20,7 @@ with logged(snakemake.log[0]) as console:
         pca_methods=p.pca_methods,
         pca_max_identities=p.pca_max_identities,
         exclude_same_session=p.exclude_same_session,
+        dataset=verdict.dataset_name(p.dataset, p.data_root),
         test_share=held_out_share(pd.read_csv(snakemake.input.folds, keep_default_na=False)),
     )
     announce(console, results.summary_line(runs, snakemake.output.summary_md))

@@ -10,7 +10,7 @@ import pandas as pd
 from emoverify import metrics
 from emoverify.layout import parse_run_dir
 from emoverify.registry import LABEL_SOURCES, NO_LABELS
-from emoverify.report import comparisons, plots, runs_table
+from emoverify.report import comparisons, plots, runs_table, verdict
 from emoverify.report import statistics as summary
 from emoverify.report.plots import run_title
 from emoverify.tuning import winners
@@ -197,8 +197,12 @@ def build_results(
     exclude_same_session: bool = True,
     test_share: float = 0.0,
     selection_paths=(),
+    dataset: str = "this study",
 ) -> pd.DataFrame:
     """Write every table and figure of the report stage; returns the per-run table.
+
+    The verdict (``verdict``, ``verdict_rst``: the report's first page, its sentence naming ``dataset``) and
+    the power figure (``power``, with its data in ``power_table``) read the significance table.
 
     ``test_share`` (n_test / n_train of the folds) corrects intervals and tests for overlapping training sets.
     ``selection_paths`` (a tuned study): each unit keeps only its selected candidate's runs, under the method's
@@ -217,7 +221,8 @@ def build_results(
     table.to_csv(outputs["summary"], index=False)
     Path(outputs["summary_md"]).write_text(summary.to_markdown(table) + "\n")
     pairs = {method: base for method, base in baselines.items() if base}
-    comparisons.significance(runs, pairs, test_share=test_share).to_csv(outputs["significance"], index=False)
+    tests = comparisons.significance(runs, pairs, test_share=test_share)
+    tests.to_csv(outputs["significance"], index=False)
     sources = comparisons.label_source_comparison(runs, test_share=test_share)
     sources.to_csv(outputs["label_comparison"], index=False)
 
@@ -230,4 +235,34 @@ def build_results(
     plots.roc_figure(roc_curves(records, sources, exclude_same_session), outputs["roc"])
     plots.auc_points_figure(runs, table, outputs["auc"])
     plots.training_curves_figure(first_histories(history_paths, order), outputs["curves"])
+    write_verdict(tests, table, references, dataset, outputs)
+    write_power(runs, tests, records, test_share, outputs)
     return runs
+
+
+def write_verdict(tests: pd.DataFrame, table: pd.DataFrame, references, dataset: str, outputs) -> None:
+    """The verdict table (csv) and the report's first page (rst): lead metric, references beside."""
+    metric = verdict.lead_metric(tests)
+    answer = verdict.verdict_table(tests, table, references, metric)
+    answer.to_csv(outputs["verdict"], index=False)
+    sentence = verdict.verdict_sentence(answer, dataset, metric)
+    Path(outputs["verdict_rst"]).write_text(verdict.verdict_rst(answer, sentence, metric))
+
+
+def mean_test_people(records: list[dict]) -> float:
+    """Mean number of test people over the (repeat, fold) units that wrote embeddings; NaN without any."""
+    people = {(r["repeat"], r["fold"]): len(np.unique(r["identity"])) for r in records}
+    return float(np.mean(list(people.values()))) if people else float("nan")
+
+
+def write_power(runs: pd.DataFrame, tests: pd.DataFrame, records: list[dict], test_share: float, outputs) -> None:
+    """Detectable difference of every comparison on the lead metric against the design (table and figure)."""
+    metric = verdict.lead_metric(tests)
+    ok = runs[runs["status"] == "ok"]
+    folds, repeats = max(ok["fold"].nunique(), 2), max(ok["repeat"].nunique(), 1)
+    people = mean_test_people(records)
+    units, people_grid = summary.design_grid(folds, repeats, people)
+    lead = tests[tests["metric"] == metric]
+    curves = summary.power_curves(lead, test_share=test_share, test_people=people, units=units, people=people_grid)
+    curves.to_csv(outputs["power_table"], index=False)
+    plots.power_figure(curves, verdict.metric_name(metric), outputs["power"])

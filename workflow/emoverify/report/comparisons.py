@@ -3,7 +3,8 @@ against each other, on fold-level differences (seeds averaged within a repeat an
 
 Primary test: the corrected resampled t-test for repeated k-fold cross-validation (Nadeau and Bengio 2003;
 Bouckaert and Frank 2004), t = mean(d) / (sd(d) * sqrt(1/J + n_test/n_train)) with J - 1 degrees of freedom,
-its 95 % interval, and the smallest difference the design detects with 80 % power at the observed spread;
+its 95 % interval, and the smallest difference the design detects with 80 % power at the observed spread
+(from the noncentral t);
 Wilcoxon's signed-rank test on the same differences as a secondary column; Holm's adjustment over every
 comparison of a metric in a table.
 """
@@ -19,7 +20,7 @@ from scipy import stats
 
 from emoverify.registry import DETECTED, MANUAL, SHUFFLED
 from emoverify.report.runs_table import UNIT, SummaryInputError, check_runs, fold_units, ok_runs
-from emoverify.report.statistics import HEADLINE_METRICS, corrected_scale
+from emoverify.report.statistics import HEADLINE_METRICS, corrected_scale, detectable_difference
 
 COLUMNS = [
     "method",
@@ -33,6 +34,7 @@ COLUMNS = [
     "ci95_high",
     "p",
     "p_holm",
+    "sd_diff",
     "detectable_diff",
     "wilcoxon_p",
     "note",
@@ -42,7 +44,7 @@ POWER = 0.8
 
 
 def corrected_t_test(differences: Sequence[float], test_share: float) -> dict:
-    """Mean of fold-level differences, corrected resampled t interval and p, the smallest detectable
+    """Mean and sd of fold-level differences, corrected resampled t interval and p, the smallest detectable
     difference (two-sided alpha 0.05, power 0.8) and Wilcoxon's p; NaN with a note where undefined."""
     d = np.asarray(differences, dtype=float)
     d = np.where(np.abs(d) <= 1e-12, 0.0, d)  # floating-point noise counts as a tie
@@ -52,6 +54,7 @@ def corrected_t_test(differences: Sequence[float], test_share: float) -> dict:
         "ci95_low": math.nan,
         "ci95_high": math.nan,
         "p": math.nan,
+        "sd_diff": math.nan,
         "detectable_diff": math.nan,
         "wilcoxon_p": math.nan,
         "note": "",
@@ -62,17 +65,15 @@ def corrected_t_test(differences: Sequence[float], test_share: float) -> dict:
     result["mean_diff"] = float(d.mean())
     notes = []
     if d.size >= 2:
-        scale = float(d.std(ddof=1)) * corrected_scale(d.size, test_share)
+        result["sd_diff"] = float(d.std(ddof=1))
+        scale = result["sd_diff"] * corrected_scale(d.size, test_share)
         critical = float(stats.t.ppf(0.975, d.size - 1))
         result["ci95_low"], result["ci95_high"] = (
             result["mean_diff"] - critical * scale,
             result["mean_diff"] + critical * scale,
         )
-        result["detectable_diff"] = (critical + float(stats.t.ppf(POWER, d.size - 1))) * scale
-        if scale > 0:
-            result["p"] = float(2 * stats.t.sf(abs(result["mean_diff"]) / scale, d.size - 1))
-        else:
-            result["p"] = 1.0 if result["mean_diff"] == 0 else 0.0
+        result["detectable_diff"] = detectable_difference(result["sd_diff"], d.size, test_share, POWER)
+        result["p"] = float(corrected_t_p(d, test_share))
     else:
         notes.append("one unit: no interval or test")
     nonzero = int(np.count_nonzero(d))
@@ -82,6 +83,20 @@ def corrected_t_test(differences: Sequence[float], test_share: float) -> dict:
         notes.append(f"{nonzero} non-zero difference(s): Wilcoxon test needs at least 2")
     result["note"] = "; ".join(notes)
     return result
+
+
+def corrected_t_p(differences, test_share: float) -> np.ndarray:
+    """Two-sided p of the corrected resampled t-test along the last axis (one study's fold-unit differences
+    per row, at least two each): 1 for differences all zero, 0 where they agree exactly on a non-zero value."""
+    d = np.asarray(differences, dtype=float)
+    n = d.shape[-1]
+    if n < 2:
+        raise SummaryInputError(f"the corrected t-test needs at least two fold units, got {n}")
+    mean = d.mean(axis=-1)
+    scale = d.std(axis=-1, ddof=1) * corrected_scale(n, test_share)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = 2 * stats.t.sf(np.abs(mean) / scale, n - 1)
+    return np.where(scale > 0, p, np.where(mean == 0, 1.0, 0.0))
 
 
 def holm_adjust(p_values: Sequence[float]) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
 
 from emoverify.registry import DETECTED, MANUAL, NO_LABELS, REFERENCES  # noqa: E402
 from emoverify.vocabulary import EXPRESSIONS  # noqa: E402
@@ -368,4 +368,50 @@ def training_curves_figure(histories: Mapping[str, pd.DataFrame], path) -> Path:
         extra = right.get_legend_handles_labels()
         ax.legend(lines[0] + extra[0], lines[1] + extra[1], fontsize=7, loc="center right")
     _title_and_layout(fig, title)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------- power: sizing a study
+
+POWER_AXES = ("fold units", "test people per fold")
+
+
+def power_figure(curves: pd.DataFrame, metric: str, path) -> Path:
+    """The detectable difference (80 % power, two-sided 5 %) of every comparison against fold units and
+    against test people per fold (statistics.power_curves), the study's own design circled on each curve.
+    Returns the path; the drawn lines carry the comparisons' names as labels."""
+    title = f"Smallest detectable difference in {metric}"
+    missing = [c for c in ("comparison", "axis", "x", "detectable_diff", "observed") if c not in curves.columns]
+    if missing:
+        raise PlotInputError(f"the power curves lack columns {missing}; build them with statistics.power_curves")
+    if curves.empty:
+        return _notice_figure(path, title, "No comparison has two fold units with a spread: nothing to size.")
+    unknown = sorted(set(curves["axis"]) - set(POWER_AXES))
+    if unknown:
+        raise PlotInputError(f"unknown power axes {unknown}; expected {list(POWER_AXES)}")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
+    colours = dict(zip(dict.fromkeys(curves["comparison"]), sns.color_palette("tab10", 20)))
+    for ax, axis in zip(axes, POWER_AXES):
+        for name, curve in curves[curves["axis"] == axis].groupby("comparison", sort=False):
+            curve = curve.sort_values("x")
+            ax.plot(curve["x"], curve["detectable_diff"], color=colours[name], linewidth=1.5, label=name)
+            mine = curve[curve["observed"]]
+            ax.plot(mine["x"], mine["detectable_diff"], "o", color=colours[name], markersize=8, fillstyle="none")
+        ax.set_xlabel(axis + (" (folds x repeats)" if axis == POWER_AXES[0] else ", same fold units"))
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[1].set_xscale("log")
+    people = curves.loc[curves["axis"] == POWER_AXES[1], "x"]
+    if not people.empty:  # plain numbers of people on the log axis, not powers of ten
+        ticks = np.unique(np.round(np.geomspace(people.min(), people.max(), 6)))
+        axes[1].set_xticks(ticks, [f"{tick:g}" for tick in ticks])
+        axes[1].xaxis.set_minor_locator(NullLocator())
+    axes[0].set_ylabel(f"detectable difference in {metric}")
+    axes[0].set_ylim(bottom=0)
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles.append(Line2D([], [], marker="o", linestyle="none", color="black", fillstyle="none"))
+    labels.append("this study's design")
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.suptitle(title + " (80 % power, two-sided 5 %, corrected resampled t)")
+    fig.tight_layout()
     return _save(fig, path)

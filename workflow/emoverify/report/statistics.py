@@ -7,10 +7,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 from emoverify.report.runs_table import SummaryInputError, check_runs, fold_units
 
@@ -35,6 +36,47 @@ def corrected_scale(n_units: int, test_share: float) -> float:
     """sqrt(1/J + n_test/n_train): the corrected resampled standard-error factor of J fold units whose
     training sets overlap (test_share = n_test / n_train); test_share 0 gives the naive 1/sqrt(J)."""
     return math.sqrt(1.0 / n_units + test_share)
+
+
+def corrected_power(effect: float, sd: float, n_units: int, test_share: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided corrected resampled t-test (``n_units`` fold units, spread ``sd`` of their
+    differences) to detect a true mean difference ``effect``: the noncentral t with n_units - 1 degrees of
+    freedom and noncentrality effect / (sd * sqrt(1/J + n_test/n_train))."""
+    df = n_units - 1
+    critical = float(stats.t.ppf(1 - alpha / 2, df))
+    return _two_sided_power(effect / (sd * corrected_scale(n_units, test_share)), df, critical)
+
+
+def _two_sided_power(noncentrality: float, df: int, critical: float) -> float:
+    # the lower tail as the upper tail of the mirrored shift: scipy's nct.cdf far in the left tail gives NaN
+    upper = stats.nct.sf(critical, df, noncentrality)
+    lower = stats.nct.sf(critical, df, -noncentrality)
+    return float(upper + lower)
+
+
+@lru_cache(maxsize=256)
+def _noncentrality_for_power(df: int, alpha: float, power: float) -> float:
+    """The noncentrality at which the two-sided t-test with ``df`` degrees of freedom reaches ``power``."""
+    critical = float(stats.t.ppf(1 - alpha / 2, df))
+
+    def shortfall(noncentrality: float) -> float:
+        return _two_sided_power(noncentrality, df, critical) - power
+
+    upper = critical + float(stats.norm.ppf(power)) + 1.0
+    while shortfall(upper) < 0:  # few units: the noncentral t's heavy tails need a larger shift
+        upper *= 2
+    return float(optimize.brentq(shortfall, 0.0, upper, xtol=1e-12, rtol=1e-12))
+
+
+def detectable_difference(sd: float, n_units: int, test_share: float, power: float = 0.8, alpha: float = 0.05) -> float:
+    """The smallest true mean difference the corrected resampled t-test (two-sided ``alpha``) finds with
+    probability ``power``, from the noncentral t at the observed spread ``sd`` of ``n_units`` fold-unit
+    differences; NaN with fewer than two units or no finite spread."""
+    if n_units < 2 or not math.isfinite(sd):
+        return math.nan
+    if not 0 < power < 1 or not 0 < alpha < 1:
+        raise ValueError(f"power and alpha must lie in (0, 1), got power {power!r}, alpha {alpha!r}")
+    return _noncentrality_for_power(int(n_units) - 1, alpha, power) * sd * corrected_scale(n_units, test_share)
 
 
 def describe(values: Sequence[float], bounds: tuple[float, float] | None = None, test_share: float = 0.0) -> dict:
@@ -135,3 +177,58 @@ def _format_cell(row: pd.Series, metric: str, digits: int) -> str:
         return f"{mean:.{digits}f} (n=1)"
     sd, low, high = row[f"{metric}_sd"], row[f"{metric}_ci95_low"], row[f"{metric}_ci95_high"]
     return f"{mean:.{digits}f} ± {sd:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+POWER_CURVE_COLUMNS = ["comparison", "axis", "x", "detectable_diff", "observed"]
+FOLD_UNITS_AXIS = "fold units"
+TEST_PEOPLE_AXIS = "test people per fold"
+
+
+def power_curves(
+    comparisons: pd.DataFrame,
+    *,
+    test_share: float,
+    test_people: float,
+    units: Sequence[int],
+    people: Sequence[float],
+    power: float = 0.8,
+) -> pd.DataFrame:
+    """The detectable difference of each comparison (rows with ``method``, ``labels``, ``baseline``,
+    ``n_units`` and ``sd_diff``, the spread of its fold-unit differences) as the design changes, one row per
+    (comparison, axis, x):
+
+    - against fold units J (folds x repeats) at the observed spread: exact under the corrected test's model;
+    - against test people per fold, J kept: the spread scaled by sqrt(test_people / x), as if all of it came
+      from which people are tested. Spread that comes from the training sets does not shrink, so this axis
+      is the best case.
+
+    ``observed`` marks the study's own design (its n_units and ``test_people``), which is always a point.
+    Comparisons without a finite spread or with fewer than two units are left out.
+    """
+    rows = []
+    for _, row in comparisons.iterrows():
+        n_units, sd = int(row["n_units"]), float(row["sd_diff"])
+        if n_units < 2 or not math.isfinite(sd):
+            continue
+        name = f"{row['method']} ({row['labels']}) - {row['baseline']}"
+        for x in sorted({*map(int, units), n_units}):
+            if x >= 2:
+                difference = detectable_difference(sd, x, test_share, power)
+                rows.append([name, FOLD_UNITS_AXIS, x, difference, x == n_units])
+        if math.isfinite(test_people) and test_people > 0:
+            for x in sorted({*map(float, people), float(test_people)}):
+                if x > 0:
+                    scaled = sd * math.sqrt(test_people / x)
+                    difference = detectable_difference(scaled, n_units, test_share, power)
+                    rows.append([name, TEST_PEOPLE_AXIS, x, difference, x == test_people])
+    return pd.DataFrame(rows, columns=POWER_CURVE_COLUMNS)
+
+
+def design_grid(folds: int, repeats: int, test_people: float) -> tuple[list[int], list[float]]:
+    """The designs a power figure shows: 1 to 10 repeats of the study's folds (and at least twice its
+    repeats), and a quarter to four times its test people per fold."""
+    units = [folds * r for r in range(1, max(10, 2 * repeats) + 1)]
+    people = []
+    if math.isfinite(test_people) and test_people > 0:
+        people = sorted({float(v) for v in np.geomspace(max(2.0, test_people / 4), test_people * 4, 13).round()})
+    return units, people

@@ -1,0 +1,144 @@
+"""The report's first page: the verdict table and its one sentence, from hand-made significance and summary
+tables whose answer is known."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+import pytest
+from docutils.core import publish_parts
+
+from emoverify.report import verdict
+from emoverify.report.runs_table import SummaryInputError
+
+METRIC = "tar_at_far_1e-2"
+
+
+def test(method, labels, diff, low, high, p_holm, detectable, baseline="tl", metric=METRIC, n_units=5):
+    return {
+        "method": method,
+        "labels": labels,
+        "baseline": baseline,
+        "baseline_labels": "none",
+        "metric": metric,
+        "n_units": n_units,
+        "mean_diff": diff,
+        "ci95_low": low,
+        "ci95_high": high,
+        "p_holm": p_holm,
+        "detectable_diff": detectable,
+    }
+
+
+test.__test__ = False  # a row builder, not a test
+
+SUMMARY = pd.DataFrame(
+    [
+        {"method": "pixels", "labels": "none", f"{METRIC}_mean": 0.05},
+        {"method": "dlib", "labels": "none", f"{METRIC}_mean": 0.91},
+        {"method": "tl", "labels": "none", f"{METRIC}_mean": 0.40},
+        {"method": "tl_pdp", "labels": "manual", f"{METRIC}_mean": 0.45},
+        {"method": "tl_pdp", "labels": "shuffled", f"{METRIC}_mean": 0.41},
+    ]
+)
+
+
+def answer(rows, references=("pixels", "untrained", "dlib")):
+    columns = list(test("m", "manual", 0, 0, 0, 1, 0))
+    table = verdict.verdict_table(pd.DataFrame(rows, columns=columns), SUMMARY, list(references))
+    return table, verdict.verdict_sentence(table, "ckplus48")
+
+
+def test_a_significant_gain_is_a_yes_with_its_size_interval_and_p():
+    table, sentence = answer(
+        [
+            test("tl_pdp", "manual", 0.05, 0.012, 0.088, 0.0123, 0.04),
+            test("tl_pdp", "shuffled", 0.01, -0.03, 0.05, 0.6, 0.06),
+            test("tl_pdp", "manual", 0.02, -0.01, 0.05, 0.3, 0.03, metric="auc"),  # another metric: not read
+        ]
+    )
+    assert sentence == (
+        "ckplus48: yes: tl_pdp (manual labels) beats its baseline tl by 0.050 TAR at FAR 1e-2 "
+        "(95 % interval 0.012 to 0.088, p after Holm 0.012)."
+    )
+    comparisons = table[table["row"] == "comparison"].set_index("labels")
+    assert list(comparisons["finding"]) == ["gain", "no difference detected"]
+    assert comparisons.loc["manual", "mean"] == 0.45 and comparisons.loc["manual", "baseline_mean"] == 0.40
+    # references that ran sit beside, in the config's order; one that did not run (untrained) is absent
+    references = table[table["row"] == "reference"]
+    assert list(references["method"]) == ["pixels", "dlib"] and list(references["mean"]) == [0.05, 0.91]
+
+
+def test_a_gain_its_shuffled_control_shares_is_flagged():
+    _, sentence = answer(
+        [
+            test("tl_pdp", "manual", 0.05, 0.01, 0.09, 0.01, 0.04),
+            test("tl_pdp", "shuffled", 0.06, 0.02, 0.1, 0.01, 0.04),
+        ]
+    )
+    assert sentence.startswith("ckplus48: yes: tl_pdp (manual labels) beats")
+    assert "With shuffled labels tl_pdp also beats its baseline" in sentence
+
+
+def test_a_null_reads_no_gain_larger_than_the_largest_detectable_difference():
+    _, sentence = answer(
+        [
+            test("tl_pdp", "manual", 0.01, -0.05, 0.07, 0.9, 0.081),
+            test("tl_pdp", "detected", -0.02, -0.09, 0.05, 0.9, 0.123),
+            test("tl_pdp", "shuffled", 0.02, -0.2, 0.24, 0.9, 0.3),  # the control's detectable difference is not X
+            test("af_pdp", "manual", -0.06, -0.1, -0.02, 0.03, 0.05, baseline="af"),
+        ]
+    )
+    assert sentence.startswith("ckplus48: no gain larger than 0.123 TAR at FAR 1e-2: no expression loss beats")
+    assert "all 3 comparisons" in sentence and "Below their baselines: af_pdp (manual labels)." in sentence
+
+
+def test_every_loss_below_its_baseline_is_a_no():
+    table, sentence = answer(
+        [
+            test("tl_pdp", "manual", -0.06, -0.1, -0.02, 0.01, 0.05),
+            test("tl_fbv", "manual", -0.04, -0.07, -0.01, 0.04, 0.05),
+        ]
+    )
+    assert sentence.startswith("ckplus48: no: every expression loss is below its matched baseline")
+    assert set(table.loc[table["row"] == "comparison", "finding"]) == {"below baseline"}
+
+
+def test_untestable_studies_say_they_cannot_tell():
+    one_unit = test("tl_pdp", "manual", 0.05, math.nan, math.nan, math.nan, math.nan, n_units=1)
+    table, sentence = answer([one_unit])
+    assert sentence == "ckplus48: cannot tell: no comparison has two fold units to test (TAR at FAR 1e-2)."
+    assert table.iloc[0]["finding"] == "not tested"
+    _, sentence = answer([])
+    assert sentence == "ckplus48: cannot tell: no expression loss ran against a matched baseline."
+
+
+def test_lead_metric_falls_back_to_the_first_one_present():
+    assert verdict.lead_metric(pd.DataFrame([test("a", "manual", 0, 0, 0, 1, 0, metric="auc")])) == "auc"
+    both = pd.DataFrame([test("a", "manual", 0, 0, 0, 1, 0, metric="auc"), test("a", "manual", 0, 0, 0, 1, 0)])
+    assert verdict.lead_metric(both) == METRIC
+
+
+def test_a_significance_table_without_its_columns_is_refused():
+    with pytest.raises(SummaryInputError, match="lacks columns.*p_holm"):
+        verdict.verdict_table(pd.DataFrame([{"method": "tl_pdp", "metric": METRIC}]), SUMMARY, [])
+
+
+def test_the_page_renders_as_html_with_names_as_written():
+    table, sentence = answer([test("tl_pdp", "manual", 0.05, 0.012, 0.088, 0.0004, 0.04)])
+    html = publish_parts(
+        verdict.verdict_rst(table, sentence), writer_name="html", settings_overrides={"halt_level": 2}
+    )["body"]
+    assert "p after Holm &lt; 0.001" in html and "tl_pdp (manual labels) beats" in html
+    rows = [re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S) for row in re.findall(r"<tr>(.*?)</tr>", html, re.S)]
+    header, body = rows[0], rows[1:]  # the table itself: one row per comparison, then the references
+    assert [row[header.index("method")] for row in body] == ["tl_pdp", "pixels", "dlib"]
+    assert [row[header.index("95 % interval")] for row in body] == ["0.012 to 0.088", "&nbsp;", "&nbsp;"]
+
+
+def test_dataset_names():
+    assert verdict.dataset_name("jaffe", "") == "jaffe"
+    assert verdict.dataset_name("csv", "/data/lfw_emotion/faces.csv") == "faces.csv (csv)"
+    assert verdict.dataset_name("folder", "/data/mine/") == "mine (folder)"

@@ -1,0 +1,226 @@
+"""The study's answer on one page: each expression loss against its matched baseline on the lead metric,
+with the references beside, and one sentence that says yes, no, or how large a gain the study could have
+missed.
+
+A comparison counts as a gain when its Holm-adjusted p is below 5 % and its difference is positive. A study
+answers "no" only when every comparison with real labels lies below its baseline (its whole 95 % interval
+below zero); otherwise a study without a gain says "no gain larger than X", X being the largest detectable
+difference (80 % power, two-sided 5 %) among those comparisons: a gain that large would have been found in
+each with at least 80 % probability.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from emoverify.registry import SHUFFLED
+from emoverify.report.runs_table import SummaryInputError
+
+LEAD_METRIC = "tar_at_far_1e-2"
+METRIC_NAMES = {
+    "tar_at_far_1e-2": "TAR at FAR 1e-2",
+    "tar_at_far_1e-1": "TAR at FAR 1e-1",
+    "auc": "AUC",
+    "rank1": "rank-1",
+    "eer": "EER",
+}
+ALPHA = 0.05
+COLUMNS = [
+    "row",
+    "method",
+    "labels",
+    "baseline",
+    "mean",
+    "baseline_mean",
+    "difference",
+    "ci95_low",
+    "ci95_high",
+    "p_holm",
+    "detectable_diff",
+    "n_units",
+    "finding",
+]
+SIGNIFICANCE_NEEDS = ("method", "labels", "baseline", "baseline_labels", "metric", "n_units", "mean_diff")
+SIGNIFICANCE_NEEDS += ("ci95_low", "ci95_high", "p_holm", "detectable_diff")
+
+
+def dataset_name(adapter: str, data_root: str) -> str:
+    """How the verdict names the dataset: the adapter, or for the generic csv and folder adapters the data's
+    folder (or file) name."""
+    if adapter in ("csv", "folder") and data_root:
+        return f"{Path(data_root).name} ({adapter})"
+    return adapter
+
+
+def metric_name(metric: str) -> str:
+    return METRIC_NAMES.get(metric, metric)
+
+
+def is_control(labels: str) -> bool:
+    """Whether a label source is a shuffled control (its gains cannot come from expression information)."""
+    return labels == SHUFFLED or labels.startswith(f"{SHUFFLED}_")
+
+
+def lead_metric(significance: pd.DataFrame) -> str:
+    """TAR at FAR 1e-2 where the study has it, otherwise the first metric of the significance table."""
+    metrics = list(dict.fromkeys(significance["metric"])) if "metric" in significance else []
+    return LEAD_METRIC if LEAD_METRIC in metrics or not metrics else metrics[0]
+
+
+def verdict_table(
+    significance: pd.DataFrame, summary: pd.DataFrame, references: Sequence[str], metric: str = LEAD_METRIC
+) -> pd.DataFrame:
+    """One row per comparison of ``metric`` (method minus its matched baseline, per label source), then one
+    row per reference that ran, with its mean; ``finding`` says gain, below baseline, no difference detected
+    or not tested."""
+    missing = [column for column in SIGNIFICANCE_NEEDS if column not in significance.columns]
+    if missing:
+        raise SummaryInputError(f"the significance table lacks columns {missing}")
+    means = _means(summary, metric)
+    rows = []
+    for _, test in significance[significance["metric"] == metric].iterrows():
+        rows.append(
+            {
+                "row": "comparison",
+                "method": test["method"],
+                "labels": test["labels"],
+                "baseline": test["baseline"],
+                "mean": means.get((test["method"], test["labels"]), math.nan),
+                "baseline_mean": means.get((test["baseline"], test["baseline_labels"]), math.nan),
+                "difference": test["mean_diff"],
+                "ci95_low": test["ci95_low"],
+                "ci95_high": test["ci95_high"],
+                "p_holm": test["p_holm"],
+                "detectable_diff": test["detectable_diff"],
+                "n_units": test["n_units"],
+                "finding": _finding(test),
+            }
+        )
+    for reference in references:
+        for (method, labels), mean in means.items():
+            if method == reference:
+                rows.append({"row": "reference", "method": method, "labels": labels, "mean": mean, "finding": ""})
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"n_units": "Int64"})
+
+
+def _means(summary: pd.DataFrame, metric: str) -> dict:
+    column = f"{metric}_mean"
+    if column not in summary.columns:
+        return {}
+    return {(row["method"], row["labels"]): row[column] for _, row in summary.iterrows()}
+
+
+def _finding(test: pd.Series) -> str:
+    if not math.isfinite(test["p_holm"]):
+        return "not tested"
+    if test["p_holm"] < ALPHA:
+        return "gain" if test["mean_diff"] > 0 else "below baseline"
+    return "no difference detected"
+
+
+def verdict_sentence(table: pd.DataFrame, dataset: str, metric: str = LEAD_METRIC) -> str:
+    """yes (naming every expression loss that beats its baseline, and by how much), no, or "no gain larger
+    than X" for one dataset, from a verdict table."""
+    name = metric_name(metric)
+    tests = table[table["row"] == "comparison"]
+    real = tests[~tests["labels"].map(is_control).astype(bool)]
+    tested = real[real["finding"] != "not tested"]
+    if real.empty:
+        return f"{dataset}: cannot tell: no expression loss ran against a matched baseline."
+    if tested.empty:
+        return f"{dataset}: cannot tell: no comparison has two fold units to test ({name})."
+    gains = tested[tested["finding"] == "gain"]
+    if not gains.empty:
+        wins = "; ".join(
+            f"{_who(row)} beats its baseline {row['baseline']} by {row['difference']:.3f} {name} "
+            f"(95 % interval {row['ci95_low']:.3f} to {row['ci95_high']:.3f}, p after Holm {_p(row['p_holm'])})"
+            for _, row in gains.iterrows()
+        )
+        return f"{dataset}: yes: {wins}.{_control_note(tests, gains)}"
+    if (tested["ci95_high"] < 0).all():
+        return (
+            f"{dataset}: no: every expression loss is below its matched baseline on {name} "
+            f"(each 95 % interval lies below zero, {len(tested)} comparisons)."
+        )
+    largest = float(tested["detectable_diff"].max())
+    below = tested[tested["finding"] == "below baseline"]
+    worse = ""
+    if len(below):
+        worse = f" Below their baselines: {', '.join(_who(row) for _, row in below.iterrows())}."
+    return (
+        f"{dataset}: no gain larger than {largest:.3f} {name}: no expression loss beats its matched baseline "
+        f"(p after Holm at least {ALPHA:g} in all {len(tested)} comparisons), and each comparison finds a gain "
+        f"of {largest:.3f} with at least 80 % power.{worse}"
+    )
+
+
+def _who(row) -> str:
+    return f"{row['method']} ({row['labels']} labels)"
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _control_note(tests: pd.DataFrame, gains: pd.DataFrame) -> str:
+    """Says when the shuffled control of a winning method also beats the baseline."""
+    controls = tests[tests["labels"].map(is_control).astype(bool) & (tests["finding"] == "gain")]
+    also = sorted(set(controls["method"]) & set(gains["method"]))
+    if not also:
+        return ""
+    return (
+        f" With shuffled labels {', '.join(also)} also beats its baseline: that gain need not come from "
+        "expression information."
+    )
+
+
+def verdict_rst(table: pd.DataFrame, sentence: str, metric: str = LEAD_METRIC) -> str:
+    """The verdict as reStructuredText for the report's first page: the sentence, then the table."""
+    name = metric_name(metric)
+    header = ["method", "labels", "baseline", name, "baseline's", "difference", "95 % interval", "p after Holm"]
+    header += ["detectable", "units", "finding"]
+    lines = [
+        f"**Verdict** ({_rst_text(name)}, method minus its matched baseline over fold units): {_rst_text(sentence)}",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+    ]
+    for cells in [header, *(_cells(row) for _, row in table.iterrows())]:
+        lines.append(f"   * - {_rst_text(cells[0])}")
+        lines += [f"     - {_rst_text(cell)}" for cell in cells[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def _cells(row: pd.Series) -> list[str]:
+    if row["row"] == "reference":
+        return [row["method"], row["labels"], "reference", _number(row["mean"]), *[""] * 7]
+    interval = f"{_number(row['ci95_low'])} to {_number(row['ci95_high'])}" if math.isfinite(row["ci95_low"]) else ""
+    return [
+        row["method"],
+        row["labels"],
+        row["baseline"],
+        _number(row["mean"]),
+        _number(row["baseline_mean"]),
+        _number(row["difference"]),
+        interval,
+        _p(row["p_holm"]) if math.isfinite(row["p_holm"]) else "",
+        _number(row["detectable_diff"]),
+        str(int(row["n_units"])),
+        row["finding"],
+    ]
+
+
+def _number(value) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) and math.isfinite(value) else ""
+
+
+def _rst_text(text: str) -> str:
+    """Text shown as written: names like tl_pdp must not read as reStructuredText references."""
+    for special in ("\\", "*", "`", "|", "_"):
+        text = str(text).replace(special, "\\" + special)
+    return text
