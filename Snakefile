@@ -19,9 +19,22 @@ include: "workflow/rules/report.smk"
 report: "workflow/report/workflow.rst"
 
 
+# every output stays under results/<experiment>/
+LAYOUT.check_inside(study.rule_outputs(workflow.rules))
+
+
 onstart:
+    runlock.claim(LAYOUT.run_holder)
     if scheduling.drop_local_rate_limit(workflow):
         print(scheduling.NOTICE, file=sys.stderr)
+
+
+onsuccess:
+    runlock.release(LAYOUT.run_holder)
+
+
+onerror:
+    runlock.release(LAYOUT.run_holder)
 
 
 rule all:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
+# The processes tests start (Snakemake, benchmarks, scripts) import this checkout's library and benchmarks, as
+# this process does (pyproject's pythonpath), even where the installed package is another checkout's.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT / "workflow"), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
 JAFFE_DIR = SHARED_DATASETS / "jaffe"
 CKPLUS48_DIR = SHARED_DATASETS / "ck_plus48" / "CK+48"
 

@@ -1,7 +1,7 @@
-"""benchmarks/cuda_check.py: its help, the no-CUDA exit, and the concurrent-trainings timing dry-run on the CPU
-(the same code that times N trainings on one card)."""
+"""benchmarks.tools.cuda_check: its help, the no-CUDA exit, and the concurrent-trainings timing dry-run on the CPU
+(the same code that times N trainings on one card), with its JSON record."""
 
-import os
+import json
 import re
 import subprocess
 import sys
@@ -11,14 +11,11 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "cuda_check.py"
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "workflow"), str(ROOT / "benchmarks")])}
 
 
 def cuda_check(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=ENV, timeout=timeout
-    )
+    command = [sys.executable, "-m", "benchmarks.tools.cuda_check", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
 
 
 def test_help_names_the_concurrency_option():
@@ -39,8 +36,10 @@ def test_bad_options_are_refused():
     assert "--device cpu is for --concurrent" in cuda_check("--device", "cpu").stderr
 
 
-def test_concurrent_trainings_are_timed_on_the_cpu():
+def test_concurrent_trainings_are_timed_on_the_cpu(tmp_path):
     result = cuda_check(
+        "--json",
+        str(tmp_path / "cuda_check.json"),
         "--concurrent",
         "2",
         "--device",
@@ -73,3 +72,7 @@ def test_concurrent_trainings_are_timed_on_the_cpu():
     for _, to_exit, to_ready, training, peak in rows:
         assert 0 < float(to_ready) < float(to_exit) <= wall + 0.05 and float(training) > 0
         assert float(to_ready) + float(training) <= float(to_exit) + 0.05 and peak == "0"  # no GPU memory on the CPU
+    written = json.loads((tmp_path / "cuda_check.json").read_text())
+    assert written["name"] == "cuda_check" and written["figures"]["processes"] == 2
+    assert written["figures"]["together_wall_s"] == pytest.approx(wall, abs=0.051)
+    assert written["command"].startswith("python -m benchmarks.tools.cuda_check --concurrent 2 --device cpu")

@@ -1,6 +1,6 @@
 """Every loss against a plain loop written straight from the paper's formulas, plus gradients, edges and properties.
 
-The ``loop_*`` functions are the reference implementations (benchmarks/bench_losses.py times them too).
+The ``loop_*`` functions are the reference implementations (benchmarks.micro.losses times them too).
 """
 
 from __future__ import annotations

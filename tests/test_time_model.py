@@ -1,15 +1,13 @@
-"""benchmarks/time_model.py on a made-up study: its Snakemake records and benchmark files, the costs it derives
+"""benchmarks.tools.time_model on a made-up study: its Snakemake records and benchmark files, the costs it derives
 and the wall times it predicts."""
 
 import base64
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import time_model  # noqa: E402
+from benchmarks.tools import time_model
 
 BENCHMARK_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 

@@ -109,7 +109,7 @@ def test_jobs_reading_the_cache_write_the_same_model_and_metrics(study, tmp_path
             device=torch.device("cpu"),
             evaluation=EVALUATION,
         )
-        state = torch.load(model, weights_only=False)["model_state"]
+        state = torch.load(model, weights_only=True)["model_state"]
         written[name] = (state, pd.read_csv(history).drop(columns="seconds"), folder)
     (decoded_state, decoded_history, decoded_dir), (cached_state, cached_history, cached_dir) = written.values()
     assert decoded_state.keys() == cached_state.keys()

@@ -54,11 +54,40 @@ if [ ! -s /etc/munge/munge.key ]; then
 fi
 chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
 chmod 400 /etc/munge/munge.key
-pgrep -x munged >/dev/null || su -s /bin/sh munge -c "/usr/sbin/munged" >>"$log" 2>&1 \
-  || /usr/sbin/munged --force >>"$log" 2>&1 || { say "munged did not start (see $log)"; exit 5; }
-
-pgrep -x slurmctld >/dev/null || /usr/sbin/slurmctld >>"$log" 2>&1 || { say "slurmctld did not start"; exit 6; }
-pgrep -x slurmd >/dev/null || /usr/sbin/slurmd >>"$log" 2>&1 || { say "slurmd did not start"; exit 7; }
+# whether a process of program $1 runs (a zombie, ended but not yet reaped, does not)
+alive() {
+  for pid in $(pgrep -x "$1"); do
+    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] || [ ! -e "/proc/$pid" ] || return 0
+  done
+  return 1
+}
+# report a daemon just started, by the pid its pid file gives once it runs in the background (the process that
+# was launched forks and exits, so its own pid is not the daemon's)
+started() {
+  for _ in $(seq 1 100); do
+    pid=$(cat "$2" 2>/dev/null || true)
+    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]; then echo "started $1 $pid"; return 0; fi
+    sleep 0.1
+  done
+  say "$1 started but its pid file $2 names no running $1"
+  return 1
+}
+if ! alive munged; then
+  rm -f /run/munge/munged.pid
+  su -s /bin/sh munge -c "/usr/sbin/munged" >>"$log" 2>&1 \
+    || /usr/sbin/munged --force >>"$log" 2>&1 || { say "munged did not start (see $log)"; exit 5; }
+  started munged /run/munge/munged.pid
+fi
+if ! alive slurmctld; then
+  rm -f /run/slurmctld.pid
+  /usr/sbin/slurmctld >>"$log" 2>&1 || { say "slurmctld did not start"; exit 6; }
+  started slurmctld /run/slurmctld.pid
+fi
+if ! alive slurmd; then
+  rm -f /run/slurmd.pid
+  /usr/sbin/slurmd >>"$log" 2>&1 || { say "slurmd did not start"; exit 7; }
+  started slurmd /run/slurmd.pid
+fi
 for _ in $(seq 1 30); do
   state=$(sinfo -h -N -o %t 2>/dev/null | head -1 || true)
   case "$state" in idle* | mix* | alloc*) say "node $host is $state"; exit 0 ;; esac

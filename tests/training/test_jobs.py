@@ -31,14 +31,14 @@ def test_batched_seeds_equal_standalone_runs(demo_sets, tmp_path):
     runs, batched, batched_histories = train(demo_sets, tmp_path / "batched", [3, 0])
     for run, model, history in zip(runs, batched, batched_histories):
         _, alone, alone_histories = train(demo_sets, tmp_path / f"alone{run.seed}", [run.seed])
-        one, other = torch.load(model, weights_only=False), torch.load(alone[0], weights_only=False)
+        one, other = torch.load(model, weights_only=True), torch.load(alone[0], weights_only=True)
         assert one["model_state"].keys() == other["model_state"].keys()
         for key in one["model_state"]:
             assert torch.equal(one["model_state"][key], other["model_state"][key]), key
         columns = [c for c in pd.read_csv(history).columns if c != "seconds"]
         pd.testing.assert_frame_equal(pd.read_csv(history)[columns], pd.read_csv(alone_histories[0])[columns])
     # and the two seeds of the batch differ (each run was seeded with its own seed)
-    first, second = (torch.load(m, weights_only=False)["model_state"] for m in batched)
+    first, second = (torch.load(m, weights_only=True)["model_state"] for m in batched)
     assert any(not torch.equal(first[key], second[key]) for key in first)
 
     # evaluation: batched and standalone metrics files are identical

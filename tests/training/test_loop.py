@@ -138,7 +138,7 @@ def test_without_a_validation_split_no_validation_auc_is_logged_or_saved(demo_se
     assert "val_auc" not in capsys.readouterr().out
     path = tmp_path / "model.pt"
     checkpoint.save_checkpoint(path, result, method=FBV, training=TRAINING, extra={})
-    assert "best_val_auc" not in torch.load(path, weights_only=False)
+    assert "best_val_auc" not in torch.load(path, weights_only=True)
     with_val = run(demo_sets, epochs=1)
     assert with_val.selection.startswith("validation AUC 0.")
 

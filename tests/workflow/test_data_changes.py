@@ -2,6 +2,7 @@
 any change of its table (a label, an image's content, a new image) reruns it and what follows, and the faces
 stage detects only new or changed images (the rest come from its cache). Skipped without JAFFE."""
 
+import os
 import shutil
 
 import pandas as pd
@@ -87,6 +88,17 @@ def test_editing_one_csv_label_reruns_from_the_table(data, study):
 def test_replacing_one_image_content_is_a_change(data, study):
     first = sorted((data / "images").iterdir())[0]
     shutil.copy(jaffe_file(first.name[:2], first.name[3:5], 1), first)  # another take of the same person
+    assert planned_jobs(study) == EVERYTHING_AFTER_THE_TABLE
+
+
+def test_an_image_replaced_at_the_same_size_with_its_time_restored_is_a_change(data, study):
+    """JAFFE's TIFFs all have one size; re-extracting a corrected archive keeps the times: the hash cache must
+    not trust (path, size, mtime) alone."""
+    image = data / "images" / jaffe_file("KA", "HA").name
+    before = image.stat()
+    shutil.copyfile(jaffe_file("KA", "HA", 1), image)  # another take of the same size
+    os.utime(image, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (image.stat().st_size, image.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
     assert planned_jobs(study) == EVERYTHING_AFTER_THE_TABLE
 
 

@@ -102,7 +102,7 @@ def test_missing_dlib_stops_the_features_rule_naming_the_pip_packages(finished_s
     hidden = tmp_path / "no_dlib"
     hidden.mkdir()
     (hidden / "dlib.py").write_text("raise ImportError('dlib hidden by the test')\n")
-    env = {**os.environ, "PYTHONPATH": str(hidden)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hidden), os.environ["PYTHONPATH"]])}
     result = snakemake(tmp_path, "--cores", "1", "features", check=False, env=env)
     output = result.stdout + result.stderr
     assert result.returncode != 0

@@ -6,6 +6,7 @@ else spells a run folder.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,12 @@ from emoverify.registry import LABEL_SOURCES, NO_LABELS
 
 RUN_DIR = "runs/{method}/{labels}/repeat{repeat}/fold{fold}/seed{seed}"
 REFERENCE_DIR = "references/{reference}/repeat{repeat}/fold{fold}/seed{seed}"
+# experiment and method names: letters and digits in words joined by single "_" or "-" (a folder name that stays
+# inside results/, and never the "__" that joins a method and its tuning candidate's settings); the schema's
+# experiment pattern is the same string
+NAME_PATTERN = r"^[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*$"
+# what a {method} wildcard matches: a method or a tuning candidate (<method>__<settings>)
+METHOD_WILDCARD = r"[A-Za-z0-9_-]+"
 _RUN_NAME = "{method}_{labels}_repeat{repeat}_fold{fold}_seed{seed}"  # a run in log and benchmark file names
 _GROUP_NAME = "{method}_{labels}_repeat{repeat}_fold{fold}_seeds"  # every seed of a group, in one job (batch_seeds)
 
@@ -37,6 +44,20 @@ class Run:
         if self.reference:
             return REFERENCE_DIR.format(reference=self.method, **where)
         return RUN_DIR.format(method=self.method, labels=self.labels, **where)
+
+
+class LayoutError(ValueError):
+    """A name or path that would put a study's files outside results/<experiment>/."""
+
+
+def name_problem(kind: str, name) -> str | None:
+    """Why ``name`` cannot name an experiment or method (the name is in the message), or None."""
+    if isinstance(name, str) and re.fullmatch(NAME_PATTERN, name):
+        return None
+    return (
+        f"{kind} name {name!r} is not allowed: use letters and digits, in words joined by single '_' or '-' "
+        "(no '.', '/', spaces or '__'), e.g. my_study-2"
+    )
 
 
 def job_paths(paths) -> list[str]:
@@ -75,6 +96,25 @@ class Layout:
     experiment: str
     results: str = "results"
 
+    def __post_init__(self):
+        problem = name_problem("experiment", self.experiment)
+        if problem:
+            raise LayoutError(problem)
+
+    def outside(self, paths) -> list[str]:
+        """The paths (patterns with wildcards allowed) that do not stay under results/<experiment>/."""
+        root = os.path.normpath(self.root)
+        return [str(path) for path in paths if not os.path.normpath(str(path)).startswith(root + os.sep)]
+
+    def check_inside(self, paths) -> None:
+        """Stop (LayoutError) when any of ``paths`` would be written outside results/<experiment>/."""
+        outside = self.outside(paths)
+        if outside:
+            raise LayoutError(
+                f"{len(outside)} output path(s) outside {self.root}/: {', '.join(outside[:5])}; a study writes "
+                "only under its experiment folder"
+            )
+
     @property
     def root(self) -> str:
         return f"{self.results}/{self.experiment}"
@@ -84,7 +124,8 @@ class Layout:
 
     demo_images = _file("dataset/demo_images")
     table = _file("dataset/table.csv")
-    content_hashes = _file("dataset/content_hashes.csv")  # sha1 per file, by path, size and mtime (a cache)
+    content_hashes = _file("dataset/content_hashes.csv")  # sha1 per file, by path, size, mtime, inode, ctime (cache)
+    run_holder = _file("running.json")  # the live Snakemake run on this experiment (emoverify.runlock)
     manual_labels_check = _file("dataset/manual_labels.ok")
     manifest = _file("faces/manifest.csv")
     face_status = _file("faces/status_summary.csv")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from emoverify.layout import Run, reference_run
+from emoverify.layout import Run, name_problem, reference_run
 from emoverify.registry import DETECTED, FEATURE_EXTRACTORS, NO_LABELS, SHUFFLED, needs_expressions
 from emoverify.tuning import grid
 
@@ -98,9 +98,18 @@ def unknown_key_message(path: str, known: list[str]) -> str:
     return f"unknown config key {path!r}; {hint}"
 
 
+def name_problems(config: dict) -> list[str]:
+    """Experiment and method names that cannot name a folder of the study (layout.NAME_PATTERN)."""
+    named = [("experiment", config.get("experiment"))]
+    named += [("experiment", name) for name in config.get("compare_with") or []]
+    named += [("method", name) for name in config.get("methods") or {}]
+    return [problem for kind, name in named if (problem := name_problem(kind, name))]
+
+
 def check_schema(config: dict, schema: dict) -> None:
-    """Raise ConfigError with every schema violation in a few lines (no schema dump)."""
-    problems = schema_problems(config, schema)
+    """Raise ConfigError with every schema violation in a few lines (no schema dump); a bad experiment or method
+    name first, in words rather than as a pattern."""
+    problems = name_problems(config) or schema_problems(config, schema)
     if problems:
         raise ConfigError("the config does not fit workflow/schemas/config.schema.yaml:\n  " + "\n  ".join(problems))
 
@@ -149,6 +158,16 @@ def check_study(config: dict) -> None:
         problem = layout_problem(config["dataset"], config["data_root"])
         if problem:
             raise ConfigError(problem)
+
+
+def rule_outputs(rules) -> list[str]:
+    """Every file pattern the workflow's rules write: outputs, logs and benchmarks."""
+    paths = []
+    for rule in rules:
+        paths += [str(path) for path in [*rule.output, *rule.log]]
+        if rule.benchmark is not None:
+            paths.append(str(rule.benchmark))
+    return paths
 
 
 def data_digest(config: dict, hash_cache=None) -> str:

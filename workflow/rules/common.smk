@@ -1,4 +1,3 @@
-import sys
 from pathlib import Path
 
 import yaml
@@ -6,9 +5,9 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
-from emoverify import registry, scheduling, study  # noqa: E402
-from emoverify.layout import Layout, Run  # noqa: E402
+# the installed package (make setup installs this checkout's, editable); rule scripts see it through _setup.py
+from emoverify import registry, runlock, scheduling, study
+from emoverify.layout import METHOD_WILDCARD, Layout, Run
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 config.update(study.coerce_to_schema(dict(config), yaml.safe_load(SCHEMA.read_text())))
@@ -20,6 +19,8 @@ study.check_study(config)
 config.update(study.canonical(dict(config)))
 
 LAYOUT = Layout(config["experiment"])
+if workflow.is_main_process:  # a second run on a live experiment stops here, naming the live run's pid
+    runlock.check_free(LAYOUT.run_holder, config["experiment"])
 # the dataset, read now: the dataset rule reruns when this digest of its table changes (docs/troubleshooting.md)
 DATA_DIGEST = study.data_digest(config, LAYOUT.content_hashes)
 RUNS = study.planned_runs(config)
@@ -31,7 +32,7 @@ SELECTIONS = study.planned_selections(config)
 
 
 wildcard_constraints:
-    method=r"[A-Za-z0-9_]+",
+    method=METHOD_WILDCARD,
     labels=registry.wildcard_pattern(registry.LABEL_SOURCES),
     repeat=r"\d+",
     fold=r"\d+",

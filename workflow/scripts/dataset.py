@@ -11,6 +11,8 @@ with logged(snakemake.log[0]) as console:
         "expression_map": p.expression_map,
         "ckplus_last_frames": p.ckplus_last_frames,
         "csv_columns": p.csv_columns,
+        # read from the config, not a param: the key only lets a study run that would stop, so it reruns nothing
+        "identities_case_sensitive": snakemake.config["identities_case_sensitive"],
     }
     table = snapshot.read_table(options, root, p.hash_cache)
     table.to_csv(snakemake.output.table, index=False)

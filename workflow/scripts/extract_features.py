@@ -1,17 +1,19 @@
+import sys
+
 import _setup  # noqa: F401
 import pandas as pd
-from tqdm import tqdm
 
 from emoverify.features.extractors import extract
 from emoverify.features.store import save_features
+from emoverify.progress import Progress
 from emoverify.scriptlog import logged
 
 with logged(snakemake.log[0]) as console:
     extractor = snakemake.wildcards.extractor
     manifest = pd.read_csv(snakemake.input.manifest, keep_default_na=False)
     usable = int((manifest["status"] == "ok").sum())
-    with tqdm(total=usable, desc=f"{extractor} descriptors", unit="face", file=console) as bar:
-        features = extract(manifest, extractor, workers=snakemake.threads, progress=bar.update)
+    progress = Progress(f"{extractor} descriptors", (console, sys.stdout), unit="faces")
+    features = extract(manifest, extractor, workers=snakemake.threads, progress=progress.counting(usable))
     save_features(snakemake.output.features, features)
     count = (
         f"{extractor}: {len(features)} faces embedded ({len(manifest) - usable} of {len(manifest)} images without a "

@@ -33,7 +33,9 @@ Adapters (``ADAPTERS``):
   (no label).
 - ``csv``: a table (``root`` is the csv file, or a folder holding ``labels.csv``)
   with path and identity columns and optional emotion and ``session`` columns;
-  relative paths are relative to the table's folder.
+  relative paths are relative to the table's folder. Paths that leave that folder
+  (``../other/x.png``, absolute paths: data on another disk) are read, and noted
+  once with their count.
 - ``demo``: a folder written by ``emoverify.data.demo.generate_demo`` (read like ``csv``).
 """
 
@@ -47,7 +49,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from emoverify.data.integrity import path_problem
+from emoverify.data.integrity import identity_spelling_problem, path_problem
 from emoverify.vocabulary import EXPRESSIONS, UnknownExpressionError, canonical_expression
 
 ADAPTERS: tuple[str, ...] = ("ckplus", "ckplus48", "jaffe", "folder", "csv", "demo")
@@ -137,8 +139,12 @@ def load_dataset(
     csv_path_column: str = "path",
     csv_identity_column: str = "identity",
     csv_emotion_column: str = "emotion",
+    identities_case_sensitive: bool = False,
 ) -> pd.DataFrame:
     """Read the dataset at ``root`` with the named adapter (see the module docstring).
+
+    Identities equal up to case and surrounding spaces are one person spelt twice, an error, unless
+    ``identities_case_sensitive`` says they are different people.
 
     Raises ``DatasetError`` (or its subclass ``DatasetLabelError`` for unknown
     expression names) with a message that says what to fix.
@@ -159,7 +165,7 @@ def load_dataset(
             f"no images found in {str(root)!r} with the {adapter} adapter; {_layout_hint(adapter, root)}"
         )
     table = _to_table(records)
-    problem = path_problem(table)
+    problem = path_problem(table) or (None if identities_case_sensitive else identity_spelling_problem(table))
     if problem:
         raise DatasetError(f"{str(root)!r}: {problem}")
     table.attrs["notes"] = list(options.notes)
@@ -397,12 +403,25 @@ def _load_csv(root: Path, options: _Options) -> list[_Record]:
         records.append(
             _Record(Path(os.path.abspath(path)), identity, emotion, session, _strip_image_suffix(relative.as_posix()))
         )
+    _note_paths_outside(records, base, table_path, options)
     if missing_identity:
         raise DatasetError(
             f"{str(table_path)!r}: empty {options.csv_identity_column!r} on lines {missing_identity[:_EXAMPLES_SHOWN]}"
             f"{' ...' if len(missing_identity) > _EXAMPLES_SHOWN else ''}; every image needs an identity"
         )
     return records
+
+
+def _note_paths_outside(records: list[_Record], base: Path, table_path: Path, options: _Options) -> None:
+    """One note with the count of rows whose image lies outside the table's folder (allowed, but worth a look:
+    a stray ``../`` reads whatever it reaches)."""
+    outside = [str(record.path) for record in records if not record.path.is_relative_to(base)]
+    if outside:
+        more = f" and {len(outside) - _EXAMPLES_SHOWN} more" if len(outside) > _EXAMPLES_SHOWN else ""
+        options.notes.append(
+            f"{len(outside)} path(s) of {str(table_path)!r} lie outside its folder {str(base)!r}: "
+            f"{', '.join(outside[:_EXAMPLES_SHOWN])}{more}"
+        )
 
 
 def _read_table(table_path: Path) -> pd.DataFrame:

@@ -2,8 +2,13 @@
 
 - ``path_problem``: a path listed twice, or under two identities, stops the study (de-duplicating silently
   would hide a labelling mistake; in a test fold such rows are distance-0 pairs counted as positive and negative).
+- ``identity_spelling_problem``: identities equal up to case and surrounding spaces (``KA`` and ``ka``) stop the
+  study unless the config says they are different people: counted as two, one person could sit in both the
+  training and the test people of a fold.
 - ``add_content_hashes``: a ``content_sha1`` column (sha1 of the file's bytes, "" for a missing file), cached by
-  (path, size, mtime) so an unchanged dataset is not read again. What the faces cache and rerun decisions key on.
+  (path, size, mtime, inode, ctime) so an unchanged dataset is not read again; a file replaced by another of the
+  same size with its time restored still gets a new inode or change time (which no copy can set), so it is
+  hashed again. What the faces cache and rerun decisions key on.
 - ``content_problem``: identical bytes under two identities stop the study too (the same face cannot be two
   people); identical bytes within one identity are only noted (they make distance-0 positive pairs).
 """
@@ -17,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 HASH_COLUMN = "content_sha1"
+CACHE_KEY = ("path", "size", "mtime_ns", "inode", "ctime_ns")  # a file's hash is reused while all of these match
 _SHOWN = 5
 
 
@@ -37,6 +43,26 @@ def path_problem(table: pd.DataFrame) -> str | None:
     return "; ".join(parts) + ". List each image once, under its one identity."
 
 
+def identity_spelling_problem(table: pd.DataFrame) -> str | None:
+    """Identities that differ only in case or surrounding spaces, each spelling with its rows; or None."""
+    spellings = table.groupby(table["identity"].str.strip().str.casefold(), sort=True)["identity"].unique()
+    clashes = [sorted(names) for names in spellings if len(names) > 1]
+    if not clashes:
+        return None
+    shown = [" and ".join(_spelling_rows(table, name) for name in names) for names in clashes]
+    return (
+        f"{len(clashes)} identit(ies) spelt in several ways that differ only in case or surrounding spaces: "
+        f"{_listing(shown)}. One person under two spellings counts as two people and may sit on both sides of a "
+        "fold: write each identity one way, or set identities_case_sensitive: true if they are different people"
+    )
+
+
+def _spelling_rows(table: pd.DataFrame, name: str) -> str:
+    paths = table.loc[table["identity"] == name, "path"].tolist()
+    more = f" and {len(paths) - 2} more" if len(paths) > 2 else ""
+    return f"{name!r} ({len(paths)} row(s): {', '.join(paths[:2])}{more})"
+
+
 def file_sha1(path: str | Path) -> str:
     digest = hashlib.sha1()
     with open(path, "rb") as handle:
@@ -46,7 +72,8 @@ def file_sha1(path: str | Path) -> str:
 
 
 def add_content_hashes(table: pd.DataFrame, cache_path: str | Path | None = None) -> pd.DataFrame:
-    """The table with a ``content_sha1`` column; ``cache_path`` (a csv) keeps hashes by path, size and mtime."""
+    """The table with a ``content_sha1`` column; ``cache_path`` (a csv) keeps hashes by path, size, mtime, inode
+    and change time."""
     cache = _read_cache(cache_path)
     hashes, rows = [], []
     for path in table["path"]:
@@ -55,13 +82,13 @@ def add_content_hashes(table: pd.DataFrame, cache_path: str | Path | None = None
         except OSError:
             hashes.append("")
             continue
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns)
         digest = cache.get(key) or file_sha1(path)
         hashes.append(digest)
         rows.append((*key, digest))
     if cache_path is not None:
         Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(rows, columns=["path", "size", "mtime_ns", HASH_COLUMN]).to_csv(cache_path, index=False)
+        pd.DataFrame(rows, columns=[*CACHE_KEY, HASH_COLUMN]).to_csv(cache_path, index=False)
     return table.assign(**{HASH_COLUMN: hashes})
 
 
@@ -96,8 +123,10 @@ def _read_cache(cache_path) -> dict:
         cached = pd.read_csv(cache_path, dtype={"path": str, HASH_COLUMN: str})
     except (OSError, ValueError, pd.errors.ParserError):
         return {}
+    if not {*CACHE_KEY, HASH_COLUMN} <= set(cached.columns):  # an older cache's keys: hash everything again
+        return {}
     return {
-        (row.path, int(row.size), int(row.mtime_ns)): row.content_sha1
+        (row.path, int(row.size), int(row.mtime_ns), int(row.inode), int(row.ctime_ns)): row.content_sha1
         for row in cached.itertuples()
         if isinstance(row.content_sha1, str)
     }

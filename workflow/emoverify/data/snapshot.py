@@ -31,6 +31,7 @@ def read_table(config: dict, root, cache_path=None) -> pd.DataFrame:
         csv_path_column=columns["path"],
         csv_identity_column=columns["identity"],
         csv_emotion_column=columns["emotion"],
+        identities_case_sensitive=config.get("identities_case_sensitive", False),
     )
     notes = table.attrs.get("notes", [])
     table = add_content_hashes(table, cache_path)

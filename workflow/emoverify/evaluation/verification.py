@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from emoverify import metrics
+from emoverify import atomic, metrics
+from emoverify.atomic import replaced_when_complete
 from emoverify.layout import Run
 from emoverify.model.device import seed_everything
 from emoverify.model.embedding import distance_metric, embed
@@ -85,24 +85,25 @@ def run_fields(run: Run) -> dict:
 
 def save_embeddings(path, embeddings: np.ndarray, faces: FaceSet, run: Run, *, metric: str) -> None:
     """Test embeddings with identity, session and both expression codes, and which run made them."""
-    np.savez_compressed(
-        path,
-        embeddings=embeddings,
-        image_id=np.asarray(faces.image_ids, dtype=str),
-        identity=np.asarray(faces.identities, dtype=str),
-        session=np.asarray(faces.sessions, dtype=str),
-        expression=faces.expressions,
-        expression_manual=faces.manual_expressions,
-        metric=metric,
-        **run_fields(run),
-    )
+    with replaced_when_complete(path) as temporary:
+        np.savez_compressed(
+            temporary,
+            embeddings=embeddings,
+            image_id=np.asarray(faces.image_ids, dtype=str),
+            identity=np.asarray(faces.identities, dtype=str),
+            session=np.asarray(faces.sessions, dtype=str),
+            expression=faces.expressions,
+            expression_manual=faces.manual_expressions,
+            metric=metric,
+            **run_fields(run),
+        )
 
 
 def write_metrics(
     path, run: Run, *, geometry: str, values: dict, extra: dict | None = None, status: str = "ok"
 ) -> None:
     record = {**run_fields(run), "geometry": geometry, "status": status, "metrics": values, **(extra or {})}
-    Path(path).write_text(json.dumps(record, indent=2, sort_keys=True))
+    atomic.write_text(path, json.dumps(record, indent=2, sort_keys=True))
 
 
 def untrained_model(recipe: dict, seed: int, device: torch.device):
@@ -163,4 +164,5 @@ def record_failed_run(outputs, run: Run, reason: str, geometry: str, extra: dict
 
 def save_failed_embeddings(path, reason: str, run: Run) -> None:
     """The embeddings file of a run that could not train: no embeddings, only the reason."""
-    np.savez_compressed(path, failed=reason, metric="", **run_fields(run))
+    with replaced_when_complete(path) as temporary:
+        np.savez_compressed(temporary, failed=reason, metric="", **run_fields(run))

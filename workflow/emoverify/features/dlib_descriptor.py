@@ -11,8 +11,8 @@ The chip: the network expects the 150 x 150 chip that ``dlib.get_face_chip`` cut
 full rectangle, so dlib sees exactly the faces every trained model sees, with the same detection failures,
 and ``detector: none`` (CK+48's 48 px crops) needs no special case. Crops smaller than the chip are enlarged
 (bicubic) to the chip size first, so the landmarks and the chip are taken from a smooth image rather than
-interpolated bilinearly from 48 px. ``benchmarks/dlib_chips.py`` compares this chip with dlib's own
-detector on the original image (README and the closing note give the figures).
+interpolated bilinearly from 48 px. ``python -m benchmarks.studies.dlib_reference --chips ...`` compares this
+chip with dlib's own detector on the original image.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from torch import nn
 from emoverify.data.imageio import read_rgb
 from emoverify.features.store import Features, FeaturesError, FeaturesUnavailableError, usable_crops
 from emoverify.model.networks import PRETRAINED_FILES, PRETRAINED_URL, MissingWeightsError, find_pretrained_weights
+from emoverify.model.safe_load import load_weights
 
 WEIGHTS: dict[str, str] = {"facenet_vggface2": "vggface2", "facenet_casia": "casia-webface"}
 DESCRIPTOR_SIZE = 512
@@ -51,7 +52,7 @@ def load_model(extractor: str) -> tuple[nn.Module, str]:
     from facenet_pytorch import InceptionResnetV1
 
     path = weights_file(extractor)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_weights(path)
     state = {key: value for key, value in state.items() if not key.startswith("logits.")}  # the classifier
     model = InceptionResnetV1(pretrained=None, classify=False)
     try:

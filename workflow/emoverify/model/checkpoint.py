@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
+import numpy as np
 import torch
 
+from emoverify.atomic import replaced_when_complete
 from emoverify.model.networks import EmbeddingModel, model_from_recipe
+from emoverify.model.safe_load import load_weights
 
 
 def save_checkpoint(path, result, *, method: dict, training: dict, extra: dict) -> None:
@@ -15,15 +19,40 @@ def save_checkpoint(path, result, *, method: dict, training: dict, extra: dict) 
     validation = {"best_val_auc": result.best_val_auc} if math.isfinite(result.best_val_auc) else {}
     if math.isfinite(result.best_val_figure):
         validation.update(validation_figure=result.validation_figure, best_val_figure=result.best_val_figure)
-    state = {"model_state": result.model.state_dict(), "method": method, "training": training}
+    state = {"method": method, "training": training}
     progress = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "pairs_seen": result.pairs_seen}
-    torch.save({**state, **progress, **validation, **extra}, path)
+    _save({**state, **progress, **validation, **extra}, path, weights=result.model.state_dict())
 
 
 def save_failed_checkpoint(path, reason: str, *, method: dict, training: dict, extra: dict) -> None:
     """A run the data cannot support (e.g. no expression labels in the split) leaves its reason, not a model,
     so the report lists it as missing with that reason instead of the whole study stopping."""
-    torch.save({"failed": reason, "method": method, "training": training, **extra}, path)
+    _save({"failed": reason, "method": method, "training": training, **extra}, path)
+
+
+def plain(value):
+    """``value`` as tensors and plain Python values only (what the restricted loader reads back): dataclasses
+    become dicts, tuples lists, numpy scalars and arrays Python numbers and lists; anything else is refused."""
+    if isinstance(value, (torch.Tensor, str, bool, int, float, type(None))):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {plain(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"a checkpoint holds tensors and plain values only, not {type(value).__name__}: {value!r:.80}")
+
+
+def _save(state: dict, path, weights=None) -> None:
+    """``state`` made plain, with the model's state dict (tensors, kept as torch gives it) under model_state."""
+    state = plain(state)
+    if weights is not None:
+        state["model_state"] = weights
+    with replaced_when_complete(path) as temporary:
+        torch.save(state, temporary)
 
 
 def load_checkpoint(path, device: torch.device) -> tuple[EmbeddingModel | None, dict]:
@@ -31,7 +60,7 @@ def load_checkpoint(path, device: torch.device) -> tuple[EmbeddingModel | None, 
 
     A failed run's checkpoint gives (None, state) with the reason in state["failed"].
     """
-    state = torch.load(path, map_location=device, weights_only=False)
+    state = load_weights(path, map_location=device)
     if "failed" in state:
         return None, state
     model = model_from_recipe(state["training"], state["method"]["geometry"], load_pretrained=False)

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emoverify.model.safe_load import load_weights
 from emoverify.registry import BACKBONES, FEATURE_SIZES, GEOMETRIES
 
 # File names facenet-pytorch gives its released weights (it downloads them into the torch hub cache).
@@ -146,7 +147,7 @@ class InceptionResnetEmbedding(nn.Module):
 
         self.trunk = InceptionResnetV1(pretrained=None, classify=False)
         if pretrained != "none":
-            state = torch.load(find_pretrained_weights(pretrained, pretrained_path), map_location="cpu")
+            state = load_weights(find_pretrained_weights(pretrained, pretrained_path))
             state = {k: v for k, v in state.items() if not k.startswith("logits.")}
             self.trunk.load_state_dict(state, strict=False)
         self.head = nn.Linear(512, embedding_dim)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from emoverify import atomic
 from emoverify.layout import Run
 from emoverify.model import checkpoint
 from emoverify.splits.fold_data import FaceSet
@@ -44,13 +45,13 @@ def train_and_save(
             device=device,
             progress_stream=console,
             run_name=name,
-            on_epoch=lambda history: history.to_csv(history_path, index=False),
+            on_epoch=lambda history: atomic.write_text(history_path, history.to_csv(index=False)),
             dataset_expressions=dataset_expressions,
         )
     except loop.TrainingDataError as error:
         print(f"run not trainable on this data: {error}")
         checkpoint.save_failed_checkpoint(model_path, str(error), method=method, training=training, extra=extra)
-        open(history_path, "w").close()
+        atomic.write_text(history_path, "")
     else:
         checkpoint.save_checkpoint(model_path, result, method=method, training=training, extra=extra)
         print(f"best epoch {result.best_epoch} of {result.epochs_run}, chosen by {result.selection}")

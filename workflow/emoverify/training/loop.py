@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import copy
-import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from emoverify import metrics
 from emoverify.model.device import seed_everything
 from emoverify.model.embedding import distance_metric, embed, is_image_batch, to_model_input
 from emoverify.model.networks import EmbeddingModel, model_from_recipe
+from emoverify.progress import EPOCH_LINE_SECONDS, EpochProgress
 from emoverify.registry import needs_expressions
 from emoverify.splits.fold_data import FaceSet
 from emoverify.training import optimizers
@@ -251,6 +250,7 @@ def train_model(
     device: torch.device,
     progress: bool = True,
     progress_stream=None,
+    progress_every: float = EPOCH_LINE_SECONDS,
     run_name: str = "training",
     on_epoch=None,
     dataset_expressions: set[str] | None = None,
@@ -258,8 +258,9 @@ def train_model(
     """Train with P x K batches and early stopping on ``training["validation_figure"]`` (see
     ``early_stopping_score``); returns the best epoch's model.
 
-    With `progress`, an epoch progress bar goes to `progress_stream` (the console; stderr by default) and a
-    line per epoch to stdout (the rule's log).
+    With `progress`, the epochs go to `progress_stream` (the console; stderr by default) as a live bar on a
+    terminal, elsewhere as a line at most every `progress_every` seconds and at the end (``EpochProgress``), and
+    a line per epoch goes to stdout (the rule's log).
 
     `on_epoch(history)` is called after every epoch (the rule writes history.csv as training goes).
     `dataset_expressions` (the whole dataset's manual labels) fixes FBV's origin for every label source.
@@ -272,7 +273,7 @@ def train_model(
     metrics.history_column(watched)  # an unknown figure fails before the first epoch
     rows, best_state, best_score, best_epoch, stale = [], None, None, 0, 0
     best_figures, used = dict.fromkeys(metrics.VALIDATION_FIGURES, float("nan")), watched
-    bar = tqdm(total=epochs, desc=run_name, unit="epoch", file=progress_stream or sys.stderr, disable=not progress)
+    console = EpochProgress(run_name, epochs, progress_stream, every_seconds=progress_every) if progress else None
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         losses = train_one_epoch(setup, train, training, epoch, device)
@@ -282,10 +283,9 @@ def train_model(
         rows.append(row)
         if on_epoch is not None:
             on_epoch(pd.DataFrame(rows))
-        bar.update(1)
-        val_auc = figures["auc"]
-        shown = {"val_auc": f"{val_auc:.3f}"} if np.isfinite(val_auc) else {}
-        bar.set_postfix(loss=f"{row.get('total', float('nan')):.4f}", **shown)
+        if console is not None:
+            shown = {"val_auc": figures["auc"]} if np.isfinite(figures["auc"]) else {}
+            console.update(epoch, loss=row.get("total", float("nan")), **shown)
         if progress:
             text = "".join(f" {column} {value:.4f}" for column, value in validation.items() if np.isfinite(value))
             print(f"epoch {epoch}: loss {row.get('total', float('nan')):.4f}{text}", flush=True)
@@ -297,7 +297,8 @@ def train_model(
             stale += 1
             if stale >= training["patience"]:
                 break
-    bar.close()
+    if console is not None:
+        console.close()
     model.load_state_dict(best_state)
     best_figure = best_figures.get(used, float("nan"))
     return TrainingResult(model, pd.DataFrame(rows), best_epoch, float(best_figures["auc"]), used, float(best_figure))

@@ -7,7 +7,7 @@ It needs a faces manifest of the preset, which the faces target writes:
 
     snakemake faces --cores 2 --directory /tmp/jaffe --configfile config.yaml workflow/presets/jaffe.yaml \\
         --config data_root=../shared/datasets/jaffe
-    PYTHONPATH=workflow .venv/bin/python benchmarks/dlib_reference.py workflow/presets/jaffe.yaml \\
+    .venv/bin/python -m benchmarks.studies.dlib_reference workflow/presets/jaffe.yaml \\
         /tmp/jaffe/results/jaffe/faces/manifest.csv --chips aligned_crop aligned_crop_native dlib_detector mtcnn_box
 
 Chips (`--chips`):
@@ -18,12 +18,13 @@ Chips (`--chips`):
 - ``dlib_detector``: dlib's own HOG detector on the original image (upsampling once, then twice, when it
   finds nothing; the MTCNN box when it still finds nothing, counted), five points, chip from the original;
 - ``mtcnn_box``: the faces stage's MTCNN box on the original image, five points, chip from the original.
+
+Figures: per chip ``<chip>/images_per_second`` and, per repeat count R, ``<chip>/R<R>/<metric>_mean`` and
+``_sd`` over the (repeat, fold) units.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -32,15 +33,15 @@ import pandas as pd
 import yaml
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "workflow"))
+from benchmarks import record
+from emoverify.data.imageio import read_rgb
+from emoverify.evaluation.verification import verification_report
+from emoverify.features.dlib_descriptor import CHIP_SIZE, DlibDescriptor
+from emoverify.layout import reference_run
+from emoverify.splits import fold_data
+from emoverify.splits.folds import make_repeated_folds
 
-from emoverify.data.imageio import read_rgb  # noqa: E402
-from emoverify.evaluation.verification import verification_report  # noqa: E402
-from emoverify.features.dlib_descriptor import CHIP_SIZE, DlibDescriptor  # noqa: E402
-from emoverify.layout import reference_run  # noqa: E402
-from emoverify.splits import fold_data  # noqa: E402
-from emoverify.splits.folds import make_repeated_folds  # noqa: E402
+ROOT = record.REPO_ROOT
 
 METRICS = ("auc", "tar_at_far_1e-2", "rank1", "eer", "balanced_accuracy")
 CHIPS = ("aligned_crop", "aligned_crop_native", "resized_crop", "dlib_detector", "mtcnn_box")
@@ -128,7 +129,7 @@ def score_folds(vectors: dict, manifest: pd.DataFrame, folds: pd.DataFrame, sett
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = record.parser(__doc__)
     parser.add_argument("preset", type=Path)
     parser.add_argument("manifest", type=Path)
     parser.add_argument("--chips", nargs="+", choices=CHIPS, default=["aligned_crop"])
@@ -143,14 +144,21 @@ def main() -> None:
     print(f"{args.preset.name}: {int((manifest['status'] == 'ok').sum())} usable faces, {settings}")
     model = DlibDescriptor.load()
     model.describe([np.zeros((150, 150, 3), dtype=np.uint8)])  # warm-up outside the timing
+    figures = {"preset": args.preset.name, "usable_faces": int(ok.sum())}
     for chip in args.chips:
         vectors, seconds, counts = descriptors(model, chip, manifest)
         print(f"\n[{chip}] {len(vectors)} faces in {seconds:.1f} s ({len(vectors) / seconds:.1f} images/s) {counts}")
+        figures[f"{chip}/images_per_second"] = len(vectors) / seconds
         for repeats in args.repeats or [settings["repeats"]]:
-            report_folds(vectors, manifest, {**settings, "repeats": repeats})
+            means = report_folds(vectors, manifest, {**settings, "repeats": repeats})
+            for key in METRICS:
+                figures[f"{chip}/R{repeats}/{key}_mean"] = means[key].mean()
+                figures[f"{chip}/R{repeats}/{key}_sd"] = means[key].std(ddof=1)
+    record.save(args, __spec__.name, figures, __doc__)
 
 
-def report_folds(vectors: dict, manifest: pd.DataFrame, settings: dict) -> None:
+def report_folds(vectors: dict, manifest: pd.DataFrame, settings: dict) -> pd.DataFrame:
+    """Print the mean and sd over the (repeat, fold) units; returns the units' metrics, seeds averaged."""
     folds = make_repeated_folds(
         manifest,
         n_folds=settings["folds"],
@@ -163,6 +171,7 @@ def report_folds(vectors: dict, manifest: pd.DataFrame, settings: dict) -> None:
     print(f"  {len(fold_means)} (repeat, fold) units, seeds averaged, mean ± sd: {summary}")
     if settings["repeats"] == 1:
         print(fold_means.round(3).to_string())
+    return fold_means
 
 
 if __name__ == "__main__":

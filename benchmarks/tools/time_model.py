@@ -2,8 +2,9 @@
 on one GPU, checked against a measured study.
 
 Usage (from the repository root):
-    .venv/bin/python benchmarks/time_model.py [--cores 2 4 8 16] [--gpu-speedup 10]
+    .venv/bin/python -m benchmarks.tools.time_model [--cores 2 4 8 16] [--gpu-speedup 10]
         [--measured jaffe=/work/study ...] [--check ckplus48_pretrained=/work/study2:2026-11-28T080742]
+        [--json PATH | --record]
 
 What it reads, all read-only:
 
@@ -24,18 +25,20 @@ tables) adds up, and every other job shares the cores:
     T(N) = sum over chain rules of n_r c_r / min(threads_r, N) + max(sum over the rest of n_r c_r / N,
            longest single job)
 On one GPU (an estimate: no GPU was measured): each training job keeps its fixed cost on the CPU and its
-epochs run ``--gpu-speedup`` times faster (an assumption until ``benchmarks/cuda_check.py --concurrent``
+epochs run ``--gpu-speedup`` times faster (an assumption until ``benchmarks.tools.cuda_check --concurrent``
 measures it on the card); jobs share the card (``--resources gpu_slots=N``), so the CPU cores still bound the
 fixed costs, and the card's own busy time (every training's epochs one after another) bounds from below.
 
 ``--check EXPERIMENT=STUDY:LOGSTAMP`` predicts one measured run of a study (the Snakemake invocation whose log
 is ``STUDY/.snakemake/log/LOGSTAMP*.snakemake.log``) from that run's own jobs: their counts and median wall
 times (so the same load) on its 2 cores, against its measured wall time (first job start to last job end).
+
+Figures (``_s``: seconds): per preset ``<preset>/jobs``, ``/trainings``, ``/training_s``, ``/on_<N>_cores_s`` and
+``/on_gpu_s``; per check ``check/<experiment>/predicted_s`` and ``/measured_s``.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import re
@@ -49,8 +52,10 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-DATASETS = ROOT.parent / "shared" / "datasets"
+from benchmarks import record
+from benchmarks.record import DATASETS
+
+ROOT = record.REPO_ROOT
 # preset -> its config files over config.yaml and its data_root ("" for the demo)
 PRESETS = {
     "demo": ([], ""),
@@ -247,7 +252,8 @@ def light_default(cost: dict[str, float]) -> float:
     return statistics.median(light)
 
 
-def prediction_table(args) -> list[str]:
+def prediction_table(args, figures: dict) -> list[str]:
+    """The table of predictions, in Markdown; its numbers also go into ``figures``."""
     header = (
         "| preset | jobs (trainings) | per training, idle core | "
         + " | ".join(f"{n} cores" for n in args.cores)
@@ -278,6 +284,12 @@ def prediction_table(args) -> list[str]:
         on_gpu, on_card = gpu_costs(costs, args.gpu_speedup)
         gpu = max(predict(counts, on_gpu, args.gpu_cores, default), counts.get("train_run", 0) * on_card)
         jobs = sum(counts.values())
+        figures[f"{preset}/jobs"] = jobs
+        figures[f"{preset}/trainings"] = counts.get("train_run", 0)
+        figures[f"{preset}/training_s"] = costs.cpu["train_run"]
+        for n in args.cores:
+            figures[f"{preset}/on_{n}_cores_s"] = predict(counts, costs.cpu, n, default)
+        figures[f"{preset}/on_gpu_s"] = gpu
         name = preset + (f" (costs of {source})" if source != preset else "")
         lines.append(
             f"| {name} | {jobs} ({counts.get('train_run', 0)}) | {costs.cpu['train_run']:.1f} s | "
@@ -303,7 +315,7 @@ def prediction_table(args) -> list[str]:
     return lines
 
 
-def check(experiment: str, study: Path, stamp: str, cores: int) -> str:
+def check(experiment: str, study: Path, stamp: str, cores: int, figures: dict) -> str:
     """Predict one measured Snakemake run from its own jobs and compare with its wall time."""
     logs = sorted((study / ".snakemake" / "log").glob(f"{stamp}*.snakemake.log"))
     if not logs:
@@ -321,6 +333,8 @@ def check(experiment: str, study: Path, stamp: str, cores: int) -> str:
     wall = {rule: statistics.median(seconds) for rule, seconds in walls.items()}
     predicted = predict(counts, wall, cores, light_default(wall))
     measured = max(job.end for job in jobs) - min(job.start for job in jobs)
+    figures[f"check/{experiment}/predicted_s"] = predicted
+    figures[f"check/{experiment}/measured_s"] = measured
     return (
         f"check: {experiment} in {study} (log {logs[0].name}): {len(jobs)} jobs on {cores} cores, predicted "
         f"{minutes(predicted)} from the run's own median job times, measured {minutes(measured)} "
@@ -339,7 +353,7 @@ def pairs(values: list[str], option: str) -> dict[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = record.parser(__doc__)
     parser.add_argument("--cores", nargs="+", type=int, default=[2, 4, 8, 16])
     parser.add_argument("--gpu-cores", type=int, default=8, help="CPU cores beside the GPU")
     parser.add_argument("--gpu-speedup", type=float, default=10.0, help="assumed: epochs on the GPU vs a core")
@@ -354,10 +368,12 @@ def main() -> None:
     parser.add_argument("--check-cores", type=int, default=2)
     args = parser.parse_args()
     args.measured = pairs(args.measured, "--measured")
-    print("\n".join(prediction_table(args)))
+    figures = {"gpu_speedup_assumed": args.gpu_speedup, "gpu_cores": args.gpu_cores}
+    print("\n".join(prediction_table(args, figures)))
     for experiment, where in pairs(args.check, "--check").items():
         study, _, stamp = where.rpartition(":")
-        print(check(experiment, Path(study), stamp, args.check_cores))
+        print(check(experiment, Path(study), stamp, args.check_cores, figures))
+    record.save(args, __spec__.name, figures, __doc__)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Fixed cost per run of the training and evaluation jobs, against the work they do.
 
 Usage (from the repository root):
-    .venv/bin/python benchmarks/bench_jobs.py [--data-root ../shared/datasets/ck_plus48/CK+48]
-        [--repo .] [--methods tl tl_pdp_fbv] [--folds 0] [--seeds 0 1 2] [--demo]
+    .venv/bin/python -m benchmarks.micro.jobs [--data-root ../shared/datasets/ck_plus48/CK+48]
+        [--repo .] [--methods tl tl_pdp_fbv] [--folds 0] [--seeds 0 1 2] [--demo] [--json PATH | --record]
 
 Runs the real workflow (``snakemake -s <repo>/Snakefile``) in a scratch folder on the CK+48 preset, one job
 at a time (``--cores 1``), for the chosen methods (manual labels), folds and seeds, and reads
@@ -15,21 +15,24 @@ at a time (``--cores 1``), for the chosen methods (manual labels), folds and see
 
 and prints the fixed cost per run = (job wall time - work of the runs it holds) / runs it holds, i.e. start to
 first batch plus last batch to exit, shared over the runs of one process. ``--repo`` may point at another
-checkout (e.g. the commit before a change) to compare the two on the same machine and day.
+checkout (e.g. the commit before a change) to compare the two on the same machine and day: the benchmark then
+runs again with that checkout's library first on PYTHONPATH, for its Snakemake runs and its timed evaluations.
 
 ``--demo`` adds the 1-epoch demo study: the training stage alone (``snakemake train --cores 1 --config
 epochs=1`` after the splits exist), its wall time per training run, and a bare ``python -c "import torch"``
 timed in the same session (median of 5), with their ratio.
 
 The machine's load changes the figures; compare runs made back to back, and ratios within one run.
+Figures: ``training/`` and ``evaluation/`` median work and fixed cost per run (``_s``: seconds), the stage's wall
+time, and with ``--demo`` the demo's seconds per training run, a bare ``import torch`` and their ratio.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -37,7 +40,10 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parents[1]
+import emoverify
+from benchmarks import record
+
+MEASURED_LIBRARY = "EMOVERIFY_BENCHMARKED_LIBRARY"  # set once this process runs with --repo's library
 
 
 def snakemake(repo: Path, workdir: Path, configfiles: list[Path], targets: list[str], config: list[str]) -> float:
@@ -55,8 +61,8 @@ def recorded_start(workdir: Path, output: str) -> float:
     """When Snakemake started the job that wrote ``output`` (its metadata record, file backend)."""
     name = base64.urlsafe_b64encode(output.encode()).decode()
     parts = [name[i : i + 254] for i in range(0, len(name), 254)]
-    record = workdir / ".snakemake" / "metadata" / Path(*["@" + part for part in parts[:-1]], parts[-1])
-    return float(json.loads(record.read_text())["starttime"])
+    metadata = workdir / ".snakemake" / "metadata" / Path(*["@" + part for part in parts[:-1]], parts[-1])
+    return float(json.loads(metadata.read_text())["starttime"])
 
 
 def job_spans(workdir: Path, outputs: dict[str, list[str]], stage_end: float) -> dict[str, list]:
@@ -76,7 +82,6 @@ def job_spans(workdir: Path, outputs: dict[str, list[str]], stage_end: float) ->
 
 def evaluation_work(repo: Path, workdir: Path, layout, run, config: dict) -> float:
     """Seconds of embedding + scoring one run, warm (the second of two calls), in this process."""
-    sys.path.insert(0, str(repo / "workflow"))
     from types import SimpleNamespace
 
     from emoverify.evaluation import verification
@@ -108,8 +113,7 @@ def evaluation_work(repo: Path, workdir: Path, layout, run, config: dict) -> flo
     return seconds[-1]
 
 
-def study(args, repo: Path, workdir: Path) -> None:
-    sys.path.insert(0, str(repo / "workflow"))
+def study(args, repo: Path, workdir: Path) -> dict:
     import pandas as pd
     import yaml
 
@@ -127,6 +131,7 @@ def study(args, repo: Path, workdir: Path) -> None:
     layout = Layout("ckplus48")
     prepare = snakemake(repo, workdir, configfiles, ["splits"], overrides)
     print(f"faces + splits of CK+48: {prepare:.1f} s")
+    figures = {"faces_and_splits_s": prepare}
     runs = [Run(m, "manual", f, s) for m in args.methods for f in args.folds for s in args.seeds]
     targets = [layout.run_file(run, "metrics.json") for run in runs]
     stage = snakemake(repo, workdir, configfiles, targets, overrides)
@@ -136,15 +141,16 @@ def study(args, repo: Path, workdir: Path) -> None:
     train_jobs, eval_jobs = spans["training"], spans["evaluation"]
     work = {path: pd.read_csv(workdir / path.replace("model.pt", "history.csv"))["seconds"].sum() for path in models}
     eval_work = {path: evaluation_work(repo, workdir, layout, run, config) for path, run in zip(metrics, runs)}
-    report("training", train_jobs, work)
-    report("evaluation", eval_jobs, eval_work)
+    figures.update(report("training", train_jobs, work))
+    figures.update(report("evaluation", eval_jobs, eval_work))
     print(
         f"{len(runs)} runs trained and evaluated in {stage:.1f} s of Snakemake wall time ({len(train_jobs)} "
         f"training and {len(eval_jobs)} evaluation jobs)"
     )
+    return {**figures, "runs": len(runs), "stage_s": stage}
 
 
-def report(kind: str, jobs: dict, work: dict) -> None:
+def report(kind: str, jobs: dict, work: dict) -> dict:
     fixed = []
     for seconds, outputs in jobs:
         runs = len(outputs)
@@ -156,9 +162,15 @@ def report(kind: str, jobs: dict, work: dict) -> None:
         f"median fixed cost per run {median_fixed:.2f} s ({100 * median_fixed / median_work:.0f} % of the work), "
         f"fixed cost per run min {min(fixed):.2f} / max {max(fixed):.2f} s"
     )
+    return {
+        f"{kind}/jobs": len(jobs),
+        f"{kind}/median_work_s": median_work,
+        f"{kind}/median_fixed_s": median_fixed,
+        f"{kind}/max_fixed_s": max(fixed),
+    }
 
 
-def demo(repo: Path, workdir: Path, batch_seeds: bool) -> None:
+def demo(repo: Path, workdir: Path, batch_seeds: bool) -> dict:
     configfiles = [repo / "config.yaml"]
     overrides = ["epochs=1", "batch_seeds=true"] if batch_seeds else ["epochs=1"]
     snakemake(repo, workdir, configfiles, ["splits", "labels"], overrides)
@@ -177,12 +189,28 @@ def demo(repo: Path, workdir: Path, batch_seeds: bool) -> None:
         f"demo, 1 epoch: training stage {wall:.1f} s for {len(models)} runs = {per_run:.2f} s per run; "
         f"bare `import torch` {bare:.2f} s (median of 5); ratio {per_run / bare:.2f}"
     )
+    return {
+        "demo/training_runs": len(models),
+        "demo/per_training_run_s": per_run,
+        "demo/import_torch_s": bare,
+        "demo/run_over_import_torch": per_run / bare,
+    }
+
+
+def run_with_library_of(repo: Path) -> None:
+    """Run this benchmark again with ``repo``'s library first on PYTHONPATH, unless it already imports it."""
+    library = repo / "workflow"
+    if Path(emoverify.__file__).resolve().parents[1] == library or os.environ.get(MEASURED_LIBRARY):
+        return
+    paths = [str(library), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p), MEASURED_LIBRARY: str(library)}
+    os.execve(sys.executable, [sys.executable, "-m", __spec__.name, *sys.argv[1:]], env)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", default=str(HERE.parent / "shared" / "datasets" / "ck_plus48" / "CK+48"))
-    parser.add_argument("--repo", type=Path, default=HERE, help="checkout whose workflow is measured")
+    parser = record.parser(__doc__)
+    parser.add_argument("--data-root", default=str(record.DATASETS / "ck_plus48" / "CK+48"))
+    parser.add_argument("--repo", type=Path, default=record.REPO_ROOT, help="checkout whose workflow is measured")
     parser.add_argument("--methods", nargs="+", default=["tl", "tl_pdp_fbv"])
     parser.add_argument("--folds", nargs="+", type=int, default=[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -192,12 +220,14 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     args = parser.parse_args()
     repo = args.repo.resolve()
+    run_with_library_of(repo)
     with tempfile.TemporaryDirectory(prefix="bench_jobs_") as scratch:
         workdir = args.keep.resolve() if args.keep else Path(scratch)
         print(f"measuring {repo} in {workdir}")
-        study(args, repo, workdir / "ckplus48")
+        figures = study(args, repo, workdir / "ckplus48")
         if args.demo:
-            demo(repo, workdir / "demo", args.batch_seeds)
+            figures.update(demo(repo, workdir / "demo", args.batch_seeds))
+    record.save(args, __spec__.name, figures, __doc__)
 
 
 if __name__ == "__main__":

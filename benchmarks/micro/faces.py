@@ -7,12 +7,13 @@ image) before timing. With ``--counts`` it also prints the issue's acceptance
 counts: JAFFE aligned with MTCNN, CK+48 usable with ``detector: none``, and the
 share of the default demo's faces found by MTCNN with probability > 0.9.
 
-    PYTHONPATH=workflow .venv/bin/python benchmarks/bench_faces.py [--limit 64] [--device cpu] [--counts]
+    .venv/bin/python -m benchmarks.micro.faces [--limit 64] [--device cpu] [--counts] [--json PATH | --record]
+
+Figures: faces_per_second_batch16 and _batch1, the images timed, and with ``--counts`` the counts above.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -20,15 +21,12 @@ from pathlib import Path
 
 import torch  # noqa: F401  (torch before anything that may import tensorflow)
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "workflow"))
-
+from benchmarks import record
+from benchmarks.record import DATASETS
 from emoverify.data import adapters as datasets
 from emoverify.data import demo
-from emoverify.faces import detect as faces  # noqa: E402
-from emoverify.model.device import resolve_device  # noqa: E402
-
-DATASETS = ROOT.parent / "shared" / "datasets"
+from emoverify.faces import detect as faces
+from emoverify.model.device import resolve_device
 
 
 def timed_run(table, batch_size: int, device: str, detector: str = "mtcnn"):
@@ -43,13 +41,14 @@ def summary_text(manifest) -> str:
     return ", ".join(f"{row.status} {row.count}" for row in faces.status_summary(manifest).itertuples())
 
 
-def benchmark_batching(jaffe_root: Path, limit: int | None, device: str, repeats: int) -> None:
+def benchmark_batching(jaffe_root: Path, limit: int | None, device: str, repeats: int) -> dict:
     table = datasets.load_dataset("jaffe", jaffe_root)
     if limit:
         table = table.iloc[:limit]
     subset = "all" if len(table) == 213 else f"the first {len(table)} (sorted by name)"
     print(f"JAFFE: {subset} of 213 images, 256x256, device {device}, {torch.get_num_threads()} torch threads")
     timed_run(table.iloc[:1], 1, device)  # load MTCNN and warm up
+    figures = {"images": len(table), "device": device}
     for batch_size in (16, 1):
         seconds = [timed_run(table, batch_size, device)[0] for _ in range(repeats - 1)]
         last_seconds, manifest = timed_run(table, batch_size, device)
@@ -58,17 +57,18 @@ def benchmark_batching(jaffe_root: Path, limit: int | None, device: str, repeats
             f"  batch_size {batch_size:>2}: {len(table) / best:6.1f} faces/s  "
             f"(best of {repeats}: {best:.2f} s; {summary_text(manifest)})"
         )
+        figures[f"faces_per_second_batch{batch_size}"] = len(table) / best
+    return figures
 
 
-def acceptance_counts(device: str) -> None:
+def acceptance_counts(device: str) -> dict:
     jaffe = datasets.load_dataset("jaffe", DATASETS / "jaffe")
-    _, manifest = timed_run(jaffe, 16, device)
-    print(
-        f"JAFFE, MTCNN: {int((manifest['status'] == 'ok').sum())} of {len(manifest)} aligned ({summary_text(manifest)})"
-    )
+    _, jaffe_manifest = timed_run(jaffe, 16, device)
+    aligned = int((jaffe_manifest["status"] == "ok").sum())
+    print(f"JAFFE, MTCNN: {aligned} of {len(jaffe_manifest)} aligned ({summary_text(jaffe_manifest)})")
     ckplus48 = datasets.load_dataset("ckplus48", DATASETS / "ck_plus48")
-    _, manifest = timed_run(ckplus48, 16, device, detector="none")
-    print(f"CK+48, detector none: {int((manifest['status'] == 'ok').sum())} of {len(manifest)} usable")
+    _, ck_manifest = timed_run(ckplus48, 16, device, detector="none")
+    print(f"CK+48, detector none: {int((ck_manifest['status'] == 'ok').sum())} of {len(ck_manifest)} usable")
     with tempfile.TemporaryDirectory() as demo_dir:
         demo.generate_demo(demo_dir)
         seconds, manifest = timed_run(datasets.load_dataset("demo", demo_dir), 16, device)
@@ -77,10 +77,18 @@ def acceptance_counts(device: str) -> None:
         f"demo (defaults), MTCNN: {found} of {len(manifest)} found with probability > 0.9 "
         f"({100 * found / len(manifest):.1f}%, {seconds:.1f} s; {summary_text(manifest)})"
     )
+    return {
+        "jaffe_mtcnn_aligned": int((jaffe_manifest["status"] == "ok").sum()),
+        "jaffe_images": len(jaffe_manifest),
+        "ckplus48_usable": int((ck_manifest["status"] == "ok").sum()),
+        "ckplus48_images": len(ck_manifest),
+        "demo_found_above_0.9": found,
+        "demo_images": len(manifest),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = record.parser(__doc__)
     parser.add_argument("--root", type=Path, default=DATASETS / "jaffe", help="the JAFFE folder")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -90,9 +98,10 @@ def main() -> None:
     if not args.root.is_dir():
         sys.exit(f"JAFFE not found at {args.root}; pass --root /path/to/jaffe")
     device = str(resolve_device(args.device))
-    benchmark_batching(args.root, args.limit, device, max(1, args.repeats))
+    figures = benchmark_batching(args.root, args.limit, device, max(1, args.repeats))
     if args.counts:
-        acceptance_counts(device)
+        figures.update(acceptance_counts(device))
+    record.save(args, __spec__.name, figures, __doc__)
 
 
 if __name__ == "__main__":

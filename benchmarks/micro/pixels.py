@@ -1,8 +1,8 @@
 """Decoding every aligned crop against memory-mapping the pixel cache (faces/pixels_<size>.npy), on CK+48.
 
 Usage (from the repository root):
-    .venv/bin/python benchmarks/bench_pixels.py [--data-root ../shared/datasets/ck_plus48/CK+48] [--size 48]
-        [--repeats 5]
+    .venv/bin/python -m benchmarks.micro.pixels [--data-root ../shared/datasets/ck_plus48/CK+48] [--size 48]
+        [--repeats 5] [--json PATH | --record]
 
 Makes CK+48's faces as the ckplus48 preset does (``detector: none``, 48 px crops) in a scratch folder, builds
 the pixel cache once, then prints the median over ``--repeats`` of: decoding every usable crop (what each
@@ -10,20 +10,17 @@ training and evaluation job did before the cache), opening the cache and copying
 memory map (what a job does now), and loading one fold's train and val splits both ways (``load_fold``, the
 jobs' entry point). Exits 0 with a message when the dataset is absent. The figures depend on the machine's
 load and on the page cache (the first read of the crops or the array from disk is slower); compare within
-one run.
+one run. Figures (``_s``: seconds): each of those (medians), the cache's build time and its size.
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(HERE / "workflow"))
+from benchmarks import record
 
 
 def median_seconds(work, repeats: int) -> float:
@@ -36,8 +33,8 @@ def median_seconds(work, repeats: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, default=HERE.parent / "shared" / "datasets" / "ck_plus48" / "CK+48")
+    parser = record.parser(__doc__)
+    parser.add_argument("--data-root", type=Path, default=record.DATASETS / "ck_plus48" / "CK+48")
     parser.add_argument("--size", type=int, default=48, help="the networks' input size (the preset's: 48)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
@@ -59,9 +56,9 @@ def main() -> None:
         usable = manifest[manifest["status"] == "ok"]
         paths, ids = usable["aligned_path"].tolist(), usable["image_id"].astype(str).tolist()
         cache_files = (root / "pixels.npy", root / "pixels.json")
-        record = build_pixel_cache(root / "manifest.csv", args.size, *cache_files)
+        built = build_pixel_cache(root / "manifest.csv", args.size, *cache_files)
         print(
-            f"CK+48: {len(usable)} faces at {args.size} px; pixel cache built once in {record['seconds']:.2f} s "
+            f"CK+48: {len(usable)} faces at {args.size} px; pixel cache built once in {built['seconds']:.2f} s "
             f"({cache_files[0].stat().st_size / 1e6:.1f} MB)"
         )
 
@@ -84,6 +81,17 @@ def main() -> None:
             f"fold 0, train + val through load_fold: decoding {decoded_fold:.3f} s, pixel cache {mapped_fold:.3f} s "
             f"(median of {args.repeats})"
         )
+        figures = {
+            "faces": len(usable),
+            "size_px": args.size,
+            "cache_build_s": built["seconds"],
+            "cache_megabytes": cache_files[0].stat().st_size / 1e6,
+            "decode_all_s": decode,
+            "memory_map_all_s": mapped,
+            "fold_decode_s": decoded_fold,
+            "fold_cache_s": mapped_fold,
+        }
+    record.save(args, __spec__.name, figures, __doc__)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Agreement of fer's detected expressions with the manual labels of JAFFE and CK+48.
 
 Usage (from the repository root):
-    PYTHONPATH=workflow .venv/bin/python benchmarks/fer_agreement.py [--out-dir /tmp] [--thresholds 0 0.4]
+    .venv/bin/python -m benchmarks.studies.fer_agreement [--out-dir /tmp] [--thresholds 0 0.4] [--json PATH | --record]
 
 JAFFE (256x256 head-and-shoulders TIFFs) is classified in each of the ways
 named by ``--jaffe-crops``: ``full`` (the whole image as the face rectangle),
@@ -9,12 +9,14 @@ named by ``--jaffe-crops``: ``full`` (the whole image as the face rectangle),
 the faces stage's default) or ``faces`` (the faces stage itself,
 ``emoverify.faces.detect.prepare_faces``). CK+48 images are already tight 48x48 face
 crops and are classified as they are. Prints counts, accuracy, Cohen's kappa,
-confusion tables and the labelling speed; writes agreement_<dataset>.png.
+confusion tables and the labelling speed; writes agreement_<dataset>.png into ``--out-dir``.
+
+Figures: per dataset ``<dataset>/images_per_second`` and, per threshold T, ``<dataset>/T<T>/<metric>`` for every
+number ``emoverify.labels.agreement.label_agreement`` returns (accuracy, Cohen's kappa, counts).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -23,11 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks import record
 from emoverify.labels.agreement import label_agreement, plot_confusion
 from emoverify.labels.classifier import detect_expressions, load_fer
 from emoverify.labels.sources import apply_threshold, manual_expressions
 
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+DATASETS = record.DATASETS
 
 
 def jaffe_table(root: Path) -> pd.DataFrame:
@@ -117,11 +120,15 @@ def measure(name: str, manifest: pd.DataFrame, thresholds: list[float], out_dir:
             )
             print(f"figure: {figure}")
         results[threshold] = metrics
-    return results
+    figures = {f"{name}/images_per_second": len(usable) / seconds}
+    for threshold, metrics in results.items():
+        numbers = {key: value for key, value in metrics.items() if isinstance(value, (int, float))}
+        figures.update({f"{name}/T{threshold:g}/{key}": value for key, value in numbers.items()})
+    return figures
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = record.parser(__doc__)
     parser.add_argument("--datasets", type=Path, default=DATASETS)
     parser.add_argument("--out-dir", type=Path, default=Path("/tmp"))
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.0, 0.4])
@@ -129,6 +136,7 @@ def main() -> None:
     parser.add_argument("--margin", type=float, default=0.0, help="alignment margin (the faces stage's default: 0)")
     args = parser.parse_args()
     jaffe = jaffe_table(args.datasets / "jaffe")
+    figures = {}
     for crop in args.jaffe_crops:
         with tempfile.TemporaryDirectory() as crops:
             if crop == "full":
@@ -137,10 +145,10 @@ def main() -> None:
                 manifest = mtcnn_manifest(jaffe, Path(crops), args.margin)
             else:
                 manifest = faces_stage_manifest(jaffe, Path(crops), args.margin)
-            measure(f"jaffe_{crop}", manifest, args.thresholds, args.out_dir)
-    measure(
-        "ck48", unaligned_manifest(ck48_table(args.datasets / "ck_plus48" / "CK+48")), args.thresholds, args.out_dir
-    )
+            figures.update(measure(f"jaffe_{crop}", manifest, args.thresholds, args.out_dir))
+    ck48 = unaligned_manifest(ck48_table(args.datasets / "ck_plus48" / "CK+48"))
+    figures.update(measure("ck48", ck48, args.thresholds, args.out_dir))
+    record.save(args, __spec__.name, figures, __doc__)
 
 
 if __name__ == "__main__":

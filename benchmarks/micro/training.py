@@ -1,7 +1,7 @@
 """Training speed per step: identity loss alone against identity loss plus every expression loss.
 
 Usage (from the repository root):
-    PYTHONPATH=workflow .venv/bin/python benchmarks/bench_training.py [--repeats 8] [--steps 3] [--threads N]
+    .venv/bin/python -m benchmarks.micro.training [--repeats 8] [--steps 3] [--threads N] [--json PATH | --record]
 
 Times the inner training step (forward, objective, backward, optimiser step) of the
 default config's CompactCNN on the same P x K batches of demo drawings, for
@@ -21,11 +21,13 @@ machine those rounds are noisy, so the objective alone (forward and backward on
 fixed embeddings, repeated many times) is timed too: its difference between the
 variants, over the step time of the variant alone, estimates the same extra cost
 with far less noise. The target is below 15%.
+
+Figures: per variant ``<variant>/step_ms`` (median), ``/images_per_second`` and ``/objective_ms``; per pair
+``<variant>/extra_percent`` (paired rounds) and ``<variant>/objective_extra_percent`` (the objective alone).
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
@@ -36,6 +38,7 @@ import numpy as np
 import torch  # before anything that might import tensorflow (see COMMON notes)
 import yaml
 
+from benchmarks import record
 from emoverify.data.demo import generate_demo
 from emoverify.model.device import seed_everything
 from emoverify.model.embedding import to_model_input
@@ -45,7 +48,7 @@ from emoverify.training import optimizers
 from emoverify.training.loop import augment, build_objective
 from emoverify.training.sampler import PKBatchSampler
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = record.REPO_ROOT
 ALL_EXPRESSION_LOSSES = {"pdm": 0.1, "pdp": 0.1, "fbv": 0.1, "ce": 0.1, "mtl": 0.1}
 VARIANTS = {
     "tl": {"primary": "triplet", "geometry": "spherical"},
@@ -178,6 +181,21 @@ def objective_seconds(trainers: dict[str, Trainer], batches: Batches, repeats: i
     return {name: statistics.median(values) for name, values in seconds.items()}
 
 
+def figures_of(seconds: dict[str, list[float]], objective: dict[str, float], batch_size: int) -> dict:
+    figures = {}
+    for name, values in seconds.items():
+        median = statistics.median(values)
+        figures[f"{name}/step_ms"] = 1000 * median
+        figures[f"{name}/images_per_second"] = batch_size / median
+        figures[f"{name}/objective_ms"] = 1000 * objective[name]
+    for alone, combined in PAIRS:
+        extra = statistics.median([b / a - 1 for a, b in zip(seconds[alone], seconds[combined])])
+        by_objective = (objective[combined] - objective[alone]) / statistics.median(seconds[alone])
+        figures[f"{combined}/extra_percent"] = 100 * extra
+        figures[f"{combined}/objective_extra_percent"] = 100 * by_objective
+    return figures
+
+
 def report(seconds: dict[str, list[float]], objective: dict[str, float], batch_size: int) -> list[str]:
     lines = [f"{'variant':<8} {'median ms/step':>15} {'min ms/step':>12} {'images/s':>9} {'objective ms':>13}"]
     for name, values in seconds.items():
@@ -202,7 +220,7 @@ def report(seconds: dict[str, list[float]], objective: dict[str, float], batch_s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = record.parser(__doc__)
     parser.add_argument("--repeats", type=int, default=8, help="interleaved timing rounds per variant")
     parser.add_argument("--steps", type=int, default=3, help="training steps per round")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps per variant before timing")
@@ -228,6 +246,8 @@ def main() -> None:
     seconds = measure(trainers, batches, warmup=args.warmup, repeats=args.repeats, steps=args.steps)
     objective = objective_seconds(trainers, batches, repeats=args.objective_repeats)
     print("\n".join(report(seconds, objective, batch_size)))
+    settings = {"threads": torch.get_num_threads(), "batch_size": batch_size, "rounds": args.repeats}
+    record.save(args, __spec__.name, {**settings, **figures_of(seconds, objective, batch_size)}, __doc__)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """CUDA against CPU: does training tl_pdp_fbv on the GPU (with mixed precision) give the CPU's losses?
 
 Usage (from the repository root, on a machine with an NVIDIA GPU):
-    PYTHONPATH=workflow .venv/bin/python benchmarks/cuda_check.py [--method tl_pdp_fbv] [--epochs 3]
+    .venv/bin/python -m benchmarks.tools.cuda_check [--method tl_pdp_fbv] [--epochs 3] [--json PATH | --record]
 
 Two checks on demo drawings (12 people, every expression twice), the default config's model:
 
@@ -22,6 +22,10 @@ time of all N against one alone, each process's seconds (in all and in training)
 throughput gained (N x alone / wall of all). ``--device cpu`` runs the same timing on the CPU (one torch
 thread a process) to dry-run it without a GPU, e.g. ``--concurrent 2 --device cpu --epochs 1
 --batches-per-epoch 2``.
+
+Figures (``_s``: seconds): the relative difference of every objective term and of the first epoch's loss, and
+each training's time; with ``--concurrent``, the wall time alone and together, their ratio, the throughput, the
+per-process median and the peak GPU memory.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ import numpy as np
 import torch  # before anything that might import tensorflow
 import yaml
 
-from bench_training import ROOT, default_training, demo_batches, demo_faces
+from benchmarks import record
+from benchmarks.micro.training import default_training, demo_batches, demo_faces
 from emoverify.model.device import seed_everything, use_threads
 from emoverify.model.networks import model_from_recipe
 from emoverify.splits.fold_data import FaceSet
@@ -50,7 +55,7 @@ WORKER_LINE = "worker result: "  # a worker's one line of JSON on stdout starts 
 
 
 def method_spec(name: str) -> dict:
-    methods = yaml.safe_load((ROOT / "config.yaml").read_text())["methods"]
+    methods = yaml.safe_load((record.REPO_ROOT / "config.yaml").read_text())["methods"]
     if name not in methods:
         sys.exit(f"unknown method {name!r}; config.yaml defines {sorted(methods)}")
     return methods[name]
@@ -114,19 +119,18 @@ def worker(args) -> int:
 def launch(n: int, args) -> tuple[float, list[dict]]:
     """Start ``n`` worker processes together; the wall time until the last exits, and each one's result with
     its ``seconds`` from the launch to its exit."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--device", args.device]
+    command = [sys.executable, "-m", __spec__.name, "--worker", "--device", args.device]
     command += ["--method", args.method, "--epochs", str(args.epochs)]
     command += ["--batches-per-epoch", str(args.batches_per_epoch)]
-    here = Path(__file__).resolve().parent
-    paths = [str(here), str(here.parent / "workflow"), os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in paths if path)}
     with tempfile.TemporaryDirectory(prefix="cuda_check_") as scratch:
         logs = [(Path(scratch) / f"{i}.out", Path(scratch) / f"{i}.err") for i in range(n)]
         launched = time.time()
         processes = []
         for out, err in logs:
             with open(out, "w") as stdout, open(err, "w") as stderr:
-                processes.append(subprocess.Popen(command, stdout=stdout, stderr=stderr, text=True, env=env))
+                processes.append(
+                    subprocess.Popen(command, stdout=stdout, stderr=stderr, text=True, cwd=record.REPO_ROOT)
+                )
         exited: dict[int, float] = {}
         while len(exited) < n:
             for index, process in enumerate(processes):
@@ -168,6 +172,21 @@ def concurrency_summary(n: int, alone: tuple[float, list[dict]], together: tuple
     return lines
 
 
+def concurrency_figures(n: int, alone: tuple[float, list[dict]], together: tuple[float, list[dict]]) -> dict:
+    alone_wall, (single,) = alone
+    wall, results = together
+    return {
+        "processes": n,
+        "alone_wall_s": alone_wall,
+        "alone_train_s": single["train_seconds"],
+        "together_wall_s": wall,
+        "together_over_alone": wall / alone_wall,
+        "throughput_over_one_at_a_time": n * alone_wall / wall,
+        "median_process_s": statistics.median(result["seconds"] for result in results),
+        "peak_memory_mb": max(result["peak_memory_mb"] for result in results),
+    }
+
+
 def concurrent(args) -> int:
     where = torch.cuda.get_device_name(0) if args.device == "cuda" else f"the CPU ({os.cpu_count()} cores)"
     print(
@@ -177,11 +196,13 @@ def concurrent(args) -> int:
     alone = launch(1, args)
     together = launch(args.concurrent, args)
     print("\n".join(concurrency_summary(args.concurrent, alone, together)))
+    figures = {"device": where, "method": args.method, **concurrency_figures(args.concurrent, alone, together)}
+    record.save(args, __spec__.name, figures, __doc__)
     return 0
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = record.parser(__doc__)
     parser.add_argument("--method", default="tl_pdp_fbv")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batches-per-epoch", type=int, default=8)
@@ -210,6 +231,7 @@ def main() -> int:
         f"method {args.method}: {method}"
     )
 
+    figures = {"device": torch.cuda.get_device_name(0), "method": args.method}
     print("\n1. objective on one batch, same initial weights")
     reference = objective_terms(method, training, cpu, mixed=False)
     runs = {
@@ -222,6 +244,10 @@ def main() -> int:
             f"{run[term]:>24.6f}{abs(run[term] - value) / max(abs(value), 1e-12):>11.2e}" for run in runs.values()
         )
         print(f"{term:<10}{value:>12.6f}{cells}")
+        for name, run in runs.items():
+            figures[f"{term}/{name.replace(' ', '_')}/relative_difference"] = abs(run[term] - value) / max(
+                abs(value), 1e-12
+            )
 
     print(f"\n2. train_model, {args.epochs} epochs x {args.batches_per_epoch} batches")
     histories = {
@@ -237,6 +263,16 @@ def main() -> int:
         f"\nfirst-epoch loss: cpu {first_cpu:.5f}, cuda {first_cuda:.5f}, "
         f"relative difference {abs(first_cuda - first_cpu) / abs(first_cpu):.2%}"
     )
+    figures.update(
+        {
+            "first_epoch_loss/cpu": first_cpu,
+            "first_epoch_loss/cuda_mixed": first_cuda,
+            "first_epoch_loss/relative_difference": abs(first_cuda - first_cpu) / abs(first_cpu),
+            "cpu/train_s": histories["cpu"][1],
+            "cuda_mixed/train_s": histories["cuda (mixed precision)"][1],
+        }
+    )
+    record.save(args, __spec__.name, figures, __doc__)
     return 0
 
 

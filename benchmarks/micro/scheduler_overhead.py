@@ -1,7 +1,8 @@
 """CPU that Snakemake's own scheduling loop takes from the jobs, with and without its job-rate timer.
 
 Usage (from the repository root):
-    .venv/bin/python benchmarks/scheduler_overhead.py [--jobs 240] [--cores 4] [--seconds 2]
+    .venv/bin/python -m benchmarks.micro.scheduler_overhead [--jobs 240] [--cores 4] [--seconds 2]
+        [--json PATH | --record]
 
 Runs one scratch workflow twice: ``--jobs`` jobs that each sleep ``--seconds`` and share input files, on
 ``--cores`` cores, so that many jobs are ready while a few run (as in a tuned study: hundreds of trainings
@@ -12,11 +13,11 @@ Snakemake process alone (its jobs are children and not counted), sampled every s
 run shows the cost after most jobs have finished, when the timers are most numerous.
 
 The sleeping jobs use no CPU, so the figures are the scheduler's; on a busy machine they are taken from the jobs.
+Figures: wall seconds, CPU seconds and the last quarter's share of a core, by default and hooked, and their ratio.
 """
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
@@ -25,10 +26,9 @@ from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks import record
+
 SNAKEFILE = """
-import sys
-sys.path.insert(0, {library!r})
 from emoverify import scheduling
 
 N = int(config["jobs"])
@@ -76,7 +76,7 @@ def measure(folder: Path, jobs: int, cores: int, hook: bool) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = record.parser(__doc__)
     parser.add_argument("--jobs", type=int, default=240)
     parser.add_argument("--cores", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=2.0)
@@ -86,7 +86,7 @@ def main() -> None:
     for hook in (False, True):
         with tempfile.TemporaryDirectory(prefix="scheduler_") as scratch:
             folder = Path(scratch)
-            text = SNAKEFILE.format(library=str(ROOT / "workflow"), seconds=args.seconds)
+            text = SNAKEFILE.format(seconds=args.seconds)
             (folder / "Snakefile").write_text(text)
             results[hook] = measure(folder, args.jobs, args.cores, hook)
         figures = results[hook]
@@ -97,6 +97,13 @@ def main() -> None:
         )
     ratio = results[False]["cpu"] / max(results[True]["cpu"], 1e-9)
     print(f"scheduler CPU, default over hooked: {ratio:.1f} x")
+    figures = {"jobs": args.jobs, "cores": args.cores, "job_sleep_s": args.seconds}
+    for hook, label in ((False, "default"), (True, "hooked")):
+        measured = results[hook]
+        figures[f"{label}/wall_s"] = measured["wall"]
+        figures[f"{label}/cpu_s"] = measured["cpu"]
+        figures[f"{label}/last_quarter_core_share"] = measured["tail_share"]
+    record.save(args, __spec__.name, {**figures, "cpu_ratio_default_over_hooked": ratio}, __doc__)
 
 
 if __name__ == "__main__":

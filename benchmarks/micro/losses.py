@@ -10,31 +10,29 @@ versus one forward pass of the CompactCNN backbone on a B x 3 x 64 x 64 batch.
 Batches are shaped like PKBatchSampler's: B / 8 identities x 8 images,
 expressions drawn from the 8 codes with 10 % unknown.
 
-    PYTHONPATH=workflow .venv/bin/python benchmarks/bench_losses.py [--sizes 64 256 1024] [--threads 1]
+    .venv/bin/python -m benchmarks.micro.losses [--sizes 64 256 1024] [--threads 1] [--json PATH | --record]
+
+The loop references are tests/test_losses.py's, imported as ``tests.test_losses`` (run from the repository root).
+Figures per loss and B: ``<loss>/B<B>/vectorised_ms``, ``/peak_mib`` and ``/loop_s`` (none when skipped); per B the
+expression losses together against the backbone's forward pass (``all_expression_losses/B<B>/ratio_to_backbone``).
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import re
 import signal
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "workflow"))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from test_losses import EXPRESSION_LOSSES, LOSSES  # noqa: E402  the loop references
-
-from emoverify import losses  # noqa: E402
-from emoverify.model.networks import CompactCNN  # noqa: E402
+from benchmarks import record
+from emoverify import losses
+from emoverify.model.networks import CompactCNN
+from tests.test_losses import EXPRESSION_LOSSES, LOSSES  # the loop references
 
 DIM = 128
 K = 8
@@ -140,8 +138,9 @@ def backbone_forward(batch_size: int):
 # --------------------------------------------------------------------------- the report
 
 
-def bench(sizes: list[int], budget: float) -> None:
+def bench(sizes: list[int], budget: float) -> dict:
     parts = trainable_parts(max(sizes) // K)
+    figures = {}
     loop_seconds: dict[tuple[str, int], float | None] = {}
     vector_seconds: dict[tuple[str, int], float] = {}
     print(f"{'loss':<20}{'B':>6}{'vectorised ms':>15}{'peak MiB':>10}{'loop s':>12}{'speed-up':>11}")
@@ -158,9 +157,13 @@ def bench(sizes: list[int], budget: float) -> None:
             speedup = f"{looped / seconds:.0f}x" if looped is not None else f">{budget / seconds:.0f}x"
             row = f"{name:<20}{batch_size:>6}{seconds * 1e3:>15.2f}{peak:>10.1f}{loop_text:>12}{speedup:>11}"
             print(row, flush=True)
+            figures[f"{name}/B{batch_size}/vectorised_ms"] = seconds * 1e3
+            figures[f"{name}/B{batch_size}/peak_mib"] = peak
+            figures[f"{name}/B{batch_size}/loop_s"] = looped
         print(flush=True)
     print_speedups(vector_seconds, loop_seconds, budget, sizes)
-    print_backbone_comparison(sizes, parts)
+    figures.update(print_backbone_comparison(sizes, parts))
+    return figures
 
 
 def time_loop(name, batch_size, sizes, loop_seconds, budget, run) -> float | None:
@@ -192,9 +195,10 @@ def print_speedups(vector_seconds, loop_seconds, budget, sizes) -> None:
     print()
 
 
-def print_backbone_comparison(sizes, parts) -> None:
+def print_backbone_comparison(sizes, parts) -> dict:
     print(f"all expression losses together ({', '.join(EXPRESSION_LOSSES)}), forward+backward,")
     print("versus one forward pass of CompactCNN(embedding_dim=128) on B x 3 x 64 x 64:")
+    figures = {}
     for batch_size in sizes:
         emb, ids, emo = pk_batch(batch_size)
         together = median_seconds(forward_backward(all_expression_losses, emb, ids, emo, parts))
@@ -205,10 +209,13 @@ def print_backbone_comparison(sizes, parts) -> None:
             f"ratio {together / backbone:.3f}  {verdict}",
             flush=True,
         )
+        figures[f"all_expression_losses/B{batch_size}/together_ms"] = together * 1e3
+        figures[f"all_expression_losses/B{batch_size}/ratio_to_backbone"] = together / backbone
+    return figures
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = record.parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024], help="batch sizes (multiples of 8)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: a shared machine)")
     parser.add_argument("--loop-budget", type=float, default=20.0, help="seconds a loop reference may take")
@@ -217,7 +224,8 @@ def main() -> None:
         parser.error(f"batch sizes must be multiples of {K} (identities x {K} images)")
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} CPU thread(s), D = {DIM}, float32, K = {K} images per identity\n")
-    bench(sorted(args.sizes), args.loop_budget)
+    figures = bench(sorted(args.sizes), args.loop_budget)
+    record.save(args, __spec__.name, {"threads": args.threads, "dim": DIM, **figures}, __doc__)
 
 
 if __name__ == "__main__":
