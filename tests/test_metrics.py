@@ -301,3 +301,17 @@ def test_training_and_evaluation_import_no_scikit_learn_or_matplotlib():
     env = {**os.environ, "PYTHONPATH": str(workflow)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_validation_figures_equal_the_full_metrics_on_random_inputs(metric):
+    rng = np.random.default_rng(3)
+    for people, per_person in [(30, 4), (8, 3), (2, 2)]:
+        ids = np.repeat(np.arange(people), per_person)
+        emb = rng.normal(size=(len(ids), 8)) + 1.5 * rng.normal(size=(people, 8))[ids]
+        sessions = rng.choice(["", "a", "b"], size=len(ids))
+        full = metrics.verification_metrics(emb, ids, metric=metric, sessions=sessions)
+        light = metrics.validation_figures(emb, ids, metric=metric, sessions=sessions)
+        assert list(light) == list(metrics.VALIDATION_FIGURES)
+        for name in metrics.VALIDATION_FIGURES:
+            assert light[name] == full[name] or (np.isnan(light[name]) and np.isnan(full[name])), name

@@ -257,6 +257,38 @@ def test_a_head_with_inception_weights_is_a_config_error(config):
         study.check_study(config)
 
 
+def test_a_fold_units_job_holds_every_planned_run_of_that_unit(config):
+    from emoverify.layout import Layout, Run
+
+    config["training"]["backbone"] = "head"
+    config.update(batch_heads=True, seeds=[0, 1], repeats=2, label_sources=["manual", "shuffled"])
+    study.check_study(config)
+    members = study.unit_members(config)
+    for repeat in range(2):
+        for fold in range(config["folds"]):
+            unit = [run for run in study.planned_runs(config) if (run.repeat, run.fold) == (repeat, fold)]
+            assert [(r.method, r.labels, r.seed) for r in unit] == [(m.method, m.labels, m.seed) for m in members]
+    job_runs = study.unit_job_runs(config)
+    assert len(job_runs) == len(members) == (3 + 3 * 2) * 2  # 3 baselines, 3 aux methods x 2 sources; 2 seeds
+    pdp = next(run for run in job_runs if run["method"] == "tl_pdp" and run["labels"] == "shuffled")
+    assert pdp["spec"] == study.run_method_spec(config, "tl_pdp") and pdp["training"]["backbone"] == "head"
+    assert pdp["label_params"] == study.label_params(config, "shuffled")
+    layout = Layout("x")
+    outputs = layout.unit_outputs("model.pt", members)
+    assert outputs[0] == "results/x/runs/tl/none/repeat{repeat}/fold{fold}/seed0/model.pt"
+    assert outputs[0].format(repeat=1, fold=2) == layout.run_file(Run("tl", "none", 2, 0, repeat=1), "model.pt")
+    assert layout.unit_log("train") == "results/x/logs/train/heads_repeat{repeat}_fold{fold}.log"
+
+
+def test_batch_heads_needs_a_head_and_holds_the_seeds_itself(config):
+    config["batch_heads"] = True
+    with pytest.raises(study.ConfigError, match="batch_heads .* needs training.backbone: head"):
+        study.check_study(config)
+    config["training"]["backbone"], config["batch_seeds"] = "head", True
+    with pytest.raises(study.ConfigError, match="set batch_seeds: false"):
+        study.check_study(config)
+
+
 def tuned_plan(config: dict, preset: str, data_root: Path) -> tuple[dict, list]:
     """A dataset preset + overlays/tuned.yaml over config.yaml, validated and budget-checked as the Snakefile
     does (equal budgets, every configured setting a grid point), and its planned runs."""

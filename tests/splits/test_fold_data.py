@@ -62,3 +62,37 @@ def test_shuffled_labels_permute_the_training_images_only_and_keep_class_frequen
     other_unit = shuffled_expressions(manual, train, repeat=0, fold=2)
     assert not other_unit[train].equals(shuffled[train])
     assert np.array_equal(np.sort(other_unit[train].to_numpy()), np.sort(manual[train].to_numpy()))
+
+
+def test_expressions_on_fewer_faces_than_the_minimum_become_unknown_before_the_shuffle():
+    table = faces_table()
+    table.loc[table["emotion_manual"] == "anger", "emotion_manual"] = ""  # anger: 0 images
+    table.loc[[0, 7], "emotion_manual"] = "fear"  # fear: 2 usable images
+    table.loc[table.index[-1], ["emotion_manual", "status"]] = ["disgust", "no_face"]  # not a usable face
+    table.loc[table.index[-2], "emotion_manual"] = "disgust"  # disgust: 1 usable image (2 rows)
+    counts = table.loc[table["status"] == "ok", "emotion_manual"].value_counts()
+    assert counts["fear"] == 2 and counts["disgust"] == 1 and counts["sadness"] >= 3
+    kept = run_expressions(table, {"source": "manual", "min_expression_images": 3}, None)
+    plain = run_expressions(table, {"source": "manual"}, None)
+    rare = plain.isin(["fear", "disgust"])
+    assert (kept[rare] == "").all() and rare.sum() == 4
+    assert (kept[~rare] == plain[~rare]).all()  # every other label as it was
+    assert run_expressions(table, {"source": "manual", "min_expression_images": 2}, None).eq("fear").sum() == 2
+    folds = make_repeated_folds(table, n_folds=3, repeats=1, seed=0, val_fraction=0.25)
+    params = {"source": "shuffled", "shuffle_source": "manual", "min_expression_images": 3}
+    shuffled = run_expressions(table, params, None, folds, fold=1)
+    assert not shuffled.isin(["fear", "disgust"]).any()  # the shuffle permutes the kept labels only
+    assert sorted(shuffled) == sorted(kept)
+
+
+def test_the_minimum_reaches_label_runs_and_batches_only_when_set():
+    from emoverify import study
+
+    labels = {"confidence_threshold": 0.4, "shuffle_source": "manual", "min_expression_images": 0}
+    config = {"labels": labels, "training": {"sampler": "expression_pairs", "sampler_labels": "manual"}}
+    assert study.label_params(config, "manual") == {"source": "manual"}
+    labels["min_expression_images"] = 20
+    assert study.label_params(config, "detected")["min_expression_images"] == 20
+    assert study.label_params(config, "shuffled")["min_expression_images"] == 20
+    assert study.batch_labels(config)["min_expression_images"] == 20
+    assert "min_expression_images" not in study.label_params(config, "none")

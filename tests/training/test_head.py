@@ -5,8 +5,10 @@ import pytest
 import torch
 from demo_runs import FBV, TRAINING, TRIPLET, run
 
+from emoverify.evaluation import verification
 from emoverify.features.store import Features, load_features, save_features
 from emoverify.model import checkpoint
+from emoverify.model.device import seed_everything
 from emoverify.model.embedding import embed
 from emoverify.model.networks import FeatureHead, model_from_recipe
 from emoverify.splits.fold_data import FaceSet, descriptor_rows
@@ -55,10 +57,31 @@ def test_head_maps_descriptors_to_the_embedding_size_of_its_geometry():
 
 
 def test_head_learns_to_separate_unseen_people_better_than_untrained(sets):
+    seed_everything(0)  # the run's seed: the head it starts from
     untrained = train.validation_auc(model_from_recipe(HEAD, "spherical"), sets["val"], torch.device("cpu"))
     result = run(sets, epochs=8, training=HEAD)
-    assert result.history["total"].iloc[-1] < result.history["total"].iloc[0]
-    assert result.best_val_auc > untrained + 0.05
+    trained = result.history[result.history["epoch"] > 0]
+    assert trained["total"].iloc[-1] < trained["total"].iloc[0]
+    assert result.best_val_auc > untrained + 0.02 and result.best_epoch > 0 and result.epochs_run == 8
+    assert result.history["epoch"].iloc[0] == 0  # the untrained head's row: validation figures, no loss
+    assert result.history["val_auc"].iloc[0] == pytest.approx(untrained) and np.isnan(result.history["total"].iloc[0])
+
+
+def test_the_untrained_head_ships_when_training_only_hurts_validation(sets):
+    destroying = {**HEAD, "learning_rate": 50.0, "patience": 3}
+    result = run(sets, epochs=6, training=destroying)
+    history = result.history.set_index("epoch")
+    assert (history.loc[1:, "val_auc"] < history.loc[0, "val_auc"]).all()  # every trained epoch is worse
+    assert result.best_epoch == 0 and result.epochs_run == 3  # patience 3 after epoch 0
+    untrained = verification.untrained_model(destroying, 0, torch.device("cpu"))  # the untrained reference's head
+    shipped = result.model.state_dict()
+    for name, value in untrained.state_dict().items():
+        assert torch.equal(shipped[name], value), name
+    assert result.best_val_auc == history.loc[0, "val_auc"]
+
+
+def test_from_scratch_networks_do_not_rank_their_random_start(sets):
+    assert train.untrained_is_candidate(HEAD) and not train.untrained_is_candidate(TRAINING)
 
 
 @pytest.mark.parametrize("method", [TRIPLET, FBV], ids=["triplet", "fbv_pdp"])

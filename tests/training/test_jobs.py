@@ -56,3 +56,90 @@ def test_batched_seeds_equal_standalone_runs(demo_sets, tmp_path):
 def test_paths_must_match_runs(demo_sets, tmp_path):
     with pytest.raises(ValueError, match="2 runs need as many"):
         jobs.train_runs(demo_sets, [Run("tl", "none", 0, 0)] * 2, ["a"], ["b"])
+
+
+HEAD = {**TRAINING, "backbone": "head", "features": "dlib", "head_hidden": 16, "embedding_dim": 128}
+TL = {"primary": "triplet", "geometry": "spherical", "aux": {}}
+TL_PDP = {"primary": "triplet", "geometry": "spherical", "aux": {"pdp": 0.1}}
+# a fold unit's members: methods, label sources and seeds, one with its own training knob (a tuning candidate)
+MEMBERS = [
+    {"method": "tl", "labels": "none", "seed": 0, "spec": TL, "training": HEAD},
+    {"method": "tl_pdp", "labels": "manual", "seed": 0, "spec": TL_PDP, "training": HEAD},
+    {"method": "tl_pdp", "labels": "shuffled", "seed": 1, "spec": TL_PDP, "training": HEAD},
+    {"method": "tl__m0.4", "labels": "none", "seed": 1, "spec": TL, "training": {**HEAD, "margin": 0.4}},
+]
+
+
+def head_faces(label_params, splits):
+    """Descriptor face sets whose expressions depend on the label source (as the rule's loader gives them)."""
+    from test_head import descriptor_sets
+
+    sets = descriptor_sets()
+    if label_params["source"] == "shuffled":
+        for faces in sets.values():
+            faces.expressions = faces.expressions[::-1].copy()
+    return {split: sets[split] for split in splits}
+
+
+def test_batched_head_runs_equal_standalone_runs_bit_for_bit(tmp_path):
+    members = [{**m, "label_params": {"source": m["labels"]}} for m in MEMBERS]
+    loads = []
+
+    def load(label_params, size, splits=("train", "val")):
+        loads.append(label_params["source"])
+        return head_faces(label_params, splits)
+
+    settings = dict(epochs=3, device=torch.device("cpu"), console=io.StringIO())
+    unit = tmp_path / "unit"
+    unit.mkdir()
+    files = {"m": "model.pt", "h": "history.csv", "e": "embeddings.npz", "j": "metrics.json"}
+    paths = {key: [str(unit / f"{i}_{name}") for i in range(len(members))] for key, name in files.items()}
+    jobs.train_unit(load, members, paths["m"], paths["h"], repeat=1, fold=2, **settings)
+    assert loads == ["none", "manual", "shuffled"]  # the fold loaded once per label source
+    outputs = evaluation_jobs.output_pairs(paths["e"], paths["j"])
+    evaluation = dict(device=torch.device("cpu"), evaluation=EVALUATION)
+    evaluation_jobs.evaluate_unit(
+        members,
+        paths["m"],
+        outputs,
+        lambda labels, size: head_faces(labels, ("val", "test")),
+        repeat=1,
+        fold=2,
+        **evaluation,
+    )
+    states = []
+    for i, member in enumerate(members):
+        alone = tmp_path / f"alone{i}"
+        alone.mkdir()
+        run = Run(member["method"], member["labels"], 2, member["seed"], repeat=1)
+        faces = head_faces(member["label_params"], ("train", "val"))
+        jobs.train_runs(
+            faces,
+            [run],
+            [str(alone / "m")],
+            [str(alone / "h")],
+            method=member["spec"],
+            training=member["training"],
+            **settings,
+        )
+        one, other = torch.load(paths["m"][i], weights_only=False), torch.load(alone / "m", weights_only=False)
+        facts = [{key: value for key, value in state.items() if key != "model_state"} for state in (one, other)]
+        assert facts[0] == facts[1] and facts[0]["repeat"] == 1 and facts[0]["method_name"] == member["method"]
+        for key in one["model_state"]:
+            assert torch.equal(one["model_state"][key], other["model_state"][key]), (member["method"], key)
+        columns = [c for c in pd.read_csv(alone / "h").columns if c != "seconds"]
+        pd.testing.assert_frame_equal(pd.read_csv(paths["h"][i])[columns], pd.read_csv(alone / "h")[columns])
+        alone_out = evaluation_jobs.output_pairs(str(alone / "e.npz"), str(alone / "j.json"))
+        faces = head_faces(member["label_params"], ("val", "test"))
+        evaluation_jobs.evaluate_runs(
+            [run], [str(alone / "m")], alone_out, lambda size, faces=faces: faces, **evaluation
+        )
+        assert (alone / "j.json").read_text() == open(paths["j"][i]).read()
+        states.append(one["model_state"])
+    # the members differ (each trained its own method, labels and seed)
+    assert len({tuple(s["backbone.residual.2.weight"].flatten()[:4].tolist()) for s in states}) == len(members)
+
+
+def test_unit_paths_must_match_members(tmp_path):
+    with pytest.raises(ValueError, match="4 unit members need as many"):
+        jobs.train_unit(None, MEMBERS, ["a"], ["b"], repeat=0, fold=0, epochs=1, device=None, console=None)

@@ -78,3 +78,18 @@ def test_without_the_tar_figure_the_auc_ranks(tmp_path):
     a = history(tmp_path / "a.csv", [float("nan")] * 2, auc=[0.7, 0.8])
     assert select.run_figure(a, "tar_at_far_1e-2") == (0.8, "auc")
     assert select.run_figure(tmp_path / "absent.csv", "tar_at_far_1e-2") is None
+
+
+def test_a_heads_untrained_epoch_zero_counts_for_its_candidate(tmp_path):
+    """A head's history starts with epoch 0, the untrained head (no loss): when no candidate's training beats
+    it, every candidate's figure is the untrained one, they tie, and the smallest setting ships it."""
+    untrained = 0.7
+    paths = {}
+    for name, trained in {"a": [0.5, 0.6], "b": [0.65, 0.4]}.items():
+        frame = pd.DataFrame({"epoch": [0, 1, 2], "total": [float("nan"), 1.0, 0.9]})
+        frame["val_tar_at_far_1e-2"], frame["val_auc"] = [untrained, *trained], 0.9
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        paths[name] = [tmp_path / f"{name}.csv"]
+    record = selection([("a", {"w": 0.01}, paths["a"]), ("b", {"w": 0.1}, paths["b"])])
+    assert [c["validation"] for c in record["candidates"]] == [untrained, untrained]
+    assert record["winner"] == "a" and "2 tied" in record["reason"]

@@ -23,6 +23,7 @@ NAME_PATTERN = r"^[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*$"
 METHOD_WILDCARD = r"[A-Za-z0-9_-]+"
 _RUN_NAME = "{method}_{labels}_repeat{repeat}_fold{fold}_seed{seed}"  # a run in log and benchmark file names
 _GROUP_NAME = "{method}_{labels}_repeat{repeat}_fold{fold}_seeds"  # every seed of a group, in one job (batch_seeds)
+_UNIT_NAME = "heads_repeat{repeat}_fold{fold}"  # every run of a fold unit, in one job (batch_heads)
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,20 @@ class Layout:
         if seeds is None:
             return pattern
         return [pattern.replace("{seed}", str(int(seed))) for seed in seeds]
+
+    def unit_outputs(self, name: str, members: list[Run]) -> list[str]:
+        """A fold unit's job's file of every run it holds (``batch_heads``): each member's run folder with
+        {repeat} and {fold} left as wildcards."""
+        unit = {"repeat": "{repeat}", "fold": "{fold}"}
+        return [
+            self(f"{RUN_DIR.format(method=m.method, labels=m.labels, seed=m.seed, **unit)}/{name}") for m in members
+        ]
+
+    def unit_log(self, stage: str) -> str:
+        return self(f"logs/{stage}/{_UNIT_NAME}.log")
+
+    def unit_benchmark(self, stage: str) -> str:
+        return self(f"benchmarks/{stage}/{_UNIT_NAME}.tsv")
 
     def job_log(self, stage: str, batched: bool) -> str:
         """The log of one job of a stage: a run's, or (``batched``) a method x labels x fold group's."""

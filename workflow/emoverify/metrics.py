@@ -288,6 +288,16 @@ def verification_metrics(
     return result
 
 
+def validation_figures(emb, ids, *, metric: str, sessions=None) -> dict:
+    """``VALIDATION_FIGURES`` exactly as ``verification_metrics`` computes them (same-session positives
+    excluded), without its other figures: what early stopping reads after every epoch."""
+    pairs = build_pairs(emb, ids, metric=metric, sessions=sessions)
+    keep = pairs.evaluated(True)
+    labels = pairs.same[keep]
+    curves = _curve_metrics(labels, pairs.score[keep], int((~labels).sum()), suffix="")
+    return {name: curves[name] for name in VALIDATION_FIGURES}
+
+
 def _curve_metrics(labels: np.ndarray, scores: np.ndarray, n_neg: int, suffix: str) -> dict:
     keys = ["auc", "eer", *FAR_LEVELS]
     if not _has_both_classes(labels):

@@ -145,6 +145,13 @@ def check_study(config: dict) -> None:
     if config["experiment"] in config.get("compare_with", []):
         raise ConfigError(f"compare_with names this experiment ({config['experiment']}): name the other ones")
     training = config["training"]
+    if config.get("batch_heads") and training["backbone"] != "head":
+        raise ConfigError(
+            "batch_heads holds every head run of a fold unit in one job; it needs training.backbone: head "
+            "(image networks: batch_seeds)"
+        )
+    if config.get("batch_heads") and config.get("batch_seeds"):
+        raise ConfigError("batch_heads already holds every seed of a fold unit in its job: set batch_seeds: false")
     if training["backbone"] == "head" and training["pretrained"] != "none":
         raise ConfigError(
             "training.backbone: head trains on the cached descriptors of training.features; `pretrained` is the "
@@ -218,6 +225,28 @@ def planned_runs(config: dict) -> list[Run]:
                     for fold in range(config["folds"]):
                         runs += [Run(name, labels, fold, seed, repeat=repeat) for seed in config["seeds"]]
     return runs
+
+
+def unit_members(config: dict) -> list[Run]:
+    """The runs every fold unit holds (method or candidate, label source, seed), as repeat 0 fold 0's: with
+    ``batch_heads`` one job trains (evaluates) them all."""
+    return [run for run in planned_runs(config) if (run.repeat, run.fold) == (0, 0)]
+
+
+def unit_job_runs(config: dict) -> list[dict]:
+    """What each member of a fold unit's job trains with: its name, label source and seed, its method spec,
+    training recipe and label parameters (the values a standalone run's rule passes)."""
+    return [
+        {
+            "method": run.method,
+            "labels": run.labels,
+            "seed": run.seed,
+            "spec": run_method_spec(config, run.method),
+            "training": run_training_recipe(config, run.method),
+            "label_params": label_params(config, run.labels),
+        }
+        for run in unit_members(config)
+    ]
 
 
 def planned_selections(config: dict) -> list[dict]:
@@ -312,6 +341,9 @@ def label_params(config: dict, labels: str) -> dict:
         params["shuffle_source"] = config["labels"]["shuffle_source"]
     if DETECTED in (labels, params.get("shuffle_source")):
         params["confidence_threshold"] = config["labels"]["confidence_threshold"]
+    min_images = config["labels"].get("min_expression_images", 0)
+    if labels != NO_LABELS and min_images > 1:  # left out when off, so turning it on reruns only label runs
+        params["min_expression_images"] = min_images
     return params
 
 

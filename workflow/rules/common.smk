@@ -48,6 +48,26 @@ def job_outputs(name, reference=False):
     return LAYOUT.job_outputs(name, JOB_SEEDS, reference)
 
 
+# With batch_heads one job holds every head run of a fold unit; UNIT_RUNS says what each trains with.
+BATCH_HEADS = config["batch_heads"]
+UNIT_RUNS = study.unit_job_runs(config) if BATCH_HEADS else []
+
+
+def unit_outputs(name):
+    return LAYOUT.unit_outputs(name, study.unit_members(config))
+
+
+def unit_label_inputs(wildcards):
+    """The label files any run of a fold unit reads."""
+    sources = {source for run in UNIT_RUNS for source in study.label_sources_read(config, run["labels"])}
+    inputs = {}
+    if registry.DETECTED in sources:
+        inputs["detected"] = LAYOUT.detected
+    if registry.MANUAL in sources:
+        inputs["manual_check"] = LAYOUT.manual_labels_check
+    return inputs
+
+
 def job_seeds(wildcards):
     """The seeds a train or evaluate job runs, in the order of its output lists."""
     return [int(wildcards.seed)] if JOB_SEEDS is None else list(JOB_SEEDS)

@@ -67,3 +67,24 @@ def output_pairs(embeddings, metrics) -> list[SimpleNamespace]:
     """A rule's embeddings and metrics outputs (one path each, or lists with batch_seeds), run by run."""
     pairs = zip(job_paths(embeddings), job_paths(metrics), strict=True)
     return [SimpleNamespace(embeddings=e, metrics=m) for e, m in pairs]
+
+
+def evaluate_unit(
+    members: list[dict], model_paths: list, outputs: list[SimpleNamespace], load_faces, *, repeat, fold, **settings
+):
+    """Score every head run of one fold unit (``batch_heads``), each exactly as its standalone job does;
+    ``load_faces(label_params, input_size)`` gives the val and test faces, loaded once per label source."""
+    faces: dict[tuple, dict] = {}
+
+    def cached(label_params):
+        def load(size):
+            key = (repr(sorted(label_params.items())), size)
+            if key not in faces:
+                faces[key] = load_faces(label_params, size)
+            return faces[key]
+
+        return load
+
+    for member, model_path, output in zip(members, model_paths, outputs, strict=True):
+        run = Run(member["method"], member["labels"], fold, member["seed"], repeat=repeat)
+        evaluate_runs([run], [model_path], [output], cached(member["label_params"]), **settings)

@@ -57,6 +57,19 @@ def resolve_expressions(
     return labels.rename("emotion")
 
 
+def drop_rare_expressions(labels: pd.Series, min_images: int) -> pd.Series:
+    """``labels`` with every expression that fewer than ``min_images`` images carry made unknown ("").
+
+    A class seen on a handful of images gives the expression losses a few pairs of mostly noise (crowd labels
+    in the wild); counting over the dataset, not a fold, keeps one vocabulary for every fold and label source.
+    """
+    if min_images <= 1:
+        return labels
+    counts = labels[labels != ""].value_counts()
+    rare = counts.index[counts < min_images]
+    return labels.where(~labels.isin(rare), "")
+
+
 def manual_expressions(manifest: pd.DataFrame) -> pd.Series:
     """Canonical manual labels indexed by ``image_id`` (``""`` where the dataset has none)."""
     if "emotion_manual" not in manifest.columns:

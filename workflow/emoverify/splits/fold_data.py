@@ -127,9 +127,16 @@ def _in_unit(folds: pd.DataFrame, repeat: int, fold: int) -> pd.Series:
 
 
 def source_expressions(manifest: pd.DataFrame, label_params: dict, detected: pd.DataFrame | None) -> pd.Series:
-    """The expression of every image from a manual or detected source ("" unknown)."""
+    """The expression of every image from a manual or detected source ("" unknown), expressions shown on fewer
+    than ``min_expression_images`` usable faces made unknown."""
     threshold = label_params.get("confidence_threshold", 0.0)
-    return label_sources.resolve_expressions(manifest, detected, label_params["source"], threshold)
+    labels = label_sources.resolve_expressions(manifest, detected, label_params["source"], threshold)
+    min_images = label_params.get("min_expression_images", 0)
+    if min_images <= 1:
+        return labels
+    usable = manifest.loc[manifest["status"] == "ok", "image_id"] if "status" in manifest else manifest["image_id"]
+    kept = label_sources.drop_rare_expressions(labels.loc[usable.astype(str)], min_images)
+    return kept.reindex(labels.index, fill_value="")
 
 
 def shuffled_expressions(base: pd.Series, train_ids, *, repeat: int, fold: int) -> pd.Series:

@@ -69,3 +69,33 @@ def train_runs(faces, runs: list[Run], model_paths: list, history_paths: list, *
         train_and_save(faces, run, model_path, history_path, **settings)
         seconds.append(time.perf_counter() - started)
     return seconds
+
+
+def train_unit(load_faces, members: list[dict], model_paths: list, history_paths: list, *, repeat, fold, **settings):
+    """Every head run of one fold unit (``batch_heads``), in turn, each exactly as its standalone job trains
+    it; returns each run's seconds.
+
+    ``members`` are ``study.unit_job_runs`` entries (method, labels, seed, spec, training, label_params);
+    ``load_faces(label_params, input_size)`` gives the fold's train and val faces, loaded once per label source.
+    """
+    if not len(members) == len(model_paths) == len(history_paths):
+        raise ValueError(f"{len(members)} unit members need as many model and history paths")
+    faces_by_source: dict[tuple, dict[str, FaceSet]] = {}
+    seconds = []
+    for member, model_path, history_path in zip(members, model_paths, history_paths):
+        started = time.perf_counter()
+        source = (repr(sorted(member["label_params"].items())), member["training"]["input_size"])
+        if source not in faces_by_source:
+            faces_by_source[source] = load_faces(member["label_params"], member["training"]["input_size"])
+        run = Run(member["method"], member["labels"], fold, member["seed"], repeat=repeat)
+        train_and_save(
+            faces_by_source[source],
+            run,
+            model_path,
+            history_path,
+            method=member["spec"],
+            training=member["training"],
+            **settings,
+        )
+        seconds.append(time.perf_counter() - started)
+    return seconds

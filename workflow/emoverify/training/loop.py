@@ -49,7 +49,8 @@ class TrainingResult:
 
     @property
     def epochs_run(self) -> int:
-        return len(self.history)
+        """Training epochs run (the history's epoch 0, the untrained model's row, trains nothing)."""
+        return int((self.history["epoch"] > 0).sum()) if len(self.history) else 0
 
     @property
     def pairs_seen(self) -> dict[str, int]:
@@ -81,7 +82,7 @@ def validation_figures(model: EmbeddingModel, val: FaceSet, device: torch.device
     if len(val) < 2:
         return dict.fromkeys(metrics.VALIDATION_FIGURES, float("nan"))
     embedding = embed(model, val.images, device)
-    result = metrics.verification_metrics(
+    result = metrics.validation_figures(
         embedding, val.identities, metric=distance_metric(model.geometry), sessions=val.sessions
     )
     return {name: float(result[name]) for name in metrics.VALIDATION_FIGURES}
@@ -106,6 +107,16 @@ def early_stopping_score(figures: dict[str, float], figure: str, loss: float) ->
     if np.isfinite(auc):
         return "auc", (auc, auc)
     return "loss", (-loss, -loss)
+
+
+def untrained_is_candidate(training: dict) -> bool:
+    """Whether the untrained model (epoch 0) competes with the trained epochs for early stopping.
+
+    A head starts as the pretrained recognizer itself (a rotation of its space), so a head whose training does
+    not beat that on validation people ships as the recognizer: a head can only help. A network trained from
+    scratch starts as noise; shipping it would hide a training that failed, so its epochs compete alone.
+    """
+    return training["backbone"] == "head"
 
 
 def check_training_labels(method: dict, train: FaceSet) -> None:
@@ -239,6 +250,10 @@ def train_one_epoch(
     return {**means, **pairs}
 
 
+def _figures_text(validation: dict[str, float]) -> str:
+    return "".join(f" {column} {value:.4f}" for column, value in validation.items() if np.isfinite(value))
+
+
 def train_model(
     train: FaceSet,
     val: FaceSet,
@@ -256,7 +271,8 @@ def train_model(
     dataset_expressions: set[str] | None = None,
 ) -> TrainingResult:
     """Train with P x K batches and early stopping on ``training["validation_figure"]`` (see
-    ``early_stopping_score``); returns the best epoch's model.
+    ``early_stopping_score``); returns the best epoch's model. Where ``untrained_is_candidate`` (a head), the
+    untrained model is epoch 0 of the history and of the ranking, kept unless a trained epoch beats it.
 
     With `progress`, the epochs go to `progress_stream` (the console; stderr by default) as a live bar on a
     terminal, elsewhere as a line at most every `progress_every` seconds and at the end (``EpochProgress``), and
@@ -273,6 +289,16 @@ def train_model(
     metrics.history_column(watched)  # an unknown figure fails before the first epoch
     rows, best_state, best_score, best_epoch, stale = [], None, None, 0, 0
     best_figures, used = dict.fromkeys(metrics.VALIDATION_FIGURES, float("nan")), watched
+    if untrained_is_candidate(training):
+        started = time.perf_counter()
+        figures = validation_figures(model, val, device)
+        if any(np.isfinite(value) for value in figures.values()):  # without validation people nothing ranks it
+            used, best_score = early_stopping_score(figures, watched, float("nan"))
+            best_figures, best_state = figures, copy.deepcopy(model.state_dict())
+            validation = {metrics.history_column(name): value for name, value in figures.items()}
+            rows.append({"epoch": 0, **validation, "seconds": time.perf_counter() - started})
+            if progress:
+                print(f"epoch 0 (untrained):{_figures_text(validation)}", flush=True)
     console = EpochProgress(run_name, epochs, progress_stream, every_seconds=progress_every) if progress else None
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
@@ -287,8 +313,7 @@ def train_model(
             shown = {"val_auc": figures["auc"]} if np.isfinite(figures["auc"]) else {}
             console.update(epoch, loss=row.get("total", float("nan")), **shown)
         if progress:
-            text = "".join(f" {column} {value:.4f}" for column, value in validation.items() if np.isfinite(value))
-            print(f"epoch {epoch}: loss {row.get('total', float('nan')):.4f}{text}", flush=True)
+            print(f"epoch {epoch}: loss {row.get('total', float('nan')):.4f}{_figures_text(validation)}", flush=True)
         used, score = early_stopping_score(figures, watched, row.get("total", 0.0))
         if best_score is None or score > best_score:
             best_score, best_figures, best_epoch, stale = score, figures, epoch, 0

@@ -51,7 +51,7 @@ def run_figures(experiment_dir, method: str, figure: str) -> pd.DataFrame:
                 "validation": value,
                 "figure_used": used,
                 "best_epoch": best_epoch,
-                "epochs_run": len(epochs),
+                "epochs_run": int((epochs["epoch"] > 0).sum()),  # epoch 0: a head's untrained row
             }
         )
     return pd.DataFrame(rows, columns=RUN_COLUMNS)

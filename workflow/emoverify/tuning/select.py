@@ -2,7 +2,9 @@
 figures its training runs logged (``history.csv``), never from a test metric (the rule has none as input).
 
 A run's figure is the watched validation figure at its kept epoch (early stopping keeps the best one, so it is
-the column's best value); a candidate's figure is the mean over its seeds. The highest wins; ties go to the
+the column's best value; a head's history starts with epoch 0, the untrained head, so a candidate whose training
+does not beat the recognizer on validation people scores as the recognizer); a candidate's figure is the mean over
+its seeds. The highest wins; ties go to the
 candidate with the smaller settings (the grid's order). A fold whose validation people are fewer than
 ``min_validation_identities`` cannot rank candidates: the method's configured setting is taken, and the
 selection says so.

@@ -1,0 +1,27 @@
+from types import SimpleNamespace
+
+import _setup  # noqa: F401
+
+from emoverify.model.device import job_device, use_threads
+from emoverify.scriptlog import logged
+from emoverify.splits import fold_data
+from emoverify.training import jobs
+
+with logged(snakemake.log[0]) as console:
+    use_threads(snakemake.threads)
+    p, w = snakemake.params, snakemake.wildcards
+    unit = {"repeat": int(w.repeat), "fold": int(w.fold)}
+    where = SimpleNamespace(**unit)  # the fold unit load_rule_fold reads
+    jobs.train_unit(
+        lambda labels, size: fold_data.load_rule_fold(
+            snakemake.input, where, size, labels, ("train", "val"), p.batch_labels
+        ),
+        p.members,
+        list(snakemake.output.model),
+        list(snakemake.output.history),
+        **unit,
+        epochs=p.epochs,
+        device=job_device(p.device, snakemake.resources),
+        console=console,
+        dataset_expressions=fold_data.dataset_expressions(snakemake.input.manifest),
+    )
