@@ -1,8 +1,8 @@
 """One training job: the runs it holds (one, or every seed of a method x label source x fold with
 ``batch_seeds``), each trained from its own seed exactly as if alone and saved to its own run folder.
 
-Holding several runs in one process pays the process's start-up once (the interpreter and torch: 2-3 s on
-two cores; the optimizers keep torch._dynamo out, see optimizers.py) and loads the fold's faces once.
+Holding several runs in one process pays the process's start-up once (the interpreter and torch; the
+optimizers keep torch._dynamo out, see optimizers.py) and loads the fold's faces once (docs/performance.md).
 """
 
 from __future__ import annotations
