@@ -1,5 +1,5 @@
 # emoverify: face verification with expression-label geometric constraints.
-# `snakemake --cores all` runs the default (demo) study; see README.md for presets.
+# `snakemake --cores all` runs the default (demo) study; README.md lists the presets.
 
 
 configfile: "config.yaml"

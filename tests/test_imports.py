@@ -9,7 +9,7 @@ import pytest
 LIBRARY = Path(__file__).resolve().parents[1] / "workflow" / "emoverify"
 # Lower rank = lower layer. Modules at the top of the package are the shared base, except the plan (study),
 # which sits above every stage (rules read it; no stage does). Tuning reads what training logged and hands the
-# report its winners. Labels and features both follow the faces and
+# report its winners; the findings export sits above the plan. Labels and features both follow the faces and
 # run beside each other, so neither imports the other.
 RANK = {
     "data": 1,
@@ -22,6 +22,7 @@ RANK = {
     "tuning": 6,
     "report": 7,
     "study": 8,
+    "findings": 9,  # exports finished studies: reads the plan's config handling, nothing imports it
 }
 BASE = 0
 

@@ -305,7 +305,7 @@ def tuned_plan(config: dict, preset: str, data_root: Path) -> tuple[dict, list]:
 
 def test_the_tuned_ckplus48_study_is_the_protocol_its_preset_costs(config, tmp_path):
     """CK+48 + overlays/tuned.yaml: two candidates per method and baseline over 12 methods, three label sources
-    for the expression methods, one repeat of 5 folds: the 300 trainings README's Cost bullet times."""
+    for the expression methods, one repeat of 5 folds: 300 trainings, as many as the untuned preset's."""
     merged, runs = tuned_plan(config, "ckplus48.yaml", tmp_path)
     assert len(runs) == (3 + 9 * 3) * 2 * 5
     per_method: dict[str, set] = {}

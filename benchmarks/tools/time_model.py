@@ -94,7 +94,7 @@ SAME_FACES = {
 CHAIN = {"generate_demo": 1, "dataset": 1, "detect_align": 2, "make_splits": 1, "aggregate": 1, "compare_regimes": 1}
 BENCHMARK_RULES = {"faces": "detect_align", "labels": "detect_expressions"}
 RUN_FILE = re.compile(
-    r"^(?P<method>.+)_(?P<labels>[a-z]+)_repeat(?P<repeat>\d+)_fold(?P<fold>\d+)_seed(?P<seed>-?\d+)$"
+    r"^(?P<method>.+?)_(?P<labels>shuffled_across|[a-z]+)_repeat(?P<repeat>\d+)_fold(?P<fold>\d+)_seed(?P<seed>-?\d+)$"
 )
 
 

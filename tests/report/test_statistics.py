@@ -112,6 +112,15 @@ def test_markdown_cells(study):
         summary.to_markdown(table, metrics=["rank1"])
 
 
+def test_a_single_session_flag_marks_its_summary_row_and_is_absent_otherwise(study):
+    runs = runs_table.collect_runs(study)
+    assert "single_session_losses" not in summary.summarize(runs)  # no run flagged: the table as before
+    flagged = runs.assign(single_session_losses=["pdm" if m == "tl_fbv" else "" for m in runs["method"]])
+    table = summary.summarize(flagged).set_index(["method", "labels"])
+    assert table.loc[("tl_fbv", "manual"), "single_session_losses"] == "pdm"
+    assert table.loc[("tl", "none"), "single_session_losses"] == ""
+
+
 def nct_power(effect, sd, n, test_share):
     """Two-sided 5 % power of the corrected resampled t-test, straight from scipy's noncentral t (the lower
     tail P(T < -c | shift) written as P(T > c | -shift): scipy's cdf returns NaN far in the left tail)."""

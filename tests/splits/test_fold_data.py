@@ -1,9 +1,12 @@
-"""Loading a fold with a run's label source: repeats, and the shuffled-label control."""
+"""Loading a fold with a run's label source: repeats, and the shuffled-label controls."""
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from emoverify import losses
+from emoverify.registry import expression_losses
 from emoverify.splits.fold_data import run_expressions, shuffled_expressions
 from emoverify.splits.folds import held_out_share, make_folds, make_repeated_folds, split_summary
 
@@ -43,10 +46,10 @@ def test_held_out_share_is_test_over_fitting_images():
     assert held_out_share(folds) == pytest.approx(1 / 3)  # equal identities: a quarter test, three quarters fit
 
 
-def test_shuffled_labels_permute_the_training_images_only_and_keep_class_frequencies():
+def test_shuffled_across_permutes_the_training_images_only_and_keeps_class_frequencies():
     table = faces_table()
     folds = make_repeated_folds(table, n_folds=3, repeats=2, seed=0, val_fraction=0.25)
-    params = {"source": "shuffled", "shuffle_source": "manual"}
+    params = {"source": "shuffled_across", "shuffle_source": "manual"}
     manual = run_expressions(table, {"source": "manual"}, None)
     shuffled = run_expressions(table, params, None, folds, repeat=1, fold=2)
     unit = folds[(folds["repeat"] == 1) & (folds["fold"] == 2)]
@@ -62,6 +65,87 @@ def test_shuffled_labels_permute_the_training_images_only_and_keep_class_frequen
     other_unit = shuffled_expressions(manual, train, repeat=0, fold=2)
     assert not other_unit[train].equals(shuffled[train])
     assert np.array_equal(np.sort(other_unit[train].to_numpy()), np.sort(manual[train].to_numpy()))
+
+
+def random_table(rng, n_identities=15, with_sessions=False):
+    """Random people with random label histograms (some unknown), and random sessions when asked."""
+    emotions = ["anger", "happiness", "neutral", "sadness", "surprise", "fear", ""]
+    rows = []
+    for p in range(n_identities):
+        n_sessions = int(rng.integers(1, 5))
+        for s in range(n_sessions):
+            label = emotions[int(rng.integers(len(emotions)))]
+            for i in range(int(rng.integers(1, 4))):
+                own = label if with_sessions else emotions[int(rng.integers(len(emotions)))]
+                session = f"p{p}_s{s}" if with_sessions and rng.random() > 0.1 else ""
+                rows.append(
+                    {
+                        "image_id": f"p{p}_{s}_{i}",
+                        "identity": f"p{p}",
+                        "status": "ok",
+                        "emotion_manual": own,
+                        "session": session,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def loss_pairs(table, labels, image_ids):
+    """Pairs (quadruples, labelled samples) of every expression loss over the given training images."""
+    from emoverify.splits.fold_data import expression_codes
+
+    identities = table.set_index("image_id").loc[image_ids, "identity"]
+    ids = torch.as_tensor(np.unique(identities.to_numpy(), return_inverse=True)[1])
+    emo = torch.as_tensor(expression_codes(labels.loc[image_ids].tolist()))
+    return {name: losses.pairs_used(name, ids, emo) for name in expression_losses()}
+
+
+@pytest.mark.parametrize("with_sessions", [False, True])
+@pytest.mark.parametrize("draw", range(6))
+def test_within_identity_shuffle_keeps_every_histogram_and_every_losss_pairs(draw, with_sessions):
+    rng = np.random.default_rng(draw)
+    table = random_table(rng, with_sessions=with_sessions)
+    folds = make_repeated_folds(table, n_folds=3, repeats=1, seed=draw, val_fraction=0.25)
+    manual = run_expressions(table, {"source": "manual"}, None)
+    params = {"source": "shuffled", "shuffle_source": "manual"}
+    for fold in range(3):
+        shuffled = run_expressions(table, params, None, folds, repeat=0, fold=fold)
+        unit = folds[folds["fold"] == fold]
+        train = unit.loc[unit["split"] == "train", "image_id"].tolist()
+        others = unit.loc[unit["split"] != "train", "image_id"].tolist()
+        assert (shuffled[others] == manual[others]).all()
+        person = table.set_index("image_id")["identity"]
+        for identity in person[train].unique():
+            mine = [image for image in train if person[image] == identity]
+            assert sorted(shuffled[mine]) == sorted(manual[mine])  # the label histogram, unknowns included
+            assert ((shuffled[mine] == "") == (manual[mine] == "")).all()  # unknown stays unknown
+        assert loss_pairs(table, shuffled, train) == loss_pairs(table, manual, train)
+    moved = (shuffled[train] != manual[train]).mean()
+    assert moved > 0  # a control that changes labels, not the identity permutation
+
+
+def test_within_identity_shuffle_moves_whole_sessions_together():
+    rng = np.random.default_rng(3)
+    table = random_table(rng, n_identities=20, with_sessions=True)
+    folds = make_repeated_folds(table, n_folds=3, repeats=1, seed=0, val_fraction=0.25)
+    shuffled = run_expressions(table, {"source": "shuffled", "shuffle_source": "manual"}, None, folds, fold=1)
+    rows = table.set_index("image_id")
+    unit = folds[folds["fold"] == 1]
+    train = unit.loc[unit["split"] == "train", "image_id"]
+    sessions = rows.loc[train, "session"]
+    for session, images in sessions[sessions != ""].groupby(sessions[sessions != ""]).groups.items():
+        known = [image for image in images if rows.loc[image, "emotion_manual"] != ""]
+        assert shuffled[known].nunique() <= 1, session  # a session's labels move as one
+
+
+def test_the_across_person_control_changes_pair_counts_where_the_within_identity_one_does_not():
+    rng = np.random.default_rng(11)
+    table = random_table(rng, n_identities=20)
+    folds = make_repeated_folds(table, n_folds=3, repeats=1, seed=0, val_fraction=0.25)
+    train = folds[(folds["fold"] == 0) & (folds["split"] == "train")]["image_id"].tolist()
+    manual = run_expressions(table, {"source": "manual"}, None)
+    across = run_expressions(table, {"source": "shuffled_across", "shuffle_source": "manual"}, None, folds)
+    assert loss_pairs(table, across, train) != loss_pairs(table, manual, train)
 
 
 def test_expressions_on_fewer_faces_than_the_minimum_become_unknown_before_the_shuffle():

@@ -11,6 +11,7 @@ from emoverify.evaluation import jobs as evaluation_jobs
 from emoverify.layout import Run
 from emoverify.training import jobs
 from emoverify.training.settings import TrainingSettings
+from emoverify.vocabulary import EXPRESSIONS
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +100,16 @@ def test_batched_head_runs_equal_standalone_runs_bit_for_bit(tmp_path):
     settings = dict(epochs=3, device=torch.device("cpu"), console=io.StringIO())
     unit = tmp_path / "unit"
     unit.mkdir()
-    files = {"m": "model.pt", "h": "history.csv", "e": "embeddings.npz", "j": "metrics.json"}
+    files = {"m": "model.pt", "h": "history.csv", "e": "embeddings.npz", "j": "metrics.json", "l": "labels.csv"}
     paths = {key: [str(unit / f"{i}_{name}") for i in range(len(members))] for key, name in files.items()}
-    jobs.train_unit(load, members, paths["m"], paths["h"], repeat=1, fold=2, **settings)
+    jobs.train_unit(load, members, paths["m"], paths["h"], paths["l"], repeat=1, fold=2, **settings)
     assert loads == ["none", "manual", "shuffled"]  # the fold loaded once per label source
+    for member, labels_path in zip(members, paths["l"]):  # each run's training labels, from its own source
+        written = pd.read_csv(labels_path, keep_default_na=False, dtype=str)
+        expected = head_faces(member["label_params"], ("train",))["train"]
+        assert written["image_id"].tolist() == [str(image) for image in expected.image_ids]
+        names = ["" if code < 0 else EXPRESSIONS[code] for code in expected.expressions]
+        assert written["label"].tolist() == names  # the shuffled member's labels are its own
     outputs = evaluation_jobs.output_pairs(paths["e"], paths["j"])
     evaluation = dict(device=torch.device("cpu"), evaluation=EVALUATION)
     evaluation_jobs.evaluate_unit(

@@ -103,7 +103,7 @@ def test_needs_expressions_and_a_clear_error_when_they_are_missing():
 @pytest.mark.parametrize(
     "primary, aux, options, message",
     [
-        ("softmax", {}, {}, "allowed: arcface, arcface_geodesic, triplet"),
+        ("softmax", {}, {}, "allowed: triplet, arcface, arcface_geodesic"),
         ("triplet", {"pdq": 0.1}, {}, "'pdq'.*allowed: " + ", ".join(registry.expression_losses())),
         ("triplet", {"pdp": -1.0}, {}, "finite number >= 0"),
         ("triplet", {"pdp": float("nan")}, {}, "finite number >= 0"),

@@ -75,10 +75,23 @@ def test_unequal_budgets_stop_the_study_naming_both_methods(config):
         study.check_study(config)
 
 
-def test_a_configured_setting_outside_the_grid_is_refused(config):
-    config["tuning"]["expression_weight"] = [0.01, 0.3, 1.0]
-    with pytest.raises(study.ConfigError, match=r"configured setting \{'expression_weight': 0.1\} is not a point"):
-        study.check_study(config)
+def test_a_configured_setting_outside_the_grid_trains_as_the_fallback_only(config):
+    config["tuning"]["expression_weight"] = [0.01, 1.0]
+    config["tuning"]["margin"] = [0.1, 0.4]
+    config["tuning"]["arcface_margin"] = [0.3, 0.6]
+    study.check_study(config)  # equal grid budgets; the fallbacks (0.1 and 0.2) need not be grid points
+    assert names(config, "tl_pdp") == ["tl_pdp__w0p01", "tl_pdp__w1"]
+    assert study.trained_names(config, "tl_pdp") == ["tl_pdp__w0p01", "tl_pdp__w1", "tl_pdp__w0p1"]
+    settings = study.selection_settings(config, "tl_pdp")
+    assert [name for name, _ in settings["candidates"]] == ["tl_pdp__w0p01", "tl_pdp__w1"]  # ranked: the grid
+    assert settings["default"] == "tl_pdp__w0p1" and settings["fallback"] == [
+        "tl_pdp__w0p1",
+        {"expression_weight": 0.1},
+    ]
+    assert study.run_method_spec(config, "tl_pdp__w0p1")["aux"] == {"pdp": 0.1}
+    assert study.run_training_recipe(config, "tl__m0p2")["margin"] == 0.2
+    config["tuning"]["expression_weight"] = [0.01, 0.1]
+    assert "fallback" not in study.selection_settings(config, "tl_pdp")  # a grid point: no extra run
 
 
 def test_differing_weights_of_a_combined_method_need_a_grid_per_loss(config):

@@ -80,6 +80,33 @@ def test_without_the_tar_figure_the_auc_ranks(tmp_path):
     assert select.run_figure(tmp_path / "absent.csv", "tar_at_far_1e-2") is None
 
 
+def test_a_fallback_outside_the_grid_is_taken_only_where_the_fold_cannot_rank(tmp_path):
+    grid_points = [("a", {"w": 0.01}, [history(tmp_path / "a.csv", [0.9])])]
+    fallback = ("f", {"w": 0.1}, [history(tmp_path / "f.csv", [0.2])])
+    ranked = select.select(
+        grid_points,
+        figure="tar_at_far_1e-2",
+        folds=folds(10),
+        repeat=0,
+        fold=0,
+        default_name="f",
+        min_validation_identities=8,
+        fallback=fallback,
+    )
+    assert ranked["winner"] == "a" and [c["name"] for c in ranked["candidates"]] == ["a"]  # never ranked
+    short = select.select(
+        grid_points,
+        figure="tar_at_far_1e-2",
+        folds=folds(3),
+        repeat=0,
+        fold=0,
+        default_name="f",
+        min_validation_identities=8,
+        fallback=fallback,
+    )
+    assert short["winner"] == "f" and short["winner_settings"] == {"w": 0.1} and short["reason"].startswith("fallback")
+
+
 def test_a_heads_untrained_epoch_zero_counts_for_its_candidate(tmp_path):
     """A head's history starts with epoch 0, the untrained head (no loss): when no candidate's training beats
     it, every candidate's figure is the untrained one, they tie, and the smallest setting ships it."""

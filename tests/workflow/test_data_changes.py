@@ -36,6 +36,7 @@ EVERYTHING_AFTER_THE_TABLE = {
     "evaluate_run": 4,
     "extract_features": 1,  # dlib's descriptors of the faces
     "evaluate_reference": 6,  # pixels, untrained and dlib on 2 folds
+    "pair_counts": 1,
     "aggregate": 1,
     "all": 1,
 }

@@ -91,6 +91,7 @@ def test_a_grid_change_reruns_only_the_new_candidates_their_selections_and_the_r
         "train_run": 4,
         "evaluate_run": 4,
         "select_candidate": 4,
+        "pair_counts": 1,
         "aggregate": 1,
         "tuning_report": 1,
         "all": 1,

@@ -130,7 +130,14 @@ def test_head_backbone_trains_every_method_on_the_cached_descriptors(finished_st
     # a head-only key reruns the head runs and the untrained head, never the descriptors
     wider = write_config(tmp_path / "wider.yaml", training={**head, "head_hidden": 64}, epochs=3)
     jobs = planned_jobs(tmp_path, config=wider)
-    assert jobs == {"train_run": 6, "evaluate_run": 6, "evaluate_reference": 2, "aggregate": 1, "all": 1}
+    assert jobs == {
+        "train_run": 6,
+        "evaluate_run": 6,
+        "evaluate_reference": 2,
+        "pair_counts": 1,
+        "aggregate": 1,
+        "all": 1,
+    }
     # the from-scratch study beside it in one table, once its folds are checked to be the same
     for stage in ("tables", "splits"):
         shutil.copytree(finished_study / "results" / "tiny" / stage, tmp_path / "results" / "scratch" / stage)
@@ -210,7 +217,7 @@ def test_changing_one_loss_weight_reruns_only_that_method(finished_study):
     methods["tl_pdp"]["aux"]["pdp"] = 0.5
     config = write_config(finished_study / "weight.yaml", methods=methods)
     jobs = planned_jobs(finished_study, config=config)
-    assert jobs == {"train_run": 4, "evaluate_run": 4, "aggregate": 1, "all": 1}
+    assert jobs == {"train_run": 4, "evaluate_run": 4, "pair_counts": 1, "aggregate": 1, "all": 1}
 
 
 def test_adding_a_seed_adds_only_the_new_runs(finished_study):
@@ -218,13 +225,20 @@ def test_adding_a_seed_adds_only_the_new_runs(finished_study):
     jobs = planned_jobs(finished_study, config=config)
     # tl: 2 folds, tl_pdp: 2 folds x 2 label sources, references (pixels, untrained, dlib): 2 folds each;
     # dlib's descriptors are not computed again
-    assert jobs == {"train_run": 6, "evaluate_run": 6, "evaluate_reference": 6, "aggregate": 1, "all": 1}
+    assert jobs == {
+        "train_run": 6,
+        "evaluate_run": 6,
+        "evaluate_reference": 6,
+        "pair_counts": 1,
+        "aggregate": 1,
+        "all": 1,
+    }
 
 
 def test_switching_label_sources_does_not_touch_faces_labels_or_splits(finished_study):
     config = write_config(finished_study / "manual_only.yaml", label_sources=["manual"])
     jobs = planned_jobs(finished_study, config=config)
-    assert jobs == {"aggregate": 1, "all": 1}
+    assert jobs == {"pair_counts": 1, "aggregate": 1, "all": 1}
 
 
 def test_changing_alignment_reruns_everything_downstream_of_faces_only(finished_study):
@@ -365,18 +379,26 @@ def test_a_figure_setting_reruns_only_the_report(finished_study):
         # the learning rate: every training and its evaluation, not the references
         (
             {"training": {**TINY["training"], "learning_rate": 0.002}},
-            {"train_run": 6, "evaluate_run": 6, "aggregate": 1, "all": 1},
+            {"train_run": 6, "evaluate_run": 6, "pair_counts": 1, "aggregate": 1, "all": 1},
         ),
         # the input size: the faces decoded at the new size, trainings, evaluations, pixels and the untrained net,
         # not dlib nor its descriptors
         (
             {"training": {**TINY["training"], "input_size": 40}},
-            {"face_pixels": 1, "train_run": 6, "evaluate_run": 6, "evaluate_reference": 4, "aggregate": 1, "all": 1},
+            {
+                "face_pixels": 1,
+                "train_run": 6,
+                "evaluate_run": 6,
+                "evaluate_reference": 4,
+                "pair_counts": 1,
+                "aggregate": 1,
+                "all": 1,
+            },
         ),
         # the detected-label threshold: the label agreement and the detected-label runs only
         (
             {"labels": {"confidence_threshold": 0.6}},
-            {"label_agreement": 1, "train_run": 2, "evaluate_run": 2, "aggregate": 1, "all": 1},
+            {"label_agreement": 1, "train_run": 2, "evaluate_run": 2, "pair_counts": 1, "aggregate": 1, "all": 1},
         ),
     ],
     ids=["threads", "figure", "learning_rate", "input_size", "confidence_threshold"],

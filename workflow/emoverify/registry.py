@@ -15,6 +15,8 @@ EXPRESSION = "expression"  # losses that read expression labels
 LOSS_KINDS: tuple[str, ...] = (PRIMARY, EXPRESSION)
 _LOSS_MODULES = Path(__file__).resolve().parent / "losses"
 _ADDED_LOSSES: dict[str, dict[str, type]] = {kind: {} for kind in LOSS_KINDS}
+# the paper's order (section III), in which tables list the losses; a loss not named here follows, by name
+PAPER_ORDER: tuple[str, ...] = ("triplet", "arcface", "arcface_geodesic", "pdm", "pdp", "fbv", "ce", "mtl")
 MINING_MODES: tuple[str, ...] = ("all", "batch_hard", "semi_hard")
 GEOMETRIES: tuple[str, ...] = ("spherical", "euclidean")
 # head: a small network trained on a pretrained recognizer's cached descriptors (the pretrained regime)
@@ -28,9 +30,14 @@ DATASET_ADAPTERS: tuple[str, ...] = ("demo", "ckplus", "ckplus48", "jaffe", "fol
 
 MANUAL = "manual"
 DETECTED = "detected"
-SHUFFLED = "shuffled"  # the control: a real source's training labels permuted among the training images
+# the information-only control: a real source's training labels permuted within each person (whole sessions
+# move together), so every person keeps their label histogram and every loss its number of pairs
+SHUFFLED = "shuffled"
+# the across-person control: the training labels permuted among all training images of the fold
+SHUFFLED_ACROSS = "shuffled_across"
+SHUFFLED_SOURCES: tuple[str, ...] = (SHUFFLED, SHUFFLED_ACROSS)
 NO_LABELS = "none"  # the label source of runs whose objective reads no expression label
-EXPRESSION_LABEL_SOURCES: tuple[str, ...] = (MANUAL, DETECTED, SHUFFLED)
+EXPRESSION_LABEL_SOURCES: tuple[str, ...] = (MANUAL, DETECTED, SHUFFLED, SHUFFLED_ACROSS)
 OWN_LABEL_SOURCES: tuple[str, ...] = (MANUAL, DETECTED)  # the sources with labels of their own
 BATCH_SAMPLERS: tuple[str, ...] = ("random", "expression_spread", "expression_pairs")
 LABEL_SOURCES: tuple[str, ...] = (*EXPRESSION_LABEL_SOURCES, NO_LABELS)
@@ -45,11 +52,14 @@ REFERENCES: tuple[str, ...] = ("pixels", "untrained", *FEATURE_EXTRACTORS)
 
 
 def loss_names(kind: str) -> tuple[str, ...]:
-    """The losses of one kind: a module per loss under ``emoverify/losses/<kind>/``, in name order, then the
-    classes added with :func:`add_loss`."""
+    """The losses of one kind: a module per loss under ``emoverify/losses/<kind>/`` (in the paper's order,
+    then by name), then the classes added with :func:`add_loss`."""
     if kind not in LOSS_KINDS:
         raise ValueError(f"unknown kind of loss {kind!r}; allowed: {', '.join(LOSS_KINDS)}")
-    modules = sorted(path.stem for path in (_LOSS_MODULES / kind).glob("*.py") if not path.stem.startswith("_"))
+    found = [path.stem for path in (_LOSS_MODULES / kind).glob("*.py") if not path.stem.startswith("_")]
+    modules = sorted(
+        found, key=lambda name: (PAPER_ORDER.index(name) if name in PAPER_ORDER else len(PAPER_ORDER), name)
+    )
     return (*modules, *sorted(set(_ADDED_LOSSES[kind]) - set(modules)))
 
 

@@ -3,11 +3,11 @@
 Snakemake 9 caps job submissions per timespan (``--max-jobs-per-timespan``, default 100/1s). To re-check the
 cap, every pass of its scheduling loop arms a timer that wakes the loop one timespan later, and every finished
 job adds a pass, hence one more timer that re-arms itself for the rest of the run: after n finished jobs the
-loop wakes about n times a second, and each wake-up reads the input sizes of every ready job again. On 2 cores
-with hundreds of trainings ready this took the main Snakemake process from 20 % of a core after 25 minutes of
-the tuned CK+48 study to 50 % after 47 (README, Cost), taken from the two training jobs. The cap guards a
-cluster's queue; a local run has nothing to guard, so it runs without it (the loop then wakes when a job ends,
-as before Snakemake 8.17). A cluster run keeps the cap.
+loop wakes about n times a second, and each wake-up reads the input sizes of every ready job again. On a few
+cores with hundreds of trainings ready, the main Snakemake process grows to take a large share of a core
+from the training jobs (docs/performance.md). The cap guards a cluster's queue; a local run has nothing to
+guard, so it runs without it (the loop then wakes when a job ends, as before Snakemake 8.17). A cluster run
+keeps the cap.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import difflib
 from typing import Any
 
 from emoverify.layout import Run, name_problem, reference_run
-from emoverify.registry import DETECTED, FEATURE_EXTRACTORS, NO_LABELS, SHUFFLED, needs_expressions
+from emoverify.registry import DETECTED, FEATURE_EXTRACTORS, NO_LABELS, SHUFFLED_SOURCES, needs_expressions
 from emoverify.tuning import grid
 
 # Training keys that say how a job runs, not what it computes: changing them reruns nothing.
@@ -183,7 +183,7 @@ def data_digest(config: dict, hash_cache=None) -> str:
     support the study, before any job starts."""
     from emoverify.data import snapshot  # pandas: only when planning a workflow
     from emoverify.data.adapters import DatasetError
-    from emoverify.splits.folds import fold_count_problem
+    from emoverify.splits.folds import SplitError, development_size, fold_count_problem
 
     if config["dataset"] == "demo":  # drawn by a rule: the dataset rule follows its folder
         return snapshot.digest(config["demo"])
@@ -192,7 +192,15 @@ def data_digest(config: dict, hash_cache=None) -> str:
     except DatasetError as error:
         raise ConfigError(str(error)) from None
     sizes = table.groupby("identity").size()
-    problem = fold_count_problem(int((sizes >= 2).sum()), len(sizes), config["folds"])
+    n_eligible = int((sizes >= 2).sum())
+    try:
+        aside = development_size(n_eligible, config.get("development_fraction", 0))
+    except SplitError as error:
+        raise ConfigError(str(error)) from None
+    if config.get("partition", "study") == "development":  # inner folds of the development people alone
+        problem = fold_count_problem(aside, aside, config["folds"])
+    else:
+        problem = fold_count_problem(n_eligible - aside, len(sizes) - aside, config["folds"])
     if problem:
         raise ConfigError(f"{problem} (counted on the dataset's images, before face detection)")
     return snapshot.digest(table.to_dict("list"))
@@ -211,7 +219,7 @@ def trained_names(config: dict, method: str) -> list[str]:
     """The run names a method trains under: itself, or (tuning) one per candidate of its grid."""
     if not tuning_enabled(config):
         return [method]
-    return [candidate.name for candidate in grid.method_candidates(config, method)]
+    return [candidate.name for candidate in grid.trained_candidates(config, method)]
 
 
 def planned_runs(config: dict) -> list[Run]:
@@ -280,9 +288,11 @@ def run_training_recipe(config: dict, name: str) -> dict:
 def selection_settings(config: dict, method: str) -> dict:
     """What a selection depends on: its candidates (grid order), the fallback, the watched figure."""
     candidates = grid.method_candidates(config, method)
+    fallback = grid.default_candidate(config, method)
     return {
         "candidates": [[candidate.name, candidate.settings] for candidate in candidates],
-        "default": grid.default_candidate(config, method).name,
+        "default": fallback.name,
+        **({} if fallback in candidates else {"fallback": [fallback.name, fallback.settings]}),
         "figure": config["training"]["validation_figure"],
         "min_validation_identities": config["tuning"]["min_validation_identities"],
     }
@@ -337,7 +347,7 @@ def compared_methods(config: dict) -> list[str]:
 def label_params(config: dict, labels: str) -> dict:
     """What a run reads of its label source (the detected-label threshold only where detected labels enter)."""
     params = {"source": labels}
-    if labels == SHUFFLED:
+    if labels in SHUFFLED_SOURCES:
         params["shuffle_source"] = config["labels"]["shuffle_source"]
     if DETECTED in (labels, params.get("shuffle_source")):
         params["confidence_threshold"] = config["labels"]["confidence_threshold"]

@@ -22,9 +22,11 @@ config.update(study.canonical(dict(config)))
 LAYOUT = Layout(config["experiment"])
 if workflow.is_main_process:  # a second run on a live experiment stops here, naming the live run's pid
     runlock.check_free(LAYOUT.run_holder, config["experiment"])
-# the dataset, read now: the dataset rule reruns when this digest of its table changes (README, Troubleshooting)
+# the dataset, read now: the dataset rule reruns when this digest of its table changes (docs/troubleshooting.md)
 DATA_DIGEST = study.data_digest(config, LAYOUT.content_hashes)
 RUNS = study.planned_runs(config)
+# the runs whose losses read expression labels: their training labels give the pair counts
+LABELLED_RUNS = [run for run in RUNS if run.label_source != registry.NO_LABELS]
 # this experiment first, then the finished experiments whose summaries go beside it (compare_with)
 REGIME_EXPERIMENTS = [config["experiment"], *config["compare_with"]]
 REFERENCE_RUNS = study.planned_references(config)

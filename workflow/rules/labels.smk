@@ -39,6 +39,8 @@ rule label_agreement:
         "../../envs/base.yaml"
     params:
         confidence_threshold=config["labels"]["confidence_threshold"],
+        development_fraction=config["development_fraction"],
+        development_seed=config["development_seed"],
     script:
         "../scripts/label_agreement.py"
 

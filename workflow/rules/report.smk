@@ -65,9 +65,26 @@ rule compare_regimes:
         "../scripts/compare_regimes.py"
 
 
+# Pairs per expression loss per label source and fold unit, from the training labels the runs wrote.
+rule pair_counts:
+    input:
+        labels=[LAYOUT.run_file(run, "training_labels.csv") for run in LABELLED_RUNS],
+    output:
+        table=LAYOUT.table_file("pair_counts.csv"),
+    log:
+        LAYOUT.log("pair_counts"),
+    conda:
+        "../../envs/base.yaml"
+    params:
+        units=[[run.label_source, run.repeat, run.fold] for run in LABELLED_RUNS],
+    script:
+        "../scripts/pair_counts.py"
+
+
 rule report:
     input:
         rules.aggregate.output,
+        rules.pair_counts.output,
         rules.label_agreement.output,
         rules.compare_regimes.output if config["compare_with"] else [],
         rules.tuning_report.output if SELECTIONS else [],

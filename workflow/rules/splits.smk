@@ -13,6 +13,9 @@ rule make_splits:
         repeats=config["repeats"],
         seed=config["split_seed"],
         val_fraction=config["val_fraction"],
+        development_fraction=config["development_fraction"],
+        development_seed=config["development_seed"],
+        partition=config["partition"],
     script:
         "../scripts/splits.py"
 

@@ -10,6 +10,7 @@ if BATCH_HEADS:
         output:
             model=unit_outputs("model.pt"),
             history=unit_outputs("history.csv"),
+            training_labels=unit_outputs("training_labels.csv"),
         log:
             LAYOUT.unit_log("train"),
         benchmark:
@@ -40,6 +41,7 @@ else:
         output:
             model=job_outputs("model.pt"),
             history=job_outputs("history.csv"),
+            training_labels=job_outputs("training_labels.csv"),
         log:
             LAYOUT.job_log("train", JOB_SEEDS is not None),
         benchmark:

@@ -35,3 +35,9 @@ rule tuning_report:
         baselines={m: study.baseline_of(m, config) for m in study.compared_methods(config)},
     script:
         "../scripts/tuning_report.py"
+
+
+# Every selection of a tuned study, without any evaluation: what the grid choice on development people reads.
+rule selections:
+    input:
+        selection_files(),

@@ -6,12 +6,17 @@ import pandas as pd
 from emoverify.labels import agreement
 from emoverify.labels import sources as labels
 from emoverify.scriptlog import logged
+from emoverify.splits.folds import outside_development
 
 with logged(snakemake.log[0]):
     manifest = pd.read_csv(snakemake.input.manifest, keep_default_na=False)
     detected = pd.read_csv(snakemake.input.detected, keep_default_na=False)
     detected = labels.apply_threshold(detected, snakemake.params.confidence_threshold)
-    usable = manifest[manifest["status"] == "ok"]
+    # the development people are in no table (their labels serve choices made above the fold)
+    p = snakemake.params
+    usable = outside_development(
+        manifest[manifest["status"] == "ok"], fraction=p.development_fraction, seed=p.development_seed
+    )
     metrics, confusion = agreement.label_agreement(labels.manual_expressions(usable), detected)
     metrics["confidence_threshold"] = snakemake.params.confidence_threshold
     print(json.dumps(metrics, indent=2))

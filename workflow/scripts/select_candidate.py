@@ -17,6 +17,9 @@ with logged(snakemake.log[0]) as console:
         fold=int(w.fold),
         default_name=p.settings["default"],
         min_validation_identities=p.settings["min_validation_identities"],
+        fallback=(*p.settings["fallback"], list(snakemake.input[p.settings["fallback"][0]]))
+        if "fallback" in p.settings
+        else None,
     )
     unit = {"method": w.method, "labels": w.label_source, "repeat": int(w.repeat), "fold": int(w.fold)}
     with open(snakemake.output.selection, "w") as stream:

@@ -8,7 +8,14 @@ with logged(snakemake.log[0]) as console:
     manifest = pd.read_csv(snakemake.input.manifest, keep_default_na=False)
     p = snakemake.params
     folds = splits.make_repeated_folds(
-        manifest, n_folds=p.n_folds, repeats=p.repeats, seed=p.seed, val_fraction=p.val_fraction
+        manifest,
+        n_folds=p.n_folds,
+        repeats=p.repeats,
+        seed=p.seed,
+        val_fraction=p.val_fraction,
+        development_fraction=p.development_fraction,
+        development_seed=p.development_seed,
+        partition=p.partition,
     )
     summary = splits.split_summary(folds)
     print(summary.to_string(index=False))

@@ -20,6 +20,7 @@ with logged(snakemake.log[0]) as console:
         runs,
         job_paths(snakemake.output.model),
         job_paths(snakemake.output.history),
+        job_paths(snakemake.output.training_labels),
         method=p.method,
         settings=TrainingSettings.from_recipe(p.training),
         epochs=p.epochs,

@@ -19,6 +19,7 @@ with logged(snakemake.log[0]) as console:
         p.members,
         list(snakemake.output.model),
         list(snakemake.output.history),
+        list(snakemake.output.training_labels),
         **unit,
         epochs=p.epochs,
         device=job_device(p.device, snakemake.resources),

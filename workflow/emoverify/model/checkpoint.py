@@ -78,4 +78,6 @@ def training_facts(state: dict) -> dict:
     pairs = state.get("pairs_seen", {})
     facts.update({f"pairs_{loss}": count for loss, count in pairs.items()})
     facts["losses_without_pairs"] = ", ".join(loss for loss, count in pairs.items() if count == 0)
+    if state.get("single_session_losses"):  # losses whose pairs all fall within one recording session
+        facts["single_session_losses"] = state["single_session_losses"]
     return facts

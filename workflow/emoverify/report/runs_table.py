@@ -21,7 +21,7 @@ from emoverify.registry import NO_LABELS
 
 ID_COLUMNS = ("method", "labels", "repeat", "fold", "seed", "status", "reference", "path", "notes")
 UNIT = ["repeat", "fold"]  # the independent unit: one fold of one repeat (seeds within it are averaged)
-TRAINING_TEXT_COLUMNS = ("losses_without_pairs", "validation_figure", "candidate")
+TRAINING_TEXT_COLUMNS = ("losses_without_pairs", "validation_figure", "candidate", "single_session_losses")
 # counts and training facts are numbers in the runs table, not metrics to summarise or test
 NOT_METRICS = ("best_epoch", "epochs_run", "val_figure", "threshold", "n_test_images", "n_test_identities")
 

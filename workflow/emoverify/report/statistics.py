@@ -104,9 +104,13 @@ def metric_bounds(metric: str) -> tuple[float, float] | None:
     return (0.0, 1.0) if UNIT_INTERVAL_METRIC.match(metric) else None
 
 
+SINGLE_SESSION = "single_session_losses"  # the runs table's flag (emoverify.training.pair_counts)
+
+
 def summarize(runs: pd.DataFrame, metrics: Sequence[str] | None = None, test_share: float = 0.0) -> pd.DataFrame:
     """One row per (method, labels) present in ``runs``: n_runs (ok), n_missing, n_units (fold units with an
-    ok run), runs_without_pairs (ok runs where an expression loss used no pair), and per metric
+    ok run), runs_without_pairs (ok runs where an expression loss used no pair), single_session_losses (where the
+    runs carry that flag: the losses whose pairs all fell within one recording session), and per metric
     ``<metric>_mean, _sd, _ci95_low, _ci95_high, _n`` over the fold units (seeds averaged first).
 
     ``test_share`` (n_test / n_train of the folds) corrects the intervals for overlapping training sets.
@@ -129,11 +133,15 @@ def summarize(runs: pd.DataFrame, metrics: Sequence[str] | None = None, test_sha
             "runs_without_pairs": int((unused != "").sum()),
             "missing_reasons": "; ".join(sorted(set(group.loc[~ok, "status"]))),
         }
+        if SINGLE_SESSION in group:  # losses whose pairs all fall within one recording session
+            flagged = group.loc[ok, SINGLE_SESSION].fillna("").astype(str)
+            row[SINGLE_SESSION] = ", ".join(sorted({name for text in flagged for name in text.split(", ") if name}))
         for metric in metrics:
             for suffix, value in describe(units[metric], metric_bounds(metric), test_share).items():
                 row[f"{metric}_{suffix}"] = value
         rows.append(row)
     columns = ["method", "labels", "reference", "n_runs", "n_missing", "n_units", "runs_without_pairs"]
+    columns += [SINGLE_SESSION] if SINGLE_SESSION in runs else []
     columns += ["missing_reasons", *(f"{m}_{s}" for m in metrics for s in STAT_SUFFIXES)]
     return pd.DataFrame(rows, columns=columns)
 

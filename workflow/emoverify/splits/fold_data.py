@@ -12,7 +12,7 @@ import torch
 from emoverify.faces.pixels import PixelCache, decode_crops
 from emoverify.features.store import Features, load_features
 from emoverify.labels import sources as label_sources
-from emoverify.registry import NO_LABELS, SHUFFLED
+from emoverify.registry import NO_LABELS, SHUFFLED_ACROSS, SHUFFLED_SOURCES
 from emoverify.vocabulary import EXPRESSIONS
 
 SPLITS = ("train", "val", "test")
@@ -139,15 +139,46 @@ def source_expressions(manifest: pd.DataFrame, label_params: dict, detected: pd.
     return kept.reindex(labels.index, fill_value="")
 
 
-def shuffled_expressions(base: pd.Series, train_ids, *, repeat: int, fold: int) -> pd.Series:
-    """The shuffled-label control: the known labels of the fold's training images permuted among those images
-    (class frequencies kept), with a seed fixed per (repeat, fold) so every method and seed sees the same
-    shuffle. Validation and test images keep their labels (no loss reads them)."""
+def shuffled_expressions(
+    base: pd.Series, train_ids, *, repeat: int, fold: int, identities=None, sessions=None
+) -> pd.Series:
+    """A shuffled-label control of one fold unit, with a seed fixed per (repeat, fold) so every method and seed
+    sees the same shuffle; validation and test images keep their labels (no loss reads them).
+
+    With ``identities`` (image_id -> identity) the known labels are permuted within each identity, so every
+    person keeps their label histogram and every expression loss the same number of pairs as with the true
+    labels: the information-only control. Where ``sessions`` (image_id -> session, "" unknown) name
+    recordings, a session's labels move together: whole sessions swap their labels with the identity's other
+    sessions of as many labelled images (an image without a session is a session of its own). Without
+    ``identities`` the known labels are permuted among all the training images (class frequencies kept):
+    the across-person control.
+    """
     shuffled = base.copy()
     known = [image for image in train_ids if shuffled.get(image, "") != ""]
     rng = np.random.default_rng([SHUFFLE_SEED, repeat, fold])
-    shuffled.loc[known] = shuffled.loc[known].to_numpy()[rng.permutation(len(known))]
+    if identities is None:
+        shuffled.loc[known] = shuffled.loc[known].to_numpy()[rng.permutation(len(known))]
+        return shuffled
+    for blocks in _session_blocks(known, identities, sessions):
+        order = rng.permutation(len(blocks))
+        labels = [shuffled.loc[block].to_numpy() for block in blocks]
+        for block, source in zip(blocks, order):
+            shuffled.loc[block] = labels[source]
     return shuffled
+
+
+def _session_blocks(known: list[str], identities, sessions) -> list[list[list[str]]]:
+    """Groups of interchangeable blocks: per identity and block size, the blocks (a session's labelled
+    training images, or one image without a session), in a stable order."""
+    blocks: dict[tuple, list[str]] = {}
+    for image in known:
+        session = "" if sessions is None else str(sessions.get(image, "") or "")
+        key = (str(identities[image]), session) if session else (str(identities[image]), "\0" + image)
+        blocks.setdefault(key, []).append(image)
+    groups: dict[tuple, list[list[str]]] = {}
+    for (identity, _), images in sorted(blocks.items()):
+        groups.setdefault((identity, len(images)), []).append(images)
+    return [groups[key] for key in sorted(groups)]
 
 
 def run_expressions(
@@ -164,11 +195,18 @@ def run_expressions(
     source = label_params["source"]
     if source == NO_LABELS:
         return pd.Series("", index=manifest["image_id"])
-    if source != SHUFFLED:
+    if source not in SHUFFLED_SOURCES:
         return source_expressions(manifest, label_params, detected)
     base = source_expressions(manifest, {**label_params, "source": label_params["shuffle_source"]}, detected)
     train_ids = folds.loc[_in_unit(folds, repeat, fold) & (folds["split"] == "train"), "image_id"]
-    return shuffled_expressions(base, train_ids.astype(str).tolist(), repeat=repeat, fold=fold)
+    if source == SHUFFLED_ACROSS:
+        return shuffled_expressions(base, train_ids.astype(str).tolist(), repeat=repeat, fold=fold)
+    table = manifest.set_index(manifest["image_id"].astype(str))
+    sessions = table["session"].fillna("").astype(str) if "session" in table else None
+    identities = table["identity"].astype(str)
+    return shuffled_expressions(
+        base, train_ids.astype(str).tolist(), repeat=repeat, fold=fold, identities=identities, sessions=sessions
+    )
 
 
 def load_fold(

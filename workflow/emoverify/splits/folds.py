@@ -13,6 +13,12 @@ test images so far. This bounds the spread of test images between folds by the
 size of the largest identity; several seeded candidates are drawn and the most
 balanced one is kept, so the balance is usually much better than the bound
 while another seed still gives other folds.
+
+A development partition (``development_fraction`` of the eligible identities,
+drawn with ``development_seed`` before any fold) is held apart: its people are
+in no fold's train, validation or test split (split ``development`` in every
+unit) and serve only the choices made above the fold (recipe, tuning grids),
+which train inner folds of those people alone (``partition="development"``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,11 @@ import numpy as np
 import pandas as pd
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+DEVELOPMENT = "development"  # the split of the development people, in every fold unit of the study
+PARTITIONS: tuple[str, ...] = ("study", DEVELOPMENT)  # what the folds are drawn from
+DEVELOPMENT_NOTE = "development partition: only choices made above the fold read these people"
+MIN_DEVELOPMENT_IDENTITIES = 4  # inner folds need two test and two training people
+DEVELOPMENT_SALT = 7_231_019  # keeps the development draw apart from the fold seeds
 SINGLE_FACE_NOTE = "one usable face: train only (cannot form a positive pair)"
 NO_VAL_NOTE = "too few identities left outside the test split for validation (it needs two, and two to train)"
 CANDIDATE_ASSIGNMENTS = 32
@@ -58,17 +69,86 @@ def make_folds(table: pd.DataFrame, *, n_folds: int, seed: int, val_fraction: fl
 
 
 def make_repeated_folds(
-    table: pd.DataFrame, *, n_folds: int, repeats: int, seed: int, val_fraction: float = 0.2
+    table: pd.DataFrame,
+    *,
+    n_folds: int,
+    repeats: int,
+    seed: int,
+    val_fraction: float = 0.2,
+    development_fraction: float = 0.0,
+    development_seed: int = 0,
+    partition: str = "study",
 ) -> pd.DataFrame:
     """Repeated cross-validation: ``repeats`` independent fold assignments (repeat r uses seed ``seed + r``,
-    so repeat 0 is the single assignment of ``make_folds``), stacked with a ``repeat`` column."""
+    so repeat 0 is the single assignment of ``make_folds``), stacked with a ``repeat`` column.
+
+    The development people (``development_identities``) are held apart first. With ``partition="study"`` the
+    folds are drawn from everyone else and the development people are listed in every unit with split
+    ``development``; with ``partition="development"`` the folds are drawn from the development
+    people alone and nobody else is listed: inner folds of a choice made above the fold, where each fold's
+    held-out people are its validation people (no test split: nothing there is scored) and the others train.
+    """
     if repeats < 1:
         raise SplitError(f"repeats must be at least 1, got {repeats}")
+    if partition not in PARTITIONS:
+        raise SplitError(f"partition must be one of {PARTITIONS}, got {partition!r}")
+    development = set(development_identities(table, fraction=development_fraction, seed=development_seed))
+    if partition == DEVELOPMENT and not development:
+        raise SplitError("partition development needs development people: set development_fraction above 0")
+    in_development = table["identity"].astype(str).isin(development) if development else None
+    drawn = table
+    if in_development is not None:
+        drawn = table[in_development] if partition == DEVELOPMENT else table[~in_development]
     stacked = []
     for repeat in range(repeats):
-        folds = make_folds(table, n_folds=n_folds, seed=seed + repeat, val_fraction=val_fraction)
+        if partition == DEVELOPMENT:  # inner folds: each fold's held-out people validate, the others train
+            folds = make_folds(drawn, n_folds=n_folds, seed=seed + repeat, val_fraction=0.0)
+            folds["split"] = folds["split"].replace({"test": "val"})
+        else:
+            folds = make_folds(drawn, n_folds=n_folds, seed=seed + repeat, val_fraction=val_fraction)
         stacked.append(folds.assign(repeat=repeat))
+        if partition == "study" and development:
+            stacked += [_development_rows(table, development, repeat, fold) for fold in range(n_folds)]
     return pd.concat(stacked, ignore_index=True)
+
+
+def development_size(n_eligible: int, fraction: float) -> int:
+    """How many of ``n_eligible`` identities (two usable faces or more) the development partition takes."""
+    if not 0 <= fraction < 1:
+        raise SplitError(f"development_fraction must be in [0, 1), got {fraction!r}")
+    return round(fraction * n_eligible)
+
+
+def development_identities(table: pd.DataFrame, *, fraction: float, seed: int) -> list[str]:
+    """The development people: ``fraction`` of the identities with two usable faces, drawn with ``seed``
+    (independent of the fold seeds), sorted. Empty for a fraction of 0."""
+    usable = _usable_rows(table)
+    sizes = usable.groupby("identity", sort=False).size()
+    eligible = sorted(map(str, sizes.index[sizes >= 2]))
+    n_development = development_size(len(eligible), fraction)
+    if n_development == 0:
+        return []
+    if n_development < MIN_DEVELOPMENT_IDENTITIES:
+        raise SplitError(
+            f"development_fraction {fraction} sets aside {n_development} of {len(eligible)} identities; inner folds "
+            f"need at least {MIN_DEVELOPMENT_IDENTITIES}: raise development_fraction or set it to 0 (and take the "
+            "recipe chosen on another dataset's development people)"
+        )
+    rng = np.random.default_rng([DEVELOPMENT_SALT, seed])
+    chosen = rng.choice(len(eligible), size=n_development, replace=False)
+    return sorted(eligible[i] for i in chosen)
+
+
+def outside_development(table: pd.DataFrame, *, fraction: float, seed: int) -> pd.DataFrame:
+    """The rows of ``table`` whose identity is not a development person: what a study-wide table may count."""
+    development = set(development_identities(table, fraction=fraction, seed=seed))
+    return table[~table["identity"].astype(str).isin(development)] if development else table
+
+
+def _development_rows(table: pd.DataFrame, development: set, repeat: int, fold: int) -> pd.DataFrame:
+    usable = _usable_rows(table)
+    rows = usable[usable["identity"].astype(str).isin(development)].copy()
+    return rows.assign(fold=fold, split=DEVELOPMENT, note=DEVELOPMENT_NOTE, repeat=repeat)
 
 
 def split_summary(folds: pd.DataFrame) -> pd.DataFrame:
@@ -78,7 +158,8 @@ def split_summary(folds: pd.DataFrame) -> pd.DataFrame:
     keys = ["repeat", "fold", "split"]
     counts = folds.groupby(keys).agg(n_identities=("identity", "nunique"), n_images=("image_id", "size"))
     units = folds[["repeat", "fold"]].drop_duplicates().sort_values(["repeat", "fold"]).itertuples(index=False)
-    full_index = pd.MultiIndex.from_tuples([(r, f, s) for r, f in units for s in SPLITS], names=keys)
+    splits = SPLITS + ((DEVELOPMENT,) if (folds["split"] == DEVELOPMENT).any() else ())
+    full_index = pd.MultiIndex.from_tuples([(r, f, s) for r, f in units for s in splits], names=keys)
     return counts.reindex(full_index, fill_value=0).reset_index()
 
 
@@ -97,9 +178,11 @@ def summary_line(summary: pd.DataFrame, summary_path) -> str:
     units = summary.drop_duplicates([c for c in ("repeat", "fold") if c in summary.columns])
     repeats = summary["repeat"].nunique() if "repeat" in summary.columns else 1
     folds = f"{summary['fold'].nunique()} folds" + (f" x {repeats} repeats" if repeats > 1 else "")
+    development = summary.loc[summary["split"] == DEVELOPMENT, "n_identities"]
+    aside = f", development (in no fold) {int(development.iloc[0])}" if len(development) else ""
     return (
         f"splits: {folds} ({len(units)} units), identities per fold: test {counts['test']}, validation "
-        f"{counts['val']}, training {counts['train']}; see {summary_path}"
+        f"{counts['val']}, training {counts['train']}{aside}; see {summary_path}"
     )
 
 

@@ -1,8 +1,8 @@
 """One training job: the runs it holds (one, or every seed of a method x label source x fold with
 ``batch_seeds``), each trained from its own seed exactly as if alone and saved to its own run folder.
 
-Holding several runs in one process pays the process's start-up once (the interpreter and torch: 2-3 s on
-two cores; the optimizers keep torch._dynamo out, see optimizers.py) and loads the fold's faces once.
+Holding several runs in one process pays the process's start-up once (the interpreter and torch; the
+optimizers keep torch._dynamo out, see optimizers.py) and loads the fold's faces once (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from emoverify import atomic
 from emoverify.layout import Run
 from emoverify.model import checkpoint
 from emoverify.splits.fold_data import FaceSet
-from emoverify.training import loop
+from emoverify.training import loop, pair_counts
 from emoverify.training.settings import Progress, TrainingSettings
 
 
@@ -41,6 +41,9 @@ def train_and_save(
     }
     name = f"{run.method}/{run.label_source}/repeat{run.repeat}/fold{run.fold}/seed{run.seed}"
     print(f"{name} on {device}: {len(faces['train'])} training and {len(faces['val'])} validation faces", flush=True)
+    flagged = flag_single_session_losses(faces["train"], method)
+    if flagged:
+        extra["single_session_losses"] = ", ".join(flagged)
     try:
         result = loop.train_model(
             faces["train"],
@@ -70,34 +73,75 @@ def train_and_save(
             print(f"{loss} used {pairs} pairs over the training" + (" (it trained nothing)" if pairs == 0 else ""))
 
 
-def train_runs(faces, runs: list[Run], model_paths: list, history_paths: list, **settings) -> list[float]:
-    """Train and save each run in turn; returns each run's seconds."""
+def flag_single_session_losses(train: FaceSet, method: dict) -> list[str]:
+    """The method's expression losses whose same-person pairs all fall within one recording session on this
+    training set, each with a warning in the log (before training)."""
+    names = [name for name, weight in method.get("aux", {}).items() if weight > 0]
+    if method.get("pdm_exclude_same_session"):  # its pairs span sessions by construction
+        names = [name for name in names if name != "pdm"]
+    if not names:
+        return []
+    counts = pair_counts.loss_pairs(train.identities, train.sessions, train.expressions, names).set_index("loss")
+    flagged = [name for name in names if counts.loc[name, "single_session"]]
+    for name in flagged:
+        print(pair_counts.warning_line(name, counts.loc[name]), flush=True)
+    return flagged
+
+
+def write_training_labels(train: FaceSet, path) -> None:
+    """The labels the run's losses read on its training faces, so a control can be audited."""
+    atomic.write_text(path, pair_counts.training_labels(train).to_csv(index=False))
+
+
+def train_runs(
+    faces, runs: list[Run], model_paths: list, history_paths: list, labels_paths: list | None = None, **settings
+) -> list[float]:
+    """Train and save each run in turn (and, with ``labels_paths``, the training labels it read); returns each
+    run's seconds."""
     if not len(runs) == len(model_paths) == len(history_paths):
         raise ValueError(f"{len(runs)} runs need as many model and history paths")
+    if labels_paths is not None and len(labels_paths) != len(runs):
+        raise ValueError(f"{len(runs)} runs need as many training-label paths, got {len(labels_paths)}")
     seconds = []
-    for run, model_path, history_path in zip(runs, model_paths, history_paths):
+    for index, (run, model_path, history_path) in enumerate(zip(runs, model_paths, history_paths)):
         started = time.perf_counter()
+        if labels_paths is not None:
+            write_training_labels(faces["train"], labels_paths[index])
         train_and_save(faces, run, model_path, history_path, **settings)
         seconds.append(time.perf_counter() - started)
     return seconds
 
 
-def train_unit(load_faces, members: list[dict], model_paths: list, history_paths: list, *, repeat, fold, **settings):
+def train_unit(
+    load_faces,
+    members: list[dict],
+    model_paths: list,
+    history_paths: list,
+    labels_paths: list | None = None,
+    *,
+    repeat,
+    fold,
+    **settings,
+):
     """Every head run of one fold unit (``batch_heads``), in turn, each exactly as its standalone job trains
-    it; returns each run's seconds.
+    it (and, with ``labels_paths``, writes the training labels it read); returns each run's seconds.
 
     ``members`` are ``study.unit_job_runs`` entries (method, labels, seed, spec, training, label_params);
     ``load_faces(label_params, input_size)`` gives the fold's train and val faces, loaded once per label source.
     """
     if not len(members) == len(model_paths) == len(history_paths):
         raise ValueError(f"{len(members)} unit members need as many model and history paths")
+    if labels_paths is not None and len(labels_paths) != len(members):
+        raise ValueError(f"{len(members)} unit members need as many training-label paths, got {len(labels_paths)}")
     faces_by_source: dict[tuple, dict[str, FaceSet]] = {}
     seconds = []
-    for member, model_path, history_path in zip(members, model_paths, history_paths):
+    for index, (member, model_path, history_path) in enumerate(zip(members, model_paths, history_paths)):
         started = time.perf_counter()
         source = (repr(sorted(member["label_params"].items())), member["training"]["input_size"])
         if source not in faces_by_source:
             faces_by_source[source] = load_faces(member["label_params"], member["training"]["input_size"])
+        if labels_paths is not None:
+            write_training_labels(faces_by_source[source]["train"], labels_paths[index])
         run = Run(member["method"], member["labels"], fold, member["seed"], repeat=repeat)
         train_and_save(
             faces_by_source[source],

@@ -18,7 +18,7 @@ from emoverify.model.networks import EmbeddingModel, model_from_recipe
 from emoverify.progress import EpochProgress
 from emoverify.registry import needs_expressions
 from emoverify.splits.fold_data import FaceSet
-from emoverify.training import optimizers
+from emoverify.training import optimizers, pair_counts
 from emoverify.training.objective import CombinedObjective
 from emoverify.training.sampler import PKBatchSampler
 from emoverify.training.settings import Progress, TrainingSettings
@@ -146,7 +146,12 @@ def build_objective(
     split_expressions = {EXPRESSIONS[code] for code in train.manual_expressions.tolist() if code >= 0}
     origin = fbv_origin(dataset_expressions if dataset_expressions is not None else split_expressions)
     loss_settings = settings.loss_settings(len(np.unique(train.identities)), origin)
-    return CombinedObjective(method["primary"], dict(method.get("aux", {})), loss_settings)
+    return CombinedObjective(
+        method["primary"],
+        dict(method.get("aux", {})),
+        loss_settings,
+        pdm_exclude_same_session=bool(method.get("pdm_exclude_same_session", False)),
+    )
 
 
 @dataclass
@@ -162,6 +167,7 @@ class TrainingSetup:
     ids: torch.Tensor
     emo: torch.Tensor
     mixed: bool
+    sessions: torch.Tensor | None = None  # session codes, where PDM excludes same-session pairs
 
 
 def set_up_training(
@@ -212,6 +218,9 @@ def set_up_training(
         ids,
         emo,
         mixed,
+        torch.as_tensor(pair_counts.session_codes(train.identities, train.sessions))
+        if objective.needs_sessions
+        else None,
     )
 
 
@@ -230,14 +239,20 @@ def train_one_epoch(
         images = augment(train.images[index], settings.augment_flip, settings.augment_crop, setup.generator)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=setup.mixed):
             embedding = setup.model(to_model_input(images).to(device))
-        total, terms = setup.objective(embedding.float(), setup.ids[index].to(device), setup.emo[index].to(device))
+        sessions = None if setup.sessions is None else setup.sessions[index]
+        total, terms = setup.objective(
+            embedding.float(),
+            setup.ids[index].to(device),
+            setup.emo[index].to(device),
+            None if sessions is None else sessions.to(device),
+        )
         setup.optimizer.zero_grad(set_to_none=True)
         setup.scaler.scale(total).backward()
         setup.scaler.step(setup.optimizer)
         setup.scaler.update()
         for name, value in terms.items():
             sums[name] = sums.get(name, 0.0) + float(value)
-        for name, count in setup.objective.pairs_used(setup.ids[index], setup.emo[index]).items():
+        for name, count in setup.objective.pairs_used(setup.ids[index], setup.emo[index], sessions).items():
             pairs[name] = pairs.get(name, 0) + count
     means = {name: value / max(len(setup.sampler), 1) for name, value in sums.items()}
     return {**means, **pairs}

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from emoverify import registry
 from emoverify.losses import LossInputError, LossSettings, loss_class
 from emoverify.losses.base import EXPRESSION_LABELS
+from emoverify.training import across_sessions
 
 
 class CombinedObjective(nn.Module):
@@ -23,9 +24,17 @@ class CombinedObjective(nn.Module):
     optimiser together with the model's.
     """
 
-    def __init__(self, primary: str, aux: Mapping[str, float] | None, settings: LossSettings):
+    def __init__(
+        self,
+        primary: str,
+        aux: Mapping[str, float] | None,
+        settings: LossSettings,
+        *,
+        pdm_exclude_same_session: bool = False,
+    ):
         super().__init__()
         self.primary = primary
+        self.pdm_exclude_same_session = pdm_exclude_same_session
         self.weights = _checked_weights(primary, dict(aux or {}))
         self.primary_loss = loss_class(registry.PRIMARY, primary)(settings)
         # built in name order, so a run's random draws do not depend on the order the config lists its terms
@@ -43,24 +52,38 @@ class CombinedObjective(nn.Module):
         """Whether ``forward`` needs expression labels (codes; -1 = unknown)."""
         return bool(self.expression_terms)
 
-    def forward(self, emb: Tensor, ids, emo=None) -> tuple[Tensor, dict[str, float]]:
-        """Return the weighted total and each term's unweighted value (plus ``"total"``) for logging."""
+    @property
+    def needs_sessions(self) -> bool:
+        """Whether ``forward`` needs session codes (PDM without its same-session pairs)."""
+        return self.pdm_exclude_same_session and "pdm" in self.weights
+
+    def forward(self, emb: Tensor, ids, emo=None, sessions=None) -> tuple[Tensor, dict[str, float]]:
+        """Return the weighted total and each term's unweighted value (plus ``"total"``) for logging;
+        ``sessions`` (codes, see ``pair_counts.session_codes``) only where PDM excludes same-session pairs."""
         if self.needs_expressions and emo is None:
             raise LossInputError(
                 f"the terms {', '.join(self.expression_terms)} need expression labels: pass emo (-1 = unknown)"
             )
+        if self.needs_sessions and sessions is None:
+            raise LossInputError("pdm excludes same-session pairs here: pass sessions (codes per image)")
         values = {self.primary: self.primary_loss(emb, ids)}
         total = values[self.primary]
         for name, weight in self.weights.items():
-            values[name] = self.terms[name](emb, ids, emo)
+            if name == "pdm" and self.needs_sessions:
+                values[name] = across_sessions.pdm_across_sessions(emb, ids, emo, sessions)
+            else:
+                values[name] = self.terms[name](emb, ids, emo)
             total = total + weight * values[name]
         terms = {name: float(value.detach()) for name, value in values.items()}
         terms["total"] = float(total.detach())
         return total, terms
 
-    def pairs_used(self, ids, emo) -> dict[str, int]:
+    def pairs_used(self, ids, emo, sessions=None) -> dict[str, int]:
         """Per expression term, the pairs (or quadruples, or labelled samples) it used in this batch."""
-        return {f"pairs_{name}": self.terms[name].count_pairs(ids.cpu(), emo.cpu()) for name in self.weights}
+        counts = {f"pairs_{name}": self.terms[name].count_pairs(ids.cpu(), emo.cpu()) for name in self.weights}
+        if self.needs_sessions and sessions is not None:
+            counts["pairs_pdm"] = across_sessions.pairs_across_sessions(ids.cpu(), emo.cpu(), sessions.cpu())
+        return counts
 
 
 def _checked_weights(primary: str, weights: dict[str, float]) -> dict[str, float]:

@@ -1,12 +1,10 @@
 """The training loop's two optimizers, Adam and SGD with momentum, on plain tensors.
 
 Why not ``torch.optim``: its ``Optimizer`` wraps ``add_param_group``, ``zero_grad`` and every ``step`` in
-``torch._disable_dynamo`` / ``_use_grad_for_differentiable``, which import ``torch._dynamo`` on first use:
-about 2 s more per training process (a fresh process's set-up and first step: 2.9 s with torch.optim.Adam,
-0.7 s with these, medians of 3 on two busy cores with torch 2.14, on top of 2-3 s for ``import torch``), paid
-by every Snakemake training job, which is a fresh process. These classes do the arithmetic of
-``torch.optim``'s single-tensor (CPU) path, so they follow torch.optim to float rounding (tested; bit for bit
-on the CPU with torch 2.14), and never import dynamo.
+``torch._disable_dynamo`` / ``_use_grad_for_differentiable``, which import ``torch._dynamo`` on first use, a
+start-up cost paid by every Snakemake training job, since each is a fresh process (docs/performance.md).
+These classes do the arithmetic of ``torch.optim``'s single-tensor (CPU) path, so they follow torch.optim to
+float rounding (tested), and never import dynamo.
 
 They duck-type what the loop and ``torch.amp.GradScaler`` use: ``param_groups`` (GradScaler unscales the
 gradients of every group's params), ``state``, ``zero_grad`` and ``step``.

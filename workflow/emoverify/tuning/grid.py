@@ -116,20 +116,25 @@ def method_candidates(config: dict, method: str) -> list[Candidate]:
 
 
 def default_candidate(config: dict, method: str) -> Candidate:
-    """The candidate with the method's configured settings; it must be in the grid (it is the fallback)."""
-    candidates = method_candidates(config, method)
+    """The candidate with the method's configured settings: the fallback of a fold that cannot rank. It need
+    not be a grid point: outside the grid it trains beside the grid's candidates and is never ranked."""
     wanted = {knob: configured_setting(config, method, knob) for knob in method_grid(config, method)}
-    for candidate in candidates:
+    for candidate in method_candidates(config, method):
         if candidate.settings == wanted:
             return candidate
-    raise TuningConfigError(
-        f"method {method}: its configured setting {wanted} is not a point of its tuning grid "
-        f"{method_grid(config, method)}; add it (a fold with too few validation people falls back to it)"
-    )
+    return _candidate(config, method, wanted)
+
+
+def trained_candidates(config: dict, method: str) -> list[Candidate]:
+    """What a tuned method trains: its grid's candidates, and its fallback where that is not a grid point."""
+    candidates = method_candidates(config, method)
+    fallback = default_candidate(config, method)
+    return candidates if fallback in candidates else [*candidates, fallback]
 
 
 def check_budgets(config: dict, methods: list[str], baseline_of) -> None:
-    """Each method has as many candidates as its matched baseline (same budget), and a default in its grid."""
+    """Each method has as many grid candidates as its matched baseline (same budget) and a configured setting
+    (its fallback, checked to be one setting)."""
     for method in methods:
         default_candidate(config, method)
         baseline = baseline_of(method, config)
@@ -144,5 +149,5 @@ def check_budgets(config: dict, methods: list[str], baseline_of) -> None:
 
 
 def all_candidates(config: dict, methods: list[str]) -> dict[str, Candidate]:
-    """Every candidate of ``methods`` by run name."""
-    return {candidate.name: candidate for method in methods for candidate in method_candidates(config, method)}
+    """Every candidate (fallbacks outside the grid included) of ``methods`` by run name."""
+    return {candidate.name: candidate for method in methods for candidate in trained_candidates(config, method)}

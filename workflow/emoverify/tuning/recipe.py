@@ -70,6 +70,24 @@ def unit_figures(experiment_dir, method: str, figure: str) -> pd.DataFrame:
     )
 
 
+def identities_read(experiment_dir, development: set[str]) -> list[str]:
+    """The people a candidate's trainings read (every identity of its folds.csv), checked to be development
+    people: a candidate whose folds hold anyone else read people the study reports on, and stops the search."""
+    folds_path = Path(experiment_dir, "splits", "folds.csv")
+    if not folds_path.is_file():
+        raise RecipeError(f"{experiment_dir}: no splits/folds.csv (did its trainings run?)")
+    folds = pd.read_csv(folds_path, keep_default_na=False, dtype={"identity": str})
+    people = sorted(set(folds["identity"]))
+    outside = [person for person in people if person not in development]
+    if outside:
+        raise RecipeError(
+            f"{experiment_dir}: its folds hold {len(outside)} people outside the development partition (e.g. "
+            f"{', '.join(outside[:3])}); a choice made above the fold may read development people only: train the "
+            "candidates with partition=development"
+        )
+    return people
+
+
 def compare(candidates: dict[str, Path], method: str, figure: str) -> pd.DataFrame:
     """One row per candidate (in the given order) on the fold units every candidate trained: mean and sd of the
     validation figure over units, the paired difference to the first candidate, the mean kept epoch, and

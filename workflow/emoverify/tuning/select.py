@@ -101,13 +101,17 @@ def select(
     fold: int,
     default_name: str,
     min_validation_identities: int,
+    fallback: tuple | None = None,
 ) -> dict:
     """The selection record of one (method, labels, repeat, fold).
 
-    ``candidates``: (name, settings, history paths of its seeds) in grid order.
+    ``candidates``: (name, settings, history paths of its seeds) in grid order; ``fallback``: the same for the
+    configured setting where it is not a grid point (taken only when the fold cannot rank, never ranked).
     """
     records = [candidate_record(name, settings, paths, figure) for name, settings, paths in candidates]
     n_validation = validation_identities(folds, repeat, fold)
+    if n_validation < min_validation_identities and fallback is not None:
+        records.append(candidate_record(*fallback, figure))
     winner, reason = choose(records, default_name, n_validation, min_validation_identities)
     settings = next((r["settings"] for r in records if r["name"] == winner), None)
     return {

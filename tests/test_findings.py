@@ -1,0 +1,64 @@
+"""Committed findings: the export of a finished study, and every three-decimal figure of docs/findings.md in a
+committed table."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from emoverify import findings
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMAND = (
+    "snakemake --cores 2 --configfile workflow/presets/jaffe.yaml --config data_root=/data/jaffe experiment=tiny "
+    "epochs=3"
+)
+
+
+def finished(tmp_path, name="tiny"):
+    tables = tmp_path / "results" / name / "tables"
+    tables.mkdir(parents=True)
+    pd.DataFrame({"method": ["tl", "tl_pdp"], "auc_mean": [0.81234, 0.7996]}).to_csv(
+        tables / "summary.csv", index=False
+    )
+    pd.DataFrame({"method": ["tl_pdp"], "diff": [-0.0127]}).to_csv(tables / "significance.csv", index=False)
+    pd.DataFrame({"labels": ["manual"], "pairs": [12]}).to_csv(tables / "pair_counts.csv", index=False)
+    (tables / "summary.md").write_text("not copied")
+    return tmp_path / "results" / name
+
+
+def test_export_copies_the_tables_the_merged_config_and_the_command(tmp_path):
+    out = tmp_path / "docs" / "studies" / "tiny"
+    copied = findings.export(finished(tmp_path), out, COMMAND)
+    assert copied == ["summary.csv", "significance.csv", "pair_counts.csv"]
+    assert sorted(p.name for p in (out / "tables").iterdir()) == sorted(copied)
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["experiment"] == "tiny" and config["dataset"] == "jaffe" and config["epochs"] == 3  # override
+    assert config["val_fraction"] == 0.25 and config["training"]["batch_identities"] == 4  # the preset's
+    assert config["development_fraction"] == 0 and config["partition"] == "study"  # the schema's defaults
+    assert (out / "command.txt").read_text() == COMMAND + "\n"
+
+
+def test_export_refuses_another_experiments_command_or_an_unfinished_study(tmp_path):
+    with pytest.raises(findings.FindingsError, match="runs experiment 'tiny', but the results are 'other'"):
+        findings.export(finished(tmp_path, "other"), tmp_path / "out", COMMAND)
+    (tmp_path / "results" / "empty" / "tables").mkdir(parents=True)
+    with pytest.raises(findings.FindingsError, match="no tables/summary.csv"):
+        findings.export(tmp_path / "results" / "empty", tmp_path / "out", COMMAND)
+    with pytest.raises(findings.FindingsError, match="unknown config key 'epocs'"):
+        findings.export(finished(tmp_path, "third"), tmp_path / "out", COMMAND + " epocs=3 experiment=third")
+
+
+def test_a_figure_in_no_committed_table_is_reported(tmp_path):
+    findings.export(finished(tmp_path), tmp_path / "studies" / "tiny", COMMAND)
+    page = tmp_path / "findings.md"
+    page.write_text("tl reached 0.812 AUC, tl_pdp 0.800 (difference -0.013); 12 pairs; not 0.811 nor 1.000.")
+    assert findings.untraceable_figures(page, tmp_path / "studies") == ["0.811", "1.000"]
+    assert findings.main(["check", str(page), str(tmp_path / "studies")]) == 1
+
+
+def test_every_three_decimal_figure_of_the_findings_page_is_in_a_committed_table():
+    page = ROOT / "docs" / "findings.md"
+    assert page.is_file()
+    assert findings.untraceable_figures(page, ROOT / "docs" / "studies") == []

@@ -1,0 +1,39 @@
+"""A demo study with a development partition: its people train, validate, test and count nowhere, and the
+partition's own inner folds hold them alone."""
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from emoverify.splits.folds import DEVELOPMENT
+from snakemake_helpers import TINY, finished_study, planned_jobs, write_study_config
+
+# 8 drawn people: 4 set aside, 2 folds of the other 4 (2 test, 2 training people each)
+DEVELOPED = {**TINY, "experiment": "developed", "development_fraction": 0.5, "development_seed": 1, "folds": 2}
+DEVELOPED["references"] = ["pixels"]
+
+
+def test_development_people_reach_no_run_no_embedding_and_no_table(tmp_path):
+    workdir = finished_study(tmp_path, DEVELOPED)
+    out = workdir / "results" / "developed"
+    folds = pd.read_csv(out / "splits" / "folds.csv", keep_default_na=False)
+    development = set(folds.loc[folds["split"] == DEVELOPMENT, "identity"])
+    assert len(development) == 4
+    used = set(folds.loc[folds["split"].isin(["train", "val", "test"]), "identity"])
+    assert used and not used & development
+    for embeddings in out.glob("runs/**/embeddings.npz"):  # what every run and reference was scored on
+        assert not set(np.load(embeddings)["identity"].astype(str)) & development, embeddings
+    for labels in out.glob("runs/**/training_labels.csv"):  # what every loss read
+        assert not set(pd.read_csv(labels, keep_default_na=False)["identity"].astype(str)) & development
+    manifest = pd.read_csv(out / "faces" / "manifest.csv", keep_default_na=False)
+    counted = json.loads((out / "labels" / "agreement.json").read_text())["n_manual_labelled"]
+    outside = manifest[(manifest["status"] == "ok") & ~manifest["identity"].isin(development)]
+    assert counted == int((outside["emotion_manual"] != "").sum())
+    for table in (out / "tables").glob("*.csv"):
+        text = table.read_text()
+        assert not any(f",{person}," in text for person in development), table
+    # the inner folds of the development partition: its people alone, target train (nothing scored)
+    inner = write_study_config(tmp_path / "inner.yaml", DEVELOPED, experiment="inner", partition="development")
+    jobs = planned_jobs(workdir, "train", config=inner)
+    assert jobs["train_run"] == 2 * 3 and not {"evaluate_run", "aggregate"} & set(jobs)
