@@ -2,12 +2,12 @@ import _setup  # noqa: F401
 import pandas as pd
 
 from emoverify.scriptlog import announce, logged
-from emoverify.splits import folds as splits
+from emoverify.splits import folds
 
 with logged(snakemake.log[0]) as console:
     manifest = pd.read_csv(snakemake.input.manifest, keep_default_na=False)
     p = snakemake.params
-    folds = splits.make_repeated_folds(
+    assignments = folds.make_repeated_folds(
         manifest,
         n_folds=p.n_folds,
         repeats=p.repeats,
@@ -17,8 +17,8 @@ with logged(snakemake.log[0]) as console:
         development_seed=p.development_seed,
         partition=p.partition,
     )
-    summary = splits.split_summary(folds)
+    summary = folds.split_summary(assignments)
     print(summary.to_string(index=False))
-    folds.to_csv(snakemake.output.folds, index=False)
+    assignments.to_csv(snakemake.output.folds, index=False)
     summary.to_csv(snakemake.output.summary, index=False)
-    announce(console, splits.summary_line(summary, snakemake.output.summary))
+    announce(console, folds.summary_line(summary, snakemake.output.summary))

@@ -13,7 +13,6 @@ import pandas as pd
 from emoverify.registry import EXPRESSION_LABEL_SOURCES
 from emoverify.vocabulary import canonical_expression
 
-LABEL_SOURCES = EXPRESSION_LABEL_SOURCES
 BELOW_THRESHOLD = "below_threshold"
 
 
@@ -48,8 +47,10 @@ def resolve_expressions(
     ``threshold`` and for faces that were not classified). Raises
     LabelSourceError when the source cannot serve this dataset.
     """
-    if source not in LABEL_SOURCES:
-        raise LabelSourceError(f"unknown label source {source!r}; label_sources may contain {', '.join(LABEL_SOURCES)}")
+    if source not in EXPRESSION_LABEL_SOURCES:
+        raise LabelSourceError(
+            f"unknown label source {source!r}; label_sources may contain {', '.join(EXPRESSION_LABEL_SOURCES)}"
+        )
     if source == "manual":
         labels = _manual_labels(manifest)
     else:

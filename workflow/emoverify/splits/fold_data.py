@@ -11,7 +11,7 @@ import torch
 
 from emoverify.faces.pixels import PixelCache, decode_crops
 from emoverify.features.store import Features, load_features
-from emoverify.labels import sources as label_sources
+from emoverify.labels import sources
 from emoverify.registry import NO_LABELS, SHUFFLED_ACROSS, SHUFFLED_SOURCES
 from emoverify.vocabulary import EXPRESSIONS
 
@@ -130,12 +130,12 @@ def source_expressions(manifest: pd.DataFrame, label_params: dict, detected: pd.
     """The expression of every image from a manual or detected source ("" unknown), expressions shown on fewer
     than ``min_expression_images`` usable faces made unknown."""
     threshold = label_params.get("confidence_threshold", 0.0)
-    labels = label_sources.resolve_expressions(manifest, detected, label_params["source"], threshold)
+    labels = sources.resolve_expressions(manifest, detected, label_params["source"], threshold)
     min_images = label_params.get("min_expression_images", 0)
     if min_images <= 1:
         return labels
     usable = manifest.loc[manifest["status"] == "ok", "image_id"] if "status" in manifest else manifest["image_id"]
-    kept = label_sources.drop_rare_expressions(labels.loc[usable.astype(str)], min_images)
+    kept = sources.drop_rare_expressions(labels.loc[usable.astype(str)], min_images)
     return kept.reindex(labels.index, fill_value="")
 
 
