@@ -140,5 +140,6 @@ def test_the_page_renders_as_html_with_names_as_written():
 
 def test_dataset_names():
     assert verdict.dataset_name("jaffe", "") == "jaffe"
-    assert verdict.dataset_name("csv", "/data/lfw_emotion/faces.csv") == "faces.csv (csv)"
+    assert verdict.dataset_name("csv", "/data/lfw_emotion/faces.csv") == "lfw_emotion/faces.csv (csv)"
     assert verdict.dataset_name("folder", "/data/mine/") == "mine (folder)"
+    assert verdict.dataset_name("csv", "labels.csv") == "labels.csv (csv)"

@@ -31,6 +31,7 @@ OPTIONAL_TABLES = (
     "runs.csv",
     "pair_counts.csv",
     "verdict.csv",
+    "power.csv",
 )
 FIGURE = re.compile(r"(?<![\d.])-?\d+\.\d{3}(?!\d)")  # a number written with exactly three decimals
 

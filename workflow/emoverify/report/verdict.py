@@ -50,9 +50,11 @@ SIGNIFICANCE_NEEDS += ("ci95_low", "ci95_high", "p_holm", "detectable_diff")
 
 def dataset_name(adapter: str, data_root: str) -> str:
     """How the verdict names the dataset: the adapter, or for the generic csv and folder adapters the data's
-    folder (or file) name."""
+    folder, or a table file with its folder (a table's own name, say labels.csv, rarely names the data)."""
     if adapter in ("csv", "folder") and data_root:
-        return f"{Path(data_root).name} ({adapter})"
+        path = Path(data_root)
+        name = f"{path.parent.name}/{path.name}" if path.suffix and path.parent.name else path.name
+        return f"{name} ({adapter})"
     return adapter
 
 
