@@ -19,6 +19,7 @@ from scipy import stats
 from emoverify.evaluation import verification as evaluate
 from emoverify.layout import Run
 from emoverify.report import build as results
+from emoverify.report.settings import ReportSettings
 from emoverify.splits.fold_data import FaceSet
 from emoverify.vocabulary import EXPRESSIONS
 
@@ -117,16 +118,16 @@ def study(tmp_path_factory):
     for folder in ("tables", "figures"):
         (root / "report" / folder).mkdir(parents=True)
     runs = results.build_results(
+        ReportSettings(baselines=BASELINES, run_methods=RUN_METHODS, references=REFERENCES),
         metrics_paths=[folder / "metrics.json" for folder in folders + [failed]],
         embedding_paths=[folder / "embeddings.npz" for folder in folders + [failed]],
         history_paths=[folder / "history.csv" for folder in folders if "references" not in folder.parts],
         outputs=outputs,
-        baselines=BASELINES,
-        run_methods=RUN_METHODS,
-        references=REFERENCES,
-        pca_methods=[],
     )
     return {"root": root, "outputs": outputs, "runs": runs}
+
+
+TL_ONLY = ReportSettings(baselines={"tl": None}, run_methods=["tl"], references=[])
 
 
 def read_table(study, name) -> pd.DataFrame:
@@ -270,14 +271,11 @@ def test_report_without_any_successful_run_still_writes_every_output(tmp_path):
     outputs = {key: str(tmp_path / "report" / name.replace("/", "_")) for key, name in OUTPUT_NAMES.items()}
     (tmp_path / "report").mkdir()
     runs = results.build_results(
+        TL_ONLY,
         metrics_paths=[missing / "metrics.json"],
         embedding_paths=[missing / "embeddings.npz"],
         history_paths=[],
         outputs=outputs,
-        baselines={"tl": None},
-        run_methods=["tl"],
-        references=[],
-        pca_methods=[],
     )
     assert list(runs["status"].str.startswith("missing")) == [True]
     row = pd.read_csv(outputs["summary"]).iloc[0]
@@ -292,14 +290,11 @@ def test_failed_first_run_without_history_does_not_crash_the_report(tmp_path):
     failed = run_folder(tmp_path, "tl", "none", 0)
     outputs = {key: str(tmp_path / name.replace("/", "_")) for key, name in OUTPUT_NAMES.items()}
     results.build_results(
+        TL_ONLY,
         metrics_paths=[done / "metrics.json", failed / "metrics.json"],
         embedding_paths=[done / "embeddings.npz", failed / "embeddings.npz"],
         history_paths=[done / "history.csv", failed / "history.csv"],
         outputs=outputs,
-        baselines={"tl": None},
-        run_methods=["tl"],
-        references=[],
-        pca_methods=[],
     )
     assert pd.read_csv(outputs["summary"]).iloc[0]["n_missing"] == 1
 
@@ -481,14 +476,11 @@ def test_a_run_its_test_split_cannot_score_is_a_missing_row_with_its_reason(tmp_
     for folder in ("tables", "figures"):
         (tmp_path / "report" / folder).mkdir(parents=True)
     runs = results.build_results(
+        TL_ONLY,
         metrics_paths=[good / "metrics.json", lonely / "metrics.json"],
         embedding_paths=[good / "embeddings.npz", lonely / "embeddings.npz"],
         history_paths=[good / "history.csv"],
         outputs=outputs,
-        baselines={"tl": None},
-        run_methods=["tl"],
-        references=[],
-        pca_methods=[],
     )
     row = runs[runs["fold"] == 1].iloc[0]
     assert row["status"].startswith("missing: not scored: the fold's test split has 1 identities")

@@ -12,6 +12,7 @@ from emoverify.layout import parse_run_dir
 from emoverify.registry import LABEL_SOURCES, NO_LABELS
 from emoverify.report import comparisons, plots, runs_table, statistics, verdict
 from emoverify.report.plots import run_title
+from emoverify.report.settings import ReportSettings
 from emoverify.tuning import winners
 from emoverify.tuning.grid import is_candidate, parent_method
 from emoverify.vocabulary import EXPRESSIONS
@@ -181,31 +182,25 @@ def summary_line(runs: pd.DataFrame, summary_path) -> str:
 
 
 def build_results(
+    settings: ReportSettings,
     *,
     metrics_paths,
     embedding_paths,
     history_paths,
     outputs,
-    baselines: dict,
-    run_methods: list[str],
-    references: list[str],
-    pca_methods: list[str],
-    pca_max_identities: int | None = None,
-    exclude_same_session: bool = True,
-    test_share: float = 0.0,
     selection_paths=(),
-    dataset: str = "this study",
 ) -> pd.DataFrame:
-    """Write every table and figure of the report stage; returns the per-run table.
+    """Write every table and figure of the report stage as ``settings`` say; returns the per-run table.
 
-    The verdict (``verdict``, ``verdict_rst``: the report's first page, its sentence naming ``dataset``) and
-    the power figure (``power``, with its data in ``power_table``) read the significance table.
+    The verdict (``verdict``, ``verdict_rst``: the report's first page, its sentence naming the settings'
+    dataset) and the power figure (``power``, with its data in ``power_table``) read the significance table.
 
-    ``test_share`` (n_test / n_train of the folds) corrects intervals and tests for overlapping training sets.
     ``selection_paths`` (a tuned study): each unit keeps only its selected candidate's runs, under the method's
     name; the other candidates reach the tuning report, not these tables.
     """
-    order = list(references) + list(run_methods)
+    order = list(settings.order)
+    references, test_share = settings.references, settings.test_share
+    exclude_same_session = settings.exclude_same_session
     runs = runs_table.collect_runs(metrics_paths)
     selections = winners.read_selections(selection_paths)
     if selections:
@@ -217,7 +212,7 @@ def build_results(
     table = order_rows(statistics.summarize(runs, test_share=test_share), order)
     table.to_csv(outputs["summary"], index=False)
     Path(outputs["summary_md"]).write_text(statistics.to_markdown(table) + "\n")
-    pairs = {method: base for method, base in baselines.items() if base}
+    pairs = {method: base for method, base in settings.baselines.items() if base}
     tests = comparisons.significance(runs, pairs, test_share=test_share)
     tests.to_csv(outputs["significance"], index=False)
     sources = comparisons.label_source_comparison(runs, test_share=test_share)
@@ -227,12 +222,14 @@ def build_results(
     records = [record for record in records if "failed" not in record]
     if selections:
         records = [_as_method(record, chosen) for record in records if _selected(_unit(record), chosen)]
-    plots.pca_figure(pca_panels(records, pca_methods or order, pca_max_identities), outputs["pca"])
+    plots.pca_figure(
+        pca_panels(records, list(settings.pca_methods) or order, settings.pca_max_identities), outputs["pca"]
+    )
     sources = sorted({r["labels"] for r in records if r["labels"] != NO_LABELS}) or [NO_LABELS]
     plots.roc_figure(roc_curves(records, sources, exclude_same_session), outputs["roc"])
     plots.auc_points_figure(runs, table, outputs["auc"])
     plots.training_curves_figure(first_histories(history_paths, order), outputs["curves"])
-    write_verdict(tests, table, references, dataset, outputs)
+    write_verdict(tests, table, references, settings.dataset, outputs)
     write_power(runs, tests, records, test_share, outputs)
     return runs
 
