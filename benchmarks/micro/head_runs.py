@@ -44,13 +44,14 @@ TARGET = 0.5  # the training stage's cost per head run, at most this share of a 
 def study_config(preset: Path, overrides: dict) -> dict:
     """config.yaml with the preset (then ``overrides``) laid over it one level deep, defaults filled in."""
     import yaml
-    from snakemake.utils import validate
+
+    from emoverify.schema import load_schema, validate
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     for layer in (yaml.safe_load(preset.read_text()), overrides):
         for key, value in layer.items():
             config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
-    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    validate(config, load_schema())
     return config
 
 

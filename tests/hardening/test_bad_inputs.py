@@ -486,9 +486,8 @@ def gone(pid: int, seconds: float = 10) -> bool:
 
 # a job: ties itself to its Snakemake the way every rule script does (workflow/scripts/_setup.py), then sleeps
 JOB = f"""
-import os, sys, time
-sys.path.insert(0, {str(SCRIPTS)!r})
-import _setup
+import os, runpy, sys, time
+runpy.run_path({str(SCRIPTS / "_setup.py")!r})
 open(sys.argv[1], "w").write(str(os.getpid()))
 time.sleep(120)
 """
@@ -564,9 +563,8 @@ def test_history_and_metrics_appear_complete_or_not_at_all(tmp_path):
 def test_a_second_run_on_a_live_experiment_names_the_live_runs_pid(tmp_path):
     live = start_python(
         f"""
-        import sys, time
-        sys.path.insert(0, {str(ROOT / "workflow")!r})
-        from emoverify import runlock
+        import time
+        from emoverify import runlock  # the checkout's library: conftest puts it on PYTHONPATH
         runlock.claim({str(tmp_path / "running.json")!r})
         time.sleep(120)
         """

@@ -22,7 +22,6 @@ import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 REQUIRED_TABLES = ("summary.csv",)
 OPTIONAL_TABLES = (
     "significance.csv",
@@ -42,9 +41,10 @@ class FindingsError(ValueError):
 
 def command_config(command: str, root: Path = ROOT) -> dict:
     """The merged config of a snakemake command line, as Snakemake merges it, with the schema's defaults."""
-    from snakemake.utils import update_config, validate
+    from snakemake.utils import update_config
 
     from emoverify import study
+    from emoverify.schema import load_schema, validate
 
     tokens = shlex.split(command)
     files, overrides, current = [], [], None
@@ -68,13 +68,13 @@ def command_config(command: str, root: Path = ROOT) -> dict:
         if not separator:
             raise FindingsError(f"--config {override!r} is not key=value")
         update_config(config, {key: yaml.safe_load(value)})
-    schema = yaml.safe_load(SCHEMA.read_text())
+    schema = load_schema()  # the registry's names as allowed values, as the workflow reads it
     config = study.coerce_to_schema(config, schema)
     try:
         study.check_schema(config, schema)
     except study.ConfigError as error:
         raise FindingsError(str(error)) from None
-    validate(config, str(SCHEMA))  # fills in the defaults
+    validate(config, schema)  # fills in the defaults
     return study.canonical(config)
 
 
