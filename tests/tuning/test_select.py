@@ -83,27 +83,22 @@ def test_without_the_tar_figure_the_auc_ranks(tmp_path):
 def test_a_fallback_outside_the_grid_is_taken_only_where_the_fold_cannot_rank(tmp_path):
     grid_points = [("a", {"w": 0.01}, [history(tmp_path / "a.csv", [0.9])])]
     fallback = ("f", {"w": 0.1}, [history(tmp_path / "f.csv", [0.2])])
-    ranked = select.select(
-        grid_points,
-        figure="tar_at_far_1e-2",
-        folds=folds(10),
-        repeat=0,
-        fold=0,
-        default_name="f",
-        min_validation_identities=8,
-        fallback=fallback,
-    )
+
+    def select_with(validation_people):
+        return select.select(
+            grid_points,
+            figure="tar_at_far_1e-2",
+            folds=folds(validation_people),
+            repeat=0,
+            fold=0,
+            default_name="f",
+            min_validation_identities=8,
+            fallback=fallback,
+        )
+
+    ranked = select_with(10)
     assert ranked["winner"] == "a" and [c["name"] for c in ranked["candidates"]] == ["a"]  # never ranked
-    short = select.select(
-        grid_points,
-        figure="tar_at_far_1e-2",
-        folds=folds(3),
-        repeat=0,
-        fold=0,
-        default_name="f",
-        min_validation_identities=8,
-        fallback=fallback,
-    )
+    short = select_with(3)
     assert short["winner"] == "f" and short["winner_settings"] == {"w": 0.1} and short["reason"].startswith("fallback")
 
 
