@@ -20,7 +20,7 @@ def folds(n_val):
     return pd.DataFrame({"image_id": people, "identity": people, "fold": 0, "split": splits, "repeat": 0})
 
 
-def selection(candidates, n_val=10, default="b"):
+def selection(candidates, n_val=10, default="b", fallback=None):
     return select.select(
         candidates,
         figure="tar_at_far_1e-2",
@@ -29,6 +29,7 @@ def selection(candidates, n_val=10, default="b"):
         fold=0,
         default_name=default,
         min_validation_identities=8,
+        fallback=fallback,
     )
 
 
@@ -84,21 +85,9 @@ def test_a_fallback_outside_the_grid_is_taken_only_where_the_fold_cannot_rank(tm
     grid_points = [("a", {"w": 0.01}, [history(tmp_path / "a.csv", [0.9])])]
     fallback = ("f", {"w": 0.1}, [history(tmp_path / "f.csv", [0.2])])
 
-    def select_with(validation_people):
-        return select.select(
-            grid_points,
-            figure="tar_at_far_1e-2",
-            folds=folds(validation_people),
-            repeat=0,
-            fold=0,
-            default_name="f",
-            min_validation_identities=8,
-            fallback=fallback,
-        )
-
-    ranked = select_with(10)
+    ranked = selection(grid_points, n_val=10, default="f", fallback=fallback)
     assert ranked["winner"] == "a" and [c["name"] for c in ranked["candidates"]] == ["a"]  # never ranked
-    short = select_with(3)
+    short = selection(grid_points, n_val=3, default="f", fallback=fallback)
     assert short["winner"] == "f" and short["winner_settings"] == {"w": 0.1} and short["reason"].startswith("fallback")
 
 
