@@ -232,6 +232,7 @@ def test_head_recipes_carry_the_head_keys_and_image_recipes_do_not(config):
         "backbone",
         "features",
         "head_hidden",
+        "head_projection",
         "embedding_dim",
         "batch_identities",
         "images_per_identity",

@@ -80,6 +80,25 @@ def test_the_untrained_head_ships_when_training_only_hurts_validation(sets):
     assert result.best_val_auc == history.loc[0, "val_auc"]
 
 
+def test_a_frozen_projection_keeps_the_recognizer_and_trains_only_the_residual(sets):
+    seed_everything(0)
+    start = model_from_recipe({**HEAD, "head_projection": "frozen"}, "spherical").state_dict()
+    start = {name: value.clone() for name, value in start.items()}
+    frozen_run = run(sets, epochs=4, training={**HEAD, "head_projection": "frozen", "patience": 5})
+    assert frozen_run.best_epoch > 0  # a trained epoch shipped, not the untrained head
+    frozen = frozen_run.model.state_dict()
+    trainable = run(sets, epochs=4, training={**HEAD, "patience": 5}).model.state_dict()
+    projection = "backbone.projection.weight"
+    assert torch.equal(frozen[projection], start[projection])
+    assert not torch.equal(trainable[projection], start[projection])
+    assert not torch.equal(frozen["backbone.residual.2.weight"], start["backbone.residual.2.weight"])
+
+
+def test_an_unknown_head_projection_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown head_projection 'fixed'"):
+        model_from_recipe({**HEAD, "head_projection": "fixed"}, "spherical")
+
+
 def test_from_scratch_networks_do_not_rank_their_random_start(sets):
     assert train.untrained_is_candidate(HEAD) and not train.untrained_is_candidate(TRAINING)
 

@@ -15,7 +15,7 @@ RUNTIME_KEYS = ("threads",)
 ARCHITECTURE_KEYS = ("backbone", "pretrained", "pretrained_path", "width", "embedding_dim", "input_size")
 
 # The head backbone's own keys: part of a head run's recipe, of no image backbone's.
-HEAD_KEYS = ("features", "head_hidden")
+HEAD_KEYS = ("features", "head_hidden", "head_projection")
 # Keys that only one backbone reads: left out of the other backbones' recipes, so setting them reruns nothing
 # there (trainable_blocks decides what fine-tuning may change, not the untrained network).
 BACKBONE_KEYS = {"head": HEAD_KEYS, "inception_resnet_v1": ("trainable_blocks",)}

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from emoverify.model.safe_load import load_weights
-from emoverify.registry import BACKBONES, FEATURE_SIZES, GEOMETRIES
+from emoverify.registry import BACKBONES, FEATURE_SIZES, GEOMETRIES, HEAD_PROJECTIONS
 
 # File names facenet-pytorch gives its released weights (it downloads them into the torch hub cache).
 PRETRAINED_FILES = {
@@ -68,12 +68,16 @@ class FeatureHead(nn.Module):
     when the embedding is as long as the descriptor (a projection onto random orthonormal directions when
     shorter), and training bends it rather than starting from noise (a plain MLP trained on a few dozen
     people forgets the structure that separates the people it never saw).
+
+    With ``frozen_projection`` the projection keeps its starting rotation and only the residual branch learns:
+    the head is the recognizer plus a learnt correction of rank at most ``hidden``.
     """
 
-    def __init__(self, feature_size: int, embedding_dim: int = 128, hidden: int = 256):
+    def __init__(self, feature_size: int, embedding_dim: int = 128, hidden: int = 256, frozen_projection=False):
         super().__init__()
         self.projection = nn.Linear(feature_size, embedding_dim, bias=False)
         nn.init.orthogonal_(self.projection.weight)
+        self.projection.weight.requires_grad_(not frozen_projection)
         self.residual = nn.Sequential(
             nn.Linear(feature_size, hidden),
             nn.ReLU(inplace=True),
@@ -215,13 +219,18 @@ def build_model(
     width: int = 32,
     features: str = "dlib",
     head_hidden: int = 256,
+    head_projection: str = "trainable",
     trainable_blocks: int = -1,
 ) -> EmbeddingModel:
-    """Build the embedding network named in the config (``features`` and ``head_hidden``: the head's)."""
+    """Build the embedding network named in the config (``features``, ``head_hidden`` and ``head_projection``:
+    the head's)."""
     if backbone == "head":
         if features not in FEATURE_SIZES:
             raise ValueError(f"unknown features {features!r}; choose one of {sorted(FEATURE_SIZES)}")
-        net: nn.Module = FeatureHead(FEATURE_SIZES[features], embedding_dim, head_hidden)
+        if head_projection not in HEAD_PROJECTIONS:
+            raise ValueError(f"unknown head_projection {head_projection!r}; choose one of {HEAD_PROJECTIONS}")
+        frozen = head_projection == "frozen"
+        net: nn.Module = FeatureHead(FEATURE_SIZES[features], embedding_dim, head_hidden, frozen_projection=frozen)
     elif backbone == "compact":
         if pretrained != "none":
             raise ValueError("the compact backbone has no pretrained weights; set pretrained: none")
@@ -249,5 +258,6 @@ def model_from_recipe(recipe: dict, geometry: str, *, load_pretrained: bool = Tr
         width=recipe["width"],
         features=recipe.get("features", "dlib"),
         head_hidden=recipe.get("head_hidden", 256),
+        head_projection=recipe.get("head_projection", "trainable"),
         trainable_blocks=recipe.get("trainable_blocks", -1),
     )
