@@ -84,3 +84,17 @@ def test_a_preset_without_a_development_partition_cannot_be_searched():
     assert recipe_search.partition_of("ckplus48")["development_fraction"] > 0
     names = recipe_search.candidates("ckplus48")
     assert names[0] == "emb64" and len(names) == len(set(names)) > 2
+
+
+def test_later_candidates_reuse_the_first_candidates_faces_by_hard_link(tmp_path):
+    first, later = tmp_path / "first", tmp_path / "later"
+    (first / "faces" / "cache").mkdir(parents=True)
+    (first / "faces" / "cache" / "a.png").write_bytes(b"face")
+    (first / "features").mkdir()
+    (first / "features" / "dlib.npz").write_bytes(b"descriptors")
+    (first / "runs").mkdir()  # a candidate's own trainings are never shared
+    (later / "features").mkdir(parents=True)  # what a candidate already has is left as it is
+    assert recipe_search.seed_shared_stages(first, later) == ["faces"]
+    linked = later / "faces" / "cache" / "a.png"
+    assert linked.stat().st_ino == (first / "faces" / "cache" / "a.png").stat().st_ino
+    assert not (later / "runs").exists() and not (later / "features" / "dlib.npz").exists()

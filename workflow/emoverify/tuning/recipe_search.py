@@ -12,12 +12,18 @@ development people (``partition: development``; the preset's ``development_fract
 checking that every candidate's folds hold development people only. Written to ``--out``:
 ``identities.csv`` (the people read) and ``chosen.yaml`` (the partition, the figures, the winner and the
 command).
+
+The candidates share what no recipe changes: later candidates hard-link the first one's dataset, faces,
+features and labels stages, and ``--seed-from`` gives the first one a finished experiment's (same dataset and
+face settings), so faces are detected and described once.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +84,22 @@ def snakemake_command(args, candidate: str) -> list[str]:
     return command
 
 
+SHARED_STAGES = ("dataset", "faces", "features", "labels")  # what no candidate's recipe changes
+
+
+def seed_shared_stages(source_experiment: Path, experiment: Path) -> list[str]:
+    """Hard-link a finished experiment's (the first candidate's) dataset, faces, features and labels folders into a
+    candidate's empty experiment folder, so face detection and descriptors run once per search, not per candidate;
+    returns the stages linked."""
+    linked = []
+    for stage in SHARED_STAGES:
+        source, target = source_experiment / stage, experiment / stage
+        if source.is_dir() and not target.exists():
+            shutil.copytree(source, target, copy_function=os.link)
+            linked.append(stage)
+    return linked
+
+
 def development_people(experiment_dir: Path, partition: dict) -> set[str]:
     """The development identities of the partition, drawn from the experiment's faces manifest as the splits
     stage draws them."""
@@ -126,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--figure", default="tar_at_far_1e-2")
     parser.add_argument("--out", type=Path, help="where identities.csv and chosen.yaml go (default: the recipes)")
+    parser.add_argument(
+        "--seed-from",
+        type=Path,
+        help="a finished experiment folder of the same dataset and face settings whose dataset, faces, features "
+        "and labels stages the first candidate reuses (hard links) instead of detecting faces again",
+    )
     args = parser.parse_args(argv)
     args.data_root = args.data_root.resolve()
     try:
@@ -135,13 +163,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recipe search: {error}", file=sys.stderr)
         return 2
     args.workdir.mkdir(parents=True, exist_ok=True)
+    experiments = {name: args.workdir / "results" / experiment_name(args.dataset, name) for name in names}
     for name in names:
+        source = experiments[names[0]] if name != names[0] else args.seed_from
+        if source is not None:
+            seed_shared_stages(source, experiments[name])
         done = subprocess.run(snakemake_command(args, name), capture_output=True, text=True)
         if done.returncode:
             print(f"candidate {name}: snakemake failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}", file=sys.stderr)
             return 1
         print(f"{name}: trained (or found up to date)", flush=True)
-    experiments = {name: args.workdir / "results" / experiment_name(args.dataset, name) for name in names}
     (method,) = yaml.safe_load((RECIPES / "protocol.yaml").read_text())["run_methods"]
     try:
         table, read = choose(experiments, partition, method, args.figure)
