@@ -110,6 +110,21 @@ def test_label_source_comparison(tmp_path):
     assert row["wilcoxon_p"] == pytest.approx(stats.wilcoxon([0.1, 0.05, -0.05]).pvalue)
 
 
+def test_the_across_person_control_is_compared_with_every_other_source(tmp_path):
+    paths = []
+    for fold, across in enumerate([0.6, 0.7, 0.65]):
+        paths.append(write_run(tmp_path, "tl_ce", "manual", fold, 0, {"auc": 0.8}))
+        paths.append(write_run(tmp_path, "tl_ce", "shuffled", fold, 0, {"auc": 0.75}))
+        paths.append(write_run(tmp_path, "tl_ce", "shuffled_across", fold, 0, {"auc": across}))
+    table = comparisons.label_source_comparison(runs_table.collect_runs(paths), metrics=["auc"])
+    assert list(zip(table["labels"], table["baseline_labels"])) == [
+        ("manual", "shuffled"),
+        ("manual", "shuffled_across"),
+        ("shuffled", "shuffled_across"),
+    ]
+    assert table.iloc[2]["mean_diff"] == pytest.approx(0.75 - np.mean([0.6, 0.7, 0.65]))
+
+
 def test_default_paired_metrics_are_the_headline_ones(study):
     runs = runs_table.collect_runs(study)
     table = comparisons.significance(runs, {"tl_fbv": "tl"})

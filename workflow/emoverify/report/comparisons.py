@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from emoverify.registry import DETECTED, MANUAL, SHUFFLED
+from emoverify.registry import DETECTED, MANUAL, SHUFFLED, SHUFFLED_ACROSS
 from emoverify.report.runs_table import UNIT, SummaryInputError, check_runs, fold_units, ok_runs
 from emoverify.report.statistics import HEADLINE_METRICS, corrected_scale, detectable_difference
 
@@ -39,7 +39,15 @@ COLUMNS = [
     "wilcoxon_p",
     "note",
 ]
-LABEL_SOURCE_PAIRS = ((MANUAL, DETECTED), (MANUAL, SHUFFLED), (DETECTED, SHUFFLED))
+# the across-person control last: against the within-person one it measures the amount of supervision alone
+LABEL_SOURCE_PAIRS = (
+    (MANUAL, DETECTED),
+    (MANUAL, SHUFFLED),
+    (DETECTED, SHUFFLED),
+    (MANUAL, SHUFFLED_ACROSS),
+    (DETECTED, SHUFFLED_ACROSS),
+    (SHUFFLED, SHUFFLED_ACROSS),
+)
 POWER = 0.8
 
 
@@ -193,7 +201,8 @@ def label_source_comparison(
     runs: pd.DataFrame, metrics: Sequence[str] | None = None, test_share: float = 0.0
 ) -> pd.DataFrame:
     """Label sources against each other for every method run with both (manual - detected, manual -
-    shuffled, detected - shuffled), paired on (repeat, fold) units; baseline = the same method."""
+    shuffled, detected - shuffled, each true source - shuffled_across, shuffled - shuffled_across), paired on
+    (repeat, fold) units; baseline = the same method."""
     metrics = _paired_metrics(runs, metrics)
     rows = []
     for method in dict.fromkeys(runs["method"]):
