@@ -98,3 +98,13 @@ def test_later_candidates_reuse_the_first_candidates_faces_by_hard_link(tmp_path
     linked = later / "faces" / "cache" / "a.png"
     assert linked.stat().st_ino == (first / "faces" / "cache" / "a.png").stat().st_ino
     assert not (later / "runs").exists() and not (later / "features" / "dlib.npz").exists()
+
+
+def test_a_seed_outside_the_search_folder_is_refused_before_any_work(tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere" / "results" / "lfw_emotion_pretrained"
+    elsewhere.mkdir(parents=True)
+    workdir = tmp_path / "search"
+    arguments = ["--dataset", "ckplus48", "--data-root", str(tmp_path), "--workdir", str(workdir)]
+    code = recipe_search.main([*arguments, "--seed-from", str(elsewhere)])
+    assert code == 2 and "must be an experiment folder in" in capsys.readouterr().err
+    assert not workdir.exists()

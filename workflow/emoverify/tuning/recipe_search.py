@@ -14,8 +14,8 @@ checking that every candidate's folds hold development people only. Written to `
 command).
 
 The candidates share what no recipe changes: later candidates hard-link the first one's dataset, faces,
-features and labels stages, and ``--seed-from`` gives the first one a finished experiment's (same dataset and
-face settings), so faces are detected and described once.
+features and labels stages, and ``--seed-from`` gives the first one those of a finished experiment in the
+search's own ``results/`` (same dataset and face settings), so faces are detected and described once.
 """
 
 from __future__ import annotations
@@ -161,6 +161,13 @@ def main(argv: list[str] | None = None) -> int:
         names = candidates(args.dataset)
     except RecipeSearchError as error:
         print(f"recipe search: {error}", file=sys.stderr)
+        return 2
+    if args.seed_from is not None and args.seed_from.resolve().parent != (args.workdir / "results").resolve():
+        print(
+            f"recipe search: --seed-from {args.seed_from} must be an experiment folder in {args.workdir}/results "
+            "(a faces manifest names its crops relative to the working directory); link or copy it there",
+            file=sys.stderr,
+        )
         return 2
     args.workdir.mkdir(parents=True, exist_ok=True)
     experiments = {name: args.workdir / "results" / experiment_name(args.dataset, name) for name in names}
