@@ -179,6 +179,23 @@ def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return far, tar, np.r_[np.inf, scores[last_of_value]]
 
 
+def roc_rates(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    """``roc_curve``'s FAR and TAR, the same numbers from a plain sort of the scores and one of the positives'
+    scores instead of an argsort of every pair (most of an epoch's validation when it watches many pairs).
+
+    Each distinct score's accepted pairs (those scoring >= it) and true accepts are counted in the sorted
+    arrays; they are the integers ``roc_curve`` divides, so the rates agree to the bit.
+    """
+    labels = np.asarray(labels, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    ascending = np.sort(scores)
+    first_of_value = np.r_[0, np.flatnonzero(np.diff(ascending)) + 1][::-1]  # decreasing score
+    accepted = ascending.size - first_of_value
+    true_accepts = labels.sum() - np.searchsorted(np.sort(scores[labels]), ascending[first_of_value], side="left")
+    false_accepts = accepted - true_accepts
+    return np.r_[0.0, false_accepts / false_accepts[-1]], np.r_[0.0, true_accepts / true_accepts[-1]]
+
+
 def auc(far: np.ndarray, tar: np.ndarray) -> float:
     """Area under a ROC given by increasing FAR (the trapezoid rule, as ``sklearn.metrics.auc``)."""
     return float(np.sum(np.diff(far) * (tar[1:] + tar[:-1]) / 2.0))
@@ -201,8 +218,7 @@ def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def _roc(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    far, tar, _ = roc_curve(labels, scores)
-    return far, tar
+    return roc_rates(labels, scores)
 
 
 def equal_error_rate(far: np.ndarray, tar: np.ndarray) -> float:
@@ -291,11 +307,30 @@ def verification_metrics(
 def validation_figures(emb, ids, *, metric: str, sessions=None) -> dict:
     """``VALIDATION_FIGURES`` exactly as ``verification_metrics`` computes them (same-session positives
     excluded), without its other figures: what early stopping reads after every epoch."""
-    pairs = build_pairs(emb, ids, metric=metric, sessions=sessions)
-    keep = pairs.evaluated(True)
-    labels = pairs.same[keep]
-    curves = _curve_metrics(labels, pairs.score[keep], int((~labels).sum()), suffix="")
-    return {name: curves[name] for name in VALIDATION_FIGURES}
+    x = _as_embeddings(emb)
+    return ValidationPairs(_as_labels(ids, x.shape[0], "ids"), sessions).figures(x, metric)
+
+
+class ValidationPairs:
+    """The evaluated pairs of one set of validation images, which stay the same from epoch to epoch: built
+    once, so that each epoch only scores them (``figures``, equal to ``validation_figures``)."""
+
+    def __init__(self, ids, sessions=None):
+        self.n = len(ids)
+        pairs = build_pairs(np.zeros((self.n, 1)), ids, metric="euclidean", sessions=sessions)  # scores unused
+        keep = pairs.evaluated(True)
+        upper = np.triu_indices(self.n, k=1)
+        self.flat = (upper[0] * self.n + upper[1])[keep]  # positions in the raveled score matrix
+        self.labels = pairs.same[keep]
+        self.n_negative = int((~self.labels).sum())
+
+    def figures(self, emb, metric: str) -> dict:
+        x = _as_embeddings(emb)
+        if x.shape[0] != self.n:
+            raise MetricsInputError(f"{x.shape[0]} embeddings for {self.n} validation images")
+        scores = score_matrix(x, metric).ravel()[self.flat]
+        curves = _curve_metrics(self.labels, scores, self.n_negative, suffix="")
+        return {name: curves[name] for name in VALIDATION_FIGURES}
 
 
 def _curve_metrics(labels: np.ndarray, scores: np.ndarray, n_neg: int, suffix: str) -> dict:

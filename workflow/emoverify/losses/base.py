@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -208,10 +209,24 @@ def sum_sq_differences_across_members(values: Tensor, group: Tensor, member: Ten
 # --------------------------------------------------------------------------- pair counts
 
 
-def known_pairs(ids: Tensor, emo: Tensor) -> tuple[Tensor, Tensor]:
-    """Ordered pairs of one identity, both expressions known: (same expression, different expressions)."""
-    ids, emo = torch.as_tensor(ids), torch.as_tensor(emo)
+def expression_counts(ids, emo) -> np.ndarray:
+    """Images per identity (rows) and known expression (columns) of a batch: every loss's pair count follows
+    from this table, without the B x B pair matrices (counted after every training step)."""
+    ids, emo = _plain(ids), _plain(emo)
     known = emo != UNKNOWN
-    candidates = (ids[:, None] == ids[None, :]) & known[:, None] & known[None, :]
-    same_expression = emo[:, None] == emo[None, :]
-    return candidates & same_expression, candidates & ~same_expression
+    row = np.unique(ids[known], return_inverse=True)[1].ravel()
+    column = np.unique(emo[known], return_inverse=True)[1].ravel()
+    counts = np.zeros((row.max(initial=-1) + 1, column.max(initial=-1) + 1), dtype=np.int64)
+    np.add.at(counts, (row, column), 1)
+    return counts
+
+
+def _plain(values) -> np.ndarray:
+    if isinstance(values, Tensor):
+        return values.detach().cpu().numpy().ravel()
+    return np.asarray(values).ravel()
+
+
+def cross_expression_pairs(counts: np.ndarray) -> int:
+    """Ordered pairs of one identity showing two different known expressions (``expression_counts``' table)."""
+    return int((counts.sum(1) ** 2 - (counts**2).sum(1)).sum())

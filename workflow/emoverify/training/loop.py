@@ -80,15 +80,21 @@ def augment(images: torch.Tensor, flip: bool, max_shift: int, generator: torch.G
     return images
 
 
-def validation_figures(model: EmbeddingModel, val: FaceSet, device: torch.device) -> dict[str, float]:
-    """AUC and TAR at each FAR level on the validation people (NaN where they give no such figure)."""
+def validation_figures(
+    model: EmbeddingModel, val: FaceSet, device: torch.device, pairs: metrics.ValidationPairs | None = None
+) -> dict[str, float]:
+    """AUC and TAR at each FAR level on the validation people (NaN where they give no such figure); ``pairs``
+    (``validation_pairs(val)``) spares a run rebuilding them every epoch."""
     if len(val) < 2:
         return dict.fromkeys(metrics.VALIDATION_FIGURES, float("nan"))
     embedding = embed(model, val.images, device)
-    result = metrics.validation_figures(
-        embedding, val.identities, metric=distance_metric(model.geometry), sessions=val.sessions
-    )
+    result = (pairs or validation_pairs(val)).figures(embedding, distance_metric(model.geometry))
     return {name: float(result[name]) for name in metrics.VALIDATION_FIGURES}
+
+
+def validation_pairs(val: FaceSet) -> metrics.ValidationPairs | None:
+    """The pairs every epoch's validation scores (None: fewer than two validation faces, no pair)."""
+    return metrics.ValidationPairs(val.identities, val.sessions) if len(val) >= 2 else None
 
 
 def validation_auc(model: EmbeddingModel, val: FaceSet, device: torch.device) -> float:
@@ -290,12 +296,13 @@ def train_model(
         train, method=method, settings=settings, seed=seed, device=device, dataset_expressions=dataset_expressions
     )
     model = setup.model
+    pairs = validation_pairs(val)
     watched = settings.validation_figure
     rows, best_state, best_score, best_epoch, stale = [], None, None, 0, 0
     best_figures, used = dict.fromkeys(metrics.VALIDATION_FIGURES, float("nan")), watched
     if untrained_is_candidate(settings.recipe):
         started = time.perf_counter()
-        figures = validation_figures(model, val, device)
+        figures = validation_figures(model, val, device, pairs)
         if any(np.isfinite(value) for value in figures.values()):  # without validation people nothing ranks it
             used, best_score = early_stopping_score(figures, watched, float("nan"))
             best_figures, best_state = figures, copy.deepcopy(model.state_dict())
@@ -311,7 +318,7 @@ def train_model(
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         losses = train_one_epoch(setup, train, settings, epoch, device)
-        figures = validation_figures(model, val, device)
+        figures = validation_figures(model, val, device, pairs)
         validation = {metrics.history_column(name): value for name, value in figures.items()}
         row = {"epoch": epoch, **losses, **validation, "seconds": time.perf_counter() - started}
         rows.append(row)

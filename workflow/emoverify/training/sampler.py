@@ -52,6 +52,11 @@ class PKBatchSampler(Sampler[list[int]]):
         ids, emo = _as_list(ids), [int(e) for e in _as_list(emo)]
         _check_arguments(ids, emo, p, k, batches_per_epoch)
         self._images = _images_by_identity_and_expression(ids, emo)
+        # per identity, drawn from every batch: its known expressions and each expression's images as an array
+        # (a permutation of the array draws what one of the list draws, without converting the list each time)
+        self._known = [[e for e in buckets if e != UNKNOWN] for buckets in self._images]
+        self._last = [[UNKNOWN] if UNKNOWN in buckets else [] for buckets in self._images]
+        self._arrays = [{e: np.asarray(images) for e, images in buckets.items()} for buckets in self._images]
         self.p, self.k, self.seed, self.per_turn = p, k, seed, 2 if pairs else 1
         self.batches_per_epoch = batches_per_epoch or max(1, math.ceil(len(ids) / (p * k)))
         self.epoch = 0
@@ -73,9 +78,8 @@ class PKBatchSampler(Sampler[list[int]]):
             yield batch
 
     def _images_of(self, identity: int, rng: np.random.Generator) -> list[int]:
-        buckets = self._images[identity]
-        known = [e for e in buckets if e != UNKNOWN]
-        order = [known[i] for i in rng.permutation(len(known))] + ([UNKNOWN] if UNKNOWN in buckets else [])
+        buckets, known = self._arrays[identity], self._known[identity]
+        order = [known[i] for i in rng.permutation(len(known))] + self._last[identity]
         chosen: list[int] = []
         while len(chosen) < self.k:  # more than one pass only when the identity has < k images
             shuffled = [rng.permutation(buckets[e]).tolist() for e in order]

@@ -10,8 +10,9 @@ from emoverify.losses.base import (
     LossSettings,
     checked_expressions,
     checked_identities,
+    cross_expression_pairs,
     different_known_expressions,
-    known_pairs,
+    expression_counts,
     same_identity,
 )
 
@@ -89,4 +90,4 @@ class CE(ExpressionLoss):
 
     @staticmethod
     def count_pairs(ids, emo) -> int:
-        return int(known_pairs(ids, emo)[1].sum())
+        return cross_expression_pairs(expression_counts(ids, emo))

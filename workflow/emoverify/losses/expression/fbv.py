@@ -12,8 +12,9 @@ from emoverify.losses.base import (
     LossSettings,
     checked_expressions,
     checked_identities,
+    cross_expression_pairs,
     dense_codes,
-    known_pairs,
+    expression_counts,
     sum_sq_differences_across_members,
 )
 
@@ -81,4 +82,4 @@ class FBV(ExpressionLoss):
 
     @staticmethod
     def count_pairs(ids, emo) -> int:
-        return int(known_pairs(ids, emo)[1].sum())
+        return cross_expression_pairs(expression_counts(ids, emo))

@@ -11,7 +11,7 @@ from emoverify.losses.base import (
     attached_zero,
     checked_expressions,
     checked_identities,
-    known_pairs,
+    expression_counts,
 )
 
 
@@ -46,5 +46,5 @@ class PDM(ExpressionLoss):
 
     @staticmethod
     def count_pairs(ids, emo) -> int:
-        same_expression, _ = known_pairs(ids, emo)
-        return int(torch.triu(same_expression, diagonal=1).sum())
+        counts = expression_counts(ids, emo)
+        return int((counts * (counts - 1) // 2).sum())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -11,7 +12,7 @@ from emoverify.losses.base import (
     checked_identities,
     dense_codes,
     different_known_expressions,
-    known_pairs,
+    expression_counts,
     pairwise_sq_distances,
     same_identity,
     sum_sq_differences_across_members,
@@ -51,13 +52,7 @@ class PDP(ExpressionLoss):
 
     @staticmethod
     def count_pairs(ids, emo) -> int:
-        ids, emo = torch.as_tensor(ids), torch.as_tensor(emo)
-        _, cross = known_pairs(ids, emo)
-        first, second = torch.triu(cross, diagonal=1).nonzero(as_tuple=True)
-        low, high = torch.minimum(emo[first], emo[second]), torch.maximum(emo[first], emo[second])
-        quadruples = 0
-        for expression_pair in torch.unique(low * 1000 + high):
-            members = ids[first][low * 1000 + high == expression_pair]
-            per_identity = torch.unique(members, return_counts=True)[1]
-            quadruples += int((per_identity.sum() ** 2 - per_identity.pow(2).sum()) // 2)
-        return quadruples
+        counts = expression_counts(ids, emo)
+        first, second = np.triu_indices(counts.shape[1], k=1)
+        per_identity = counts[:, first] * counts[:, second]  # cross pairs per identity and expression pair
+        return int(((per_identity.sum(0) ** 2 - (per_identity**2).sum(0)) // 2).sum())
