@@ -313,7 +313,13 @@ def validation_figures(emb, ids, *, metric: str, sessions=None) -> dict:
 
 class ValidationPairs:
     """The evaluated pairs of one set of validation images, which stay the same from epoch to epoch: built
-    once, so that each epoch only scores them (``figures``, equal to ``validation_figures``)."""
+    once, so that each epoch only scores them (``figures``, equal to ``validation_figures``).
+
+    The figures of the last few distinct embeddings are kept: the runs of one job that start from the same
+    untrained model (one seed, one geometry) score the same epoch-0 embeddings.
+    """
+
+    REMEMBERED = 4
 
     def __init__(self, ids, sessions=None):
         self.n = len(ids)
@@ -323,14 +329,20 @@ class ValidationPairs:
         self.flat = (upper[0] * self.n + upper[1])[keep]  # positions in the raveled score matrix
         self.labels = pairs.same[keep]
         self.n_negative = int((~self.labels).sum())
+        self._remembered: dict[tuple, dict] = {}
 
     def figures(self, emb, metric: str) -> dict:
         x = _as_embeddings(emb)
         if x.shape[0] != self.n:
             raise MetricsInputError(f"{x.shape[0]} embeddings for {self.n} validation images")
-        scores = score_matrix(x, metric).ravel()[self.flat]
-        curves = _curve_metrics(self.labels, scores, self.n_negative, suffix="")
-        return {name: curves[name] for name in VALIDATION_FIGURES}
+        key = (metric, x.shape, x.tobytes())  # equal keys: equal embeddings to the bit, so equal figures
+        if key not in self._remembered:
+            scores = score_matrix(x, metric).ravel()[self.flat]
+            curves = _curve_metrics(self.labels, scores, self.n_negative, suffix="")
+            if len(self._remembered) >= self.REMEMBERED:
+                self._remembered.pop(next(iter(self._remembered)))
+            self._remembered[key] = {name: curves[name] for name in VALIDATION_FIGURES}
+        return dict(self._remembered[key])
 
 
 def _curve_metrics(labels: np.ndarray, scores: np.ndarray, n_neg: int, suffix: str) -> dict:

@@ -4,10 +4,11 @@ and the two kinds of loss class (primary and expression)."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
+from itertools import combinations
 from typing import ClassVar
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -209,24 +210,41 @@ def sum_sq_differences_across_members(values: Tensor, group: Tensor, member: Ten
 # --------------------------------------------------------------------------- pair counts
 
 
-def expression_counts(ids, emo) -> np.ndarray:
-    """Images per identity (rows) and known expression (columns) of a batch: every loss's pair count follows
-    from this table, without the B x B pair matrices (counted after every training step)."""
-    ids, emo = _plain(ids), _plain(emo)
-    known = emo != UNKNOWN
-    row = np.unique(ids[known], return_inverse=True)[1].ravel()
-    column = np.unique(emo[known], return_inverse=True)[1].ravel()
-    counts = np.zeros((row.max(initial=-1) + 1, column.max(initial=-1) + 1), dtype=np.int64)
-    np.add.at(counts, (row, column), 1)
-    return counts
+def expression_counts(ids, emo) -> list[list[int]]:
+    """Per identity, its images per known expression: every loss's pair count follows from this table, without
+    the B x B pair matrices. Counted after every training step, so in plain Python, cheaper than array calls on
+    a few dozen labels."""
+    cells = Counter((i, e) for i, e in zip(_plain(ids), _plain(emo)) if e != UNKNOWN)
+    table: dict = {}
+    for (identity, expression), n in cells.items():
+        table.setdefault(identity, {})[expression] = n
+    return [list(row.items()) for row in table.values()]
 
 
-def _plain(values) -> np.ndarray:
+def _plain(values) -> list:
+    """Labels as a list of Python numbers (tensors, arrays and lists alike)."""
     if isinstance(values, Tensor):
-        return values.detach().cpu().numpy().ravel()
-    return np.asarray(values).ravel()
+        values = values.detach().cpu()
+    return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
-def cross_expression_pairs(counts: np.ndarray) -> int:
-    """Ordered pairs of one identity showing two different known expressions (``expression_counts``' table)."""
-    return int((counts.sum(1) ** 2 - (counts**2).sum(1)).sum())
+def same_expression_pairs(table: list) -> int:
+    """Unordered pairs of one identity and one known expression (``expression_counts``' table)."""
+    return sum(n * (n - 1) // 2 for row in table for _, n in row)
+
+
+def cross_expression_pairs(table: list) -> int:
+    """Ordered pairs of one identity showing two different known expressions."""
+    return sum(sum(n for _, n in row) ** 2 - sum(n * n for _, n in row) for row in table)
+
+
+def cross_expression_quadruples(table: list) -> int:
+    """Pairs of such cross-expression pairs from two different identities showing the same two expressions:
+    per expression pair, with m_i the pairs identity i shows, ``((sum m_i)^2 - sum m_i^2) / 2``."""
+    total: Counter = Counter()
+    squares: Counter = Counter()
+    for row in table:
+        for (a, n_a), (b, n_b) in combinations(sorted(row), 2):
+            total[a, b] += n_a * n_b
+            squares[a, b] += (n_a * n_b) ** 2
+    return sum((total[key] ** 2 - squares[key]) // 2 for key in total)

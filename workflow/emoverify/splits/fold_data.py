@@ -154,16 +154,19 @@ def shuffled_expressions(
     the across-person control.
     """
     shuffled = base.copy()
-    known = [image for image in train_ids if shuffled.get(image, "") != ""]
+    label = base.to_dict()
+    known = [image for image in train_ids if label.get(image, "") != ""]
     rng = np.random.default_rng([SHUFFLE_SEED, repeat, fold])
     if identities is None:
         shuffled.loc[known] = shuffled.loc[known].to_numpy()[rng.permutation(len(known))]
         return shuffled
-    for blocks in _session_blocks(known, identities, sessions):
+    moved: dict[str, str] = {}  # the blocks are disjoint, so each takes its labels from the unshuffled ones
+    for blocks in _session_blocks(known, dict(identities), None if sessions is None else dict(sessions)):
         order = rng.permutation(len(blocks))
-        labels = [shuffled.loc[block].to_numpy() for block in blocks]
         for block, source in zip(blocks, order):
-            shuffled.loc[block] = labels[source]
+            moved.update(zip(block, (label[image] for image in blocks[source])))
+    if moved:
+        shuffled.loc[list(moved)] = list(moved.values())
     return shuffled
 
 

@@ -29,6 +29,7 @@ def train_and_save(
     device,
     console,
     dataset_expressions=None,
+    val_pairs=None,
 ) -> None:
     """Train one run on the fold's train and val faces and write its checkpoint and history (or, when the
     data cannot feed the method, a failed checkpoint that says why and an empty history)."""
@@ -59,6 +60,7 @@ def train_and_save(
                 on_epoch=lambda history: atomic.write_text(history_path, history.to_csv(index=False)),
             ),
             dataset_expressions=dataset_expressions,
+            val_pairs=val_pairs,
         )
     except loop.TrainingDataError as error:
         print(f"run not trainable on this data: {error}")
@@ -103,11 +105,12 @@ def train_runs(
     if labels_paths is not None and len(labels_paths) != len(runs):
         raise ValueError(f"{len(runs)} runs need as many training-label paths, got {len(labels_paths)}")
     seconds = []
+    val_pairs = loop.validation_pairs(faces["val"])
     for index, (run, model_path, history_path) in enumerate(zip(runs, model_paths, history_paths)):
         started = time.perf_counter()
         if labels_paths is not None:
             write_training_labels(faces["train"], labels_paths[index])
-        train_and_save(faces, run, model_path, history_path, **settings)
+        train_and_save(faces, run, model_path, history_path, val_pairs=val_pairs, **settings)
         seconds.append(time.perf_counter() - started)
     return seconds
 
@@ -134,12 +137,14 @@ def train_unit(
     if labels_paths is not None and len(labels_paths) != len(members):
         raise ValueError(f"{len(members)} unit members need as many training-label paths, got {len(labels_paths)}")
     faces_by_source: dict[tuple, dict[str, FaceSet]] = {}
+    val_pairs = {}  # per label source, the pairs its runs' validation scores
     seconds = []
     for index, (member, model_path, history_path) in enumerate(zip(members, model_paths, history_paths)):
         started = time.perf_counter()
         source = (repr(sorted(member["label_params"].items())), member["training"]["input_size"])
         if source not in faces_by_source:
             faces_by_source[source] = load_faces(member["label_params"], member["training"]["input_size"])
+            val_pairs[source] = loop.validation_pairs(faces_by_source[source]["val"])
         if labels_paths is not None:
             write_training_labels(faces_by_source[source]["train"], labels_paths[index])
         run = Run(member["method"], member["labels"], fold, member["seed"], repeat=repeat)
@@ -150,6 +155,7 @@ def train_unit(
             history_path,
             method=member["spec"],
             settings=TrainingSettings.from_recipe(member["training"]),
+            val_pairs=val_pairs[source],
             **settings,
         )
         seconds.append(time.perf_counter() - started)

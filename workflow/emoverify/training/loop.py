@@ -279,6 +279,7 @@ def train_model(
     device: torch.device,
     progress: Progress = DEFAULT_PROGRESS,
     dataset_expressions: set[str] | None = None,
+    val_pairs: metrics.ValidationPairs | None = None,
 ) -> TrainingResult:
     """Train with P x K batches and early stopping on ``settings.validation_figure`` (see
     ``early_stopping_score``); returns the best epoch's model, reporting as ``progress`` says. Where
@@ -291,12 +292,13 @@ def train_model(
     (the rule writes history.csv as training goes).
 
     `dataset_expressions` (the whole dataset's manual labels) fixes FBV's origin for every label source.
+    ``val_pairs`` (``validation_pairs(val)``) lets the runs of one job share their validation pairs.
     """
     setup = set_up_training(
         train, method=method, settings=settings, seed=seed, device=device, dataset_expressions=dataset_expressions
     )
     model = setup.model
-    pairs = validation_pairs(val)
+    pairs = val_pairs or validation_pairs(val)
     watched = settings.validation_figure
     rows, best_state, best_score, best_epoch, stale = [], None, None, 0, 0
     best_figures, used = dict.fromkeys(metrics.VALIDATION_FIGURES, float("nan")), watched

@@ -12,6 +12,7 @@ from emoverify.losses.base import (
     checked_expressions,
     checked_identities,
     expression_counts,
+    same_expression_pairs,
 )
 
 
@@ -46,5 +47,4 @@ class PDM(ExpressionLoss):
 
     @staticmethod
     def count_pairs(ids, emo) -> int:
-        counts = expression_counts(ids, emo)
-        return int((counts * (counts - 1) // 2).sum())
+        return same_expression_pairs(expression_counts(ids, emo))

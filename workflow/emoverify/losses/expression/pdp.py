@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -10,6 +9,7 @@ from emoverify.losses.base import (
     ExpressionLoss,
     checked_expressions,
     checked_identities,
+    cross_expression_quadruples,
     dense_codes,
     different_known_expressions,
     expression_counts,
@@ -52,7 +52,4 @@ class PDP(ExpressionLoss):
 
     @staticmethod
     def count_pairs(ids, emo) -> int:
-        counts = expression_counts(ids, emo)
-        first, second = np.triu_indices(counts.shape[1], k=1)
-        per_identity = counts[:, first] * counts[:, second]  # cross pairs per identity and expression pair
-        return int(((per_identity.sum(0) ** 2 - (per_identity**2).sum(0)) // 2).sum())
+        return cross_expression_quadruples(expression_counts(ids, emo))
