@@ -501,3 +501,36 @@ def test_a_loss_without_pairs_reports_zero():
     assert {name: losses.pairs_used(name, ids, emo) for name in ("pdm", "pdp", "fbv", "ce")} == dict.fromkeys(
         ("pdm", "pdp", "fbv", "ce"), 0
     )
+
+
+def matrix_pairs_used(name, ids, emo):
+    """The counts as the losses first made them, from B x B masks of known same-identity pairs."""
+    known = emo != -1
+    candidates = (ids[:, None] == ids[None, :]) & known[:, None] & known[None, :]
+    same, cross = candidates & (emo[:, None] == emo[None, :]), candidates & (emo[:, None] != emo[None, :])
+    if name == "mtl":
+        return int(known.sum())
+    if name == "pdm":
+        return int(torch.triu(same, diagonal=1).sum())
+    if name in ("fbv", "ce"):
+        return int(cross.sum())
+    first, second = torch.triu(cross, diagonal=1).nonzero(as_tuple=True)
+    low, high = torch.minimum(emo[first], emo[second]), torch.maximum(emo[first], emo[second])
+    quadruples = 0
+    for expression_pair in torch.unique(low * 1000 + high):
+        per_identity = torch.unique(ids[first][low * 1000 + high == expression_pair], return_counts=True)[1]
+        quadruples += int((per_identity.sum() ** 2 - per_identity.pow(2).sum()) // 2)
+    return quadruples
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("name", EXPRESSION_LOSSES)
+def test_pairs_used_match_the_pair_matrices_on_batches_and_training_sets(name, seed):
+    """Batch-sized and training-set-sized label vectors (arbitrary integer identities, some negative), given
+    as tensors, arrays or lists."""
+    n = 32 if seed % 2 else 600
+    _, ids, emo = random_batch(seed, n=n, n_identities=8 if n == 32 else 150, n_expressions=6, unknown=0.3)
+    ids = ids * 7 - 20
+    expected = matrix_pairs_used(name, ids, emo)
+    for form in (lambda t: t, lambda t: t.numpy(), lambda t: t.tolist()):
+        assert losses.pairs_used(name, form(ids), form(emo)) == expected

@@ -315,3 +315,54 @@ def test_validation_figures_equal_the_full_metrics_on_random_inputs(metric):
         assert list(light) == list(metrics.VALIDATION_FIGURES)
         for name in metrics.VALIDATION_FIGURES:
             assert light[name] == full[name] or (np.isnan(light[name]) and np.isnan(full[name])), name
+
+
+def _tied_scores(rng, n):
+    """Scores with many ties (rounded), signed zeros among them, and both classes."""
+    labels = rng.random(n) < rng.uniform(0.02, 0.6)
+    labels[:2] = [True, False]
+    scores = np.round(rng.normal(size=n) + labels, int(rng.integers(0, 4)))
+    scores[rng.random(n) < 0.05] = -0.0
+    return labels, scores
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_roc_rates_are_roc_curves_rates_to_the_bit(seed):
+    rng = np.random.default_rng(seed)
+    labels, scores = _tied_scores(rng, int(rng.integers(2, 5000)))
+    far, tar, _ = metrics.roc_curve(labels, scores)
+    fast_far, fast_tar = metrics.roc_rates(labels, scores)
+    assert fast_far.tobytes() == far.tobytes() and fast_tar.tobytes() == tar.tobytes()
+
+
+def _validation_figures_the_old_way(emb, ids, metric, sessions):
+    """Every epoch's figures as they were computed before the pairs were kept: pairs rebuilt, roc_curve's argsort."""
+    pairs = metrics.build_pairs(emb, ids, metric=metric, sessions=sessions)
+    keep = pairs.evaluated(True)
+    labels, scores = pairs.same[keep], pairs.score[keep]
+    if not (labels.any() and (~labels).any()):
+        return dict.fromkeys(metrics.VALIDATION_FIGURES, float("nan"))
+    far, tar, _ = metrics.roc_curve(labels, scores)
+    n_negative = int((~labels).sum())
+    figures = {"auc": metrics.auc(far, tar)}
+    for name, level in metrics.FAR_LEVELS.items():
+        figures[name] = metrics.tar_at_far(far, tar, level, n_negative)
+    return figures
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_kept_validation_pairs_score_every_epoch_as_rebuilt_pairs_do(metric):
+    """One ValidationPairs scoring a run's successive embeddings (coarse values: tied scores; one repeated, as
+    epoch 0 repeats across a job's runs) gives the old per-epoch computation's figures to the bit."""
+    rng = np.random.default_rng(7)
+    ids = np.repeat([f"p{i}" for i in range(40)], rng.integers(1, 7, size=40))
+    sessions = rng.choice(["", "s1", "s2"], size=len(ids))
+    kept = metrics.ValidationPairs(ids, sessions)
+    epochs = [np.round(rng.normal(size=(len(ids), 6)), 1) for _ in range(6)]
+    for emb in [*epochs, epochs[5], epochs[0], epochs[3].astype(np.float32)]:
+        expected = _validation_figures_the_old_way(emb, ids, metric, sessions)
+        got = kept.figures(emb, metric)
+        assert list(got) == list(metrics.VALIDATION_FIGURES)
+        assert np.array(list(got.values())).tobytes() == np.array(list(expected.values())).tobytes()
+    with pytest.raises(MetricsInputError, match="3 embeddings for"):
+        kept.figures(epochs[0][:3], metric)

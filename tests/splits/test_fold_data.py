@@ -180,3 +180,33 @@ def test_the_minimum_reaches_label_runs_and_batches_only_when_set():
     assert study.label_params(config, "shuffled")["min_expression_images"] == 20
     assert study.batch_labels(config)["min_expression_images"] == 20
     assert "min_expression_images" not in study.label_params(config, "none")
+
+
+def shuffled_by_pandas_lookups(base, train_ids, *, repeat, fold, identities, sessions):
+    """The within-person shuffle as first written, a pandas lookup and assignment per block."""
+    from emoverify.splits.fold_data import SHUFFLE_SEED, _session_blocks
+
+    shuffled = base.copy()
+    known = [image for image in train_ids if shuffled.get(image, "") != ""]
+    rng = np.random.default_rng([SHUFFLE_SEED, repeat, fold])
+    for blocks in _session_blocks(known, identities, sessions):
+        order = rng.permutation(len(blocks))
+        labels = [shuffled.loc[block].to_numpy() for block in blocks]
+        for block, source in zip(blocks, order):
+            shuffled.loc[block] = labels[source]
+    return shuffled
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_within_person_shuffle_equals_its_per_block_form(seed):
+    rng = np.random.default_rng(seed)
+    images = [f"img{i}" for i in range(400)]
+    people = pd.Series(rng.integers(0, 40, size=400).astype(str), index=images)
+    sessions = pd.Series(rng.choice(["", "", "a", "b", "c"], size=400), index=images)
+    base = pd.Series(rng.choice(["", "happiness", "neutral", "anger", "surprise"], size=400), index=images)
+    train = [image for image in images if rng.random() < 0.7]
+    for with_sessions in (sessions, None):
+        kwargs = {"repeat": seed, "fold": 1, "identities": people, "sessions": with_sessions}
+        expected = shuffled_by_pandas_lookups(base, train, **kwargs)
+        assert shuffled_expressions(base, train, **kwargs).equals(expected)
+        assert not expected.equals(base)

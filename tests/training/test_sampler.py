@@ -141,3 +141,40 @@ def test_all_unknown_expressions_give_a_uniform_label_agnostic_draw():
         shown.update(emo[i] for batch in sampler for i in batch if ids[i] == 0)
     # 5 expressions x 3 images, 5 drawn per batch: each expression is drawn 1 time per batch on average
     assert all(abs(count / 300 - 1.0) < 0.15 for count in shown.values())
+
+
+class UncachedSampler(PKBatchSampler):
+    """The draw as first written: each identity's buckets looked up and converted on every batch."""
+
+    def _images_of(self, identity, rng):
+        from itertools import zip_longest
+
+        buckets = self._images[identity]
+        known = [e for e in buckets if e != -1]
+        order = [known[i] for i in rng.permutation(len(known))] + ([-1] if -1 in buckets else [])
+        chosen = []
+        while len(chosen) < self.k:
+            shuffled = [rng.permutation(buckets[e]).tolist() for e in order]
+            turns = [
+                [images[i : i + self.per_turn] for i in range(0, len(images), self.per_turn)] for images in shuffled
+            ]
+            for one_turn_per_expression in zip_longest(*turns):
+                chosen.extend(i for turn in one_turn_per_expression if turn is not None for i in turn)
+        return chosen[: self.k]
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("pairs", [False, True])
+def test_cached_draws_equal_the_uncached_draws(seed, pairs):
+    """Random people (1 to 9 images, some fewer than k), expressions known, unknown or absent (label-agnostic
+    batches): every batch of several epochs is the one the uncached sampler draws."""
+    generator = torch.Generator().manual_seed(seed)
+    sizes = torch.randint(1, 10, (30,), generator=generator).tolist()
+    ids = [person for person, size in enumerate(sizes) for _ in range(size)]
+    emo = torch.randint(-1, 4, (len(ids),), generator=generator).tolist()
+    for labels in (emo, [-1] * len(ids)):
+        made = [cls(ids, labels, p=6, k=4, seed=seed, pairs=pairs) for cls in (PKBatchSampler, UncachedSampler)]
+        for epoch in range(3):
+            for sampler in made:
+                sampler.set_epoch(epoch)
+            assert batches(made[0]) == batches(made[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -242,15 +243,15 @@ def train_one_epoch(
     pairs: dict[str, int] = {}  # per expression term, the pairs it used this epoch (summed over batches)
     for batch in setup.sampler:
         index = torch.as_tensor(batch)
-        images = augment(train.images[index], settings.augment_flip, settings.augment_crop, setup.generator)
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=setup.mixed):
+        ids, emo = setup.ids.index_select(0, index), setup.emo.index_select(0, index)
+        sessions = None if setup.sessions is None else setup.sessions.index_select(0, index)
+        images = augment(
+            train.images.index_select(0, index), settings.augment_flip, settings.augment_crop, setup.generator
+        )
+        with torch.autocast(device_type=device.type, dtype=torch.float16) if setup.mixed else nullcontext():
             embedding = setup.model(to_model_input(images).to(device))
-        sessions = None if setup.sessions is None else setup.sessions[index]
         total, terms = setup.objective(
-            embedding.float(),
-            setup.ids[index].to(device),
-            setup.emo[index].to(device),
-            None if sessions is None else sessions.to(device),
+            embedding.float(), ids.to(device), emo.to(device), None if sessions is None else sessions.to(device)
         )
         setup.optimizer.zero_grad(set_to_none=True)
         setup.scaler.scale(total).backward()
@@ -258,7 +259,7 @@ def train_one_epoch(
         setup.scaler.update()
         for name, value in terms.items():
             sums[name] = sums.get(name, 0.0) + float(value)
-        for name, count in setup.objective.pairs_used(setup.ids[index], setup.emo[index], sessions).items():
+        for name, count in setup.objective.pairs_used(ids, emo, sessions).items():
             pairs[name] = pairs.get(name, 0) + count
     means = {name: value / max(len(setup.sampler), 1) for name, value in sums.items()}
     return {**means, **pairs}

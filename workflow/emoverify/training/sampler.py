@@ -79,8 +79,13 @@ class PKBatchSampler(Sampler[list[int]]):
 
     def _images_of(self, identity: int, rng: np.random.Generator) -> list[int]:
         buckets, known = self._arrays[identity], self._known[identity]
-        order = [known[i] for i in rng.permutation(len(known))] + self._last[identity]
+        # a permutation of fewer than two items draws nothing from rng, so those are skipped
+        order = ([known[i] for i in rng.permutation(len(known))] if len(known) > 1 else known) + self._last[identity]
         chosen: list[int] = []
+        if len(order) == 1:  # one bucket (label-agnostic batches): its images in a random order, pass after pass
+            while len(chosen) < self.k:
+                chosen.extend(rng.permutation(buckets[order[0]]).tolist())
+            return chosen[: self.k]
         while len(chosen) < self.k:  # more than one pass only when the identity has < k images
             shuffled = [rng.permutation(buckets[e]).tolist() for e in order]
             turns = [
