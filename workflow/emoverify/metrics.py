@@ -180,20 +180,25 @@ def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def roc_rates(labels, scores) -> tuple[np.ndarray, np.ndarray]:
-    """``roc_curve``'s FAR and TAR, the same numbers from a plain sort of the scores and one of the positives'
-    scores instead of an argsort of every pair (most of an epoch's validation when it watches many pairs).
+    """``roc_curve``'s FAR and TAR, the same numbers from a plain sort of the scores instead of an argsort of
+    every pair (most of an epoch's validation, which scores every pair of the validation people).
 
-    Each distinct score's accepted pairs (those scoring >= it) and true accepts are counted in the sorted
-    arrays; they are the integers ``roc_curve`` divides, so the rates agree to the bit.
+    Each distinct score's accepted pairs (those scoring >= it) and true accepts are counted from the sorted
+    scores and where the positives fall among them; they are the integers ``roc_curve`` divides, so the rates
+    agree to the bit.
     """
     labels = np.asarray(labels, dtype=bool)
     scores = np.asarray(scores, dtype=np.float64)
     ascending = np.sort(scores)
-    first_of_value = np.r_[0, np.flatnonzero(np.diff(ascending)) + 1][::-1]  # decreasing score
-    accepted = ascending.size - first_of_value
-    true_accepts = labels.sum() - np.searchsorted(np.sort(scores[labels]), ascending[first_of_value], side="left")
-    false_accepts = accepted - true_accepts
-    return np.r_[0.0, false_accepts / false_accepts[-1]], np.r_[0.0, true_accepts / true_accepts[-1]]
+    first_of_value = np.concatenate(([0], np.flatnonzero(np.diff(ascending)) + 1))
+    value_of_positive = np.searchsorted(first_of_value, np.searchsorted(ascending, scores[labels]), side="right") - 1
+    positives_per_value = np.bincount(value_of_positive, minlength=first_of_value.size)
+    true_accepts = np.cumsum(positives_per_value[::-1])  # decreasing score: the positives scoring >= it
+    false_accepts = ascending.size - first_of_value[::-1] - true_accepts
+    return (
+        np.concatenate(([0.0], false_accepts / false_accepts[-1])),
+        np.concatenate(([0.0], true_accepts / true_accepts[-1])),
+    )
 
 
 def auc(far: np.ndarray, tar: np.ndarray) -> float:
@@ -315,11 +320,9 @@ class ValidationPairs:
     """The evaluated pairs of one set of validation images, which stay the same from epoch to epoch: built
     once, so that each epoch only scores them (``figures``, equal to ``validation_figures``).
 
-    The figures of the last few distinct embeddings are kept: the runs of one job that start from the same
-    untrained model (one seed, one geometry) score the same epoch-0 embeddings.
+    ``figures(..., remember=True)`` keeps the figures of those embeddings: the runs of one job that start
+    from the same untrained model (one seed, one geometry) score the same epoch-0 embeddings.
     """
-
-    REMEMBERED = 4
 
     def __init__(self, ids, sessions=None):
         self.n = len(ids)
@@ -331,18 +334,24 @@ class ValidationPairs:
         self.n_negative = int((~self.labels).sum())
         self._remembered: dict[tuple, dict] = {}
 
-    def figures(self, emb, metric: str) -> dict:
+    def figures(self, emb, metric: str, remember: bool = False) -> dict:
         x = _as_embeddings(emb)
         if x.shape[0] != self.n:
             raise MetricsInputError(f"{x.shape[0]} embeddings for {self.n} validation images")
         key = (metric, x.shape, x.tobytes())  # equal keys: equal embeddings to the bit, so equal figures
-        if key not in self._remembered:
-            scores = score_matrix(x, metric).ravel()[self.flat]
-            curves = _curve_metrics(self.labels, scores, self.n_negative, suffix="")
-            if len(self._remembered) >= self.REMEMBERED:
-                self._remembered.pop(next(iter(self._remembered)))
-            self._remembered[key] = {name: curves[name] for name in VALIDATION_FIGURES}
-        return dict(self._remembered[key])
+        figures = self._remembered.get(key) or self._score(score_matrix(x, metric).ravel()[self.flat])
+        if remember:
+            self._remembered[key] = figures
+        return dict(figures)
+
+    def _score(self, scores: np.ndarray) -> dict:
+        """``_curve_metrics``' figures of these pairs, without the EER early stopping does not read."""
+        if not _has_both_classes(self.labels):
+            return dict.fromkeys(VALIDATION_FIGURES, float("nan"))
+        far, tar = roc_rates(self.labels, scores)
+        figures = {"auc": float(auc(far, tar))}
+        figures.update({name: tar_at_far(far, tar, level, self.n_negative) for name, level in FAR_LEVELS.items()})
+        return figures
 
 
 def _curve_metrics(labels: np.ndarray, scores: np.ndarray, n_neg: int, suffix: str) -> dict:

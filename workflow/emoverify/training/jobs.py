@@ -137,14 +137,16 @@ def train_unit(
     if labels_paths is not None and len(labels_paths) != len(members):
         raise ValueError(f"{len(members)} unit members need as many training-label paths, got {len(labels_paths)}")
     faces_by_source: dict[tuple, dict[str, FaceSet]] = {}
-    val_pairs = {}  # per label source, the pairs its runs' validation scores
+    val_pairs = {}  # the pairs each validation set's runs score (every label source has the same people)
     seconds = []
     for index, (member, model_path, history_path) in enumerate(zip(members, model_paths, history_paths)):
         started = time.perf_counter()
         source = (repr(sorted(member["label_params"].items())), member["training"]["input_size"])
         if source not in faces_by_source:
             faces_by_source[source] = load_faces(member["label_params"], member["training"]["input_size"])
-            val_pairs[source] = loop.validation_pairs(faces_by_source[source]["val"])
+        val = faces_by_source[source]["val"]
+        if tuple(val.image_ids) not in val_pairs:
+            val_pairs[tuple(val.image_ids)] = loop.validation_pairs(val)
         if labels_paths is not None:
             write_training_labels(faces_by_source[source]["train"], labels_paths[index])
         run = Run(member["method"], member["labels"], fold, member["seed"], repeat=repeat)
@@ -155,7 +157,7 @@ def train_unit(
             history_path,
             method=member["spec"],
             settings=TrainingSettings.from_recipe(member["training"]),
-            val_pairs=val_pairs[source],
+            val_pairs=val_pairs[tuple(val.image_ids)],
             **settings,
         )
         seconds.append(time.perf_counter() - started)

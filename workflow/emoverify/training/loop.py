@@ -82,14 +82,19 @@ def augment(images: torch.Tensor, flip: bool, max_shift: int, generator: torch.G
 
 
 def validation_figures(
-    model: EmbeddingModel, val: FaceSet, device: torch.device, pairs: metrics.ValidationPairs | None = None
+    model: EmbeddingModel,
+    val: FaceSet,
+    device: torch.device,
+    pairs: metrics.ValidationPairs | None = None,
+    remember: bool = False,
 ) -> dict[str, float]:
     """AUC and TAR at each FAR level on the validation people (NaN where they give no such figure); ``pairs``
-    (``validation_pairs(val)``) spares a run rebuilding them every epoch."""
+    (``validation_pairs(val)``) spares a run rebuilding them every epoch, and ``remember`` (the untrained
+    model, shared by a job's runs of one seed and geometry) keeps these figures in them."""
     if len(val) < 2:
         return dict.fromkeys(metrics.VALIDATION_FIGURES, float("nan"))
     embedding = embed(model, val.images, device)
-    result = (pairs or validation_pairs(val)).figures(embedding, distance_metric(model.geometry))
+    result = (pairs or validation_pairs(val)).figures(embedding, distance_metric(model.geometry), remember)
     return {name: float(result[name]) for name in metrics.VALIDATION_FIGURES}
 
 
@@ -305,7 +310,7 @@ def train_model(
     best_figures, used = dict.fromkeys(metrics.VALIDATION_FIGURES, float("nan")), watched
     if untrained_is_candidate(settings.recipe):
         started = time.perf_counter()
-        figures = validation_figures(model, val, device, pairs)
+        figures = validation_figures(model, val, device, pairs, remember=True)
         if any(np.isfinite(value) for value in figures.values()):  # without validation people nothing ranks it
             used, best_score = early_stopping_score(figures, watched, float("nan"))
             best_figures, best_state = figures, copy.deepcopy(model.state_dict())
