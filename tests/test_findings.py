@@ -24,6 +24,9 @@ def finished(tmp_path, name="tiny"):
     )
     pd.DataFrame({"method": ["tl_pdp"], "diff": [-0.0127]}).to_csv(tables / "significance.csv", index=False)
     pd.DataFrame({"labels": ["manual"], "pairs": [12]}).to_csv(tables / "pair_counts.csv", index=False)
+    pd.DataFrame({"labels": ["manual"], "baseline_labels": ["shuffled"]}).to_csv(
+        tables / "label_source_comparison.csv", index=False
+    )
     (tables / "summary.md").write_text("not copied")
     return tmp_path / "results" / name
 
@@ -31,7 +34,7 @@ def finished(tmp_path, name="tiny"):
 def test_export_copies_the_tables_the_merged_config_and_the_command(tmp_path):
     out = tmp_path / "docs" / "studies" / "tiny"
     copied = findings.export(finished(tmp_path), out, COMMAND)
-    assert copied == ["summary.csv", "significance.csv", "pair_counts.csv"]
+    assert copied == ["summary.csv", "significance.csv", "label_source_comparison.csv", "pair_counts.csv"]
     assert sorted(p.name for p in (out / "tables").iterdir()) == sorted(copied)
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert config["experiment"] == "tiny" and config["dataset"] == "jaffe" and config["epochs"] == 3  # override

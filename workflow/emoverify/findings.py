@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_TABLES = ("summary.csv",)
 OPTIONAL_TABLES = (
     "significance.csv",
+    "label_source_comparison.csv",  # true labels against the controls: their own test
     "candidates.csv",
     "label_agreement.csv",
     "runs.csv",
