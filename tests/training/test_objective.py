@@ -50,6 +50,14 @@ def test_total_is_primary_plus_weighted_auxiliary_terms_each_reported_unweighted
     assert terms["total"] == pytest.approx(total.item(), rel=1e-12)
 
 
+def test_the_order_aux_is_spelt_in_changes_no_bit_of_the_total():
+    emb, ids, emo = batch()
+    spelt = [{"pdp": 0.1, "fbv": 0.2, "mtl": 0.3}, {"mtl": 0.3, "fbv": 0.2, "pdp": 0.1}]
+    totals = [objective("triplet", weights)(emb, ids, emo)[0] for weights in spelt]
+    assert totals[0].item() == totals[1].item()
+    assert list(objective("triplet", spelt[0]).weights) == ["fbv", "mtl", "pdp"]
+
+
 @pytest.mark.parametrize("primary", ["triplet", "arcface", "arcface_geodesic"])
 def test_each_primary_loss_alone(primary):
     obj = objective(primary, arcface_margin=0.3, arcface_scale=12.0)
@@ -94,9 +102,9 @@ def test_fbv_offsets_follow_the_origin_and_the_module_device_and_dtype():
 
 def test_needs_expressions_and_a_clear_error_when_they_are_missing():
     obj = objective("triplet", {"pdp": 0.1, "mtl": 0.2})
-    assert obj.needs_expressions and obj.expression_terms == ("pdp", "mtl")
+    assert obj.needs_expressions and obj.expression_terms == ("mtl", "pdp")
     emb, ids, _ = batch()
-    with pytest.raises(ValueError, match="pdp, mtl need expression labels"):
+    with pytest.raises(ValueError, match="mtl, pdp need expression labels"):
         obj(emb, ids)
 
 

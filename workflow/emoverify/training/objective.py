@@ -96,5 +96,6 @@ def _checked_weights(primary: str, weights: dict[str, float]) -> dict[str, float
     for name, weight in weights.items():
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
             raise ValueError(f"the weight of auxiliary loss {name!r} must be a finite number >= 0, got {weight!r}")
-    # a weight of 0 is no term at all: no parameters, no labels read, the same objective as the baseline
-    return {name: float(weight) for name, weight in weights.items() if weight > 0}
+    # a weight of 0 is no term at all: no parameters, no labels read, the same objective as the baseline.
+    # Terms in name order: the total's float rounding (and so the run) must not depend on how aux was spelt.
+    return {name: float(weights[name]) for name in sorted(weights) if weights[name] > 0}
