@@ -198,3 +198,23 @@ def test_power_figure_without_comparisons_says_so_and_rejects_foreign_tables(tmp
     curves = pd.DataFrame([["a", "seeds", 1, 0.1, True]], columns=summary.POWER_CURVE_COLUMNS)
     with pytest.raises(PlotInputError, match="unknown power axes"):
         plots.power_figure(curves, "AUC", tmp_path / "bad.png")
+
+
+def test_power_figure_draws_every_one_of_many_comparisons(tmp_path, monkeypatch):
+    comparisons = pd.DataFrame(
+        [
+            {"method": f"m{k}", "labels": "manual", "baseline": "tl", "n_units": 10, "sd_diff": 0.01 * (k + 1)}
+            for k in range(27)  # JAFFE's 9 expression methods x 3 label sources
+        ]
+    )
+    curves = summary.power_curves(comparisons, test_share=0.25, test_people=12, units=[5, 15], people=[6, 48])
+    drawn = {}
+    real_save = plots._save
+
+    def keep_figure(fig, path):
+        drawn["labels"] = {line.get_label() for line in fig.axes[0].get_lines()}
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep_figure)
+    assert_plausible_png(plots.power_figure(curves, "TAR at FAR 1e-2", tmp_path / "power.png"), min_width=900)
+    assert {f"m{k} (manual) - tl" for k in range(27)} <= drawn["labels"]

@@ -390,11 +390,14 @@ def power_figure(curves: pd.DataFrame, metric: str, path) -> Path:
     if unknown:
         raise PlotInputError(f"unknown power axes {unknown}; expected {list(POWER_AXES)}")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
-    colours = dict(zip(dict.fromkeys(curves["comparison"]), sns.color_palette("tab10", 20)))
+    names = list(dict.fromkeys(curves["comparison"]))
+    # ten colours, then the next ten dashed, and so on: a study may hold dozens of comparisons
+    colours = dict(zip(names, sns.color_palette("tab10", len(names))))
+    styles = {name: ("-", "--", ":", "-.")[(i // 10) % 4] for i, name in enumerate(names)}
     for ax, axis in zip(axes, POWER_AXES):
         for name, curve in curves[curves["axis"] == axis].groupby("comparison", sort=False):
             curve = curve.sort_values("x")
-            ax.plot(curve["x"], curve["detectable_diff"], color=colours[name], linewidth=1.5, label=name)
+            ax.plot(curve["x"], curve["detectable_diff"], styles[name], color=colours[name], linewidth=1.5, label=name)
             mine = curve[curve["observed"]]
             ax.plot(mine["x"], mine["detectable_diff"], "o", color=colours[name], markersize=8, fillstyle="none")
         ax.set_xlabel(axis + (" (folds x repeats)" if axis == POWER_AXES[0] else ", same fold units"))
