@@ -496,6 +496,19 @@ def test_pairs_used_matches_a_plain_count(name, seed):
     assert losses.pairs_used(name, ids, emo) == loop_pairs_used(name, ids.tolist(), emo.tolist())
 
 
+def test_a_batch_counted_again_with_other_labels_is_counted_afresh():
+    """Counts are kept per batch: the same identities with other expressions (another label source), or the
+    same expressions on other identities, are not answered from an earlier batch's table."""
+    _, ids, emo = random_batch(3, n=32, n_identities=8, n_expressions=6, unknown=0.3)
+    relabelled = emo.roll(5)
+    regrouped = ids.roll(3)
+    for name in EXPRESSION_LOSSES:
+        for batch_ids, batch_emo in ((ids, emo), (ids, relabelled), (regrouped, emo), (ids, emo)):
+            assert losses.pairs_used(name, batch_ids, batch_emo) == loop_pairs_used(
+                name, batch_ids.tolist(), batch_emo.tolist()
+            )
+
+
 def test_a_loss_without_pairs_reports_zero():
     ids, emo = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 0, 1, 1])  # one image per identity
     assert {name: losses.pairs_used(name, ids, emo) for name in ("pdm", "pdp", "fbv", "ce")} == dict.fromkeys(

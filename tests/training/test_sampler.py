@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from emoverify.training.sampler import PKBatchSampler
+from emoverify.training.sampler import PKBatchSampler, forget_drawn_batches
 
 
 def dataset(n_identities=10, expressions=(0, 1, 2, 3, 5), per_expression=3, unknown=2):
@@ -79,6 +79,37 @@ def test_deterministic_for_a_seed_and_changed_by_epoch_and_seed():
     again.set_epoch(1)
     assert batches(again) == epoch1
     assert batches(PKBatchSampler(ids, emo, p=4, k=4, seed=8)) != first
+
+
+def test_an_epoch_drawn_once_per_process_is_the_draw_each_sampler_would_make():
+    """Samplers that differ in any argument (labels, P, K, seed, epoch length, pairs, epoch) get their own draw,
+    and a caller changing a batch does not change what the next sampler yields."""
+    ids, emo = dataset()
+    other_emo = [-1 if e == 5 else e for e in emo]
+    variants = [
+        dict(ids=ids, emo=emo, p=4, k=4, seed=1),
+        dict(ids=ids, emo=other_emo, p=4, k=4, seed=1),
+        dict(ids=ids, emo=emo, p=3, k=4, seed=1),
+        dict(ids=ids, emo=emo, p=4, k=3, seed=1),
+        dict(ids=ids, emo=emo, p=4, k=4, seed=2),
+        dict(ids=ids, emo=emo, p=4, k=4, seed=1, batches_per_epoch=5),
+        dict(ids=ids, emo=emo, p=4, k=4, seed=1, pairs=True),
+    ]
+    fresh = []
+    for options in variants:
+        forget_drawn_batches()
+        fresh.append([batches(PKBatchSampler(**options)) for _ in range(2)])
+    forget_drawn_batches()
+    shared = []
+    for options in variants:
+        sampler = PKBatchSampler(**options)
+        next(iter(sampler)).clear()  # the batch as the sampler yields it, changed by its caller
+        sampler.set_epoch(1)
+        shared.append([batches(PKBatchSampler(**options)), batches(sampler)])
+    for (fresh_epoch0, _), (shared_epoch0, shared_epoch1) in zip(fresh, shared):
+        assert shared_epoch0 == fresh_epoch0
+        assert shared_epoch1 != shared_epoch0
+    assert len({repr(epochs[0]) for epochs in fresh}) == len(variants)
 
 
 def test_identities_are_dealt_evenly_within_an_epoch():

@@ -213,8 +213,24 @@ def sum_sq_differences_across_members(values: Tensor, group: Tensor, member: Ten
 def expression_counts(ids, emo) -> list[list[int]]:
     """Per identity, its images per known expression: every loss's pair count follows from this table, without
     the B x B pair matrices. Counted after every training step, so in plain Python, cheaper than array calls on
-    a few dozen labels."""
-    cells = Counter((i, e) for i, e in zip(_plain(ids), _plain(emo)) if e != UNKNOWN)
+    a few dozen labels; a batch's table is kept, since a job's runs of one label source see the same batches
+    and each of their terms counts from it."""
+    ids, emo = _plain(ids), _plain(emo)
+    key = (tuple(ids), tuple(emo))
+    table = _COUNTED.get(key)
+    if table is None:
+        if len(_COUNTED) >= _COUNTED_LIMIT:
+            _COUNTED.clear()
+        table = _COUNTED[key] = _count_expressions(ids, emo)
+    return table
+
+
+_COUNTED: dict[tuple, list] = {}
+_COUNTED_LIMIT = 20_000  # batches' tables kept: a few hundred bytes each
+
+
+def _count_expressions(ids: list, emo: list) -> list:
+    cells = Counter((i, e) for i, e in zip(ids, emo) if e != UNKNOWN)
     table: dict = {}
     for (identity, expression), n in cells.items():
         table.setdefault(identity, {})[expression] = n

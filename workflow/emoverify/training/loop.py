@@ -259,9 +259,13 @@ def train_one_epoch(
             embedding.float(), ids.to(device), emo.to(device), None if sessions is None else sessions.to(device)
         )
         setup.optimizer.zero_grad(set_to_none=True)
-        setup.scaler.scale(total).backward()
-        setup.scaler.step(setup.optimizer)
-        setup.scaler.update()
+        if setup.mixed:
+            setup.scaler.scale(total).backward()
+            setup.scaler.step(setup.optimizer)
+            setup.scaler.update()
+        else:  # what a disabled GradScaler does, without its checks on every step
+            total.backward()
+            setup.optimizer.step()
         for name, value in terms.items():
             sums[name] = sums.get(name, 0.0) + float(value)
         for name, count in setup.objective.pairs_used(ids, emo, sessions).items():

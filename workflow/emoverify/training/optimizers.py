@@ -4,7 +4,9 @@ Why not ``torch.optim``: its ``Optimizer`` wraps ``add_param_group``, ``zero_gra
 ``torch._disable_dynamo`` / ``_use_grad_for_differentiable``, which import ``torch._dynamo`` on first use, a
 start-up cost paid by every Snakemake training job, since each is a fresh process (docs/performance.md).
 These classes do the arithmetic of ``torch.optim``'s single-tensor (CPU) path, so they follow torch.optim to
-float rounding (tested), and never import dynamo.
+float rounding (tested), and never import dynamo. They update every parameter of a step with one ``_foreach``
+call per operation (on the CPU, the same per-tensor operations in C++: a training step on a small head pays
+Python per call, not per tensor).
 
 They duck-type what the loop and ``torch.amp.GradScaler`` use: ``param_groups`` (GradScaler unscales the
 gradients of every group's params), ``state``, ``zero_grad`` and ``step``.
@@ -45,42 +47,63 @@ class Optimizer:
     @torch.no_grad()
     def step(self) -> None:
         for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                grad = param.grad
-                if group["weight_decay"] != 0:
-                    grad = grad.add(param, alpha=group["weight_decay"])  # L2 penalty, not decoupled (AdamW)
-                self.update(param, grad, group["lr"], self.state.setdefault(param, {}))
+            params = [param for param in group["params"] if param.grad is not None]
+            if not params:
+                continue
+            grads = [param.grad for param in params]
+            if group["weight_decay"] != 0:  # L2 penalty, not decoupled (AdamW)
+                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+            self.update(params, grads, group["lr"], [self.state.setdefault(param, {}) for param in params])
 
-    def update(self, param: torch.Tensor, grad: torch.Tensor, lr: float, state: dict) -> None:
+    def update(self, params: list[torch.Tensor], grads: list[torch.Tensor], lr: float, states: list[dict]) -> None:
         raise NotImplementedError
 
 
 class Adam(Optimizer):
     """torch.optim.Adam with betas (0.9, 0.999), eps 1e-8, L2 weight decay, no amsgrad."""
 
-    def update(self, param: torch.Tensor, grad: torch.Tensor, lr: float, state: dict) -> None:
+    def update(self, params: list[torch.Tensor], grads: list[torch.Tensor], lr: float, states: list[dict]) -> None:
         beta1, beta2 = ADAM_BETAS
-        if not state:
-            state.update(step=0, exp_avg=torch.zeros_like(param), exp_avg_sq=torch.zeros_like(param))
-        state["step"] += 1
-        state["exp_avg"].lerp_(grad, 1 - beta1)
-        state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        step_size = lr / (1 - beta1 ** state["step"])
-        denom = (state["exp_avg_sq"].sqrt() / (1 - beta2 ** state["step"]) ** 0.5).add_(ADAM_EPS)
-        param.addcdiv_(state["exp_avg"], denom, value=-step_size)
+        for state, param in zip(states, params):
+            if not state:
+                state.update(step=0, exp_avg=torch.zeros_like(param), exp_avg_sq=torch.zeros_like(param))
+            state["step"] += 1
+        # parameters updated as often share their bias corrections (all of them, unless one missed a gradient)
+        for step, chosen in _by_step(states).items():
+            exp_avg = [states[i]["exp_avg"] for i in chosen]
+            exp_avg_sq = [states[i]["exp_avg_sq"] for i in chosen]
+            step_grads = [grads[i] for i in chosen]
+            torch._foreach_lerp_(exp_avg, step_grads, 1 - beta1)
+            torch._foreach_mul_(exp_avg_sq, beta2)
+            torch._foreach_addcmul_(exp_avg_sq, step_grads, step_grads, value=1 - beta2)
+            denom = torch._foreach_sqrt(exp_avg_sq)
+            torch._foreach_div_(denom, (1 - beta2**step) ** 0.5)
+            torch._foreach_add_(denom, ADAM_EPS)
+            torch._foreach_addcdiv_([params[i] for i in chosen], exp_avg, denom, value=-lr / (1 - beta1**step))
 
 
 class SGD(Optimizer):
     """torch.optim.SGD with momentum 0.9, no dampening, no Nesterov: the first step's buffer is the gradient."""
 
-    def update(self, param: torch.Tensor, grad: torch.Tensor, lr: float, state: dict) -> None:
-        if "momentum_buffer" not in state:
-            state["momentum_buffer"] = grad.detach().clone()
-        else:
-            state["momentum_buffer"].mul_(SGD_MOMENTUM).add_(grad)
-        param.add_(state["momentum_buffer"], alpha=-lr)
+    def update(self, params: list[torch.Tensor], grads: list[torch.Tensor], lr: float, states: list[dict]) -> None:
+        first = ["momentum_buffer" not in state for state in states]
+        later = [i for i, is_first in enumerate(first) if not is_first]
+        if later:
+            buffers = [states[i]["momentum_buffer"] for i in later]
+            torch._foreach_mul_(buffers, SGD_MOMENTUM)
+            torch._foreach_add_(buffers, [grads[i] for i in later])
+        for state, grad, is_first in zip(states, grads, first):
+            if is_first:
+                state["momentum_buffer"] = grad.detach().clone()
+        torch._foreach_add_(params, [state["momentum_buffer"] for state in states], alpha=-lr)
+
+
+def _by_step(states: list[dict]) -> dict[int, list[int]]:
+    """The positions of ``states`` by their step count."""
+    positions: dict[int, list[int]] = {}
+    for position, state in enumerate(states):
+        positions.setdefault(state["step"], []).append(position)
+    return positions
 
 
 OPTIMIZERS = {"adam": Adam, "sgd": SGD}

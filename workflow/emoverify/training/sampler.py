@@ -10,6 +10,10 @@ import numpy as np
 from torch.utils.data import Sampler
 
 UNKNOWN = -1
+# Each epoch's batches, drawn once per process: samplers on the same labels, P, K, seed and epoch length (the
+# runs of one training job, which see identical batches) share them; the draw itself is deterministic.
+_DRAWN: dict[tuple, list[list[int]]] = {}
+_DRAWN_LIMIT = 4096  # epochs kept; a few dozen batch lists of a few dozen ints each
 
 
 class PKBatchSampler(Sampler[list[int]]):
@@ -35,7 +39,8 @@ class PKBatchSampler(Sampler[list[int]]):
       such repeats are identical images, which the losses treat as zero-distance pairs.
     - Deterministic for ``seed``; :meth:`set_epoch` changes the draw
       deterministically. ``len()`` is ``batches_per_epoch`` or, by default,
-      enough batches to show about every image once.
+      enough batches to show about every image once. An epoch is drawn once
+      per process and reused by every sampler with the same arguments.
     """
 
     def __init__(
@@ -60,6 +65,7 @@ class PKBatchSampler(Sampler[list[int]]):
         self.p, self.k, self.seed, self.per_turn = p, k, seed, 2 if pairs else 1
         self.batches_per_epoch = batches_per_epoch or max(1, math.ceil(len(ids) / (p * k)))
         self.epoch = 0
+        self._arguments = (tuple(ids), tuple(emo), p, k, seed, self.batches_per_epoch, self.per_turn)
 
     def set_epoch(self, epoch: int) -> None:
         """Draw the batches of epoch ``epoch`` on the next iteration."""
@@ -69,13 +75,24 @@ class PKBatchSampler(Sampler[list[int]]):
         return self.batches_per_epoch
 
     def __iter__(self) -> Iterator[list[int]]:
+        key = (self._arguments, self.epoch)
+        if key not in _DRAWN:
+            if len(_DRAWN) >= _DRAWN_LIMIT:
+                _DRAWN.clear()
+            _DRAWN[key] = self._draw_epoch()
+        for batch in _DRAWN[key]:
+            yield list(batch)  # a copy: the caller may change its batch
+
+    def _draw_epoch(self) -> list[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
         identities = _shuffled_rounds(len(self._images), rng)
+        batches = []
         for _ in range(self.batches_per_epoch):
             batch: list[int] = []
             for identity in _distinct(identities, self.p):
                 batch.extend(self._images_of(identity, rng))
-            yield batch
+            batches.append(batch)
+        return batches
 
     def _images_of(self, identity: int, rng: np.random.Generator) -> list[int]:
         buckets, known = self._arrays[identity], self._known[identity]
@@ -94,6 +111,11 @@ class PKBatchSampler(Sampler[list[int]]):
             for one_turn_per_expression in zip_longest(*turns):
                 chosen.extend(i for turn in one_turn_per_expression if turn is not None for i in turn)
         return chosen[: self.k]
+
+
+def forget_drawn_batches() -> None:
+    """Draw every epoch afresh from here on (the process's drawn epochs are dropped)."""
+    _DRAWN.clear()
 
 
 def _as_list(values) -> list:
