@@ -15,7 +15,8 @@ command).
 
 The candidates share what no recipe changes: later candidates hard-link the first one's dataset, faces,
 features and labels stages, and ``--seed-from`` gives the first one those of a finished experiment in the
-search's own ``results/`` (same dataset and face settings), so faces are detected and described once.
+search's own ``results/`` (same dataset and face settings), so faces are detected and described once. Snakemake's
+rerun rules still apply to a seed: a stage made by other code or settings may be made again.
 """
 
 from __future__ import annotations
