@@ -65,3 +65,26 @@ def test_an_explicit_card_one_card_or_the_cpu_are_left_alone(four_cards, monkeyp
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert devices.job_device("cuda") == torch.device("cuda")
     assert not four_cards.exists()  # no slot files without a choice to make
+
+
+@pytest.fixture
+def restored_threads():
+    from threadpoolctl import threadpool_limits
+
+    torch_threads = torch.get_num_threads()
+    with threadpool_limits(limits=None, user_api="blas"):  # restores the BLAS pools' threads on the way out
+        yield
+    torch.set_num_threads(torch_threads)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_job_s_threads_bound_torch_and_numpy_s_blas(restored_threads, threads):
+    """Outside Snakemake (which sets the BLAS thread variables of a rule's job), use_threads bounds numpy's BLAS
+    too, so a library call's products split as the rule's do."""
+    from threadpoolctl import threadpool_info
+
+    devices.use_threads(threads)
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas, "numpy's BLAS is not visible to threadpoolctl"
+    assert torch.get_num_threads() == threads
+    assert {pool["num_threads"] for pool in blas} == {threads}

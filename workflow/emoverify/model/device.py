@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -31,9 +32,16 @@ def seed_everything(seed: int) -> None:
 
 
 def use_threads(n_threads: int) -> None:
-    """Give torch the threads Snakemake granted the job: small CPU models gain more from parallel jobs
-    than from many threads in one, and jobs must not oversubscribe the cores they were given."""
-    torch.set_num_threads(max(1, int(n_threads)))
+    """Give torch and numpy's BLAS the threads Snakemake granted the job: small CPU models gain more from
+    parallel jobs than from many threads in one, and jobs must not oversubscribe the cores they were given.
+
+    Snakemake already sets the BLAS libraries' thread variables for a rule's job; setting them here too makes a
+    library call outside Snakemake compute as the rule does: BLAS splits a product differently with another
+    thread count, and the validation scores' last bits (which can move early stopping) follow.
+    """
+    n_threads = max(1, int(n_threads))
+    torch.set_num_threads(n_threads)
+    threadpool_limits(limits=n_threads, user_api="blas")
 
 
 # Slot files that concurrent jobs of one machine lock while they use a GPU (flock: released when the process
