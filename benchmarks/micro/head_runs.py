@@ -102,12 +102,13 @@ def unit_job(experiment: Path, config_path: Path, out: Path) -> None:
     import torch
 
     from emoverify import study
-    from emoverify.model.device import use_threads
+    from emoverify.model.device import keep_freed_memory, use_threads
     from emoverify.splits import fold_data
     from emoverify.training import jobs
 
     config = json.loads(config_path.read_text())
     use_threads(config["training"]["threads"])
+    keep_freed_memory()  # as the training rule's script
     inputs = RuleInputs(
         {
             "manifest": str(experiment / "faces" / "manifest.csv"),

@@ -2,12 +2,13 @@ import _setup  # noqa: F401
 
 from emoverify.evaluation import jobs
 from emoverify.layout import Run, job_paths
-from emoverify.model.device import job_device, use_threads
+from emoverify.model.device import job_device, keep_freed_memory, use_threads
 from emoverify.scriptlog import logged
 from emoverify.splits import fold_data
 
 with logged(snakemake.log[0]):
     use_threads(snakemake.threads)
+    keep_freed_memory()
     p, w, out = snakemake.params, snakemake.wildcards, snakemake.output
     runs = [Run(w.method, w.label_source, int(w.fold), seed, repeat=int(w.repeat)) for seed in p.seeds]
     jobs.evaluate_runs(

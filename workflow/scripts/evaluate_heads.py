@@ -3,12 +3,13 @@ from types import SimpleNamespace
 import _setup  # noqa: F401
 
 from emoverify.evaluation import jobs
-from emoverify.model.device import job_device, use_threads
+from emoverify.model.device import job_device, keep_freed_memory, use_threads
 from emoverify.scriptlog import logged
 from emoverify.splits import fold_data
 
 with logged(snakemake.log[0]):
     use_threads(snakemake.threads)
+    keep_freed_memory()
     p, w, out = snakemake.params, snakemake.wildcards, snakemake.output
     unit = {"repeat": int(w.repeat), "fold": int(w.fold)}
     where = SimpleNamespace(**unit)  # the fold unit load_rule_fold reads

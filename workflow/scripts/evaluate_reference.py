@@ -2,13 +2,14 @@ import _setup  # noqa: F401
 
 from emoverify.evaluation import jobs, pretrained
 from emoverify.layout import reference_run
-from emoverify.model.device import job_device, use_threads
+from emoverify.model.device import job_device, keep_freed_memory, use_threads
 from emoverify.registry import NO_LABELS
 from emoverify.scriptlog import logged
 from emoverify.splits import fold_data
 
 with logged(snakemake.log[0]):
     use_threads(snakemake.threads)
+    keep_freed_memory()
     p, w, out = snakemake.params, snakemake.wildcards, snakemake.output
     runs = [reference_run(w.reference, int(w.fold), seed, repeat=int(w.repeat)) for seed in p.seeds]
     no_labels = {"source": NO_LABELS}

@@ -1,7 +1,7 @@
 import _setup  # noqa: F401
 
 from emoverify.layout import Run, job_paths
-from emoverify.model.device import job_device, use_threads
+from emoverify.model.device import job_device, keep_freed_memory, use_threads
 from emoverify.scriptlog import logged
 from emoverify.splits import fold_data
 from emoverify.training import jobs
@@ -9,6 +9,7 @@ from emoverify.training.settings import TrainingSettings
 
 with logged(snakemake.log[0]) as console:
     use_threads(snakemake.threads)
+    keep_freed_memory()
     p, w = snakemake.params, snakemake.wildcards
     runs = [Run(w.method, w.label_source, int(w.fold), seed, repeat=int(w.repeat)) for seed in p.seeds]
     splits = ("train", "val")

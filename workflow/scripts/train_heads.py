@@ -2,13 +2,14 @@ from types import SimpleNamespace
 
 import _setup  # noqa: F401
 
-from emoverify.model.device import job_device, use_threads
+from emoverify.model.device import job_device, keep_freed_memory, use_threads
 from emoverify.scriptlog import logged
 from emoverify.splits import fold_data
 from emoverify.training import jobs
 
 with logged(snakemake.log[0]) as console:
     use_threads(snakemake.threads)
+    keep_freed_memory()
     p, w = snakemake.params, snakemake.wildcards
     unit = {"repeat": int(w.repeat), "fold": int(w.fold)}
     where = SimpleNamespace(**unit)  # the fold unit load_rule_fold reads
