@@ -24,7 +24,7 @@ BACKBONES: tuple[str, ...] = ("compact", "inception_resnet_v1", "head")
 # the head's projection: trained with its residual branch, or kept at its starting rotation (residual only)
 HEAD_PROJECTIONS: tuple[str, ...] = ("trainable", "frozen")
 PRETRAINED_WEIGHTS: tuple[str, ...] = ("none", "vggface2", "casia-webface")
-OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+OPTIMIZERS: tuple[str, ...] = ("adam", "adam_fused", "sgd")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 FACE_DETECTORS: tuple[str, ...] = ("mtcnn", "none")
 FACE_POLICIES: tuple[str, ...] = ("reject", "largest", "central")  # an image with several faces

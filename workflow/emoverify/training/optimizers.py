@@ -82,6 +82,46 @@ class Adam(Optimizer):
             torch._foreach_addcdiv_([params[i] for i in chosen], exp_avg, denom, value=-lr / (1 - beta1**step))
 
 
+class AdamFused(Optimizer):
+    """``adam`` in torch's fused kernel, as ``torch.optim.Adam(fused=True)``: one pass over each parameter
+    instead of eight elementwise operations. The same algorithm with other float rounding (so its runs differ
+    from ``adam``'s in the last bits, and from there on), and several times faster where the update is a large
+    share of a step: a small head on cached descriptors."""
+
+    @torch.no_grad()
+    def step(self) -> None:  # the kernel adds the weight decay itself
+        beta1, beta2 = ADAM_BETAS
+        for group in self.param_groups:
+            params = [param for param in group["params"] if param.grad is not None]
+            if not params:
+                continue
+            states = [self.state.setdefault(param, {}) for param in params]
+            for state, param in zip(states, params):
+                if not state:
+                    state.update(
+                        step=torch.zeros((), dtype=torch.float32, device=param.device),
+                        exp_avg=torch.zeros_like(param),
+                        exp_avg_sq=torch.zeros_like(param),
+                    )
+            steps = [state["step"] for state in states]
+            torch._foreach_add_(steps, 1)
+            torch._fused_adam_(
+                params,
+                [param.grad for param in params],
+                [state["exp_avg"] for state in states],
+                [state["exp_avg_sq"] for state in states],
+                [],
+                steps,
+                lr=group["lr"],
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=group["weight_decay"],
+                eps=ADAM_EPS,
+                amsgrad=False,
+                maximize=False,
+            )
+
+
 class SGD(Optimizer):
     """torch.optim.SGD with momentum 0.9, no dampening, no Nesterov: the first step's buffer is the gradient."""
 
@@ -106,11 +146,11 @@ def _by_step(states: list[dict]) -> dict[int, list[int]]:
     return positions
 
 
-OPTIMIZERS = {"adam": Adam, "sgd": SGD}
+OPTIMIZERS = {"adam": Adam, "adam_fused": AdamFused, "sgd": SGD}
 
 
 def make_optimizer(name: str, parameters: Iterable[torch.Tensor], lr: float, weight_decay: float) -> Optimizer:
-    """The optimizer the config names (``training.optimizer``: adam or sgd)."""
+    """The optimizer the config names (``training.optimizer``: adam, adam_fused or sgd)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; known: {sorted(OPTIMIZERS)}")
     return OPTIMIZERS[name](parameters, lr=lr, weight_decay=weight_decay)
