@@ -10,6 +10,7 @@ from demo_runs import EVALUATION, FBV, TRAINING, make_demo_sets
 from emoverify.evaluation import jobs as evaluation_jobs
 from emoverify.layout import Run
 from emoverify.training import jobs
+from emoverify.training.sampler import forget_drawn_batches
 from emoverify.training.settings import TrainingSettings
 from emoverify.vocabulary import EXPRESSIONS
 
@@ -75,6 +76,7 @@ MEMBERS = [
     {"method": "tl_pdp", "labels": "manual", "seed": 0, "spec": TL_PDP, "training": HEAD},
     {"method": "tl_pdp", "labels": "shuffled", "seed": 1, "spec": TL_PDP, "training": HEAD},
     {"method": "tl__m0.4", "labels": "none", "seed": 1, "spec": TL, "training": {**HEAD, "margin": 0.4}},
+    {"method": "tl__fused", "labels": "none", "seed": 2, "spec": TL, "training": {**HEAD, "optimizer": "adam_fused"}},
 ]
 
 
@@ -122,6 +124,7 @@ def test_batched_head_runs_equal_standalone_runs_bit_for_bit(tmp_path):
         **evaluation,
     )
     states = []
+    forget_drawn_batches()  # each standalone run draws its own batches
     for i, member in enumerate(members):
         alone = tmp_path / f"alone{i}"
         alone.mkdir()
@@ -155,5 +158,5 @@ def test_batched_head_runs_equal_standalone_runs_bit_for_bit(tmp_path):
 
 
 def test_unit_paths_must_match_members(tmp_path):
-    with pytest.raises(ValueError, match="4 unit members need as many"):
+    with pytest.raises(ValueError, match=f"{len(MEMBERS)} unit members need as many"):
         jobs.train_unit(None, MEMBERS, ["a"], ["b"], repeat=0, fold=0, epochs=1, device=None, console=None)
