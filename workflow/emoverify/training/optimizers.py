@@ -48,22 +48,28 @@ class Optimizer:
     def step(self) -> None:
         for group in self.param_groups:
             params = [param for param in group["params"] if param.grad is not None]
-            if not params:
-                continue
-            grads = [param.grad for param in params]
-            if group["weight_decay"] != 0:  # L2 penalty, not decoupled (AdamW)
-                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
-            self.update(params, grads, group["lr"], [self.state.setdefault(param, {}) for param in params])
+            if params:
+                self.update(
+                    params, [param.grad for param in params], group, [self.state.setdefault(p, {}) for p in params]
+                )
 
-    def update(self, params: list[torch.Tensor], grads: list[torch.Tensor], lr: float, states: list[dict]) -> None:
+    def update(self, params: list[torch.Tensor], grads: list[torch.Tensor], group: dict, states: list[dict]) -> None:
         raise NotImplementedError
+
+
+def with_weight_decay(grads: list[torch.Tensor], params: list[torch.Tensor], group: dict) -> list[torch.Tensor]:
+    """The gradients plus the L2 penalty's (not decoupled decay, as AdamW's)."""
+    if group["weight_decay"] == 0:
+        return grads
+    return torch._foreach_add(grads, params, alpha=group["weight_decay"])
 
 
 class Adam(Optimizer):
     """torch.optim.Adam with betas (0.9, 0.999), eps 1e-8, L2 weight decay, no amsgrad."""
 
-    def update(self, params: list[torch.Tensor], grads: list[torch.Tensor], lr: float, states: list[dict]) -> None:
+    def update(self, params: list[torch.Tensor], grads: list[torch.Tensor], group: dict, states: list[dict]) -> None:
         beta1, beta2 = ADAM_BETAS
+        grads, lr = with_weight_decay(grads, params, group), group["lr"]
         for state, param in zip(states, params):
             if not state:
                 state.update(step=0, exp_avg=torch.zeros_like(param), exp_avg_sq=torch.zeros_like(param))
@@ -88,44 +94,39 @@ class AdamFused(Optimizer):
     from ``adam``'s in the last bits, and from there on), and several times faster where the update is a large
     share of a step: a small head on cached descriptors."""
 
-    @torch.no_grad()
-    def step(self) -> None:  # the kernel adds the weight decay itself
+    def update(self, params: list[torch.Tensor], grads: list[torch.Tensor], group: dict, states: list[dict]) -> None:
         beta1, beta2 = ADAM_BETAS
-        for group in self.param_groups:
-            params = [param for param in group["params"] if param.grad is not None]
-            if not params:
-                continue
-            states = [self.state.setdefault(param, {}) for param in params]
-            for state, param in zip(states, params):
-                if not state:
-                    state.update(
-                        step=torch.zeros((), dtype=torch.float32, device=param.device),
-                        exp_avg=torch.zeros_like(param),
-                        exp_avg_sq=torch.zeros_like(param),
-                    )
-            steps = [state["step"] for state in states]
-            torch._foreach_add_(steps, 1)
-            torch._fused_adam_(
-                params,
-                [param.grad for param in params],
-                [state["exp_avg"] for state in states],
-                [state["exp_avg_sq"] for state in states],
-                [],
-                steps,
-                lr=group["lr"],
-                beta1=beta1,
-                beta2=beta2,
-                weight_decay=group["weight_decay"],
-                eps=ADAM_EPS,
-                amsgrad=False,
-                maximize=False,
-            )
+        for state, param in zip(states, params):
+            if not state:  # the kernel reads each parameter's step count as a float tensor on its device
+                state.update(
+                    step=torch.zeros((), dtype=torch.float32, device=param.device),
+                    exp_avg=torch.zeros_like(param),
+                    exp_avg_sq=torch.zeros_like(param),
+                )
+        steps = [state["step"] for state in states]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(  # adds the weight decay itself
+            params,
+            grads,
+            [state["exp_avg"] for state in states],
+            [state["exp_avg_sq"] for state in states],
+            [],
+            steps,
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=group["weight_decay"],
+            eps=ADAM_EPS,
+            amsgrad=False,
+            maximize=False,
+        )
 
 
 class SGD(Optimizer):
     """torch.optim.SGD with momentum 0.9, no dampening, no Nesterov: the first step's buffer is the gradient."""
 
-    def update(self, params: list[torch.Tensor], grads: list[torch.Tensor], lr: float, states: list[dict]) -> None:
+    def update(self, params: list[torch.Tensor], grads: list[torch.Tensor], group: dict, states: list[dict]) -> None:
+        grads = with_weight_decay(grads, params, group)
         first = ["momentum_buffer" not in state for state in states]
         later = [i for i, is_first in enumerate(first) if not is_first]
         if later:
@@ -135,7 +136,7 @@ class SGD(Optimizer):
         for state, grad, is_first in zip(states, grads, first):
             if is_first:
                 state["momentum_buffer"] = grad.detach().clone()
-        torch._foreach_add_(params, [state["momentum_buffer"] for state in states], alpha=-lr)
+        torch._foreach_add_(params, [state["momentum_buffer"] for state in states], alpha=-group["lr"])
 
 
 def _by_step(states: list[dict]) -> dict[int, list[int]]:
