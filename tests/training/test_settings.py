@@ -31,7 +31,7 @@ def test_the_loss_settings_carry_the_recipes_loss_knobs():
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"optimizer": "lbfgs"}, "unknown training optimizer 'lbfgs'; allowed: adam, sgd"),
+        ({"optimizer": "lbfgs"}, "unknown training optimizer 'lbfgs'; allowed: adam, adam_fused, sgd"),
         ({"mining": "hardest"}, "unknown training mining"),
         ({"sampler": "balanced"}, "unknown training sampler"),
         ({"validation_figure": "eer"}, "unknown validation figure 'eer'"),
