@@ -9,6 +9,7 @@ import re
 import pandas as pd
 import pytest
 from docutils.core import publish_parts
+from docutils.writers import get_writer_class
 
 from emoverify.report import verdict
 from emoverify.report.runs_table import SummaryInputError
@@ -129,7 +130,7 @@ def test_a_significance_table_without_its_columns_is_refused():
 def test_the_page_renders_as_html_with_names_as_written():
     table, sentence = answer([test("tl_pdp", "manual", 0.05, 0.012, 0.088, 0.0004, 0.04)])
     html = publish_parts(
-        verdict.verdict_rst(table, sentence), writer_name="html", settings_overrides={"halt_level": 2}
+        verdict.verdict_rst(table, sentence), writer=get_writer_class("html")(), settings_overrides={"halt_level": 2}
     )["body"]
     assert "p after Holm &lt; 0.001" in html and "tl_pdp (manual labels) beats" in html
     rows = [re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S) for row in re.findall(r"<tr>(.*?)</tr>", html, re.S)]
