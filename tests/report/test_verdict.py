@@ -96,6 +96,35 @@ def test_a_null_reads_no_gain_larger_than_the_largest_detectable_difference():
     assert "all 3 comparisons" in sentence and "Below their baselines: af_pdp (manual labels)." in sentence
 
 
+def test_a_loss_that_equals_its_baseline_in_every_unit_is_named_not_counted_as_power():
+    table, sentence = answer(
+        [
+            test("tl_pdp", "manual", 0.01, -0.05, 0.07, 0.9, 0.081),
+            test("af_pdm", "manual", 0.0, 0.0, 0.0, 1.0, 0.0, baseline="af"),
+            test("af_pdm", "detected", 0.0, 0.0, 0.0, 1.0, 0.0, baseline="af"),
+            test("af_pdp", "manual", 0.0, 0.0, 0.0, 1.0, 0.0, baseline="af"),
+        ]
+    )
+    findings = table.loc[table["row"] == "comparison", "finding"]
+    assert list(findings) == ["no difference detected"] + ["same as baseline in every unit"] * 3
+    assert sentence.startswith("ckplus48: no gain larger than 0.081 TAR at FAR 1e-2")
+    assert sentence.endswith(
+        "3 of them equal their baseline in every fold unit, so their expression terms changed no figure and "
+        "tested nothing: af_pdm (manual, detected labels); af_pdp (manual labels)."
+    )
+    # a difference of zero over a spread is an ordinary null, not an identical run
+    _, ordinary = answer([test("tl_pdp", "manual", 0.0, -0.02, 0.02, 1.0, 0.03)])
+    assert "equal their baseline" not in ordinary
+
+
+def test_a_study_whose_losses_all_equal_their_baselines_cannot_tell():
+    _, sentence = answer([test("af_pdm", "manual", 0.0, 0.0, 0.0, 1.0, 0.0, baseline="af")])
+    assert sentence == (
+        "ckplus48: cannot tell: every expression loss gave its matched baseline's TAR at FAR 1e-2 in every fold "
+        "unit (1 comparison): the expression terms changed no figure."
+    )
+
+
 def test_every_loss_below_its_baseline_is_a_no():
     table, sentence = answer(
         [

@@ -6,7 +6,8 @@ A comparison counts as a gain when its Holm-adjusted p is below 5 % and its diff
 answers "no" only when every comparison with real labels lies below its baseline (its whole 95 % interval
 below zero); otherwise a study without a gain says "no gain larger than X", X being the largest detectable
 difference (80 % power, two-sided 5 %) among those comparisons: a gain that large would have been found in
-each with at least 80 % probability.
+each with at least 80 % probability. A comparison whose method equalled its baseline in every fold unit (its
+expression term changed no figure) is named apart: its zero detectable difference is no power.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ METRIC_NAMES = {
     "eer": "EER",
 }
 ALPHA = 0.05
+SAME_AS_BASELINE = "same as baseline in every unit"
 COLUMNS = [
     "row",
     "method",
@@ -77,8 +79,8 @@ def verdict_table(
     significance: pd.DataFrame, summary: pd.DataFrame, references: Sequence[str], metric: str = LEAD_METRIC
 ) -> pd.DataFrame:
     """One row per comparison of ``metric`` (method minus its matched baseline, per label source), then one
-    row per reference that ran, with its mean; ``finding`` says gain, below baseline, no difference detected
-    or not tested."""
+    row per reference that ran, with its mean; ``finding`` says gain, below baseline, no difference detected,
+    same as baseline in every unit (a zero difference with a zero-width interval) or not tested."""
     missing = [column for column in SIGNIFICANCE_NEEDS if column not in significance.columns]
     if missing:
         raise SummaryInputError(f"the significance table lacks columns {missing}")
@@ -119,6 +121,8 @@ def _means(summary: pd.DataFrame, metric: str) -> dict:
 def _finding(test: pd.Series) -> str:
     if not math.isfinite(test["p_holm"]):
         return "not tested"
+    if test["mean_diff"] == 0 and test["ci95_low"] == 0 and test["ci95_high"] == 0:
+        return SAME_AS_BASELINE
     if test["p_holm"] < ALPHA:
         return "gain" if test["mean_diff"] > 0 else "below baseline"
     return "no difference detected"
@@ -135,6 +139,12 @@ def verdict_sentence(table: pd.DataFrame, dataset: str, metric: str = LEAD_METRI
         return f"{dataset}: cannot tell: no expression loss ran against a matched baseline."
     if tested.empty:
         return f"{dataset}: cannot tell: no comparison has two fold units to test ({name})."
+    same = tested[tested["finding"] == SAME_AS_BASELINE]
+    if len(same) == len(tested):
+        return (
+            f"{dataset}: cannot tell: every expression loss gave its matched baseline's {name} in every fold unit "
+            f"({_count(len(tested), 'comparison')}): the expression terms changed no figure."
+        )
     gains = tested[tested["finding"] == "gain"]
     if not gains.empty:
         wins = "; ".join(
@@ -156,8 +166,25 @@ def verdict_sentence(table: pd.DataFrame, dataset: str, metric: str = LEAD_METRI
     return (
         f"{dataset}: no gain larger than {largest:.3f} {name}: no expression loss beats its matched baseline "
         f"(p after Holm at least {ALPHA:g} in all {len(tested)} comparisons), and each comparison finds a gain "
-        f"of {largest:.3f} with at least 80 % power.{worse}"
+        f"of {largest:.3f} with at least 80 % power.{worse}{_same_note(same)}"
     )
+
+
+def _same_note(same: pd.DataFrame) -> str:
+    """Names the comparisons whose method equalled its baseline in every fold unit: their zero detectable
+    difference is the zero spread of identical figures, not power."""
+    if same.empty:
+        return ""
+    methods = {method: ", ".join(rows["labels"]) for method, rows in same.groupby("method", sort=False)}
+    named = "; ".join(f"{method} ({labels} labels)" for method, labels in methods.items())
+    return (
+        f" {len(same)} of them equal their baseline in every fold unit, so their expression terms changed no "
+        f"figure and tested nothing: {named}."
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _who(row) -> str:
