@@ -163,10 +163,11 @@ def verdict_sentence(table: pd.DataFrame, dataset: str, metric: str = LEAD_METRI
     worse = ""
     if len(below):
         worse = f" Below their baselines: {', '.join(_who(row) for _, row in below.iterrows())}."
+    powered = "each comparison" if same.empty else f"each of the {len(tested) - len(same)} that differ from it"
     return (
         f"{dataset}: no gain larger than {largest:.3f} {name}: no expression loss beats its matched baseline "
-        f"(p after Holm at least {ALPHA:g} in all {len(tested)} comparisons), and each comparison finds a gain "
-        f"of {largest:.3f} with at least 80 % power.{worse}{_same_note(same)}"
+        f"(p after Holm at least {ALPHA:g} in all {len(tested)} comparisons), and {powered} finds a gain "
+        f"of {largest:.3f} with at least 80 % power.{_same_note(same)}{worse}"
     )
 
 
@@ -178,7 +179,7 @@ def _same_note(same: pd.DataFrame) -> str:
     methods = {method: ", ".join(rows["labels"]) for method, rows in same.groupby("method", sort=False)}
     named = "; ".join(f"{method} ({labels} labels)" for method, labels in methods.items())
     return (
-        f" {len(same)} of them equal their baseline in every fold unit, so their expression terms changed no "
+        f" The other {len(same)} equal their baseline in every fold unit, so their expression terms changed no "
         f"figure and tested nothing: {named}."
     )
 
