@@ -31,8 +31,10 @@ SETTING = "setting"
 
 
 def point_figures(selections: list[dict]) -> pd.DataFrame:
-    """One row per (method, grid point): its settings, the mean validation figure per label source, and the
-    mean over label sources (``figure``)."""
+    """One row per (method, grid point): its settings, the mean validation figure per label source, the mean
+    over label sources (``figure``), and ``every_unit``: whether the point has a figure in every (label
+    source, fold unit) its method has. Only such points are comparable: the configured fallback, say, trains
+    only in folds too small to rank, and its mean over those folds is no match for a mean over all."""
     rows = []
     for selection in selections:
         for record in selection["candidates"]:
@@ -53,16 +55,24 @@ def point_figures(selections: list[dict]) -> pd.DataFrame:
     per_source = table.groupby(["method", "point", "labels"], as_index=False)["validation"].mean()
     wide = per_source.pivot_table(index=["method", "point"], columns="labels", values="validation")
     wide["figure"] = wide.mean(axis=1)
+    cells = {key: set(zip(rows["labels"], rows["unit"])) for key, rows in table.groupby(["method", "point"])}
+    method_cells: dict[str, set] = {}
+    for (method, _), point_cells in cells.items():
+        method_cells.setdefault(method, set()).update(point_cells)
+    wide["every_unit"] = [cells[key] == method_cells[key[0]] for key in wide.index]
     return wide.reset_index()
 
 
 def kept_grids(figures: pd.DataFrame, keep: int) -> dict[str, dict[str, list]]:
-    """Each method's ``keep`` best points as a grid {knob: [values]} (ties to the smaller setting)."""
+    """Each method's ``keep`` best points as a grid {knob: [values]} (ties to the smaller setting), among the
+    points with a figure in every fold unit."""
     grids = {}
     for method, rows in figures.groupby("method"):
-        points = [(row.figure, json.loads(row.point)) for row in rows.itertuples()]
+        points = [(row.figure, json.loads(row.point)) for row in rows.itertuples() if row.every_unit]
         if len(points) < keep:
-            raise TuningConfigError(f"method {method} has {len(points)} grid points with figures, fewer than {keep}")
+            raise TuningConfigError(
+                f"method {method} has {len(points)} grid points with figures in every fold unit, fewer than {keep}"
+            )
         points.sort(key=lambda item: (-item[0], sorted(item[1].items())))
         kept = [settings for _, settings in points[:keep]]
         knobs = sorted(kept[0])
@@ -105,12 +115,17 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or recipe_search.RECIPES / args.dataset / "grid.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"identity": read}).to_csv(out.with_name("grid_identities.csv"), index=False)
-    points = {f"{row.method} {row.point}": round(float(row.figure), 4) for row in figures.itertuples()}
+    ranked = figures[figures["every_unit"]]
+    points = {f"{row.method} {row.point}": round(float(row.figure), 4) for row in ranked.itertuples()}
+    partial = {
+        f"{row.method} {row.point}": round(float(row.figure), 4) for row in figures[~figures["every_unit"]].itertuples()
+    }
     record = {
         **partition,
         "development_people": len(read),
         "keep": args.keep,
         "figures": points,
+        "not_ranked_missing_units": partial,
         "command": "python -m emoverify.tuning.grid_search "
         + shlex.join(["--dataset", args.dataset, "--experiment", str(args.experiment), "--keep", str(args.keep)]),
         "methods": method_entries(config["methods"], grids),
