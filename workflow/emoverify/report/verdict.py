@@ -6,8 +6,8 @@ A comparison counts as a gain when its Holm-adjusted p is below 5 % and its diff
 answers "no" only when every comparison with real labels lies below its baseline (its whole 95 % interval
 below zero); otherwise a study without a gain says "no gain larger than X", X being the largest detectable
 difference (80 % power, two-sided 5 %) among those comparisons: a gain that large would have been found in
-each with at least 80 % probability. A comparison whose method equalled its baseline in every fold unit (its
-expression term changed no figure) is named apart: its zero detectable difference is no power.
+each with at least 80 % probability. A comparison whose method equalled its baseline's figure in every fold unit
+is named apart: its zero detectable difference is the zero spread of equal figures, not power.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def verdict_sentence(table: pd.DataFrame, dataset: str, metric: str = LEAD_METRI
     if len(same) == len(tested):
         return (
             f"{dataset}: cannot tell: every expression loss gave its matched baseline's {name} in every fold unit "
-            f"({_count(len(tested), 'comparison')}): the expression terms changed no figure."
+            f"({_count(len(tested), 'comparison')}), so on it the expression terms tested nothing."
         )
     gains = tested[tested["finding"] == "gain"]
     if not gains.empty:
@@ -167,20 +167,20 @@ def verdict_sentence(table: pd.DataFrame, dataset: str, metric: str = LEAD_METRI
     return (
         f"{dataset}: no gain larger than {largest:.3f} {name}: no expression loss beats its matched baseline "
         f"(p after Holm at least {ALPHA:g} in all {len(tested)} comparisons), and {powered} finds a gain "
-        f"of {largest:.3f} with at least 80 % power.{_same_note(same)}{worse}"
+        f"of {largest:.3f} with at least 80 % power.{_same_note(same, name)}{worse}"
     )
 
 
-def _same_note(same: pd.DataFrame) -> str:
-    """Names the comparisons whose method equalled its baseline in every fold unit: their zero detectable
-    difference is the zero spread of identical figures, not power."""
+def _same_note(same: pd.DataFrame, name: str) -> str:
+    """Names the comparisons whose method equalled its baseline's figure in every fold unit: their zero
+    detectable difference is the zero spread of equal figures, not power."""
     if same.empty:
         return ""
     methods = {method: ", ".join(rows["labels"]) for method, rows in same.groupby("method", sort=False)}
     named = "; ".join(f"{method} ({labels} labels)" for method, labels in methods.items())
     return (
-        f" The other {len(same)} equal their baseline in every fold unit, so their expression terms changed no "
-        f"figure and tested nothing: {named}."
+        f" The other {len(same)} give their baseline's {name} in every fold unit, so on it their expression terms "
+        f"tested nothing: {named}."
     )
 
 
