@@ -114,8 +114,8 @@ def test_a_loss_that_equals_its_baseline_in_every_unit_is_named_not_counted_as_p
         "so on it their expression terms tested nothing: af_pdm (manual, detected labels); af_pdp (manual labels)."
     )
     # a difference of zero over a spread is an ordinary null, not an identical run
-    _, ordinary = answer([test("tl_pdp", "manual", 0.0, -0.02, 0.02, 1.0, 0.03)])
-    assert "equal their baseline" not in ordinary
+    table, ordinary = answer([test("tl_pdp", "manual", 0.0, -0.02, 0.02, 1.0, 0.03)])
+    assert table.iloc[0]["finding"] == "no difference detected" and "tested nothing" not in ordinary
 
 
 def test_a_study_whose_losses_all_equal_their_baselines_cannot_tell():

@@ -96,6 +96,10 @@ def method_entries(config_methods: dict, grids: dict) -> dict:
     return {method: {**config_methods[method], "grid": grid} for method, grid in grids.items()}
 
 
+def _named_figures(figures: pd.DataFrame) -> dict[str, float]:
+    return {f"{row.method} {row.point}": round(float(row.figure), 4) for row in figures.itertuples()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True, help="the preset whose development partition was searched")
@@ -115,11 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or recipe_search.RECIPES / args.dataset / "grid.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"identity": read}).to_csv(out.with_name("grid_identities.csv"), index=False)
-    ranked = figures[figures["every_unit"]]
-    points = {f"{row.method} {row.point}": round(float(row.figure), 4) for row in ranked.itertuples()}
-    partial = {
-        f"{row.method} {row.point}": round(float(row.figure), 4) for row in figures[~figures["every_unit"]].itertuples()
-    }
+    points = _named_figures(figures[figures["every_unit"]])
+    partial = _named_figures(figures[~figures["every_unit"]])
     record = {
         **partition,
         "development_people": len(read),
