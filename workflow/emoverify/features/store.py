@@ -8,9 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-class FeaturesUnavailableError(RuntimeError):
-    """An extractor's package or weights are missing; the message says what to install or where to put them."""
+from emoverify.unavailable import FeaturesUnavailableError as FeaturesUnavailableError  # re-exported
 
 
 class FeaturesError(ValueError):
