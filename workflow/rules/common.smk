@@ -6,6 +6,7 @@ min_version("9.0")
 
 # the installed package (make setup installs this checkout's, editable); rule scripts see it through _setup.py
 from emoverify import registry, runlock, scheduling, study
+from emoverify.report import shown
 from emoverify.layout import METHOD_WILDCARD, Layout, Run
 from emoverify.schema import load_schema, validate
 

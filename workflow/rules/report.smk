@@ -42,7 +42,7 @@ rule aggregate:
         pca_max_identities=config["figures"]["pca_max_identities"],
         exclude_same_session=config["evaluation"]["exclude_same_session"],
         dataset=config["dataset"],
-        data_root=config["data_root"],
+        data_root=shown.shown_root(config["data_root"]),  # a plain name: params go raw into the HTML report
     script:
         "../scripts/aggregate.py"
 

@@ -18,6 +18,8 @@ with logged(snakemake.log[0]) as console:
         device=str(resolve_device(snakemake.params.device)),
         progress=Progress("faces", (console, sys.stdout)),
     )
+    for note in manifest.attrs["notes"]:
+        announce(console, f"faces note: {note}")
     summary = detect.status_summary(manifest)
     print(summary.to_string(index=False))
     manifest.to_csv(snakemake.output.manifest, index=False)

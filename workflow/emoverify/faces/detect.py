@@ -175,7 +175,8 @@ def prepare_faces(
     Crops are written to
     ``out_dir/<image_id>.png``. ``device``: "cpu", "cuda", "cuda:N" or "auto". With ``cache_dir`` and a
     ``content_sha1`` column (``data.integrity``), images whose content was aligned before with the same
-    settings are taken from the cache; only new or changed images are read and detected.
+    settings are taken from the cache; only new or changed images are read and detected (an entry the cache
+    does not trust is detected again, and ``manifest.attrs["notes"]`` says which).
     ``progress(done, total)`` is called as those images are finished (an ``emoverify.progress.Progress``).
     """
     faces = settings if settings is not None else FaceSettings()
@@ -206,6 +207,7 @@ def prepare_faces(
     manifest[numeric] = manifest[numeric].astype(float)
     manifest["n_faces"] = manifest["n_faces"].astype("Int64")
     manifest.attrs["from_cache"] = len(rows) - len(todo)
+    manifest.attrs["notes"] = cache.notes() if cache is not None else []
     return manifest
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 
 from emoverify.registry import SHUFFLED
+from emoverify.report import shown
 from emoverify.report.runs_table import SummaryInputError
 
 LEAD_METRIC = "tar_at_far_1e-2"
@@ -54,9 +54,7 @@ def dataset_name(adapter: str, data_root: str) -> str:
     """How the verdict names the dataset: the adapter, or for the generic csv and folder adapters the data's
     folder, or a table file with its folder (a table's own name, say labels.csv, rarely names the data)."""
     if adapter in ("csv", "folder") and data_root:
-        path = Path(data_root)
-        name = f"{path.parent.name}/{path.name}" if path.suffix and path.parent.name else path.name
-        return f"{name} ({adapter})"
+        return f"{shown.shown_root(data_root)} ({adapter})"
     return adapter
 
 
@@ -250,7 +248,6 @@ def _number(value) -> str:
 
 
 def _rst_text(text: str) -> str:
-    """Text shown as written: names like tl_pdp must not read as reStructuredText references."""
-    for special in ("\\", "*", "`", "|", "_"):
-        text = str(text).replace(special, "\\" + special)
-    return text
+    """Text shown as written: names like tl_pdp must not read as reStructuredText references, a dataset name
+    must not start a directive (``shown.rst_text``)."""
+    return shown.rst_text(text)
