@@ -41,15 +41,17 @@ Adapters (``ADAPTERS``):
 
 from __future__ import annotations
 
+import csv
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from emoverify.data.integrity import identity_spelling_problem, path_problem
+from emoverify.data.integrity import formula_problem, identity_spelling_problem, path_problem
 from emoverify.vocabulary import EXPRESSIONS, UnknownExpressionError, canonical_expression
 
 ADAPTERS: tuple[str, ...] = ("ckplus", "ckplus48", "jaffe", "folder", "csv", "demo")
@@ -143,8 +145,9 @@ def load_dataset(
 ) -> pd.DataFrame:
     """Read the dataset at ``root`` with the named adapter (see the module docstring).
 
-    Identities equal up to case and surrounding spaces are one person spelt twice, an error, unless
-    ``identities_case_sensitive`` says they are different people.
+    Identities equal up to case, spaces, invisible characters and Unicode form are one person spelt twice, an
+    error (case apart when ``identities_case_sensitive`` says they are different people); so are cells a
+    spreadsheet would run as formulas (``integrity.formula_problem``).
 
     Raises ``DatasetError`` (or its subclass ``DatasetLabelError`` for unknown
     expression names) with a message that says what to fix.
@@ -165,7 +168,9 @@ def load_dataset(
             f"no images found in {str(root)!r} with the {adapter} adapter; {_layout_hint(adapter, root)}"
         )
     table = _to_table(records)
-    problem = path_problem(table) or (None if identities_case_sensitive else identity_spelling_problem(table))
+    problem = (
+        path_problem(table) or identity_spelling_problem(table, identities_case_sensitive) or formula_problem(table)
+    )
     if problem:
         raise DatasetError(f"{str(root)!r}: {problem}")
     table.attrs["notes"] = list(options.notes)
@@ -389,7 +394,7 @@ def _load_csv(root: Path, options: _Options) -> list[_Record]:
     has_emotion = options.csv_emotion_column in table.columns
     has_session = "session" in table.columns
     base = table_path.parent
-    records, missing_identity = [], []
+    records, missing_identity, row_numbers = [], [], []
     for row_number, row in enumerate(table.to_dict("records"), start=2):
         identity = str(row[options.csv_identity_column]).strip()
         if not identity:
@@ -403,6 +408,8 @@ def _load_csv(root: Path, options: _Options) -> list[_Record]:
         records.append(
             _Record(Path(os.path.abspath(path)), identity, emotion, session, _strip_image_suffix(relative.as_posix()))
         )
+        row_numbers.append(row_number)
+    _refuse_other_than_files(records, row_numbers, table_path)
     _note_paths_outside(records, base, table_path, options)
     if missing_identity:
         raise DatasetError(
@@ -412,10 +419,46 @@ def _load_csv(root: Path, options: _Options) -> list[_Record]:
     return records
 
 
+def _refuse_other_than_files(records: list[_Record], row_numbers: list[int], table_path: Path) -> None:
+    """Stop on rows naming a directory, a device, a FIFO or a socket: only regular files are read (hashing
+    /dev/zero never ends, opening a FIFO waits for a writer). A missing file is left to the faces stage, which
+    records it ``missing``."""
+    found = [
+        f"line {number}: {str(record.path)!r} ({kind})"
+        for record, number in zip(records, row_numbers)
+        if (kind := file_kind(record.path)) is not None
+    ]
+    if found:
+        more = f" and {len(found) - _EXAMPLES_SHOWN} more" if len(found) > _EXAMPLES_SHOWN else ""
+        raise DatasetError(
+            f"{str(table_path)!r} lists {len(found)} path(s) that are not image files: "
+            f"{'; '.join(found[:_EXAMPLES_SHOWN])}{more}. List one image file per row."
+        )
+
+
+def file_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists and is not a regular file (symlinks followed), else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kinds = [(stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")]
+    kinds += [(stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")]
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
 def _note_paths_outside(records: list[_Record], base: Path, table_path: Path, options: _Options) -> None:
     """One note with the count of rows whose image lies outside the table's folder (allowed, but worth a look:
-    a stray ``../`` reads whatever it reaches)."""
-    outside = [str(record.path) for record in records if not record.path.is_relative_to(base)]
+    a stray ``../`` reads whatever it reaches); symbolic links are followed first, so a link inside the folder
+    to a file outside it is counted, shown as ``link -> target``."""
+    real_base = Path(os.path.realpath(base))
+    outside = []
+    for record in records:
+        target = Path(os.path.realpath(record.path))
+        if not target.is_relative_to(real_base):
+            outside.append(str(record.path) if target == record.path else f"{record.path} -> {target}")
     if outside:
         more = f" and {len(outside) - _EXAMPLES_SHOWN} more" if len(outside) > _EXAMPLES_SHOWN else ""
         options.notes.append(
@@ -427,9 +470,17 @@ def _note_paths_outside(records: list[_Record], base: Path, table_path: Path, op
 def _read_table(table_path: Path) -> pd.DataFrame:
     separator = "\t" if table_path.suffix.lower() == ".tsv" else ","
     try:
-        return pd.read_csv(table_path, dtype=str, keep_default_na=False, sep=separator)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        table = pd.read_csv(table_path, dtype=str, keep_default_na=False, sep=separator)
+        with open(table_path, newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle, delimiter=separator), [])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as error:
         raise DatasetError(f"cannot read the table {str(table_path)!r}: {error}") from None
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:  # pandas would rename the second to "identity.1" and read only the first
+        places = {name: [number for number, other in enumerate(header, start=1) if other == name] for name in repeated}
+        shown = ", ".join(f"{name!r} (columns {numbers})" for name, numbers in places.items())
+        raise DatasetError(f"{str(table_path)!r} names a column more than once: {shown}; keep one of each")
+    return table
 
 
 def _require_columns(table: pd.DataFrame, table_path: Path, options: _Options) -> None:
@@ -486,7 +537,7 @@ def _to_table(records: list[_Record]) -> pd.DataFrame:
 def safe_id(text: str) -> str:
     """A filename-safe id: path separators become "__", other unsafe characters "_"."""
     text = re.sub(r"[\\/]+", "__", text)
-    text = re.sub(r"[^A-Za-z0-9._+-]+", "_", text).lstrip(".")
+    text = re.sub(r"[^A-Za-z0-9._+-]+", "_", text).lstrip(".+-")  # no leading +/-: no formula in a table
     return text or "image"
 
 
