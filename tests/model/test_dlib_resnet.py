@@ -115,6 +115,18 @@ def test_trainable_parts_hold_the_levels_convolutions_and_fc_only(model):
     assert not any("affine" in name for name, _ in model.named_parameters())
 
 
+def test_networks_built_in_one_process_read_the_file_once_and_share_no_weights(model):
+    hits = dlib_resnet.parsed_network.cache_info().hits
+    other = DlibResNet.from_dat()
+    assert dlib_resnet.parsed_network.cache_info().hits == hits + 1
+    torch.testing.assert_close(other.state_dict(), model.state_dict(), rtol=0, atol=0)
+    with torch.no_grad():
+        other.head.fc.weight.add_(1.0)
+        other.levels["alevel0"][0].affine1.scale.mul_(2.0)
+    assert not torch.equal(other.head.fc.weight, model.head.fc.weight)
+    assert not torch.equal(other.levels["alevel0"][0].affine1.scale, model.levels["alevel0"][0].affine1.scale)
+
+
 def test_freeze_below_trains_only_the_level(model):
     try:
         trained = model.freeze_below("level1")

@@ -13,6 +13,7 @@ pipeline caches once) and :meth:`DlibResNet.trainable_part` maps those to the de
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -167,7 +168,8 @@ class DlibResNet(nn.Module):
         path = Path(path) if path is not None else default_network_file()
         if not path.is_file():
             raise FeaturesUnavailableError(f"dlib's network file {path} is missing: {INSTALL_HINT}")
-        network = read_network(path)
+        stat = path.stat()
+        network = parsed_network(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
         model = cls(tuple(float(mean) for mean in network.input_means))
         model.load_network(network)
         return model
@@ -231,6 +233,13 @@ class DlibResNet(nn.Module):
             module.scale.numel() + module.shift.numel() for module in self.modules() if isinstance(module, Affine)
         )
         return sum(parameter.numel() for parameter in self.parameters()) + affines
+
+
+@functools.lru_cache(maxsize=2)
+def parsed_network(path: str, modified_ns: int, size: int) -> DlibNetwork:
+    """The parsed .dat, once per process while the file is unchanged (a job that builds several networks reads
+    it once; each network copies the weights, so none shares a tensor with another)."""
+    return read_network(path)
 
 
 def _copy(target: torch.Tensor, values, path: Path) -> None:
