@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
+from torch.optim.adam import adam  # the functional API: no Optimizer, so no dynamo import
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -103,21 +104,20 @@ class AdamFused(Optimizer):
                     exp_avg=torch.zeros_like(param),
                     exp_avg_sq=torch.zeros_like(param),
                 )
-        steps = [state["step"] for state in states]
-        torch._foreach_add_(steps, 1)
-        torch._fused_adam_(  # adds the weight decay itself
+        adam(  # public and without dynamo; counts the steps and adds the weight decay itself
             params,
             grads,
             [state["exp_avg"] for state in states],
             [state["exp_avg_sq"] for state in states],
             [],
-            steps,
-            lr=group["lr"],
+            [state["step"] for state in states],
+            fused=True,
+            amsgrad=False,
             beta1=beta1,
             beta2=beta2,
+            lr=group["lr"],
             weight_decay=group["weight_decay"],
             eps=ADAM_EPS,
-            amsgrad=False,
             maximize=False,
         )
 
