@@ -1,8 +1,8 @@
 """Benchmark of emoverify.losses on the CPU: vectorised losses versus their loop references.
 
 For each batch size B (default 64, 256, 1024) at D = 128 it prints the
-forward+backward time of every loss and of the plain-loop reference from
-tests/test_losses.py (loops predicted or found to exceed the budget are
+forward+backward time of every loss and of its plain-loop reference from
+emoverify.losses.loops (loops predicted or found to exceed the budget are
 skipped), the peak extra resident memory of one vectorised forward+backward,
 the speed-up at B = 256, and the cost of all expression losses together
 versus one forward pass of the CompactCNN backbone on a B x 3 x 64 x 64 batch.
@@ -12,7 +12,6 @@ expressions drawn from the 8 codes with 10 % unknown.
 
     .venv/bin/python -m benchmarks.micro.losses [--sizes 64 256 1024] [--threads 1] [--json PATH | --record]
 
-The loop references are tests/test_losses.py's, imported as ``tests.test_losses`` (run from the repository root).
 Figures per loss and B: ``<loss>/B<B>/vectorised_ms``, ``/peak_mib`` and ``/loop_s`` (none when skipped); per B the
 expression losses together against the backbone's forward pass (``all_expression_losses/B<B>/ratio_to_backbone``).
 """
@@ -31,8 +30,8 @@ import torch.nn.functional as F
 
 from benchmarks import record
 from emoverify import losses
+from emoverify.losses.loops import EXPRESSION_LOSSES, LOSSES  # the loop references
 from emoverify.model.networks import CompactCNN
-from tests.test_losses import EXPRESSION_LOSSES, LOSSES  # the loop references
 
 DIM = 128
 K = 8
