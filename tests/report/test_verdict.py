@@ -96,6 +96,44 @@ def test_a_null_reads_no_gain_larger_than_the_largest_detectable_difference():
     assert "all 3 comparisons" in sentence and "Below their baselines: af_pdp (manual labels)." in sentence
 
 
+def test_a_design_that_cannot_detect_a_difference_within_the_metric_s_range_says_so():
+    """Three fold units: a detectable difference of 1.467 TAR is past any difference a rate can show (1)."""
+    table, sentence = answer(
+        [
+            test("tl_pdp", "manual", 0.112, -1.005, 1.228, 1.0, 1.467, n_units=3),
+            test("tl_pdm", "manual", 0.01, -0.2, 0.22, 1.0, 0.4, n_units=3),
+        ]
+    )
+    assert sentence == (
+        "ckplus48: cannot tell: no expression loss beats its matched baseline (p after Holm at least 0.05 in all 2 "
+        "comparisons), but this design cannot detect any difference within the metric's range in 1 of its 2 "
+        "comparisons (detectable difference 1.47 > 1)."
+    )
+    assert "1.467" not in sentence and "no gain larger than" not in sentence
+    # the interval is shown as computed, and flagged; one within the range is not
+    page = verdict.verdict_rst(table, sentence)
+    assert "-1.005 to 1.228 (as computed; a difference lies within ±1)" in page
+    assert "0.200 to 0.220\n" in page  # within the range: no flag
+    _, every = answer([test("tl_pdp", "manual", 0.112, -1.005, 1.228, 1.0, 1.467, n_units=3)])
+    assert every.endswith(
+        "but this design cannot detect any difference within the metric's range (detectable difference 1.47 > 1)."
+    )
+
+
+@pytest.mark.parametrize(
+    "metric, detectable, expected",
+    [
+        ("auc", [0.5, 1.2], "in 1 of its 2 comparisons (detectable difference 1.20 > 1)"),
+        ("eer", [1.0, 0.3], ""),  # exactly the range: a gain of 1 can still be found
+        ("auc", [math.nan, 0.3], ""),
+        ("mean_loss", [5.0], ""),  # no bounds: no range to pass
+    ],
+)
+def test_the_bound_is_worded_only_past_the_metric_s_range(metric, detectable, expected):
+    worded = verdict.beyond_range(pd.Series(detectable), metric)
+    assert worded.endswith(expected) if expected else worded == ""
+
+
 def test_a_loss_that_equals_its_baseline_in_every_unit_is_named_not_counted_as_power():
     table, sentence = answer(
         [

@@ -154,7 +154,8 @@ def summarized_metrics(summary: pd.DataFrame) -> list[str]:
 def to_markdown(summary: pd.DataFrame, metrics: Sequence[str] | None = None, digits: int = 3) -> str:
     """A Markdown table, one cell per metric as "mean ± sd [ci95_low, ci95_high]" over fold units.
 
-    Defaults to the headline metrics present. A single unit shows "mean (n=1)"; no finite value "n/a".
+    Defaults to the headline metrics present. A single unit shows "mean (n=1)"; no finite value "n/a"; an
+    interval clipped to the metric's range says so.
     """
     available = summarized_metrics(summary)
     if metrics is None:
@@ -184,7 +185,16 @@ def _format_cell(row: pd.Series, metric: str, digits: int) -> str:
     if n < 2:
         return f"{mean:.{digits}f} (n=1)"
     sd, low, high = row[f"{metric}_sd"], row[f"{metric}_ci95_low"], row[f"{metric}_ci95_high"]
-    return f"{mean:.{digits}f} ± {sd:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]{_clipped(metric, sd, low, high)}"
+
+
+def _clipped(metric: str, sd: float, low: float, high: float) -> str:
+    """Says so where ``describe`` clipped an interval to the metric's range: with a spread, an end exactly at a
+    bound is one the computed interval passed."""
+    bounds = metric_bounds(metric)
+    if bounds is None or not sd > 0 or (low != bounds[0] and high != bounds[1]):
+        return ""
+    return f" (clipped to [{bounds[0]:g}, {bounds[1]:g}])"
 
 
 POWER_CURVE_COLUMNS = ["comparison", "axis", "x", "detectable_diff", "observed"]

@@ -6,8 +6,10 @@ A comparison counts as a gain when its Holm-adjusted p is below 5 % and its diff
 answers "no" only when every comparison with real labels lies below its baseline (its whole 95 % interval
 below zero); otherwise a study without a gain says "no gain larger than X", X being the largest detectable
 difference (80 % power, two-sided 5 %) among those comparisons: a gain that large would have been found in
-each with at least 80 % probability. A comparison whose method equalled its baseline's figure in every fold unit
-is named apart: its zero detectable difference is the zero spread of equal figures, not power.
+each with at least 80 % probability. Where X passes the largest difference the metric can show (1 for a rate),
+it says "cannot tell": the design cannot detect any difference within the metric's range. Intervals are shown
+as computed, flagged where they pass that range. A comparison whose method equalled its baseline's figure in
+every fold unit is named apart: its zero detectable difference is the zero spread of equal figures, not power.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pandas as pd
 from emoverify.registry import SHUFFLED
 from emoverify.report import shown
 from emoverify.report.runs_table import SummaryInputError
+from emoverify.report.statistics import metric_bounds
 
 LEAD_METRIC = "tar_at_far_1e-2"
 METRIC_NAMES = {
@@ -161,11 +164,39 @@ def verdict_sentence(table: pd.DataFrame, dataset: str, metric: str = LEAD_METRI
     worse = ""
     if len(below):
         worse = f" Below their baselines: {', '.join(_who(row) for _, row in below.iterrows())}."
+    none_beats = (
+        f"no expression loss beats its matched baseline (p after Holm at least {ALPHA:g} in all {len(tested)} "
+        "comparisons)"
+    )
+    beyond = beyond_range(tested["detectable_diff"], metric)
+    if beyond:
+        return f"{dataset}: cannot tell: {none_beats}, but {beyond}.{_same_note(same, name)}{worse}"
     powered = "each comparison" if same.empty else f"each of the {len(tested) - len(same)} that differ from it"
     return (
-        f"{dataset}: no gain larger than {largest:.3f} {name}: no expression loss beats its matched baseline "
-        f"(p after Holm at least {ALPHA:g} in all {len(tested)} comparisons), and {powered} finds a gain "
+        f"{dataset}: no gain larger than {largest:.3f} {name}: {none_beats}, and {powered} finds a gain "
         f"of {largest:.3f} with at least 80 % power.{_same_note(same, name)}{worse}"
+    )
+
+
+def difference_range(metric: str) -> float | None:
+    """The largest difference two figures of ``metric`` can show (1 for a rate or an area), None where the
+    metric has no bounds."""
+    bounds = metric_bounds(metric)
+    return None if bounds is None else bounds[1] - bounds[0]
+
+
+def beyond_range(detectable: pd.Series, metric: str) -> str:
+    """Words the bound a design cannot give: where a comparison's detectable difference passes the largest
+    difference the metric can show, "no gain larger than X" would quote an X no result could reach, so the
+    design cannot detect any difference within the metric's range. Empty where every one lies within it."""
+    span = difference_range(metric)
+    if span is None or not (detectable > span).any():
+        return ""
+    past = detectable[detectable > span]
+    which = "" if len(past) == len(detectable) else f" in {len(past)} of its {len(detectable)} comparisons"
+    return (
+        f"this design cannot detect any difference within the metric's range{which} (detectable difference "
+        f"{float(past.max()):.2f} > {span:g})"
     )
 
 
@@ -218,16 +249,16 @@ def verdict_rst(table: pd.DataFrame, sentence: str, metric: str = LEAD_METRIC) -
         "   :header-rows: 1",
         "",
     ]
-    for cells in [header, *(_cells(row) for _, row in table.iterrows())]:
+    for cells in [header, *(_cells(row, metric) for _, row in table.iterrows())]:
         lines.append(f"   * - {_rst_text(cells[0])}")
         lines += [f"     - {_rst_text(cell)}" for cell in cells[1:]]
     return "\n".join(lines) + "\n"
 
 
-def _cells(row: pd.Series) -> list[str]:
+def _cells(row: pd.Series, metric: str = LEAD_METRIC) -> list[str]:
     if row["row"] == "reference":
         return [row["method"], row["labels"], "reference", _number(row["mean"]), *[""] * 7]
-    interval = f"{_number(row['ci95_low'])} to {_number(row['ci95_high'])}" if math.isfinite(row["ci95_low"]) else ""
+    interval = _interval(row["ci95_low"], row["ci95_high"], metric)
     return [
         row["method"],
         row["labels"],
@@ -241,6 +272,20 @@ def _cells(row: pd.Series) -> list[str]:
         str(int(row["n_units"])),
         row["finding"],
     ]
+
+
+def _interval(low: float, high: float, metric: str) -> str:
+    """A difference's 95 % interval as computed, flagged where it passes the differences the metric can show
+    (few fold units give such intervals; clipping them would hide how little the design says)."""
+    if not math.isfinite(low):
+        return ""
+    span = difference_range(metric)
+    flag = (
+        f" (as computed; a difference lies within ±{span:g})"
+        if span is not None and (low < -span or high > span)
+        else ""
+    )
+    return f"{_number(low)} to {_number(high)}{flag}"
 
 
 def _number(value) -> str:
