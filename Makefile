@@ -1,13 +1,17 @@
 # Two commands do everything on a fresh machine:
 #   make demo   set up the virtual environment and run the default (demo) study with its HTML report
 #   make test   set up the virtual environment and run the test suite
+#   make reproduce   rerun every committed study (docs/studies/) and compare its tables with the committed ones;
+#                    STUDY=<name> for one, DATA=<root> for datasets outside ../shared/datasets
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
+STUDY ?=
+DATA ?= ../shared/datasets
 
-.PHONY: setup demo test report lint format clean-demo
+.PHONY: setup demo test reproduce report lint format clean-demo
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +23,11 @@ $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 setup: $(STAMP)
 
 demo: setup
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --logger emoverify
 	$(BIN)/snakemake --cores $(CORES) --report results/demo/report.html
+
+reproduce: setup
+	$(BIN)/python -m emoverify.reproduce --data $(DATA) $(if $(STUDY),--study $(STUDY))
 
 test: setup
 	$(BIN)/python -m pytest -q -rs

@@ -185,7 +185,8 @@ def test_the_two_commands_are_what_the_readme_says():
     readme, makefile = README.read_text(), (ROOT / "Makefile").read_text()
     recipes = dict(re.findall(r"^(\w+):[^\n]*\n((?:\t[^\n]*\n)+)", makefile, flags=re.MULTILINE))
     assert "make demo" in readme and "make test" in readme
-    assert "snakemake --cores $(CORES)\n" in recipes["demo"] and "--report results/demo/report.html" in recipes["demo"]
+    assert "snakemake --cores $(CORES) --logger emoverify\n" in recipes["demo"]
+    assert "--report results/demo/report.html" in recipes["demo"]
     assert "-m pytest" in recipes["test"]
     ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("make")]
     assert ci == ["make setup", "make test"]
