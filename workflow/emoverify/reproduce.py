@@ -10,16 +10,14 @@ One line per study: ``same``, or which tables and cells differ and by how much, 
 differing cell goes to ``results/reproduce/<study>_differences.csv`` and Snakemake's output to
 ``results/reproduce/<study>.log``. The exit status is 1 when a study differs or fails.
 
-Exact equality by default: on the CPU a study is deterministic. Every training and evaluation job runs with the
-threads its rule grants (``training.threads``, 1 in every committed study) for torch and numpy's BLAS alike,
-every run is seeded, a batched job's runs are each exactly as alone, and the committed command fixes
-``--cores``; the CK+48 head study rerun from a fresh clone gave every table equal to the byte. What is not
-bounded is the thread count of the face detector (MTCNN) and of fer's TensorFlow, which take the machine's
-cores, and ``device: auto``, which trains on a GPU with mixed precision where torch sees one: on another machine
-(another core count, CPU generation or a GPU) the float rounding moves, and a rounding change moves a study's
-figures by up to about 5e-4 (the lfw_emotion head study rerun from ``adam`` to ``adam_fused``, docs/pretrained.md).
-There, ``--tolerance`` sets the largest absolute difference a numeric cell may show; p-values of
-near-identical comparisons can move more than any figure, so read such a rerun's differences, not its verdict.
+Exact equality by default: on the CPU a study is deterministic. Every training and evaluation job runs torch and
+numpy's BLAS on the threads its rule grants (``training.threads``, 1 in every committed study), every run is
+seeded, a batched job's runs are each exactly as alone, and the committed command fixes ``--cores``. Not pinned:
+the thread count of the face detector (MTCNN) and of fer's TensorFlow, which take the machine's cores, and
+``device: auto``, which trains on a GPU with mixed precision where torch sees one. On another core count, CPU or
+a GPU the float rounding moves, and the figures with it; there ``--tolerance`` sets the largest absolute
+difference a numeric cell may show (p-values of near-identical comparisons can move more than any figure, so
+read such a rerun's differences, not its pass or fail).
 """
 
 from __future__ import annotations
