@@ -4,6 +4,8 @@ rule aggregate:
         embeddings=run_files("embeddings.npz") + reference_files("embeddings.npz"),
         histories=run_files("history.csv"),
         face_status=rules.detect_align.output.summary,
+        table=rules.dataset.output.table,  # with the manifest: which table each stage was built from
+        manifest=rules.detect_align.output.manifest,
         agreement=rules.label_agreement.output.table,
         folds=rules.make_splits.output.folds,
         selections=selection_files(),

@@ -3,6 +3,7 @@ import sys
 import _setup  # noqa: F401
 import pandas as pd
 
+from emoverify import provenance
 from emoverify.faces import detect
 from emoverify.model.device import resolve_device
 from emoverify.progress import Progress
@@ -23,6 +24,7 @@ with logged(snakemake.log[0]) as console:
     summary = detect.status_summary(manifest)
     print(summary.to_string(index=False))
     manifest.to_csv(snakemake.output.manifest, index=False)
+    provenance.record(snakemake.output.manifest, provenance.table_sha1(snakemake.input.table))
     summary.to_csv(snakemake.output.summary, index=False)
     announce(console, detect.summary_line(manifest, snakemake.output.summary))
     detect.require_usable(manifest)

@@ -1,6 +1,7 @@
 import _setup  # noqa: F401
 import pandas as pd
 
+from emoverify import provenance
 from emoverify.scriptlog import announce, logged
 from emoverify.splits import folds
 
@@ -20,5 +21,6 @@ with logged(snakemake.log[0]) as console:
     summary = folds.split_summary(assignments)
     print(summary.to_string(index=False))
     assignments.to_csv(snakemake.output.folds, index=False)
+    provenance.carry(snakemake.input.manifest, snakemake.output.folds)
     summary.to_csv(snakemake.output.summary, index=False)
     announce(console, folds.summary_line(summary, snakemake.output.summary))
