@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Any
 
 from emoverify.layout import Run, name_problem, reference_run
@@ -106,10 +107,28 @@ def name_problems(config: dict) -> list[str]:
     return [problem for kind, name in named if (problem := name_problem(kind, name))]
 
 
+def non_finite_problems(value: Any, where: str = "") -> list[str]:
+    """Numbers that are NaN or infinite (YAML's .nan and .inf, ``--config learning_rate=nan``): JSON Schema's
+    number type admits them, training would stop on them only after faces and labels ran."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"config key {where}: {value} is not a finite number; give a number such as 0.001"]
+    if isinstance(value, dict):
+        return [problem for key, item in value.items() for problem in non_finite_problems(item, _key(where, key))]
+    if isinstance(value, list):
+        return [
+            problem for index, item in enumerate(value) for problem in non_finite_problems(item, f"{where}[{index}]")
+        ]
+    return []
+
+
+def _key(where: str, key) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
 def check_schema(config: dict, schema: dict) -> None:
     """Raise ConfigError with every schema violation in a few lines (no schema dump); a bad experiment or method
     name first, in words rather than as a pattern."""
-    problems = name_problems(config) or schema_problems(config, schema)
+    problems = name_problems(config) or schema_problems(config, schema) + non_finite_problems(config)
     if problems:
         raise ConfigError("the config does not fit workflow/schemas/config.schema.yaml:\n  " + "\n  ".join(problems))
 
@@ -201,6 +220,12 @@ def data_digest(config: dict, hash_cache=None) -> str:
         problem = fold_count_problem(aside, aside, config["folds"])
     else:
         problem = fold_count_problem(n_eligible - aside, len(sizes) - aside, config["folds"])
+    if problem and aside and config.get("partition", "study") != "development":
+        problem = (
+            f"the config key development_fraction ({config['development_fraction']}) sets {aside} of the "
+            f"{n_eligible} identities aside for development before the folds are drawn, leaving too few: lower "
+            f"development_fraction (or set it to 0). Left for the study: {problem}"
+        )
     if problem:
         raise ConfigError(f"{problem} (counted on the dataset's images, before face detection)")
     return snapshot.digest(table.to_dict("list"))

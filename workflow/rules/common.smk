@@ -1,3 +1,4 @@
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
@@ -5,11 +6,25 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 # the installed package (make setup installs this checkout's, editable); rule scripts see it through _setup.py
-from emoverify import registry, runlock, scheduling, study
+from emoverify import configfiles, provenance, registry, runlock, scheduling, study
 from emoverify.report import shown
 from emoverify.layout import METHOD_WILDCARD, Layout, Run
 from emoverify.schema import load_schema, validate
 
+# config files read strictly (a repeated key, two dataset presets stop); an overlay gets its own experiment
+try:
+    OVERLAID = configfiles.check(
+        workflow.configfiles,
+        Path(workflow.basedir) / "workflow" / "presets",
+        dict(workflow.config_settings.config),
+        config.get("experiment", ""),
+    )
+except configfiles.ConfigFileError as error:
+    raise study.ConfigError(str(error)) from None
+if OVERLAID != config.get("experiment"):
+    if workflow.is_main_process:
+        print(f"emoverify: the overlay writes to experiment {OVERLAID} (set experiment=... to choose)", file=sys.stderr)
+    config["experiment"] = OVERLAID
 # the schema with the registry's names as its allowed values
 SCHEMA = load_schema(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 config.update(study.coerce_to_schema(dict(config), SCHEMA))
@@ -25,6 +40,17 @@ if workflow.is_main_process:  # a second run on a live experiment stops here, na
     runlock.check_free(LAYOUT.run_holder, config["experiment"])
 # the dataset, read now: the dataset rule reruns when this digest of its table changes (docs/troubleshooting.md)
 DATA_DIGEST = study.data_digest(config, LAYOUT.content_hashes)
+# stages built from an older dataset table than the one on disk rerun (a report of them stops): see provenance
+STAGE_OUTPUTS = {
+    "detect_align": LAYOUT.manifest,
+    "make_splits": LAYOUT.folds,
+    "aggregate": LAYOUT.table_file("summary.csv"),
+}
+if workflow.is_main_process:
+    REPORTING = any(arg.startswith("--report") for arg in sys.argv)  # only a report is built: no job runs
+    STALE_NOTE = provenance.plan_reruns(LAYOUT.table, STAGE_OUTPUTS, reporting=REPORTING)
+    if STALE_NOTE:
+        print(f"emoverify: {STALE_NOTE}", file=sys.stderr)
 RUNS = study.planned_runs(config)
 # the runs whose losses read expression labels: their training labels give the pair counts
 LABELLED_RUNS = [run for run in RUNS if run.label_source != registry.NO_LABELS]
