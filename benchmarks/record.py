@@ -78,8 +78,25 @@ def command(module: str, argv: list[str]) -> str:
         if option in OUTPUT_OPTIONS:
             skip = OUTPUT_OPTIONS[option] if "=" not in word else 0
             continue
-        kept.append(word)
+        kept.append(repository_relative(word))
     return shlex.join(["python", "-m", module, *kept])
+
+
+def repository_relative(word: str) -> str:
+    """An argument with its absolute path (alone or after ``--option=``) written relative to the repository,
+    as the command is run from its root: a study's folder from its ``results/`` on (it may have run in another
+    clone), any other path relative to this checkout. No record names a machine's own folders."""
+    option, equals, value = word.rpartition("=") if word.startswith("-") and "=" in word else ("", "", word)
+    if not os.path.isabs(value):
+        return word
+    path = Path(value)
+    if path.is_relative_to(REPO_ROOT):
+        relative = str(path.relative_to(REPO_ROOT))
+    elif "results" in path.parts:
+        relative = str(Path(*path.parts[path.parts.index("results") :]))
+    else:
+        relative = os.path.relpath(path, REPO_ROOT)
+    return f"{option}{equals}{relative}"
 
 
 def plain(value):

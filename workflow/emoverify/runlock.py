@@ -5,7 +5,7 @@ sees the live run's jobs as incomplete and advises ``--rerun-incomplete``: wrong
 files. The running Snakemake therefore leaves its pid in ``results/<experiment>/running.json`` (from its
 ``onstart`` hook, removed by ``onsuccess``/``onerror``), and every later Snakemake on the experiment stops at parse
 time while that process lives. A file left by a killed run names a dead pid (or one reused by another program,
-told apart by its start time) and is ignored.
+told apart by its start time) and is ignored; so is a record without a start time or with no usable pid.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import socket
 from pathlib import Path
 
+from emoverify import atomic
 from emoverify.lifeline import alive, start_time
 
 
@@ -27,7 +28,7 @@ def claim(path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"pid": os.getpid(), "started": start_time(os.getpid()), "host": socket.gethostname()}
-    path.write_text(json.dumps(record))
+    atomic.write_text(path, json.dumps(record))
 
 
 def release(path) -> None:
@@ -43,10 +44,12 @@ def holder(path) -> int | None:
     record = _read(Path(path))
     if record is None or record.get("host") != socket.gethostname():
         return None
-    pid = record.get("pid")
-    if not isinstance(pid, int) or pid == os.getpid() or not alive(pid, record.get("started")):
+    pid, started = record.get("pid"), record.get("started")
+    if type(pid) is not int or pid <= 1 or pid == os.getpid():
         return None
-    return pid
+    if not started:  # every run records its start time: without one the pid cannot be told from a reused one
+        return None
+    return pid if alive(pid, started) else None
 
 
 def check_free(path, experiment: str) -> None:

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from emoverify import plain_arrays
+
 FORMAT = 1  # bumped when the array's layout changes
 
 
@@ -86,7 +88,7 @@ class PixelCache:
             )
         if record["size"] != int(size):
             raise PixelCacheError(f"{array_path} holds {record['size']} px faces, the job needs {size} px")
-        self.array = np.load(array_path, mmap_mode="r")
+        self.array = plain_arrays.map_npy(array_path, PixelCacheError)
         expected = (record["rows"], 3, record["size"], record["size"])
         if self.array.shape != expected or len(record["image_ids"]) != record["rows"]:
             raise PixelCacheError(

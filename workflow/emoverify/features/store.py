@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emoverify import plain_arrays
 from emoverify.unavailable import FeaturesUnavailableError as FeaturesUnavailableError  # re-exported
 
 
@@ -69,14 +70,14 @@ def save_features(path, features: Features) -> None:
 
 
 def load_features(path) -> Features:
-    with np.load(path, allow_pickle=False) as data:
-        return Features(
-            image_ids=data["image_id"],
-            descriptors=data["descriptors"],
-            extractor=str(data["extractor"]),
-            chip=str(data["chip"]),
-            chip_size=int(data["chip_size"]),
-            chip_padding=float(data["chip_padding"]),
-            models=tuple(data["models"].tolist()),
-            seconds=float(data["seconds"]),
-        )
+    data = plain_arrays.load_npz(path)
+    return Features(
+        image_ids=data["image_id"],
+        descriptors=data["descriptors"],
+        extractor=str(data["extractor"]),
+        chip=str(data["chip"]),
+        chip_size=int(data["chip_size"]),
+        chip_padding=float(data["chip_padding"]),
+        models=tuple(data["models"].tolist()),
+        seconds=float(data["seconds"]),
+    )

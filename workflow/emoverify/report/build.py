@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from emoverify import metrics
+from emoverify import metrics, plain_arrays
 from emoverify.layout import parse_run_dir
 from emoverify.registry import LABEL_SOURCES, NO_LABELS
 from emoverify.report import comparisons, plots, runs_table, statistics, verdict
@@ -19,8 +19,7 @@ from emoverify.vocabulary import EXPRESSIONS
 
 
 def load_embeddings(path) -> dict:
-    with np.load(path, allow_pickle=False) as data:
-        record = {key: data[key] for key in data.files}
+    record = plain_arrays.load_npz(path)
     for key in ("method", "labels", "metric", "failed"):
         if key not in record:
             continue
