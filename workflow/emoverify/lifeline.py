@@ -38,6 +38,15 @@ def die_with_snakemake(poll_seconds: float = POLL_SECONDS) -> int:
     return owner
 
 
+def die_with_parent(parent: int) -> None:
+    """For a forked worker (a process pool's initializer, with the pool owner's pid): SIGKILL when its parent
+    dies, and exit at once when it already has. A forked child does not inherit its parent's parent-death
+    signal, so a job's workers would otherwise outlive the job killed under them."""
+    set_parent_death_signal()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def set_parent_death_signal() -> bool:
     """Ask the Linux kernel for SIGKILL when the parent dies; False where that is not available."""
     if not sys.platform.startswith("linux"):

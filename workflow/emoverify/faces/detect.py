@@ -75,6 +75,9 @@ _RETRY_PAD_FRACTION = 0.25
 _RETRY_TARGET_SIDE = 320
 _RETRY_MAX_SIDE = 2400
 _PENDING_BATCHES = 4  # how many batches' worth of decoded images may wait for same-size partners
+# the longest side MTCNN searches; larger images are searched on a scaled copy (faces there are far above
+# MTCNN's 20 px minimum) and aligned on the full image
+DETECTION_MAX_SIDE = 1600
 
 
 class FacesError(ValueError):
@@ -336,14 +339,39 @@ def _detect_and_align(rows: list[dict], settings: _Settings, mtcnn, batch_size: 
 
 
 def _finish_group(group: list[tuple[dict, np.ndarray]], settings: _Settings, mtcnn) -> None:
+    """Detect on the group's images (equal sizes) scaled down to ``DETECTION_MAX_SIDE``, then align each face on
+    its full-resolution image with the box and landmarks mapped back."""
     rows = [row for row, _ in group]
     images = [image for _, image in group]
-    for row, image, detection in zip(rows, images, _detect_batch(mtcnn, images, rows)):
+    scale = detection_scale(*images[0].shape[:2])
+    searched = images if scale == 1.0 else [_scaled(image, scale) for image in images]
+    for row, image, small, detection in zip(rows, images, searched, _detect_batch(mtcnn, searched, rows)):
         if settings.faces.upscale_retry and not row["status"] and _is_weak(detection, settings):
-            detection = _stronger(detection, _detect_upscaled(mtcnn, image, row))
+            detection = _stronger(detection, _detect_upscaled(mtcnn, small, row))
         if not row["status"]:  # else detector_error already recorded
-            _finish_row(row, image, detection, settings)
+            _finish_row(row, image, _mapped_back(detection, scale), settings)
     settings.counter.add(len(group))
+
+
+def detection_scale(height: int, width: int) -> float:
+    """The factor an image is scaled by before MTCNN searches it: 1 up to ``DETECTION_MAX_SIDE``, so that the
+    detector's memory is bounded by the cap, not by the image (an 81-megapixel photo took gigabytes)."""
+    longest = max(height, width)
+    return 1.0 if longest <= DETECTION_MAX_SIDE else DETECTION_MAX_SIDE / longest
+
+
+def _scaled(image: np.ndarray, scale: float) -> np.ndarray:
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
+
+
+def _mapped_back(detection: _Detection | None, scale: float) -> _Detection | None:
+    if detection is None or scale == 1.0:
+        return detection
+    detection.boxes = detection.boxes / scale
+    detection.points = detection.points / scale
+    return detection
 
 
 def _is_weak(detection: _Detection | None, settings: _Settings) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from emoverify import lifeline
 from emoverify.data.imageio import read_rgb
 from emoverify.features.store import Features, FeaturesError, FeaturesUnavailableError, usable_crops
 
@@ -179,10 +181,12 @@ def _map_batches(model: DlibDescriptor, batches: list[list[str]], workers: int):
         return
     global _FORKED_MODEL
     _FORKED_MODEL = model
-    # fork, not spawn: a Snakemake script has no __main__ guard, and the children share the loaded models
+    # fork, not spawn: a Snakemake script has no __main__ guard, and the children share the loaded models;
+    # each worker dies with this process (a killed job leaves no worker holding its log and memory)
     context = multiprocessing.get_context("fork")
+    size = min(workers, len(batches))
     try:
-        with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=context) as pool:
+        with ProcessPoolExecutor(size, context, lifeline.die_with_parent, (os.getpid(),)) as pool:
             yield from pool.map(_describe_paths, batches)
     finally:
         _FORKED_MODEL = None
