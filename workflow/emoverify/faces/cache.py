@@ -32,11 +32,13 @@ RESULT_FIELDS = (*TEXT_FIELDS, COUNT_FIELD, *NUMBER_FIELDS)
 # the statuses the detector gives a content (``missing`` is about a path, not a content: never cached)
 CACHED_STATUSES = ("ok", "unreadable", "no_face", "low_probability", "align_failed", "detector_error", "several_faces")
 _NOTES_SHOWN = 5
+ENTRY_FORMAT = 2  # 2: {content_sha1, settings, result}; bumped when an entry's layout changes
 
 
 class FaceCache:
     def __init__(self, folder, settings: dict):
-        self.key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+        keyed = {**settings, "entry_format": ENTRY_FORMAT}  # entries of an older format sit in another folder
+        self.key = hashlib.sha1(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
         self.folder = Path(folder) / self.key
         self.hits = 0
         self.refused: list[str] = []  # "<entry>: <why>" for every entry read but not trusted
