@@ -73,3 +73,30 @@ def finished_study(workdir: Path, base: dict) -> Path:
     write_study_config(workdir / "study.yaml", base)
     snakemake(workdir, "--cores", "2")
     return workdir
+
+
+def copy_first_people(source: Path, target: Path, people: int):
+    """The first ``people`` identities (by name) of a csv dataset (``labels.csv`` with a ``path`` column under
+    ``source``) copied with their images into ``target``; returns the new labels.csv and its rows."""
+    import shutil
+
+    import pandas as pd
+
+    table = pd.read_csv(source / "labels.csv")
+    chosen = table[table["identity"].isin(sorted(table["identity"].unique())[:people])]
+    for path in chosen["path"]:
+        (target / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source / path, target / path)
+    chosen.to_csv(target / "labels.csv", index=False)
+    return target / "labels.csv", chosen
+
+
+def preset_study(workdir: Path, preset: str, data_root, changes: dict) -> dict:
+    """A preset of workflow/presets with ``changes`` laid over it, one level deep, and ``data_root``, written as
+    the study.yaml of ``workdir``; returns that config."""
+    config = yaml.safe_load((ROOT / "workflow" / "presets" / f"{preset}.yaml").read_text())
+    for key, value in changes.items():
+        config[key] = {**config[key], **value} if isinstance(value, dict) and key in config else value
+    config["data_root"] = str(data_root)
+    (workdir / "study.yaml").write_text(yaml.safe_dump(config))
+    return config

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from emoverify import study
+from emoverify import registry, study
 from emoverify.layout import reference_run
 from emoverify.schema import load_schema, validate
 from emoverify.tuning import grid
@@ -323,3 +323,78 @@ def test_the_tuned_jaffe_study_trains_only_the_fallback_settings(config, tmp_pat
     for method in merged["run_methods"]:
         (candidate,) = grid.method_candidates(merged, method)
         assert candidate == grid.default_candidate(merged, method)
+
+
+# The fine-tune regime (backbone dlib_resnet): its keys, their allowed values and clear errors, and what its runs
+# depend on (and what the other backbones' runs do not).
+
+
+def finetuned(config, **training):
+    config["training"].update({"backbone": "dlib_resnet", "embedding_dim": 128, **training})
+    return config
+
+
+def test_the_schema_lists_the_levels_and_defaults_to_the_last_one(config):
+    training = SCHEMA["properties"]["training"]["properties"]
+    assert training["finetune"]["enum"] == list(registry.FINETUNE_LEVELS) == ["level0", "level1", "level2", "all"]
+    assert config["training"]["finetune"] == "level0" and config["training"]["dlib_weights"] == ""
+    assert "dlib_resnet" in training["backbone"]["enum"]
+
+
+def test_a_level_outside_the_list_is_a_config_error_naming_the_key_and_the_levels(config):
+    config["training"]["finetune"] = "level3"
+    with pytest.raises(study.ConfigError) as error:
+        study.check_schema(config, SCHEMA)
+    assert "training.finetune" in str(error.value) and "'level0', 'level1', 'level2', 'all'" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"embedding_dim": 64}, "dlib's fc layer, 128 dimensions: set training.embedding_dim: 128"),
+        ({"pretrained": "vggface2"}, "starts from dlib's weights.*set pretrained: none"),
+        ({"dlib_weights": "/nowhere/net.dat"}, "training.dlib_weights names '/nowhere/net.dat', which is not a file"),
+    ],
+)
+def test_what_a_finetuned_dlib_network_cannot_be_is_named(config, change, message):
+    finetuned(config, **change)
+    with pytest.raises(study.ConfigError, match=message):
+        study.check_study(config)
+
+
+def test_batch_heads_holds_finetune_runs_too(config):
+    finetuned(config)
+    config["batch_heads"] = True
+    study.check_study(config)
+    config["training"]["backbone"] = "compact"
+    with pytest.raises(study.ConfigError, match="needs training.backbone: head or dlib_resnet"):
+        study.check_study(config)
+
+
+def test_only_finetune_runs_depend_on_the_finetune_keys(config):
+    for key in study.DLIB_KEYS:  # an image or head study's runs and references rerun nothing when they are set
+        assert key not in study.training_recipe(config) and key not in study.reference_recipe(config, "untrained")
+    finetuned(config, finetune="level1")
+    recipe = study.training_recipe(config)
+    assert recipe["finetune"] == "level1" and recipe["dlib_weights"] == ""
+    assert set(study.DLIB_KEYS) <= set(study.reference_recipe(config, "untrained"))  # the untrained net's input
+    assert not set(study.HEAD_KEYS) & set(recipe)
+    assert study.recipe_keys("dlib_resnet") == study.DLIB_RECIPE_KEYS and "finetune" in study.DLIB_RECIPE_KEYS
+
+
+def test_a_finetune_study_describes_with_dlib_whatever_its_references(config):
+    config["references"] = ["pixels", "untrained"]
+    assert study.feature_extractors(config) == [] and not study.keeps_dlib_chips(config)
+    finetuned(config, finetune="all")
+    assert study.feature_extractors(config) == ["dlib"] and study.keeps_dlib_chips(config)
+    assert study.finetune_level(config) == "all"
+
+
+def test_the_weight_file_is_the_configured_one_or_the_package_one(config, tmp_path):
+    pytest.importorskip("dlib")
+    finetuned(config)
+    assert Path(study.dlib_weights_file(config)).name == "dlib_face_recognition_resnet_model_v1.dat"
+    own = tmp_path / "mine.dat"
+    own.write_bytes(b"")
+    config["training"]["dlib_weights"] = str(own)
+    assert study.dlib_weights_file(config) == str(own)

@@ -4,14 +4,12 @@ Skipped when ../shared/datasets/lfw_emotion is absent. The from-scratch preset i
 dataset and faces stages; the pretrained preset (batch_heads) is planned, and run end to end at a tiny size.
 """
 
-import shutil
-
 import pandas as pd
 import pytest
 import yaml
 from conftest import SHARED_DATASETS, require_dataset
 
-from snakemake_helpers import ROOT, planned_jobs, snakemake
+from snakemake_helpers import ROOT, copy_first_people, planned_jobs, preset_study, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
@@ -33,25 +31,12 @@ TINY = {  # laid over a preset: 2 folds of 8 people, heads trained for 2 epochs
 @pytest.fixture(scope="module")
 def tiny_lfw(tmp_path_factory):
     source = require_dataset(SHARED_DATASETS / "lfw_emotion")
-    table = pd.read_csv(source / "labels.csv")
-    chosen = table[table["identity"].isin(sorted(table["identity"].unique())[:PEOPLE])]
-    target = tmp_path_factory.mktemp("lfw_emotion")
-    (target / "images").mkdir()
-    for path in chosen["path"]:
-        shutil.copy(source / path, target / path)
-    chosen.to_csv(target / "labels.csv", index=False)
-    return target / "labels.csv", chosen
+    return copy_first_people(source, tmp_path_factory.mktemp("lfw_emotion"), PEOPLE)
 
 
 def study_config(workdir, preset: str, data_root, **changes):
     """The preset with TINY (and ``changes``) laid over it, one level deep, as the study.yaml of ``workdir``."""
-    config = yaml.safe_load((PRESETS / f"{preset}.yaml").read_text())
-    for key, value in {**TINY, **changes}.items():
-        config[key] = {**config[key], **value} if isinstance(value, dict) and key in config else value
-    config["data_root"] = str(data_root)
-    path = workdir / "study.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return config
+    return preset_study(workdir, preset, data_root, {**TINY, **changes})
 
 
 def test_the_from_scratch_preset_plans_and_aligns_every_face(tiny_lfw, tmp_path):

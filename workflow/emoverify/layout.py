@@ -142,6 +142,16 @@ class Layout:
         """The cached descriptors of one pretrained recognizer ("{extractor}" gives the rule's pattern)."""
         return self(f"features/{extractor}.npz")
 
+    def chips(self, extractor: str) -> str:
+        """The 150 px chips the dlib features job described, kept for a dlib_resnet backbone ("{extractor}" gives
+        the rule's pattern; only dlib keeps them)."""
+        return self(f"features/{extractor}_chips.npz")
+
+    def dlib_activations(self, level: str) -> str:
+        """dlib's frozen part's activations of every chip and its mirror image, the input of ``level``'s trainable
+        part ("{level}" gives the rule's pattern)."""
+        return self(f"features/dlib_resnet_{level}.npz")
+
     def pixels(self, size) -> str:
         """The usable faces decoded once at ``size`` px (faces.pixels; "{size}" gives the rule's pattern)."""
         return self(f"faces/pixels_{size}.npy")

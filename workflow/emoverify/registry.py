@@ -19,8 +19,12 @@ _ADDED_LOSSES: dict[str, dict[str, type]] = {kind: {} for kind in LOSS_KINDS}
 PAPER_ORDER: tuple[str, ...] = ("triplet", "arcface", "arcface_geodesic", "pdm", "pdp", "fbv", "ce", "mtl")
 MINING_MODES: tuple[str, ...] = ("all", "batch_hard", "semi_hard")
 GEOMETRIES: tuple[str, ...] = ("spherical", "euclidean")
-# head: a small network trained on a pretrained recognizer's cached descriptors (the pretrained regime)
-BACKBONES: tuple[str, ...] = ("compact", "inception_resnet_v1", "head")
+# head: a small network trained on a pretrained recognizer's cached descriptors (the pretrained regime);
+# dlib_resnet: dlib's own ResNet in torch, fine-tuned from its top down to a level (the fine-tune regime)
+BACKBONES: tuple[str, ...] = ("compact", "inception_resnet_v1", "head", "dlib_resnet")
+# dlib_resnet's trainable part (with the fc layer): the last residual level, from level 1 up, from level 2 up, or
+# the whole network; the levels below it are frozen and their output cached (model.dlib_resnet.LEVELS)
+FINETUNE_LEVELS: tuple[str, ...] = ("level0", "level1", "level2", "all")
 # the head's projection: trained with its residual branch, or kept at its starting rotation (residual only)
 HEAD_PROJECTIONS: tuple[str, ...] = ("trainable", "frozen")
 PRETRAINED_WEIGHTS: tuple[str, ...] = ("none", "vggface2", "casia-webface")

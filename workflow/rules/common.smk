@@ -143,6 +143,24 @@ def reference_recipe(wildcards):
     return study.reference_recipe(config, wildcards.reference)
 
 
+# dlib_resnet: the level it fine-tunes from (None for any other backbone), and the weight file it starts from
+FINETUNE_LEVEL = study.finetune_level(config)
+DLIB_WEIGHTS = study.dlib_weights_file(config) if FINETUNE_LEVEL else None
+# the extractors rule extract_features serves (dlib's descriptors come with its chips for a dlib_resnet backbone)
+PLAIN_EXTRACTORS = tuple(n for n in registry.FEATURE_EXTRACTORS if not (FINETUNE_LEVEL and n == "dlib"))
+
+
+def dlib_inputs(wildcards=None):
+    """A dlib_resnet backbone's input: the chips (all), or the cached activations at its level (checked against
+    the chips), and the weight file its network starts from; nothing for another backbone."""
+    if FINETUNE_LEVEL is None:
+        return {}
+    inputs = {"dlib_chips": LAYOUT.chips("dlib"), "dlib_weights": DLIB_WEIGHTS}
+    if FINETUNE_LEVEL != "all":
+        inputs["dlib_activations"] = LAYOUT.dlib_activations(FINETUNE_LEVEL)
+    return inputs
+
+
 def head_inputs(wildcards=None):
     """A head backbone's input: the cached descriptors it trains on (nothing for an image backbone)."""
     extractor = study.head_features(config)
@@ -156,9 +174,9 @@ def pixel_inputs(wildcards=None):
 
 
 def run_inputs(wildcards):
-    """What a training run and its evaluation read for each face: cached descriptors (a head backbone) or the
-    pixel cache."""
-    return head_inputs() or pixel_inputs()
+    """What a training run and its evaluation read for each face: cached descriptors (a head backbone), dlib's
+    chips or cached activations (dlib_resnet) or the pixel cache."""
+    return head_inputs() or dlib_inputs() or pixel_inputs()
 
 
 def reference_inputs(wildcards):

@@ -29,10 +29,11 @@ def embed(
     flip_average: bool = True,
     batch_size: int = 256,
 ) -> np.ndarray:
-    """Embeddings of uint8 images (or descriptors); with flip_average the mirror image's embedding is averaged
-    in (images only: a descriptor has no mirror)."""
+    """Embeddings of uint8 images (or descriptors, or cached activations); with flip_average the mirror image's
+    embedding is averaged in (images only: a descriptor has no mirror; and not for a model that describes a face
+    from one pass, dlib's network)."""
     model.eval()
-    flip_average = flip_average and is_image_batch(images)
+    flip_average = flip_average and is_image_batch(images) and getattr(model, "averages_mirror", True)
     chunks = []
     for start in range(0, len(images), batch_size):
         batch = to_model_input(images[start : start + batch_size]).to(device)

@@ -202,6 +202,11 @@ class EmbeddingModel(nn.Module):
         self.backbone = backbone
         self.geometry = geometry
 
+    @property
+    def averages_mirror(self) -> bool:
+        """Whether evaluation averages in a face's mirror image (not for dlib's network: dlib's protocol)."""
+        return getattr(self.backbone, "averages_mirror", True)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         embedding = self.backbone(images)
         if self.geometry == "spherical":
@@ -221,9 +226,13 @@ def build_model(
     head_hidden: int = 256,
     head_projection: str = "trainable",
     trainable_blocks: int = -1,
+    finetune: str = "level0",
+    dlib_weights: str | None = None,
+    dlib_pretrained: bool = True,
 ) -> EmbeddingModel:
     """Build the embedding network named in the config (``features``, ``head_hidden`` and ``head_projection``:
-    the head's)."""
+    the head's; ``finetune``, ``dlib_weights`` and ``dlib_pretrained`` (False: torch's initialisation, for a
+    checkpoint to fill): dlib_resnet's)."""
     if backbone == "head":
         if features not in FEATURE_SIZES:
             raise ValueError(f"unknown features {features!r}; choose one of {sorted(FEATURE_SIZES)}")
@@ -237,6 +246,12 @@ def build_model(
         net = CompactCNN(embedding_dim=embedding_dim, width=width)
     elif backbone == "inception_resnet_v1":
         net = InceptionResnetEmbedding(embedding_dim, pretrained, pretrained_path, trainable_blocks)
+    elif backbone == "dlib_resnet":
+        from emoverify.model.finetune import DlibFineTune  # reads dlib's weight file: only for this backbone
+
+        if embedding_dim != 128:
+            raise ValueError(f"dlib_resnet embeds in dlib's 128 dimensions, not {embedding_dim}")
+        net = DlibFineTune(finetune, dlib_weights, pretrained=dlib_pretrained)
     else:
         raise ValueError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
     return EmbeddingModel(net, geometry)
@@ -260,4 +275,7 @@ def model_from_recipe(recipe: dict, geometry: str, *, load_pretrained: bool = Tr
         head_hidden=recipe.get("head_hidden", 256),
         head_projection=recipe.get("head_projection", "trainable"),
         trainable_blocks=recipe.get("trainable_blocks", -1),
+        finetune=recipe.get("finetune", "level0"),
+        dlib_weights=recipe.get("dlib_weights") or None,
+        dlib_pretrained=load_pretrained,
     )

@@ -10,6 +10,8 @@ import pandas as pd
 import torch
 
 from emoverify.faces.pixels import PixelCache, decode_crops
+from emoverify.features.chips import Chips, load_chips
+from emoverify.features.dlib_activations import Activations, load_activations
 from emoverify.features.store import Features, load_features
 from emoverify.labels import sources
 from emoverify.registry import NO_LABELS, SHUFFLED_ACROSS, SHUFFLED_SOURCES
@@ -21,8 +23,10 @@ SHUFFLE_SEED = 20210305  # the shuffled-label control's seed, fixed for every st
 
 @dataclass
 class FaceSet:
-    """Faces of one split: uint8 images (N x 3 x S x S), or a pretrained recognizer's descriptors (N x F
-    floats) for a head backbone, and their labels."""
+    """Faces of one split: uint8 images (N x 3 x S x S), a pretrained recognizer's descriptors (N x F floats)
+    for a head backbone, or dlib's cached activations (N x C x H x W floats) for a fine-tuned dlib network below
+    ``all``, and their labels; ``mirrored`` holds the cached activations of the mirror images (flip augmentation
+    picks them), None where the loop flips the images itself or nothing flips."""
 
     image_ids: list[str]
     images: torch.Tensor
@@ -31,6 +35,7 @@ class FaceSet:
     expressions: np.ndarray  # expression codes used by the losses, -1 unknown
     manual_expressions: np.ndarray  # dataset labels as codes, -1 unknown (for the cross-expression breakdown)
     batch_expressions: np.ndarray | None = None  # the labels that shape training batches (None: random batches)
+    mirrored: torch.Tensor | None = None  # the mirror images' cached activations, row by row
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -46,6 +51,7 @@ class FaceSet:
             self.expressions[keep],
             self.manual_expressions[keep],
             None if self.batch_expressions is None else self.batch_expressions[keep],
+            None if self.mirrored is None else self.mirrored[torch.from_numpy(keep)],
         )
 
     def batch_codes(self) -> np.ndarray:
@@ -81,13 +87,15 @@ def fold_faces(
     repeat: int = 0,
     descriptors: Features | None = None,
     pixels: PixelCache | None = None,
+    cached: Chips | Activations | None = None,
 ) -> FaceSet:
     """The faces of one split of one fold (of one repeat of the cross-validation).
 
     `expressions` maps image_id to the canonical expression the losses should see ("" unknown); with
     ``descriptors`` (a features stage file, loaded) each face is its cached descriptor instead of its image;
     with ``pixels`` (the experiment's pixel cache, opened at ``input_size``) its image comes from the cache
-    instead of its crop file.
+    instead of its crop file; with ``cached`` (dlib's chips, or cached activations and their mirrored rows) its
+    rows there.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
@@ -96,14 +104,25 @@ def fold_faces(
     ids = rows.index.astype(str).tolist()
     sessions = rows["session"].fillna("").astype(str).to_numpy() if "session" in rows else np.array([""] * len(ids))
     manual = rows["emotion_manual"].fillna("").astype(str) if "emotion_manual" in rows else pd.Series([""] * len(ids))
+    images, mirrored = cached_rows(cached, ids) if cached is not None else (None, None)
     return FaceSet(
         image_ids=ids,
-        images=face_images(rows, ids, input_size, descriptors, pixels),
+        images=images if cached is not None else face_images(rows, ids, input_size, descriptors, pixels),
         identities=rows["identity"].astype(str).to_numpy(),
         sessions=sessions,
         expressions=expression_codes(expressions.reindex(ids).fillna("").tolist()),
         manual_expressions=expression_codes(manual.tolist()),
+        mirrored=mirrored,
     )
+
+
+def cached_rows(cached: Chips | Activations, ids: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A fine-tuned dlib network's input for ``ids``: chips (the loop flips them), or cached activations with
+    their mirror images' rows."""
+    if isinstance(cached, Chips):
+        return torch.from_numpy(cached.rows(ids)), None
+    plain, mirrored = cached.rows(ids)
+    return torch.from_numpy(plain), torch.from_numpy(mirrored)
 
 
 def face_images(rows: pd.DataFrame, ids: list[str], input_size: int, descriptors, pixels) -> torch.Tensor:
@@ -225,6 +244,8 @@ def load_fold(
     batch_labels: dict | None = None,
     head_features: str | None = None,
     pixels: tuple[str, str] | None = None,
+    dlib_chips: str | None = None,
+    dlib_activations: str | None = None,
 ) -> dict[str, FaceSet]:
     """The requested splits of one fold as in-memory face sets, with the run's label source.
 
@@ -232,7 +253,9 @@ def load_fold(
     training batches: the same for every run of a study, whatever its own label source. ``head_features`` (a
     features stage file) replaces each face's image by its cached descriptor: the head backbone's input.
     ``pixels`` (the face_pixels rule's array and record) gives the images from the memory-mapped cache, checked
-    against ``manifest_path`` and ``input_size``, instead of decoding every crop.
+    against ``manifest_path`` and ``input_size``, instead of decoding every crop. ``dlib_activations`` (a
+    fine-tuned dlib network below ``all``: its level's activation cache, checked against ``dlib_chips`` when given)
+    or else ``dlib_chips`` (``all``) gives each face's rows there.
     """
     manifest = read_table(manifest_path)
     folds = read_table(folds_path)
@@ -242,14 +265,31 @@ def load_fold(
         batch = source_expressions(manifest, batch_labels, detected)
     descriptors = load_features(head_features) if head_features is not None else None  # once for every split
     cache = PixelCache(*pixels, manifest_path, input_size) if pixels is not None and descriptors is None else None
+    cached = dlib_cache(dlib_chips, dlib_activations)
     faces = {}
     for split in splits:
         faces[split] = fold_faces(
-            manifest, folds, fold, split, expressions, input_size, repeat=repeat, descriptors=descriptors, pixels=cache
+            manifest,
+            folds,
+            fold,
+            split,
+            expressions,
+            input_size,
+            repeat=repeat,
+            descriptors=descriptors,
+            pixels=cache,
+            cached=cached,
         )
         if batch_labels is not None:
             faces[split].batch_expressions = expression_codes(batch.reindex(faces[split].image_ids).fillna(""))
     return faces
+
+
+def dlib_cache(chips_path: str | None, activations_path: str | None) -> Chips | Activations | None:
+    """The cached activations (checked against the chips file when given), else the chips, else None."""
+    if activations_path is not None:
+        return load_activations(activations_path, chips_path=chips_path)
+    return load_chips(chips_path) if chips_path is not None else None
 
 
 def descriptor_rows(descriptors: Features, image_ids: list[str]) -> torch.Tensor:
@@ -260,8 +300,9 @@ def descriptor_rows(descriptors: Features, image_ids: list[str]) -> torch.Tensor
 
 def load_rule_fold(inputs, run, input_size: int, label_params: dict, splits: tuple[str, ...], batch_labels=None):
     """`load_fold` of a run from a train or evaluate rule's inputs (manifest, folds and, where a label source
-    needs it, detected; ``head_features`` where the network is a head on cached descriptors; ``pixels`` and
-    ``pixels_record``, the pixel cache, where it reads images)."""
+    needs it, detected; ``head_features`` where the network is a head on cached descriptors; ``dlib_chips`` and
+    ``dlib_activations`` where it is a fine-tuned dlib network; ``pixels`` and ``pixels_record``, the pixel
+    cache, where it reads images)."""
     return load_fold(
         inputs.manifest,
         inputs.folds,
@@ -274,6 +315,8 @@ def load_rule_fold(inputs, run, input_size: int, label_params: dict, splits: tup
         batch_labels=batch_labels,
         head_features=inputs.get("head_features"),
         pixels=(inputs.pixels, inputs.pixels_record) if inputs.get("pixels") else None,
+        dlib_chips=inputs.get("dlib_chips"),
+        dlib_activations=inputs.get("dlib_activations"),
     )
 
 

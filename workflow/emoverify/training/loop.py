@@ -63,9 +63,21 @@ class TrainingResult:
         return {column.removeprefix("pairs_"): int(self.history[column].sum()) for column in columns}
 
 
-def augment(images: torch.Tensor, flip: bool, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+def augment(
+    images: torch.Tensor,
+    flip: bool,
+    max_shift: int,
+    generator: torch.Generator,
+    mirrored: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Random horizontal flips and small shifts (reflect-padded), on uint8 batches; descriptors (the head's
-    input) pass unchanged and draw nothing from ``generator``."""
+    input) pass unchanged and draw nothing from ``generator``. Cached activations come with ``mirrored``, the
+    mirror images' rows: a flip picks those (and nothing shifts)."""
+    if mirrored is not None:
+        if not flip:
+            return images
+        flipped = torch.rand(images.shape[0], generator=generator) < 0.5
+        return torch.where(flipped.view(-1, *[1] * (images.dim() - 1)), mirrored, images)
     if not is_image_batch(images):
         return images
     if flip:
@@ -127,11 +139,12 @@ def early_stopping_score(figures: dict[str, float], figure: str, loss: float) ->
 def untrained_is_candidate(recipe: Mapping) -> bool:
     """Whether the untrained model (epoch 0) competes with the trained epochs for early stopping.
 
-    A head starts as the pretrained recognizer itself (a rotation of its space), so a head whose training does
-    not beat that on validation people ships as the recognizer: a head can only help. A network trained from
-    scratch starts as noise; shipping it would hide a training that failed, so its epochs compete alone.
+    A head starts as the pretrained recognizer itself (a rotation of its space), and a fine-tuned dlib network
+    as dlib, so one whose training does not beat that on validation people ships as the recognizer: training
+    can only help. A network trained from scratch starts as noise; shipping it would hide a training that
+    failed, so its epochs compete alone.
     """
-    return recipe["backbone"] == "head"
+    return recipe["backbone"] in ("head", "dlib_resnet")
 
 
 def check_training_labels(method: dict, train: FaceSet) -> None:
@@ -250,8 +263,13 @@ def train_one_epoch(
         index = torch.as_tensor(batch)
         ids, emo = setup.ids.index_select(0, index), setup.emo.index_select(0, index)
         sessions = None if setup.sessions is None else setup.sessions.index_select(0, index)
+        mirrored = None if train.mirrored is None else train.mirrored.index_select(0, index)
         images = augment(
-            train.images.index_select(0, index), settings.augment_flip, settings.augment_crop, setup.generator
+            train.images.index_select(0, index),
+            settings.augment_flip,
+            settings.augment_crop,
+            setup.generator,
+            mirrored,
         )
         with torch.autocast(device_type=device.type, dtype=torch.float16) if setup.mixed else nullcontext():
             embedding = setup.model(to_model_input(images).to(device))

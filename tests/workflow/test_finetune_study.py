@@ -1,0 +1,79 @@
+"""The lfw_emotion fine-tune preset end to end on a dozen people: the chips are cut once beside dlib's
+descriptors, the frozen levels' activations computed once, the untrained network scores dlib's descriptors
+(normalised) on the same folds as the dlib reference, and the trained runs ship; changing a loss weight reruns
+nothing of the caches, changing the chips reruns the activations.
+
+Skipped when ../shared/datasets/lfw_emotion is absent."""
+
+import os
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SHARED_DATASETS, require_dataset
+
+from snakemake_helpers import copy_first_people, planned_jobs, preset_study, snakemake
+
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+
+PEOPLE = 12
+TINY = {  # laid over the preset: 2 folds of 12 people, 2 epochs of 3 batches, manual labels only
+    "folds": 2,
+    "repeats": 1,
+    "development_fraction": 0,  # 12 people cannot spare a development partition
+    "val_fraction": 0.34,
+    "epochs": 2,
+    "label_sources": ["manual"],
+    "run_methods": ["tl", "tl_pdp"],
+    "references": ["untrained", "dlib"],
+    "training": {"batches_per_epoch": 3, "batch_identities": 3, "learning_rate": 0.001},
+    "evaluation": {"rank1_draws": 2},
+    "labels": {"min_expression_images": 3},
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    source = require_dataset(SHARED_DATASETS / "lfw_emotion")
+    labels, _ = copy_first_people(source, tmp_path_factory.mktemp("lfw_emotion"), PEOPLE)
+    workdir = tmp_path_factory.mktemp("finetune_study")
+    config = preset_study(workdir, "lfw_emotion_finetune", labels, TINY)
+    assert planned_jobs(workdir)["train_run"] == config["folds"]  # batch_heads: one job per fold unit
+    snakemake(workdir, "--cores", "2")
+    return workdir, config, workdir / "results" / config["experiment"]
+
+
+def test_the_untrained_row_is_the_dlib_row_on_the_sphere_and_the_trained_runs_ship(finished):
+    workdir, config, out = finished
+    runs = pd.read_csv(out / "tables" / "runs.csv", keep_default_na=False)
+    assert (runs["status"] == "ok").all()
+    assert set(runs.loc[runs["reference"], "method"]) == {"untrained", "dlib"}
+    assert len(runs[~runs["reference"]]) == 2 * config["folds"]  # tl (no labels) and tl_pdp (manual)
+    for fold in range(config["folds"]):
+        where = f"repeat0/fold{fold}/seed0/embeddings.npz"
+        dlib, untrained = (np.load(out / "references" / name / where) for name in ("dlib", "untrained"))
+        assert dlib["image_id"].tolist() == untrained["image_id"].tolist() and len(dlib["image_id"]) > 10
+        normalised = dlib["embeddings"] / np.linalg.norm(dlib["embeddings"], axis=1, keepdims=True)
+        np.testing.assert_allclose(untrained["embeddings"], normalised, atol=2e-5)
+        history = pd.read_csv(out / "runs" / "tl" / "none" / f"repeat0/fold{fold}/seed0/history.csv")
+        assert history["epoch"].tolist()[0] == 0 and history["epoch"].max() >= 1  # dlib is epoch 0
+    summary = pd.read_csv(out / "tables" / "summary.csv", keep_default_na=False)
+    assert {"tl", "untrained", "dlib"} <= set(summary["method"])
+
+
+def test_the_caches_are_made_once_and_a_loss_weight_reruns_none_of_them(finished):
+    workdir, config, out = finished
+    chips = np.load(out / "features" / "dlib_chips.npz")
+    manifest = pd.read_csv(out / "faces" / "manifest.csv", keep_default_na=False)
+    assert chips["image_id"].tolist() == manifest.loc[manifest["status"] == "ok", "image_id"].tolist()
+    assert sorted(chips["skipped_id"].tolist()) == sorted(manifest.loc[manifest["status"] != "ok", "image_id"])
+    assert (out / "features" / "dlib_resnet_level0.npz").is_file() and (out / "features" / "dlib.npz").is_file()
+    reweighted = {"tl_pdp": {"primary": "triplet", "geometry": "spherical", "aux": {"pdp": 0.2}}}
+    jobs = planned_jobs(workdir, "--config", f"methods={reweighted}")
+    assert jobs.get("train_run") == config["folds"]
+    assert not {"dlib_activations", "extract_dlib_features_and_chips", "extract_features"} & set(jobs)
+    chips_file = out / "features" / "dlib_chips.npz"
+    later = time.time() + 60
+    os.utime(chips_file, (later, later))  # the chips changed: their activations are stale
+    assert planned_jobs(workdir).get("dlib_activations") == 1
