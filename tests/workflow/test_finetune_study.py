@@ -73,6 +73,8 @@ def test_the_caches_are_made_once_and_a_loss_weight_reruns_none_of_them(finished
     jobs = planned_jobs(workdir, "--config", f"methods={reweighted}")
     assert jobs.get("train_run") == config["folds"]
     assert not {"dlib_activations", "extract_dlib_features_and_chips", "extract_features"} & set(jobs)
+    whole = planned_jobs(workdir, "--config", "training={finetune: all}")  # reads the chips: no new cache
+    assert whole.get("train_run") == config["folds"] and "dlib_activations" not in whole
     chips_file = out / "features" / "dlib_chips.npz"
     later = time.time() + 60
     os.utime(chips_file, (later, later))  # the chips changed: their activations are stale
