@@ -169,6 +169,14 @@ def test_each_auxiliary_method_gets_the_baseline_of_its_primary_loss_and_geometr
     assert {run.method for run in study.planned_runs(config)} == {"tl_fbv", "tl_euclidean"}
 
 
+def test_a_trained_method_starts_from_the_untrained_network_or_for_a_euclidean_head_from_the_recognizer(config):
+    assert study.starting_point("tl", config) == study.starting_point("tl_fbv", config) == "untrained"
+    config["training"]["backbone"] = "head"  # epoch 0 is a rotation of the recognizer's space
+    config["training"]["features"] = "dlib"
+    assert study.starting_point("tl", config) == study.starting_point("af_pdp", config) == "untrained"  # cosine
+    assert study.starting_point("tl_euclidean", config) == study.starting_point("tl_fbv", config) == "dlib"
+
+
 def test_an_auxiliary_method_without_a_matched_baseline_is_a_config_error(config):
     del config["methods"]["tl_euclidean"]
     config["run_methods"] = ["tl_fbv"]

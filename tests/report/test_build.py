@@ -46,6 +46,7 @@ OUTPUT_NAMES = {
     "verdict_rst": "tables/verdict.rst",
     "power": "figures/power.png",
     "power_table": "tables/power.csv",
+    "training_effect": "tables/training_effect.csv",
 }
 FIGURES = ("pca", "roc", "auc", "curves", "power")
 
@@ -80,7 +81,10 @@ def write_run(root, method, labels, fold, auc, seed=0):
     folder = run_folder(root, method, labels, fold, seed)
     folder.mkdir(parents=True, exist_ok=True)
     values = {"auc": auc, "eer": 1 - auc, "rank1": auc - 0.1, "tar_at_far_1e-2": None, "notes": []}
-    extra = {"reference": True} if method in REFERENCES else None
+    values["n_test_identities"] = 4  # clustered_faces' people
+    # af ships its untrained epoch 0 in fold 0, every other trained run a trained epoch
+    shipped = 0 if (method, fold) == ("af", 0) else 2
+    extra = {"reference": True} if method in REFERENCES else {"training": {"best_epoch": shipped, "epochs_run": 3}}
     run = Run(method, labels, fold, seed, reference=method in REFERENCES)
     evaluate.write_metrics(
         folder / "metrics.json",
@@ -253,6 +257,20 @@ def test_verdict_and_power_tables_read_the_significance_table(study):
         ("tl_pdp (manual) - tl", "test people per fold", 4),
     ]
     assert power["detectable_diff"].abs().max() < 1e-9  # constant differences: no spread, any gain is seen
+
+
+def test_the_training_effect_table_gives_each_methods_trained_share_and_its_start(study):
+    """No untrained reference ran here: each method's share of trained epochs, its start named, not tested."""
+    trained = read_table(study, "training_effect")
+    shares = trained.drop_duplicates(["method", "labels"]).set_index(["method", "labels"])
+    assert list(shares.index) == [("tl", "none"), ("tl_pdp", "detected"), ("tl_pdp", "manual"), ("af", "none")]
+    assert list(shares["n_runs"]) == [3, 2, 3, 3] and list(shares["runs_trained"]) == [3, 2, 3, 2]
+    assert shares.loc[("af", "none"), "share_trained"] == pytest.approx(2 / 3)
+    assert list(shares["baseline"]) == [True, False, False, False]  # tl is tl_pdp's baseline; af has no method
+    assert set(trained["start"]) == {"untrained"} and set(trained["finding"]) == {"not tested"}
+    assert set(trained["metric"]) == {"rank1", "auc"}  # the lead metric, then AUC
+    page = Path(study["outputs"]["verdict_rst"]).read_text()
+    assert "Training: 10 of 11 runs ship a trained epoch (the others their untrained epoch 0)." in page
 
 
 def test_figures_are_written_as_real_pngs(study):

@@ -226,3 +226,65 @@ def test_corrected_t_p_degenerate_rows():
     assert p[0] == 1.0 and p[1] == pytest.approx(0.0, abs=1e-12) and p[2] == pytest.approx(1.0)
     with pytest.raises(runs_table.SummaryInputError, match="at least two fold units"):
         comparisons.corrected_t_p(np.array([[0.1]]), 0.25)
+
+
+def detectable_by_search(sd, n_units, test_share, alpha, power=0.8):
+    """The smallest true difference the two-sided corrected t-test at ``alpha`` finds with ``power``, by
+    bisection on the noncentral t's power written out from scipy.stats.nct."""
+    df, scale = n_units - 1, sd * math.sqrt(1 / n_units + test_share)
+    critical = stats.t.ppf(1 - alpha / 2, df)
+
+    def reached(difference):  # both tails; scipy's cdf far in the left tail is NaN where it is ~0
+        shift = difference / scale
+        return stats.nct.sf(critical, df, shift) + np.nan_to_num(stats.nct.cdf(-critical, df, shift))
+
+    low, high = 0.0, 1.0
+    while reached(high) < power:
+        high *= 2
+    for _ in range(200):
+        middle = (low + high) / 2
+        low, high = (low, middle) if reached(middle) >= power else (middle, high)
+    return (low + high) / 2
+
+
+def holm_family_runs(tmp_path, n=5):
+    """tl_pdp and tl_fbv (manual, detected) differ from tl by noisy amounts; af_pdm (both sources) gives af's
+    figure in every unit: 4 comparisons in the Holm family, 2 identical ones outside it."""
+    rng = np.random.default_rng(3)
+    paths = []
+    for fold in range(n):
+        base, arc = float(rng.uniform(0.6, 0.8)), float(rng.uniform(0.6, 0.8))
+        paths.append(write_run(tmp_path, "tl", "none", fold, 0, {"auc": base}))
+        paths.append(write_run(tmp_path, "af", "none", fold, 0, {"auc": arc}))
+        for labels in ("manual", "detected"):
+            for method, shift in (("tl_pdp", 0.02), ("tl_fbv", -0.01)):
+                value = base + shift + float(rng.normal(0, 0.02))
+                paths.append(write_run(tmp_path, method, labels, fold, 0, {"auc": value}))
+            paths.append(write_run(tmp_path, "af_pdm", labels, fold, 0, {"auc": arc}))
+    return runs_table.collect_runs(paths)
+
+
+def test_the_holm_family_leaves_out_comparisons_identical_in_every_unit(tmp_path):
+    runs = holm_family_runs(tmp_path)
+    table = comparisons.significance(runs, {"tl_pdp": "tl", "tl_fbv": "tl", "af_pdm": "af"}, ["auc"], 0.25)
+    identical = table["method"] == "af_pdm"
+    members = table[~identical]
+    assert len(members) == 4 and (members["holm_family"] == 4).all()
+    np.testing.assert_allclose(members["p_holm"], holm_by_definition(list(members["p"])))
+    # counted in, the two p = 1 would have raised the others: a family of 6 adjusts more
+    counted_in = np.asarray(holm_by_definition(list(table["p"])))[: len(members)]
+    assert (counted_in >= members["p_holm"].to_numpy()).all() and (counted_in > members["p_holm"].to_numpy()).any()
+    outside = table[identical]
+    assert (outside["p"] == 1.0).all() and (outside["p_holm"] == 1.0).all()
+    assert outside["holm_family"].isna().all() and outside["detectable_diff_holm"].isna().all()
+    assert all(comparisons.OUTSIDE_FAMILY in note for note in outside["note"])
+
+
+def test_the_holm_level_detectable_difference_matches_the_noncentral_t_at_alpha_over_m(tmp_path):
+    runs = holm_family_runs(tmp_path)
+    table = comparisons.significance(runs, {"tl_pdp": "tl", "tl_fbv": "tl", "af_pdm": "af"}, ["auc"], 0.25)
+    for _, row in table[table["method"] != "af_pdm"].iterrows():
+        expected = detectable_by_search(row["sd_diff"], row["n_units"], 0.25, 0.05 / 4)
+        assert row["detectable_diff_holm"] == pytest.approx(expected, rel=1e-6)
+        assert row["detectable_diff"] == pytest.approx(detectable_by_search(row["sd_diff"], 5, 0.25, 0.05), rel=1e-6)
+        assert row["detectable_diff_holm"] > row["detectable_diff"]  # a stricter level needs a larger gain

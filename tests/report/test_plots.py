@@ -158,11 +158,14 @@ def test_power_figure_draws_one_curve_per_comparison_and_axis_with_the_study_cir
             {"method": "tl_fbv", "labels": "detected", "baseline": "tl", "n_units": 10, "sd_diff": 0.08},
         ]
     )
-    curves = summary.power_curves(comparisons, test_share=0.25, test_people=12, units=[5, 15, 50], people=[6, 48])
+    curves = summary.power_curves(
+        comparisons, test_share=0.25, test_people=12, units=[5, 15, 50], people=[6, 48], holm_family=18
+    )
     drawn = {}
     real_save = plots._save
 
     def keep_figure(fig, path):  # read the axes back before the figure is closed
+        drawn["title"] = fig._suptitle.get_text()
         drawn["axes"] = [
             [(line.get_label(), list(line.get_xdata()), list(line.get_ydata())) for line in ax.get_lines()]
             for ax in fig.axes
@@ -172,6 +175,7 @@ def test_power_figure_draws_one_curve_per_comparison_and_axis_with_the_study_cir
     monkeypatch.setattr(plots, "_save", keep_figure)
     path = plots.power_figure(curves, "TAR at FAR 1e-2", tmp_path / "power.png")
     assert_plausible_png(path, min_width=900)
+    assert "two-sided 5 % / 18, Holm's level for one true gain" in drawn["title"]  # the level it is drawn at
     for ax, axis in zip(drawn["axes"], ("fold units", "test people per fold")):
         for name in ("tl_pdp (manual) - tl", "tl_fbv (detected) - tl"):
             curve = curves[(curves["comparison"] == name) & (curves["axis"] == axis)].sort_values("x")
@@ -195,7 +199,7 @@ def test_power_figure_without_comparisons_says_so_and_rejects_foreign_tables(tmp
     assert_plausible_png(plots.power_figure(empty, "AUC", tmp_path / "empty.png"), min_width=300, min_height=100)
     with pytest.raises(PlotInputError, match="lack columns"):
         plots.power_figure(pd.DataFrame({"x": [1]}), "AUC", tmp_path / "bad.png")
-    curves = pd.DataFrame([["a", "seeds", 1, 0.1, True]], columns=summary.POWER_CURVE_COLUMNS)
+    curves = pd.DataFrame([["a", "seeds", 1, 0.1, True, 1, 0.05]], columns=summary.POWER_CURVE_COLUMNS)
     with pytest.raises(PlotInputError, match="unknown power axes"):
         plots.power_figure(curves, "AUC", tmp_path / "bad.png")
 

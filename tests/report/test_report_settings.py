@@ -12,6 +12,7 @@ PARAMS = {
     "baselines": {"tl": None, "tl_pdp": "tl"},
     "run_methods": ["tl", "tl_pdp"],
     "references": ["pixels"],
+    "starts": {"tl": "untrained", "tl_pdp": "untrained"},
     "pca_methods": [],
     "pca_max_identities": 12,
     "exclude_same_session": True,
@@ -25,6 +26,7 @@ def test_settings_from_the_rule_params_name_the_dataset_and_order_the_methods():
     assert settings.dataset == "lfw_emotion/labels.csv (csv)"
     assert settings.order == ("pixels", "tl", "tl_pdp")
     assert (settings.test_share, settings.pca_max_identities, settings.pca_methods) == (0.25, 12, ())
+    assert settings.starts == {"tl": "untrained", "tl_pdp": "untrained"}
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.test_share = 0.5
 
@@ -48,6 +50,8 @@ def test_a_missing_param_is_named():
         ("exclude_same_session", "yes"),
         ("run_methods", "tl"),
         ("baselines", ["tl"]),
+        ("starts", ["untrained"]),
+        ("starts", {"tl": 3}),
     ],
 )
 def test_a_bad_value_is_refused_with_its_name(name, value):

@@ -135,10 +135,10 @@ def test_a_single_session_flag_marks_its_summary_row_and_is_absent_otherwise(stu
     assert table.loc[("tl", "none"), "single_session_losses"] == ""
 
 
-def nct_power(effect, sd, n, test_share):
-    """Two-sided 5 % power of the corrected resampled t-test, straight from scipy's noncentral t (the lower
-    tail P(T < -c | shift) written as P(T > c | -shift): scipy's cdf returns NaN far in the left tail)."""
-    critical = stats.t.ppf(0.975, n - 1)
+def nct_power(effect, sd, n, test_share, alpha=0.05):
+    """Two-sided ``alpha`` power of the corrected resampled t-test, straight from scipy's noncentral t (the
+    lower tail P(T < -c | shift) written as P(T > c | -shift): scipy's cdf returns NaN far in the left tail)."""
+    critical = stats.t.ppf(1 - alpha / 2, n - 1)
     shift = effect / (sd * math.sqrt(1 / n + test_share))
     return stats.nct.sf(critical, n - 1, shift) + stats.nct.sf(critical, n - 1, -shift)
 
@@ -204,6 +204,16 @@ def test_power_curves_follow_the_design_from_the_observed_spread():
     )
     fbv = curves[curves["comparison"] == "tl_fbv (manual) - tl"]["detectable_diff"].to_numpy()
     assert fbv == pytest.approx(2 * pdp.to_numpy())  # twice the spread, twice the difference everywhere
+    assert (curves["holm_family"] == 1).all() and (curves["alpha"] == 0.05).all()
+    # at Holm's level for one true gain among 6 comparisons: 80 % power at two-sided 5 % / 6, larger everywhere
+    holm = statistics.power_curves(
+        comparisons, test_share=0.25, test_people=12, units=[5, 15, 50], people=[6, 48], holm_family=6
+    )
+    assert (holm["holm_family"] == 6).all() and holm["alpha"].to_numpy() == pytest.approx(0.05 / 6)
+    strict = holm[holm["comparison"] == "tl_pdp (manual) - tl"].set_index(["axis", "x"])["detectable_diff"]
+    for n, value in strict.loc[statistics.FOLD_UNITS_AXIS].items():
+        assert nct_power(value, 0.04, n, 0.25, alpha=0.05 / 6) == pytest.approx(0.8, abs=1e-6)
+    assert (strict.to_numpy() > pdp.to_numpy()).all()
     # without test people (no embeddings) only the fold-unit axis is drawn
     alone = statistics.power_curves(comparisons, test_share=0.25, test_people=math.nan, units=[5], people=[6])
     assert set(alone["axis"]) == {statistics.FOLD_UNITS_AXIS}

@@ -17,7 +17,9 @@ from emoverify.report.runs_table import SummaryInputError
 METRIC = "tar_at_far_1e-2"
 
 
-def test(method, labels, diff, low, high, p_holm, detectable, baseline="tl", metric=METRIC, n_units=5):
+def test(method, labels, diff, low, high, p_holm, detectable, baseline="tl", metric=METRIC, n_units=5, family=4):
+    """A significance row; ``detectable`` is the Holm-level detectable difference (the unadjusted one, at the
+    wider 5 %, is smaller: two thirds of it here)."""
     return {
         "method": method,
         "labels": labels,
@@ -29,7 +31,10 @@ def test(method, labels, diff, low, high, p_holm, detectable, baseline="tl", met
         "ci95_low": low,
         "ci95_high": high,
         "p_holm": p_holm,
-        "detectable_diff": detectable,
+        "sd_diff": 0.0 if low == high == diff else 0.05,  # equal figures in every unit: no spread
+        "detectable_diff": detectable * 2 / 3,
+        "holm_family": family if math.isfinite(p_holm) else math.nan,
+        "detectable_diff_holm": detectable,
     }
 
 
@@ -94,6 +99,17 @@ def test_a_null_reads_no_gain_larger_than_the_largest_detectable_difference():
     )
     assert sentence.startswith("ckplus48: no gain larger than 0.123 TAR at FAR 1e-2: no expression loss beats")
     assert "all 3 comparisons" in sentence and "Below their baselines: af_pdp (manual labels)." in sentence
+    # X is at Holm's level for the metric's family (the controls are members), and the data's own bound beside it
+    assert "at the level Holm's adjustment sets a single true gain among the 4 comparisons" in sentence
+    assert "(two-sided 0.05 / 4)" in sentence
+    assert "the largest upper end of their 95 % intervals is 0.070" in sentence  # the real-label rows only
+
+
+def test_the_verdict_table_carries_the_holm_level_and_the_unadjusted_detectable_difference():
+    table, _ = answer([test("tl_pdp", "manual", 0.01, -0.05, 0.07, 0.9, 0.081, family=7)])
+    row = table.iloc[0]
+    assert row["detectable_diff"] == 0.081 and row["detectable_diff_unadjusted"] == pytest.approx(0.054)
+    assert row["holm_family"] == 7 and row["ci95_high"] == 0.07
 
 
 def test_a_design_that_cannot_detect_a_difference_within_the_metric_s_range_says_so():
@@ -107,7 +123,8 @@ def test_a_design_that_cannot_detect_a_difference_within_the_metric_s_range_says
     assert sentence == (
         "ckplus48: cannot tell: no expression loss beats its matched baseline (p after Holm at least 0.05 in all 2 "
         "comparisons), but this design cannot detect any difference within the metric's range in 1 of its 2 "
-        "comparisons (detectable difference 1.47 > 1)."
+        "comparisons (detectable difference 1.47 > 1) at the level Holm's adjustment sets a single true gain among "
+        "the 4 comparisons of TAR at FAR 1e-2 (two-sided 0.05 / 4)."
     )
     assert "1.467" not in sentence and "no gain larger than" not in sentence
     # the interval is shown as computed, and flagged; one within the range is not
@@ -116,7 +133,9 @@ def test_a_design_that_cannot_detect_a_difference_within_the_metric_s_range_says
     assert "0.200 to 0.220\n" in page  # within the range: no flag
     _, every = answer([test("tl_pdp", "manual", 0.112, -1.005, 1.228, 1.0, 1.467, n_units=3)])
     assert every.endswith(
-        "but this design cannot detect any difference within the metric's range (detectable difference 1.47 > 1)."
+        "but this design cannot detect any difference within the metric's range (detectable difference 1.47 > 1) "
+        "at the level Holm's adjustment sets a single true gain among the 4 comparisons of TAR at FAR 1e-2 "
+        "(two-sided 0.05 / 4)."
     )
 
 
@@ -148,8 +167,11 @@ def test_a_loss_that_equals_its_baseline_in_every_unit_is_named_not_counted_as_p
     assert sentence == (
         "ckplus48: no gain larger than 0.081 TAR at FAR 1e-2: no expression loss beats its matched baseline "
         "(p after Holm at least 0.05 in all 4 comparisons), and each of the 1 that differ from it finds a gain of "
-        "0.081 with at least 80 % power. The other 3 give their baseline's TAR at FAR 1e-2 in every fold unit, "
-        "so on it their expression terms tested nothing: af_pdm (manual, detected labels); af_pdp (manual labels)."
+        "0.081 with at least 80 % power at the level Holm's adjustment sets a single true gain among the 4 "
+        "comparisons of TAR at FAR 1e-2 (two-sided 0.05 / 4). By the data themselves, the largest upper end of "
+        "their 95 % intervals is 0.070. The other 3 give their baseline's TAR at FAR 1e-2 in every fold unit, "
+        "so on it their expression terms tested nothing (and they are left out of its Holm family): af_pdm "
+        "(manual, detected labels); af_pdp (manual labels)."
     )
     # a difference of zero over a spread is an ordinary null, not an identical run
     table, ordinary = answer([test("tl_pdp", "manual", 0.0, -0.02, 0.02, 1.0, 0.03)])

@@ -32,6 +32,7 @@ OPTIONAL_TABLES = (
     "pair_counts.csv",
     "verdict.csv",
     "power.csv",
+    "training_effect.csv",
 )
 FIGURE = re.compile(r"(?<![\d.])-?\d+\.\d{3}(?!\d)")  # a number written with exactly three decimals
 

@@ -477,6 +477,18 @@ def dlib_weights_file(config: dict) -> str:
         raise ConfigError(f"training.backbone: dlib_resnet needs dlib's weights: {error}") from None
 
 
+def starting_point(method: str, config: dict) -> str:
+    """The reference a trained method starts from, scored as the method is: the untrained network
+    (``untrained``). A head on a pretrained recognizer's descriptors, or a fine-tune of dlib's network, starts as
+    that recognizer (a head as a rotation of its space), so a Euclidean method starts at the recognizer itself
+    (its reference, e.g. ``dlib``, scored by Euclidean distance) and a spherical one at ``untrained`` (the same
+    space under cosine); see docs/pretrained.md."""
+    recognizer = head_features(config) or ("dlib" if finetune_level(config) is not None else None)
+    if recognizer is not None and config["methods"][method]["geometry"] == "euclidean":
+        return recognizer
+    return "untrained"
+
+
 def feature_extractors(config: dict) -> list[str]:
     """The extractors whose descriptors the study caches: its pretrained references, a head's input, and dlib
     where its chips feed a dlib_resnet backbone."""

@@ -32,6 +32,11 @@ rule aggregate:
         verdict_rst=LAYOUT.table_file("verdict.rst"),
         power=report(LAYOUT.figure("power.png"), caption="../report/power.rst", category="1. Verdict"),
         power_table=LAYOUT.table_file("power.csv"),
+        training_effect=report(
+            LAYOUT.table_file("training_effect.csv"),
+            caption="../report/training_effect.rst",
+            category="1. Verdict",
+        ),
     log:
         LAYOUT.log("aggregate"),
     conda:
@@ -40,6 +45,7 @@ rule aggregate:
         baselines={m: study.baseline_of(m, config) for m in study.compared_methods(config)},
         run_methods=study.compared_methods(config),
         references=config["references"],
+        starts={m: study.starting_point(m, config) for m in study.compared_methods(config)},
         pca_methods=config["figures"]["pca_methods"],
         pca_max_identities=config["figures"]["pca_max_identities"],
         exclude_same_session=config["evaluation"]["exclude_same_session"],

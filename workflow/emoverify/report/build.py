@@ -10,7 +10,7 @@ import pandas as pd
 from emoverify import metrics, plain_arrays
 from emoverify.layout import parse_run_dir
 from emoverify.registry import LABEL_SOURCES, NO_LABELS
-from emoverify.report import comparisons, plots, runs_table, statistics, verdict
+from emoverify.report import comparisons, plots, runs_table, statistics, training_effect, verdict
 from emoverify.report.plots import run_title
 from emoverify.report.settings import ReportSettings
 from emoverify.tuning import winners
@@ -198,7 +198,6 @@ def build_results(
     name; the other candidates reach the tuning report, not these tables.
     """
     order = list(settings.order)
-    references, test_share = settings.references, settings.test_share
     exclude_same_session = settings.exclude_same_session
     runs = runs_table.collect_runs(metrics_paths)
     selections = winners.read_selections(selection_paths)
@@ -208,14 +207,7 @@ def build_results(
         history_paths = [path for path in history_paths if _history_selected(path, chosen)]
     runs = order_rows(runs, order)
     runs.to_csv(outputs["runs"], index=False)
-    table = order_rows(statistics.summarize(runs, test_share=test_share), order)
-    table.to_csv(outputs["summary"], index=False)
-    Path(outputs["summary_md"]).write_text(statistics.to_markdown(table) + "\n")
-    pairs = {method: base for method, base in settings.baselines.items() if base}
-    tests = comparisons.significance(runs, pairs, test_share=test_share)
-    tests.to_csv(outputs["significance"], index=False)
-    sources = comparisons.label_source_comparison(runs, test_share=test_share)
-    sources.to_csv(outputs["label_comparison"], index=False)
+    table = write_tables(settings, runs, outputs)
 
     records = [load_embeddings(path) for path in embedding_paths if Path(path).is_file()]
     records = [record for record in records if "failed" not in record]
@@ -228,34 +220,68 @@ def build_results(
     plots.roc_figure(roc_curves(records, sources, exclude_same_session), outputs["roc"])
     plots.auc_points_figure(runs, table, outputs["auc"])
     plots.training_curves_figure(first_histories(history_paths, order), outputs["curves"])
-    write_verdict(tests, table, references, settings.dataset, outputs)
-    write_power(runs, tests, records, test_share, outputs)
     return runs
 
 
-def write_verdict(tests: pd.DataFrame, table: pd.DataFrame, references, dataset: str, outputs) -> None:
-    """The verdict table (csv) and the report's first page (rst): lead metric, references beside."""
+def write_tables(settings: ReportSettings, runs: pd.DataFrame, outputs) -> pd.DataFrame:
+    """Every table the report derives from the runs table alone (``runs``, already in report order): summary
+    (csv and Markdown), significance, label sources, training effect, verdict (csv and its page) and power (csv
+    and figure); returns the summary. A committed study's tables rebuild from its runs.csv through this
+    (emoverify.report.rebuild)."""
+    test_share = settings.test_share
+    table = order_rows(statistics.summarize(runs, test_share=test_share), list(settings.order))
+    table.to_csv(outputs["summary"], index=False)
+    Path(outputs["summary_md"]).write_text(statistics.to_markdown(table) + "\n")
+    pairs = {method: base for method, base in settings.baselines.items() if base}
+    tests = comparisons.significance(runs, pairs, test_share=test_share)
+    tests.to_csv(outputs["significance"], index=False)
+    comparisons.label_source_comparison(runs, test_share=test_share).to_csv(outputs["label_comparison"], index=False)
+    metric = verdict.lead_metric(tests)
+    trained = training_effect.training_effect(
+        runs, table, settings.run_methods, set(pairs.values()), [metric, "auc"], test_share, settings.starts
+    )
+    trained.to_csv(outputs["training_effect"], index=False)
+    write_verdict(tests, table, settings.references, settings.dataset, outputs, trained)
+    write_power(runs, tests, test_share, outputs)
+    return table
+
+
+def write_verdict(
+    tests: pd.DataFrame, table: pd.DataFrame, references, dataset: str, outputs, trained: pd.DataFrame
+) -> None:
+    """The verdict table (csv) and the report's first page (rst): lead metric, references beside, and what
+    training did (``trained``: the training-effect table)."""
     metric = verdict.lead_metric(tests)
     answer = verdict.verdict_table(tests, table, references, metric)
     answer.to_csv(outputs["verdict"], index=False)
     sentence = verdict.verdict_sentence(answer, dataset, metric)
-    Path(outputs["verdict_rst"]).write_text(verdict.verdict_rst(answer, sentence, metric))
+    training = training_effect.training_sentence(trained, verdict.METRIC_NAMES)
+    Path(outputs["verdict_rst"]).write_text(verdict.verdict_rst(answer, sentence, metric, training))
 
 
-def mean_test_people(records: list[dict]) -> float:
-    """Mean number of test people over the (repeat, fold) units that wrote embeddings; NaN without any."""
-    people = {(r["repeat"], r["fold"]): len(np.unique(r["identity"])) for r in records}
-    return float(np.mean(list(people.values()))) if people else float("nan")
+def mean_test_people(runs: pd.DataFrame) -> float:
+    """Mean number of test people over the (repeat, fold) units with an ok run that counted them; NaN without."""
+    if "n_test_identities" not in runs:
+        return float("nan")
+    ok = runs[(runs["status"] == "ok") & runs["n_test_identities"].notna()]
+    people = ok.groupby(runs_table.UNIT)["n_test_identities"].first()
+    return float(np.mean(people.to_numpy(dtype=float))) if len(people) else float("nan")
 
 
-def write_power(runs: pd.DataFrame, tests: pd.DataFrame, records: list[dict], test_share: float, outputs) -> None:
-    """Detectable difference of every comparison on the lead metric against the design (table and figure)."""
+def write_power(runs: pd.DataFrame, tests: pd.DataFrame, test_share: float, outputs) -> None:
+    """Detectable difference of every comparison on the lead metric against the design (table and figure), at
+    the Holm level of the lead metric's family; comparisons identical to their baseline in every unit are left
+    out (their zero is no power)."""
     metric = verdict.lead_metric(tests)
     ok = runs[runs["status"] == "ok"]
     folds, repeats = max(ok["fold"].nunique(), 2), max(ok["repeat"].nunique(), 1)
-    people = mean_test_people(records)
+    people = mean_test_people(runs)
     units, people_grid = statistics.design_grid(folds, repeats, people)
     lead = tests[tests["metric"] == metric]
-    curves = statistics.power_curves(lead, test_share=test_share, test_people=people, units=units, people=people_grid)
+    lead = lead[~lead.apply(comparisons.identical_in_every_unit, axis=1).astype(bool)] if len(lead) else lead
+    family = int(lead["holm_family"].max()) if lead["holm_family"].notna().any() else 1
+    curves = statistics.power_curves(
+        lead, test_share=test_share, test_people=people, units=units, people=people_grid, holm_family=family
+    )
     curves.to_csv(outputs["power_table"], index=False)
     plots.power_figure(curves, verdict.metric_name(metric), outputs["power"])

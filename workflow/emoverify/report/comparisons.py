@@ -6,7 +6,10 @@ Bouckaert and Frank 2004), t = mean(d) / (sd(d) * sqrt(1/J + n_test/n_train)) wi
 its 95 % interval, and the smallest difference the design detects with 80 % power at the observed spread
 (from the noncentral t);
 Wilcoxon's signed-rank test on the same differences as a secondary column; Holm's adjustment over every
-comparison of a metric in a table.
+comparison of a metric in a table (its family), leaving out the comparisons identical to their baseline in every
+unit: their p is 1 in any family, and counting them would only raise every other p. ``detectable_diff_holm`` is
+the detectable difference at the level a single true gain must pass in that family, Holm's first step
+alpha / m (m in ``holm_family``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from scipy import stats
 
 from emoverify.registry import DETECTED, MANUAL, SHUFFLED, SHUFFLED_ACROSS
 from emoverify.report.runs_table import UNIT, SummaryInputError, check_runs, fold_units, ok_runs
-from emoverify.report.statistics import HEADLINE_METRICS, corrected_scale, detectable_difference
+from emoverify.report.statistics import ALPHA, HEADLINE_METRICS, corrected_scale, detectable_difference, holm_level
 
 COLUMNS = [
     "method",
@@ -36,6 +39,8 @@ COLUMNS = [
     "p_holm",
     "sd_diff",
     "detectable_diff",
+    "holm_family",
+    "detectable_diff_holm",
     "wilcoxon_p",
     "note",
 ]
@@ -49,6 +54,7 @@ LABEL_SOURCE_PAIRS = (
     (SHUFFLED, SHUFFLED_ACROSS),
 )
 POWER = 0.8
+OUTSIDE_FAMILY = "identical to its baseline in every unit: outside the Holm family"
 
 
 def corrected_t_test(differences: Sequence[float], test_share: float) -> dict:
@@ -119,11 +125,49 @@ def holm_adjust(p_values: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
-def _with_holm(rows: list[dict]) -> pd.DataFrame:
-    """The comparison table, with p adjusted over all comparisons of the same metric (its family)."""
+def identical_in_every_unit(row) -> bool:
+    """Whether a comparison's method gave its baseline's figure in every one of at least two fold units (a zero
+    difference with zero spread): its zero detectable difference is not power, and it is no member of a Holm
+    family."""
+    return row["n_units"] >= 2 and row["mean_diff"] == 0 and row["sd_diff"] == 0
+
+
+def outcome(test, words: tuple[str, str, str]) -> str:
+    """What one comparison row found, in the reader's ``words`` for (identical in every unit, above, below):
+    "not tested" without a p after Holm, "above" or "below" where p after Holm is under ALPHA, otherwise "no
+    difference detected"."""
+    identical, above, below = words
+    if not math.isfinite(test["p_holm"]):
+        return "not tested"
+    if identical_in_every_unit(test):
+        return identical
+    if test["p_holm"] < ALPHA:
+        return above if test["mean_diff"] > 0 else below
+    return "no difference detected"
+
+
+def _with_holm(rows: list[dict], test_share: float) -> pd.DataFrame:
+    """The comparison table, with p adjusted over the comparisons of the same metric (its family) that differ
+    from their baseline somewhere, the family's size, and each one's detectable difference at the family's
+    Holm level. An identical comparison keeps p_holm = p = 1 and a note, outside the family."""
     table = pd.DataFrame(rows, columns=COLUMNS)
-    for _, index in table.groupby("metric", sort=False).groups.items():
+    if table.empty:
+        return table
+    identical = table.apply(identical_in_every_unit, axis=1).astype(bool)
+    table.loc[identical, "note"] = [
+        "; ".join(filter(None, [note, OUTSIDE_FAMILY])) for note in table.loc[identical, "note"]
+    ]
+    table["p_holm"] = table["p"].where(identical)
+    for _, index in table[~identical].groupby("metric", sort=False).groups.items():
         table.loc[index, "p_holm"] = holm_adjust(table.loc[index, "p"].to_numpy(dtype=float))
+        members = [i for i in index if math.isfinite(table.at[i, "p"])]
+        level = holm_level(len(members))
+        for i in members:
+            table.at[i, "holm_family"] = len(members)
+            table.at[i, "detectable_diff_holm"] = detectable_difference(
+                table.at[i, "sd_diff"], table.at[i, "n_units"], test_share, POWER, level
+            )
+    table["holm_family"] = pd.array(table["holm_family"], dtype="Int64")
     return table
 
 
@@ -194,7 +238,7 @@ def significance(
         for labels in dict.fromkeys(runs.loc[runs["method"] == method, "labels"]):
             baseline_labels, note = _baseline_labels(runs, baseline, labels)
             rows += _compare(runs, metrics, method, labels, baseline, baseline_labels, test_share, note)
-    return _with_holm(rows)
+    return _with_holm(rows, test_share)
 
 
 def label_source_comparison(
@@ -210,4 +254,4 @@ def label_source_comparison(
         for first, second in LABEL_SOURCE_PAIRS:
             if {first, second} <= sources:
                 rows += _compare(runs, metrics, method, first, method, second, test_share)
-    return _with_holm(rows)
+    return _with_holm(rows, test_share)

@@ -23,6 +23,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
 
 from emoverify.registry import DETECTED, MANUAL, NO_LABELS, REFERENCES  # noqa: E402
+from emoverify.report.statistics import POWER_CURVE_COLUMNS  # noqa: E402
 from emoverify.vocabulary import EXPRESSIONS  # noqa: E402
 
 UNKNOWN_EXPRESSIONS = ("", "unknown", "none")
@@ -377,11 +378,12 @@ POWER_AXES = ("fold units", "test people per fold")
 
 
 def power_figure(curves: pd.DataFrame, metric: str, path) -> Path:
-    """The detectable difference (80 % power, two-sided 5 %) of every comparison against fold units and
-    against test people per fold (statistics.power_curves), the study's own design circled on each curve.
-    Returns the path; the drawn lines carry the comparisons' names as labels."""
+    """The detectable difference (80 % power, at the curves' two-sided ``alpha``: Holm's level for one true
+    gain among ``holm_family`` comparisons) of every comparison against fold units and against test people per
+    fold (statistics.power_curves), the study's own design circled on each curve. Returns the path; the drawn
+    lines carry the comparisons' names as labels."""
     title = f"Smallest detectable difference in {metric}"
-    missing = [c for c in ("comparison", "axis", "x", "detectable_diff", "observed") if c not in curves.columns]
+    missing = [column for column in POWER_CURVE_COLUMNS if column not in curves.columns]
     if missing:
         raise PlotInputError(f"the power curves lack columns {missing}; build them with statistics.power_curves")
     if curves.empty:
@@ -415,6 +417,8 @@ def power_figure(curves: pd.DataFrame, metric: str, path) -> Path:
     handles.append(Line2D([], [], marker="o", linestyle="none", color="black", fillstyle="none"))
     labels.append("this study's design")
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-    fig.suptitle(title + " (80 % power, two-sided 5 %, corrected resampled t)")
+    family = int(curves["holm_family"].iloc[0])
+    level = "two-sided 5 %" if family == 1 else f"two-sided 5 % / {family}, Holm's level for one true gain"
+    fig.suptitle(f"{title} (80 % power, {level}, corrected resampled t)")
     fig.tight_layout()
     return _save(fig, path)

@@ -13,7 +13,8 @@ from emoverify.report import verdict
 @dataclass(frozen=True)
 class ReportSettings:
     """The report's configuration: the compared methods (``baselines``: method -> its baseline or None,
-    ``run_methods``, ``references``), the figures (``pca_methods``, empty for every method in table order;
+    ``run_methods``, ``references``; ``starts``: the reference each trained method starts from, see
+    study.starting_point), the figures (``pca_methods``, empty for every method in table order;
     ``pca_max_identities``), the evaluation (``exclude_same_session``), ``test_share`` (n_test / n_train of
     the folds, which corrects intervals and tests for overlapping training sets) and ``dataset``, the name
     the verdict's sentence gives the data. Build it from the aggregate rule's params with
@@ -22,6 +23,7 @@ class ReportSettings:
     baselines: Mapping[str, str | None]
     run_methods: tuple[str, ...]
     references: tuple[str, ...]
+    starts: Mapping[str, str] = field(default_factory=dict)
     pca_methods: tuple[str, ...] = ()
     pca_max_identities: int | None = None
     exclude_same_session: bool = True
@@ -34,6 +36,7 @@ class ReportSettings:
         "baselines",
         "run_methods",
         "references",
+        "starts",
         "pca_methods",
         "pca_max_identities",
         "exclude_same_session",
@@ -64,6 +67,9 @@ class ReportSettings:
                 raise ValueError(f"report {name} must be a list of method names, got {value!r}")
             object.__setattr__(self, name, tuple(value))
         object.__setattr__(self, "baselines", dict(self.baselines))
+        if not isinstance(self.starts, Mapping) or not all(isinstance(v, str) for v in self.starts.values()):
+            raise ValueError(f"report starts must map each method to the reference it starts from, got {self.starts!r}")
+        object.__setattr__(self, "starts", dict(self.starts))
         object.__setattr__(self, "order", self.references + self.run_methods)
         value = self.pca_max_identities
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):

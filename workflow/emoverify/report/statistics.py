@@ -32,6 +32,15 @@ STAT_SUFFIXES = ("mean", "sd", "ci95_low", "ci95_high", "n")
 UNIT_INTERVAL_METRIC = re.compile(r"^(auc|eer|tar_at_far|balanced_accuracy|rank1)")
 
 
+ALPHA = 0.05  # the family-wise level of every test the report makes
+
+
+def holm_level(family_size: int, alpha: float = ALPHA) -> float:
+    """The two-sided level a single true effect must pass among ``family_size`` tests under Holm's adjustment
+    (its first step: the smallest p against alpha / m); alpha itself for a family of one or none."""
+    return alpha / max(int(family_size), 1)
+
+
 def corrected_scale(n_units: int, test_share: float) -> float:
     """sqrt(1/J + n_test/n_train): the corrected resampled standard-error factor of J fold units whose
     training sets overlap (test_share = n_test / n_train); test_share 0 gives the naive 1/sqrt(J)."""
@@ -197,7 +206,7 @@ def _clipped(metric: str, sd: float, low: float, high: float) -> str:
     return f" (clipped to [{bounds[0]:g}, {bounds[1]:g}])"
 
 
-POWER_CURVE_COLUMNS = ["comparison", "axis", "x", "detectable_diff", "observed"]
+POWER_CURVE_COLUMNS = ["comparison", "axis", "x", "detectable_diff", "observed", "holm_family", "alpha"]
 FOLD_UNITS_AXIS = "fold units"
 TEST_PEOPLE_AXIS = "test people per fold"
 
@@ -210,10 +219,12 @@ def power_curves(
     units: Sequence[int],
     people: Sequence[float],
     power: float = 0.8,
+    holm_family: int = 1,
 ) -> pd.DataFrame:
     """The detectable difference of each comparison (rows with ``method``, ``labels``, ``baseline``,
     ``n_units`` and ``sd_diff``, the spread of its fold-unit differences) as the design changes, one row per
-    (comparison, axis, x):
+    (comparison, axis, x), at the two-sided level ``alpha`` Holm's adjustment sets one true effect among
+    ``holm_family`` comparisons (5 % / m; both are columns):
 
     - against fold units J (folds x repeats) at the observed spread: exact under the corrected test's model;
     - against test people per fold, J kept: the spread scaled by sqrt(test_people / x), as if all of it came
@@ -223,7 +234,7 @@ def power_curves(
     ``observed`` marks the study's own design (its n_units and ``test_people``), which is always a point.
     Comparisons without a finite spread or with fewer than two units are left out.
     """
-    rows = []
+    rows, alpha = [], holm_level(holm_family)
     for _, row in comparisons.iterrows():
         n_units, sd = int(row["n_units"]), float(row["sd_diff"])
         if n_units < 2 or not math.isfinite(sd):
@@ -231,14 +242,14 @@ def power_curves(
         name = f"{row['method']} ({row['labels']}) - {row['baseline']}"
         for x in sorted({*map(int, units), n_units}):
             if x >= 2:
-                difference = detectable_difference(sd, x, test_share, power)
-                rows.append([name, FOLD_UNITS_AXIS, x, difference, x == n_units])
+                difference = detectable_difference(sd, x, test_share, power, alpha)
+                rows.append([name, FOLD_UNITS_AXIS, x, difference, x == n_units, holm_family, alpha])
         if math.isfinite(test_people) and test_people > 0:
             for x in sorted({*map(float, people), float(test_people)}):
                 if x > 0:
                     scaled = sd * math.sqrt(test_people / x)
-                    difference = detectable_difference(scaled, n_units, test_share, power)
-                    rows.append([name, TEST_PEOPLE_AXIS, x, difference, x == test_people])
+                    difference = detectable_difference(scaled, n_units, test_share, power, alpha)
+                    rows.append([name, TEST_PEOPLE_AXIS, x, difference, x == test_people, holm_family, alpha])
     return pd.DataFrame(rows, columns=POWER_CURVE_COLUMNS)
 
 

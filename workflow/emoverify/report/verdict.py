@@ -5,11 +5,14 @@ missed.
 A comparison counts as a gain when its Holm-adjusted p is below 5 % and its difference is positive. A study
 answers "no" only when every comparison with real labels lies below its baseline (its whole 95 % interval
 below zero); otherwise a study without a gain says "no gain larger than X", X being the largest detectable
-difference (80 % power, two-sided 5 %) among those comparisons: a gain that large would have been found in
-each with at least 80 % probability. Where X passes the largest difference the metric can show (1 for a rate),
-it says "cannot tell": the design cannot detect any difference within the metric's range. Intervals are shown
-as computed, flagged where they pass that range. A comparison whose method equalled its baseline's figure in
-every fold unit is named apart: its zero detectable difference is the zero spread of equal figures, not power.
+difference among those comparisons at the level the verdict really uses: 80 % power at Holm's level for a
+single true gain among the m comparisons of the lead metric (two-sided 5 % / m), so a gain that large would have
+passed Holm's adjustment in each with at least 80 % probability. Beside it, the largest upper end of their 95 %
+intervals bounds the gain by the data themselves. Where X passes the largest difference the metric can show (1
+for a rate), it says "cannot tell": the design cannot detect any difference within the metric's range. Intervals
+are shown as computed, flagged where they pass that range. A comparison whose method equalled its baseline's
+figure in every fold unit is named apart and left out of the Holm family: its zero detectable difference is the
+zero spread of equal figures, not power.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import pandas as pd
 
 from emoverify.registry import SHUFFLED
 from emoverify.report import shown
+from emoverify.report.comparisons import outcome
 from emoverify.report.runs_table import SummaryInputError
-from emoverify.report.statistics import metric_bounds
+from emoverify.report.statistics import ALPHA, metric_bounds
 
 LEAD_METRIC = "tar_at_far_1e-2"
 METRIC_NAMES = {
@@ -32,7 +36,6 @@ METRIC_NAMES = {
     "rank1": "rank-1",
     "eer": "EER",
 }
-ALPHA = 0.05
 SAME_AS_BASELINE = "same as baseline in every unit"
 COLUMNS = [
     "row",
@@ -45,12 +48,15 @@ COLUMNS = [
     "ci95_low",
     "ci95_high",
     "p_holm",
+    "holm_family",
     "detectable_diff",
+    "detectable_diff_unadjusted",
     "n_units",
     "finding",
 ]
 SIGNIFICANCE_NEEDS = ("method", "labels", "baseline", "baseline_labels", "metric", "n_units", "mean_diff")
-SIGNIFICANCE_NEEDS += ("ci95_low", "ci95_high", "p_holm", "detectable_diff")
+SIGNIFICANCE_NEEDS += ("ci95_low", "ci95_high", "p_holm", "sd_diff", "detectable_diff", "holm_family")
+SIGNIFICANCE_NEEDS += ("detectable_diff_holm",)
 
 
 def dataset_name(adapter: str, data_root: str) -> str:
@@ -81,7 +87,9 @@ def verdict_table(
 ) -> pd.DataFrame:
     """One row per comparison of ``metric`` (method minus its matched baseline, per label source), then one
     row per reference that ran, with its mean; ``finding`` says gain, below baseline, no difference detected,
-    same as baseline in every unit (a zero difference with a zero-width interval) or not tested."""
+    same as baseline in every unit (a zero difference with a zero-width interval) or not tested.
+    ``detectable_diff`` is at the Holm level of the metric's ``holm_family`` (significance's
+    ``detectable_diff_holm``), ``detectable_diff_unadjusted`` at two-sided 5 %."""
     missing = [column for column in SIGNIFICANCE_NEEDS if column not in significance.columns]
     if missing:
         raise SummaryInputError(f"the significance table lacks columns {missing}")
@@ -100,7 +108,9 @@ def verdict_table(
                 "ci95_low": test["ci95_low"],
                 "ci95_high": test["ci95_high"],
                 "p_holm": test["p_holm"],
-                "detectable_diff": test["detectable_diff"],
+                "holm_family": test["holm_family"],
+                "detectable_diff": test["detectable_diff_holm"],
+                "detectable_diff_unadjusted": test["detectable_diff"],
                 "n_units": test["n_units"],
                 "finding": _finding(test),
             }
@@ -109,7 +119,7 @@ def verdict_table(
         for (method, labels), mean in means.items():
             if method == reference:
                 rows.append({"row": "reference", "method": method, "labels": labels, "mean": mean, "finding": ""})
-    return pd.DataFrame(rows, columns=COLUMNS).astype({"n_units": "Int64"})
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"n_units": "Int64", "holm_family": "Int64"})
 
 
 def _means(summary: pd.DataFrame, metric: str) -> dict:
@@ -120,13 +130,7 @@ def _means(summary: pd.DataFrame, metric: str) -> dict:
 
 
 def _finding(test: pd.Series) -> str:
-    if not math.isfinite(test["p_holm"]):
-        return "not tested"
-    if test["mean_diff"] == 0 and test["ci95_low"] == 0 and test["ci95_high"] == 0:
-        return SAME_AS_BASELINE
-    if test["p_holm"] < ALPHA:
-        return "gain" if test["mean_diff"] > 0 else "below baseline"
-    return "no difference detected"
+    return outcome(test, (SAME_AS_BASELINE, "gain", "below baseline"))
 
 
 def verdict_sentence(table: pd.DataFrame, dataset: str, metric: str = LEAD_METRIC) -> str:
@@ -159,7 +163,9 @@ def verdict_sentence(table: pd.DataFrame, dataset: str, metric: str = LEAD_METRI
             f"{dataset}: no: every expression loss is below its matched baseline on {name} "
             f"(each 95 % interval lies below zero, {len(tested)} comparisons)."
         )
-    largest = float(tested["detectable_diff"].max())
+    differ = tested[tested["finding"] != SAME_AS_BASELINE]
+    largest = float(differ["detectable_diff"].max())
+    family = int(differ["holm_family"].max())
     below = tested[tested["finding"] == "below baseline"]
     worse = ""
     if len(below):
@@ -168,13 +174,18 @@ def verdict_sentence(table: pd.DataFrame, dataset: str, metric: str = LEAD_METRI
         f"no expression loss beats its matched baseline (p after Holm at least {ALPHA:g} in all {len(tested)} "
         "comparisons)"
     )
-    beyond = beyond_range(tested["detectable_diff"], metric)
+    level = (
+        f"at the level Holm's adjustment sets a single true gain among the {_count(family, 'comparison')} of "
+        f"{name} (two-sided {ALPHA:g} / {family})"
+    )
+    beyond = beyond_range(differ["detectable_diff"], metric)
     if beyond:
-        return f"{dataset}: cannot tell: {none_beats}, but {beyond}.{_same_note(same, name)}{worse}"
-    powered = "each comparison" if same.empty else f"each of the {len(tested) - len(same)} that differ from it"
+        return f"{dataset}: cannot tell: {none_beats}, but {beyond} {level}.{_same_note(same, name)}{worse}"
+    powered = "each comparison" if same.empty else f"each of the {len(differ)} that differ from it"
     return (
         f"{dataset}: no gain larger than {largest:.3f} {name}: {none_beats}, and {powered} finds a gain "
-        f"of {largest:.3f} with at least 80 % power.{_same_note(same, name)}{worse}"
+        f"of {largest:.3f} with at least 80 % power {level}. By the data themselves, the largest upper end of "
+        f"their 95 % intervals is {float(differ['ci95_high'].max()):.3f}.{_same_note(same, name)}{worse}"
     )
 
 
@@ -209,7 +220,7 @@ def _same_note(same: pd.DataFrame, name: str) -> str:
     named = "; ".join(f"{method} ({labels} labels)" for method, labels in methods.items())
     return (
         f" The other {len(same)} give their baseline's {name} in every fold unit, so on it their expression terms "
-        f"tested nothing: {named}."
+        f"tested nothing (and they are left out of its Holm family): {named}."
     )
 
 
@@ -237,14 +248,16 @@ def _control_note(tests: pd.DataFrame, gains: pd.DataFrame) -> str:
     )
 
 
-def verdict_rst(table: pd.DataFrame, sentence: str, metric: str = LEAD_METRIC) -> str:
-    """The verdict as reStructuredText for the report's first page: the sentence, then the table."""
+def verdict_rst(table: pd.DataFrame, sentence: str, metric: str = LEAD_METRIC, training: str = "") -> str:
+    """The verdict as reStructuredText for the report's first page: the sentence, what training did (a
+    paragraph of its own, when given), then the table."""
     name = metric_name(metric)
     header = ["method", "labels", "baseline", name, "baseline's", "difference", "95 % interval", "p after Holm"]
-    header += ["detectable", "units", "finding"]
+    header += ["Holm family", "detectable (Holm level)", "detectable (5 %)", "units", "finding"]
     lines = [
         f"**Verdict** ({_rst_text(name)}, method minus its matched baseline over fold units): {_rst_text(sentence)}",
         "",
+        *([_rst_text(training), ""] if training else []),
         ".. list-table::",
         "   :header-rows: 1",
         "",
@@ -257,7 +270,7 @@ def verdict_rst(table: pd.DataFrame, sentence: str, metric: str = LEAD_METRIC) -
 
 def _cells(row: pd.Series, metric: str = LEAD_METRIC) -> list[str]:
     if row["row"] == "reference":
-        return [row["method"], row["labels"], "reference", _number(row["mean"]), *[""] * 7]
+        return [row["method"], row["labels"], "reference", _number(row["mean"]), *[""] * 9]
     interval = _interval(row["ci95_low"], row["ci95_high"], metric)
     return [
         row["method"],
@@ -268,7 +281,9 @@ def _cells(row: pd.Series, metric: str = LEAD_METRIC) -> list[str]:
         _number(row["difference"]),
         interval,
         _p(row["p_holm"]) if math.isfinite(row["p_holm"]) else "",
+        "" if pd.isna(row["holm_family"]) else str(int(row["holm_family"])),
         _number(row["detectable_diff"]),
+        _number(row["detectable_diff_unadjusted"]),
         str(int(row["n_units"])),
         row["finding"],
     ]
