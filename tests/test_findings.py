@@ -53,15 +53,49 @@ def test_export_refuses_another_experiments_command_or_an_unfinished_study(tmp_p
         findings.export(finished(tmp_path, "third"), tmp_path / "out", COMMAND + " epocs=3 experiment=third")
 
 
-def test_a_figure_in_no_committed_table_is_reported(tmp_path):
+def test_a_figure_is_checked_against_the_cell_it_names(tmp_path):
     findings.export(finished(tmp_path), tmp_path / "studies" / "tiny", COMMAND)
     page = tmp_path / "findings.md"
-    page.write_text("tl reached 0.812 AUC, tl_pdp 0.800 (difference -0.013); 12 pairs; not 0.811 nor 1.000.")
-    assert findings.untraceable_figures(page, tmp_path / "studies") == ["0.811", "1.000"]
+    right = (
+        "tl reached 0.812<!-- tiny/summary.csv: method=tl; auc_mean --> AUC, tl_pdp 0.800<!-- tiny/summary.csv: "
+        "method=tl_pdp; auc_mean --> (difference -0.013<!-- tiny/significance.csv: method=tl_pdp; diff -->); the "
+        "best 0.812<!-- tiny/summary.csv: method=tl|tl_pdp; auc_mean; max --> and the worst 0.800<!-- "
+        "tiny/summary.csv: method!=tl; auc_mean; min -->."
+    )
+    page.write_text(right)
+    assert findings.misquoted_figures(page, tmp_path / "studies") == []
+    assert findings.main(["check", str(page), str(tmp_path / "studies")]) == 0
+    # tl_pdp's figure put in tl's cell: it is in the table, but not in the cell the sentence names
+    page.write_text(
+        right.replace("0.800<!-- tiny/summary.csv: method=tl_pdp;", "0.800<!-- tiny/summary.csv: method=tl;")
+    )
+    assert findings.misquoted_figures(page, tmp_path / "studies") == [
+        "line 1: 0.800, but tiny/summary.csv [method=tl; auc_mean] holds 0.812"
+    ]
     assert findings.main(["check", str(page), str(tmp_path / "studies")]) == 1
 
 
-def test_every_three_decimal_figure_of_the_findings_page_is_in_a_committed_table():
+@pytest.mark.parametrize(
+    ("quote", "problem"),
+    [
+        ("0.812 AUC", "0.812 names no cell"),
+        ("0.812<!-- tiny/summary.csv: auc_mean -->", "is 'key=value, ...; column'"),
+        ("0.812<!-- tiny/summary.csv: method=tl; auc_max -->", "has no column 'auc_max'"),
+        ("0.812<!-- tiny/summary.csv: method=af; auc_mean -->", "no row with a number in auc_mean matches 'method=af'"),
+        ("0.812<!-- tiny/summary.csv: method=tl|tl_pdp; auc_mean -->", "2 rows match 'method=tl|tl_pdp'"),
+        ("0.812<!-- tiny/verdict.csv: method=tl; auc_mean -->", "verdict.csv does not exist"),
+        ("0.812<!-- tiny/summary.csv: method tl; auc_mean -->", "'method tl' is not key=value"),
+    ],
+)
+def test_a_figure_without_a_readable_cell_is_reported(tmp_path, quote, problem):
+    findings.export(finished(tmp_path), tmp_path / "studies" / "tiny", COMMAND)
+    page = tmp_path / "findings.md"
+    page.write_text(f"tl reached {quote}.")
+    (reported,) = findings.misquoted_figures(page, tmp_path / "studies")
+    assert reported.startswith("line 1: 0.812") and problem in reported
+
+
+def test_every_three_decimal_figure_of_the_findings_page_is_the_cell_it_names():
     page = ROOT / "docs" / "findings.md"
     assert page.is_file()
-    assert findings.untraceable_figures(page, ROOT / "docs" / "studies") == []
+    assert findings.misquoted_figures(page, ROOT / "docs" / "studies") == []

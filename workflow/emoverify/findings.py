@@ -1,5 +1,6 @@
 """Committed findings: a finished study's small tables, its exact merged config and its command, copied into
-``docs/studies/<name>/``, and the check that every three-decimal figure of a findings page is in one of them.
+``docs/studies/<name>/``, and the check that every three-decimal figure of a findings page is the table cell it
+names (a tag right after it: ``0.043<!-- study/table.csv: key=value, ...; column -->``).
 
     python -m emoverify.findings export results/<experiment> docs/studies/<name> \\
         --command "snakemake --cores 2 --configfile workflow/presets/jaffe.yaml --config data_root=..."
@@ -38,7 +39,7 @@ FIGURE = re.compile(r"(?<![\d.])-?\d+\.\d{3}(?!\d)")  # a number written with ex
 
 
 class FindingsError(ValueError):
-    """A study that cannot be exported as asked, or a page that quotes an untraceable figure."""
+    """A study that cannot be exported as asked, or a cell tag that names no readable cell."""
 
 
 def command_config(command: str, root: Path = ROOT) -> dict:
@@ -104,20 +105,70 @@ def export(results: Path, out: Path, command: str, root: Path = ROOT) -> list[st
     return copied
 
 
-def table_figures(studies: Path) -> set[str]:
-    """Every number in the committed tables, written with three decimals."""
-    figures = set()
-    for path in sorted(studies.glob("*/tables/*.csv")):
-        values = pd.read_csv(path).select_dtypes("number").to_numpy().ravel()
-        figures.update(f"{value:.3f}" for value in values if pd.notna(value))
-    return figures
+# a quoted figure names its cell right after it: 0.043<!-- study/table.csv: key=value, key=a|b; column -->,
+# with "; max" or "; min" where the rows chosen are several (a range's ends); key!=a|b leaves rows out
+CELL_TAG = re.compile(r"\s*<!--\s*(?P<table>[\w.-]+/[\w.-]+\.csv)\s*:(?P<spec>.*?)-->", re.S)
+PICKS = {"max": max, "min": min}
 
 
-def untraceable_figures(page: Path, studies: Path) -> list[str]:
-    """The three-decimal figures of ``page`` that no committed table under ``studies`` holds."""
-    known = table_figures(studies)
-    quoted = FIGURE.findall(page.read_text())
-    return [figure for figure in quoted if figure not in known and f"{float(figure):.3f}" not in known]
+def _read(studies: Path, name: str, cache: dict) -> pd.DataFrame:
+    if name not in cache:
+        study, table = name.split("/")
+        path = studies / study / "tables" / table
+        if not path.is_file():
+            raise FindingsError(f"names {name}, but {path} does not exist")
+        cache[name] = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    return cache[name]
+
+
+def cell_value(studies: Path, name: str, spec: str, cache: dict | None = None) -> float:
+    """The number a cell tag names: table ``name`` (study/table.csv) under ``studies``, the rows its filters keep
+    (``key=a|b`` keeps rows whose key is a or b, ``key!=a|b`` drops them), its column, and where several rows
+    remain the tag's ``max`` or ``min`` of them."""
+    parts = [part.strip() for part in spec.split(";")]
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in PICKS):
+        raise FindingsError(f"{name}: a cell tag is 'key=value, ...; column' with an optional '; max' or '; min'")
+    table = _read(studies, name, {} if cache is None else cache)
+    keep = pd.Series(True, index=table.index)
+    for condition in filter(None, (part.strip() for part in parts[0].split(","))):
+        parsed = re.fullmatch(r"([\w.-]+)\s*(!?)=\s*(.+)", condition)
+        if parsed is None:
+            raise FindingsError(f"{name}: {condition!r} is not key=value or key!=value")
+        key, negated, values = parsed.groups()
+        if key not in table:
+            raise FindingsError(f"{name} has no column {key!r}")
+        matches = table[key].astype(str).isin([value.strip() for value in values.split("|")])
+        keep &= ~matches if negated else matches
+    column = parts[1]
+    if column not in table:
+        raise FindingsError(f"{name} has no column {column!r}")
+    values = pd.to_numeric(table.loc[keep, column], errors="coerce").dropna()
+    if values.empty:
+        raise FindingsError(f"{name}: no row with a number in {column} matches {parts[0]!r}")
+    if len(values) > 1 and len(parts) == 2:
+        raise FindingsError(f"{name}: {len(values)} rows match {parts[0]!r}; name one, or add '; max' or '; min'")
+    return float(PICKS[parts[2]](values) if len(parts) == 3 else values.iloc[0])
+
+
+def misquoted_figures(page: Path, studies: Path) -> list[str]:
+    """Every three-decimal figure of ``page`` that names no cell, names one that cannot be read, or is not that
+    cell's value to three decimals: one line each, with the figure and its line."""
+    text, cache, problems = page.read_text(), {}, []
+    for match in FIGURE.finditer(text):
+        figure, line = match.group(0), text.count("\n", 0, match.start()) + 1
+        tag = CELL_TAG.match(text, match.end())
+        if tag is None:
+            problems.append(f"line {line}: {figure} names no cell (add <!-- study/table.csv: key=value; column -->)")
+            continue
+        try:
+            value = cell_value(studies, tag.group("table"), tag.group("spec"), cache)
+        except FindingsError as error:
+            problems.append(f"line {line}: {figure}: {error}")
+            continue
+        if f"{value:.3f}" != figure and f"{value:.3f}" != f"{float(figure):.3f}":
+            where = f"{tag.group('table')} [{tag.group('spec').strip()}]"
+            problems.append(f"line {line}: {figure}, but {where} holds {value:.3f}")
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     exporting.add_argument("results", type=Path, help="results/<experiment>")
     exporting.add_argument("out", type=Path, help="docs/studies/<name>")
     exporting.add_argument("--command", required=True, help="the snakemake command that ran the study")
-    checking = commands.add_parser("check", help="every three-decimal figure of a page is in a committed table")
+    checking = commands.add_parser("check", help="every three-decimal figure of a page is the cell it names")
     checking.add_argument("page", type=Path)
     checking.add_argument("studies", type=Path)
     args = parser.parse_args(argv)
@@ -136,14 +187,14 @@ def main(argv: list[str] | None = None) -> int:
             copied = export(args.results, args.out, args.command)
             print(f"written: {args.out}/config.yaml, command.txt, tables/{{{', '.join(copied)}}}")
             return 0
-        untraceable = untraceable_figures(args.page, args.studies)
+        misquoted = misquoted_figures(args.page, args.studies)
     except FindingsError as error:
         print(f"findings: {error}", file=sys.stderr)
         return 2
-    if untraceable:
-        print(f"{args.page}: figures in no table under {args.studies}: {', '.join(untraceable)}", file=sys.stderr)
+    if misquoted:
+        print("\n".join(f"{args.page}: {problem}" for problem in misquoted), file=sys.stderr)
         return 1
-    print(f"{args.page}: every three-decimal figure is in a table under {args.studies}")
+    print(f"{args.page}: every three-decimal figure is the cell it names under {args.studies}")
     return 0
 
 
