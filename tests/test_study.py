@@ -175,6 +175,8 @@ def test_a_trained_method_starts_from_the_untrained_network_or_for_a_euclidean_h
     config["training"]["features"] = "dlib"
     assert study.starting_point("tl", config) == study.starting_point("af_pdp", config) == "untrained"  # cosine
     assert study.starting_point("tl_euclidean", config) == study.starting_point("tl_fbv", config) == "dlib"
+    config["training"].update(backbone=study.DLIB_RESNET, finetune="level0")  # a fine-tune starts as dlib's network
+    assert study.starting_point("tl", config) == "untrained" and study.starting_point("tl_fbv", config) == "dlib"
 
 
 def test_an_auxiliary_method_without_a_matched_baseline_is_a_config_error(config):
