@@ -14,17 +14,22 @@ the figures are the medians over rounds:
     level2  alevel2 and above, from cached activations (64 x 17 x 17)
     all     the whole network, from the 150 x 150 chips
 
-Beside them: a bare ``python -c "import torch"`` in a fresh process (median of ``--repeats``); each step's
-ratio to the head step (median of the rounds' paired ratios); forward-only throughput of the torch network
-(no gradient) against dlib's own ``compute_face_descriptor`` on the same chips (dlib runs on one core), and
-the largest absolute difference between their descriptors, on the batch's chips and on colour and seeded-noise
-images (greyscale faces cannot show a red/blue swap); the peak memory of the full step, measured in a fresh
-process as the growth of its resident set over the loaded model and batch during two ``all`` steps
-(activations, gradients and Adam's state).
+Each step is timed twice: wall seconds, and this process's CPU seconds (``time.process_time``). On a machine
+other work shares, wall time stretches with the load while CPU time stays near the work a step needs, most
+cleanly with ``--threads 1`` (with more threads, a thread waiting for the others may spin and count).
+
+Beside them: a bare ``python -c "import torch"`` in a fresh process (median of ``--repeats``, wall and CPU);
+each step's ratio to the head step (median of the rounds' paired ratios, wall and CPU); forward-only
+throughput of the torch network (no gradient) against dlib's own ``compute_face_descriptor`` on the same chips
+(dlib runs on one core), and the largest absolute difference between their descriptors, on the batch's chips
+and on colour and seeded-noise images (greyscale faces cannot show a red/blue swap); the peak memory of the
+full step, measured in a fresh process as the growth of its resident set over the loaded model and batch
+during two ``all`` steps (activations, gradients and Adam's state).
 
 The chips are dlib's (five landmarks, 150 px, padding 0.25) of lfw_emotion faces where ../shared/datasets and
 dlib are present, seeded noise otherwise (the cost does not depend on the pixels; the real-chip parity figure
-is then null). Figures: ``<variant>/step_ms``, ``<variant>/over_head``, ``import_torch_s``,
+is then null). Figures: ``<variant>/step_ms``, ``<variant>/over_head``, ``<variant>/step_cpu_ms``,
+``<variant>/cpu_over_head``, ``import_torch_s``, ``import_torch_cpu_s``,
 ``forward/<torch|dlib>_images_per_second``, ``forward/torch_over_dlib``, ``parity/<real_chips|colour_noise>_max_abs``,
 ``all/peak_memory_mib``.
 """
@@ -35,6 +40,7 @@ import argparse
 import copy
 import gc
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -131,14 +137,17 @@ def build_variants(model: DlibResNet, chips: torch.Tensor) -> dict[str, Variant]
     return variants
 
 
-def timed_round(variant: Variant, steps: int) -> float:
-    started = time.perf_counter()
+def timed_round(variant: Variant, steps: int) -> tuple[float, float]:
+    """Wall and process CPU seconds per step over ``steps`` steps."""
+    wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
         variant.step()
-    return (time.perf_counter() - started) / steps
+    return (time.perf_counter() - wall) / steps, (time.process_time() - cpu) / steps
 
 
-def measure(variants: dict[str, Variant], *, warmup: int, repeats: int, steps: int) -> dict[str, list[float]]:
+def measure(
+    variants: dict[str, Variant], *, warmup: int, repeats: int, steps: int
+) -> dict[str, list[tuple[float, float]]]:
     for variant in variants.values():
         timed_round(variant, warmup)
     seconds = {name: [] for name in variants}
@@ -148,13 +157,16 @@ def measure(variants: dict[str, Variant], *, warmup: int, repeats: int, steps: i
     return seconds
 
 
-def import_torch_seconds(repeats: int) -> float:
-    times = []
+def import_torch_seconds(repeats: int) -> tuple[float, float]:
+    """Median wall and CPU seconds (user and system) of a bare ``python -c "import torch"``."""
+    walls, cpus = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
         subprocess.run([sys.executable, "-c", "import torch"], check=True)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def torch_forward(model: DlibResNet, images: np.ndarray, repeats: int) -> tuple[float, np.ndarray]:
@@ -249,22 +261,32 @@ def main() -> None:
 
     variants = build_variants(model, chips)
     seconds = measure(variants, warmup=args.warmup, repeats=args.repeats, steps=args.steps)
-    figures["import_torch_s"] = import_torch_seconds(args.repeats)
-    for name, values in seconds.items():
-        figures[f"{name}/step_ms"] = 1000 * statistics.median(values)
-        if name != "head":
-            figures[f"{name}/over_head"] = statistics.median(a / h for a, h in zip(values, seconds["head"]))
+    figures["import_torch_s"], figures["import_torch_cpu_s"] = import_torch_seconds(args.repeats)
+    walls = {name: [wall for wall, _ in rounds] for name, rounds in seconds.items()}
+    cpus = {name: [cpu for _, cpu in rounds] for name, rounds in seconds.items()}
+    for label, table in (("", walls), ("cpu_", cpus)):  # step_ms and over_head, step_cpu_ms and cpu_over_head
+        for name, values in table.items():
+            figures[f"{name}/step_{label}ms"] = 1000 * statistics.median(values)
+            if name != "head":
+                paired = [value / head for value, head in zip(values, table["head"])]
+                figures[f"{name}/{label}over_head"] = statistics.median(paired)
     figures["all/peak_memory_mib"] = peak_memory_mib()
     print("\n".join(report(figures)))
     record.save(args, __spec__.name, figures, __doc__)
 
 
 def report(figures: dict) -> list[str]:
-    lines = [f"{'step':<8}{'ms/step':>10}{'x head':>9}"]
+    lines = [f"{'step':<8}{'ms/step':>10}{'x head':>9}{'CPU ms/step':>13}{'x head':>9}"]
     for name in ("head", *LEVEL_VARIANTS, "all"):
-        ratio = figures.get(f"{name}/over_head", 1.0)
-        lines.append(f"{name:<8}{figures[f'{name}/step_ms']:>10.1f}{ratio:>9.2f}")
-    lines.append(f"bare import torch: {figures['import_torch_s']:.2f} s (fresh process)")
+        ratio, cpu_ratio = figures.get(f"{name}/over_head", 1.0), figures.get(f"{name}/cpu_over_head", 1.0)
+        lines.append(
+            f"{name:<8}{figures[f'{name}/step_ms']:>10.1f}{ratio:>9.2f}"
+            f"{figures[f'{name}/step_cpu_ms']:>13.1f}{cpu_ratio:>9.2f}"
+        )
+    lines.append(
+        f"bare import torch: {figures['import_torch_s']:.2f} s wall, {figures['import_torch_cpu_s']:.2f} s CPU "
+        "(fresh process)"
+    )
     lines.append(f"torch forward: {figures['forward/torch_images_per_second']:.1f} images/s")
     if figures.get("forward/dlib_images_per_second"):
         lines.append(
