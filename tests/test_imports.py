@@ -23,6 +23,7 @@ RANK = {
     "report": 7,
     "study": 8,
     "findings": 9,  # exports finished studies: reads the plan's config handling, nothing imports it
+    "rebuild": 9,  # rebuilds a committed study's report tables from its runs.csv: reads the plan's report settings
 }
 BASE = 0
 

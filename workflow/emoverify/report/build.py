@@ -227,7 +227,7 @@ def write_tables(settings: ReportSettings, runs: pd.DataFrame, outputs) -> pd.Da
     """Every table the report derives from the runs table alone (``runs``, already in report order): summary
     (csv and Markdown), significance, label sources, training effect, verdict (csv and its page) and power (csv
     and figure); returns the summary. A committed study's tables rebuild from its runs.csv through this
-    (emoverify.report.rebuild)."""
+    (emoverify.rebuild)."""
     test_share = settings.test_share
     table = order_rows(statistics.summarize(runs, test_share=test_share), list(settings.order))
     table.to_csv(outputs["summary"], index=False)

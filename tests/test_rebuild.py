@@ -9,12 +9,13 @@ import pandas as pd
 import yaml
 from report_runs import write_run
 
-from emoverify.report import build, rebuild, runs_table
+from emoverify import rebuild
+from emoverify.report import build, runs_table
 from emoverify.report.settings import ReportSettings
 from emoverify.schema import load_schema, validate
 from emoverify.splits.folds import held_out_share
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 FOLDS = range(4)
 
 

@@ -1,6 +1,6 @@
 """Rebuild a committed study's report tables from its committed runs table, without rerunning anything:
 
-    python -m emoverify.report.rebuild docs/studies/<name> --folds results/<experiment>/splits/folds.csv
+    python -m emoverify.rebuild docs/studies/<name> --folds results/<experiment>/splits/folds.csv
 
 The aggregate rule's settings come from the study's merged ``config.yaml`` as the rule reads them
 (workflow/rules/report.smk), the folds' test share from the study's folds file (the make_splits rule writes it,
