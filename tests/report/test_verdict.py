@@ -118,13 +118,16 @@ def test_a_design_that_cannot_detect_a_difference_within_the_metric_s_range_says
         [
             test("tl_pdp", "manual", 0.112, -1.005, 1.228, 1.0, 1.467, n_units=3),
             test("tl_pdm", "manual", 0.01, -0.2, 0.22, 1.0, 0.4, n_units=3),
+            test("af_pdm", "manual", 0.0, 0.0, 0.0, 1.0, 0.0, baseline="af", n_units=3),  # zero spread: not power
         ]
     )
     assert sentence == (
-        "ckplus48: cannot tell: no expression loss beats its matched baseline (p after Holm at least 0.05 in all 2 "
-        "comparisons), but this design cannot detect any difference within the metric's range in 1 of its 2 "
-        "comparisons (detectable difference 1.47 > 1) at the level Holm's adjustment sets a single true gain among "
-        "the 4 comparisons of TAR at FAR 1e-2 (two-sided 0.05 / 4)."
+        "ckplus48: cannot tell: no expression loss beats its matched baseline (p after Holm at least 0.05 in all 3 "
+        "comparisons), but this design cannot detect any difference within the metric's range in 1 of 2 "
+        "comparisons (detectable difference 1.47 > 1); the other one finds a gain of 0.400 with at least 80 % power "
+        "at the level Holm's adjustment sets a single true gain among the 4 comparisons of TAR at FAR 1e-2 "
+        "(two-sided 0.05 / 4). The other 1 give their baseline's TAR at FAR 1e-2 in every fold unit, so on it their "
+        "expression terms tested nothing (and they are left out of its Holm family): af_pdm (manual labels)."
     )
     assert "1.467" not in sentence and "no gain larger than" not in sentence
     # the interval is shown as computed, and flagged; one within the range is not
@@ -142,7 +145,13 @@ def test_a_design_that_cannot_detect_a_difference_within_the_metric_s_range_says
 @pytest.mark.parametrize(
     "metric, detectable, expected",
     [
-        ("auc", [0.5, 1.2], "in 1 of its 2 comparisons (detectable difference 1.20 > 1)"),
+        (
+            "auc",
+            [0.5, 1.2],
+            "in 1 of 2 comparisons (detectable difference 1.20 > 1); the other one finds a gain "
+            "of 0.500 with at least 80 % power",
+        ),
+        ("auc", [1.5, 1.2], "within the metric's range (detectable difference 1.50 > 1)"),
         ("eer", [1.0, 0.3], ""),  # exactly the range: a gain of 1 can still be found
         ("auc", [math.nan, 0.3], ""),
         ("mean_loss", [5.0], ""),  # no bounds: no range to pass

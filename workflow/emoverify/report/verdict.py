@@ -203,12 +203,16 @@ def beyond_range(detectable: pd.Series, metric: str) -> str:
     span = difference_range(metric)
     if span is None or not (detectable > span).any():
         return ""
-    past = detectable[detectable > span]
-    which = "" if len(past) == len(detectable) else f" in {len(past)} of its {len(detectable)} comparisons"
-    return (
+    past, within = detectable[detectable > span], detectable[detectable <= span]
+    which = f" in {len(past)} of {len(detectable)} comparisons" if len(within) else ""
+    worded = (
         f"this design cannot detect any difference within the metric's range{which} (detectable difference "
         f"{float(past.max()):.2f} > {span:g})"
     )
+    if len(within):
+        others = "the other one finds" if len(within) == 1 else f"the other {len(within)} find"
+        worded += f"; {others} a gain of {float(within.max()):.3f} with at least 80 % power"
+    return worded
 
 
 def _same_note(same: pd.DataFrame, name: str) -> str:
