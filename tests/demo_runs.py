@@ -5,7 +5,7 @@ import pandas as pd
 import torch
 
 from emoverify.splits.fold_data import FaceSet, expression_codes, load_images
-from emoverify.training import loop as train
+from emoverify.training import loop
 from emoverify.training.settings import Progress, TrainingSettings
 
 TRAINING = {
@@ -64,7 +64,7 @@ def make_demo_sets(tmp_path_factory):
 def run(demo_sets, method=TRIPLET, epochs=4, seed=0, training=TRAINING, train_set=None):
     train_set = demo_sets["train"] if train_set is None else train_set
     device = torch.device("cpu")
-    return train.train_model(
+    return loop.train_model(
         train_set,
         demo_sets["val"],
         method=method,

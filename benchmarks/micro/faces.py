@@ -23,9 +23,8 @@ import torch  # noqa: F401  (torch before anything that may import tensorflow)
 
 from benchmarks import record
 from benchmarks.record import DATASETS
-from emoverify.data import adapters as datasets
-from emoverify.data import demo
-from emoverify.faces import detect as faces
+from emoverify.data import adapters, demo
+from emoverify.faces import detect
 from emoverify.model.device import resolve_device
 
 
@@ -33,18 +32,18 @@ def timed_run(table, batch_size: int, device: str, detector: str = "mtcnn"):
     """Run the faces stage into a scratch folder; return (seconds, manifest)."""
     with tempfile.TemporaryDirectory() as out_dir:
         start = time.perf_counter()
-        manifest = faces.prepare_faces(
-            table, out_dir, faces.FaceSettings(detector=detector, batch_size=batch_size), device=device
+        manifest = detect.prepare_faces(
+            table, out_dir, detect.FaceSettings(detector=detector, batch_size=batch_size), device=device
         )
         return time.perf_counter() - start, manifest
 
 
 def summary_text(manifest) -> str:
-    return ", ".join(f"{row.status} {row.count}" for row in faces.status_summary(manifest).itertuples())
+    return ", ".join(f"{row.status} {row.count}" for row in detect.status_summary(manifest).itertuples())
 
 
 def benchmark_batching(jaffe_root: Path, limit: int | None, device: str, repeats: int) -> dict:
-    table = datasets.load_dataset("jaffe", jaffe_root)
+    table = adapters.load_dataset("jaffe", jaffe_root)
     if limit:
         table = table.iloc[:limit]
     subset = "all" if len(table) == 213 else f"the first {len(table)} (sorted by name)"
@@ -64,16 +63,16 @@ def benchmark_batching(jaffe_root: Path, limit: int | None, device: str, repeats
 
 
 def acceptance_counts(device: str) -> dict:
-    jaffe = datasets.load_dataset("jaffe", DATASETS / "jaffe")
+    jaffe = adapters.load_dataset("jaffe", DATASETS / "jaffe")
     _, jaffe_manifest = timed_run(jaffe, 16, device)
     aligned = int((jaffe_manifest["status"] == "ok").sum())
     print(f"JAFFE, MTCNN: {aligned} of {len(jaffe_manifest)} aligned ({summary_text(jaffe_manifest)})")
-    ckplus48 = datasets.load_dataset("ckplus48", DATASETS / "ck_plus48")
+    ckplus48 = adapters.load_dataset("ckplus48", DATASETS / "ck_plus48")
     _, ck_manifest = timed_run(ckplus48, 16, device, detector="none")
     print(f"CK+48, detector none: {int((ck_manifest['status'] == 'ok').sum())} of {len(ck_manifest)} usable")
     with tempfile.TemporaryDirectory() as demo_dir:
         demo.generate_demo(demo_dir)
-        seconds, manifest = timed_run(datasets.load_dataset("demo", demo_dir), 16, device)
+        seconds, manifest = timed_run(adapters.load_dataset("demo", demo_dir), 16, device)
     found = int((manifest["det_prob"] > 0.9).sum())
     print(
         f"demo (defaults), MTCNN: {found} of {len(manifest)} found with probability > 0.9 "

@@ -64,12 +64,12 @@ def unaligned_manifest(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def faces_stage_manifest(table: pd.DataFrame, crops: Path, margin: float) -> pd.DataFrame:
-    from emoverify.faces import detect as faces  # the faces stage (MTCNN + alignment)
+    from emoverify.faces.detect import FaceSettings, prepare_faces  # the faces stage (MTCNN + alignment)
 
-    return faces.prepare_faces(
+    return prepare_faces(
         table,
         crops,
-        faces.FaceSettings(detector="mtcnn", size=112, margin=margin, min_probability=0.9, batch_size=16),
+        FaceSettings(detector="mtcnn", size=112, margin=margin, min_probability=0.9, batch_size=16),
         device="cpu",
     )
 

@@ -7,7 +7,7 @@ Two checks on demo drawings (12 people, every expression twice), the default con
 
 1. Same weights, same batch: the objective's value and every term of it on the CPU (float32), on CUDA in
    float32 and on CUDA under autocast (float16), and the relative difference of each to the CPU.
-2. ``train.train_model`` itself (P x K batches, GradScaler, early stopping) for a few epochs on the CPU and
+2. ``loop.train_model`` itself (P x K batches, GradScaler, early stopping) for a few epochs on the CPU and
    on CUDA with ``mixed_precision`` on: the loss and validation AUC per epoch and the seconds per epoch.
    Losses drift apart as training goes (float16 rounding, non-deterministic CUDA kernels); the first
    epoch should agree to a few percent and both runs should lower the loss.
@@ -16,7 +16,7 @@ Without CUDA it says so and exits with status 2 (nothing to compare).
 
 ``--concurrent N`` instead times N trainings sharing one card, as Snakemake runs them with
 ``--resources gpu_slots=N``: first one training process alone, then N started together, each a short
-``train.train_model`` of ``--method`` on demo drawings (``--epochs`` x ``--batches-per-epoch``) in its own
+``loop.train_model`` of ``--method`` on demo drawings (``--epochs`` x ``--batches-per-epoch``) in its own
 Python process (interpreter, imports, data and CUDA context included, as a job pays them). It prints the wall
 time of all N against one alone, each process's seconds (in all and in training), its peak GPU memory, and the
 throughput gained (N x alone / wall of all). ``--device cpu`` runs the same timing on the CPU (one torch
@@ -49,7 +49,7 @@ from benchmarks.micro.training import default_training, demo_batches, demo_faces
 from emoverify.model.device import seed_everything, use_threads
 from emoverify.model.networks import model_from_recipe
 from emoverify.splits.fold_data import FaceSet
-from emoverify.training import loop as train
+from emoverify.training import loop
 from emoverify.training.settings import Progress, TrainingSettings
 
 WORKER_LINE = "worker result: "  # a worker's one line of JSON on stdout starts with this
@@ -67,7 +67,7 @@ def objective_terms(method: dict, training: dict, device: torch.device, mixed: b
     batches = demo_batches(training, n_batches=1)
     seed_everything(0)
     model = model_from_recipe(training, method["geometry"]).to(device).train()
-    objective = train.build_objective(method, TrainingSettings.from_recipe(training), batches.faces).to(device)
+    objective = loop.build_objective(method, TrainingSettings.from_recipe(training), batches.faces).to(device)
     with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=mixed):
         embedding = model(batches.inputs[0].to(device))
     _, terms = objective(embedding.float(), batches.ids[0].to(device), batches.emo[0].to(device))
@@ -82,7 +82,7 @@ def split_people(faces: FaceSet, n_val: int) -> tuple[FaceSet, FaceSet]:
 def training_history(method: dict, training: dict, epochs: int, device: torch.device, faces: FaceSet | None = None):
     fit, val = split_people(demo_faces(training["input_size"], seed=0) if faces is None else faces, n_val=3)
     started = time.perf_counter()
-    result = train.train_model(
+    result = loop.train_model(
         fit,
         val,
         method=method,

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from emoverify.data import adapters as datasets
+from emoverify.data import adapters
 from emoverify.data.adapters import ADAPTERS, COLUMNS, DatasetError, DatasetLabelError, load_dataset
 from emoverify.vocabulary import EXPRESSIONS, UnknownExpressionError
 
@@ -156,7 +156,7 @@ def test_ckplus_last_frames_is_configurable_and_root_may_be_one_level_up(ckplus_
     ],
 )
 def test_ckplus_frame_selection(n_frames, label, expected):
-    assert datasets.ckplus_frame_labels(n_frames, label, 3) == expected
+    assert adapters.ckplus_frame_labels(n_frames, label, 3) == expected
 
 
 def test_ckplus_without_emotion_folder_says_where_the_labels_go(tmp_path):
@@ -343,14 +343,14 @@ def test_empty_dataset_is_an_error(tmp_path):
 
 def test_guess_adapter(tmp_path, csv_tree):
     write_image(tmp_path / "jaffe" / "KA.AN1.39.tiff")
-    assert datasets.guess_adapter(tmp_path / "jaffe") == "jaffe"
-    assert datasets.guess_adapter(csv_tree) == "csv"
-    assert datasets.guess_adapter(tmp_path / "void") is None
+    assert adapters.guess_adapter(tmp_path / "jaffe") == "jaffe"
+    assert adapters.guess_adapter(csv_tree) == "csv"
+    assert adapters.guess_adapter(tmp_path / "void") is None
 
 
 @given(st.lists(st.text(min_size=0, max_size=12), min_size=1, max_size=20))
 def test_ids_are_safe_and_unique_for_any_names(names):
-    ids = datasets.unique_ids([datasets.safe_id(name) for name in names])
+    ids = adapters.unique_ids([adapters.safe_id(name) for name in names])
     assert len(set(ids)) == len(ids) == len(names)
     assert all(SAFE_ID.match(image_id) and not image_id.startswith(".") for image_id in ids)
 

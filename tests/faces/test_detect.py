@@ -8,7 +8,7 @@ from PIL import Image
 
 from emoverify.data.adapters import load_dataset
 from emoverify.data.imageio import read_rgb
-from emoverify.faces import detect as faces
+from emoverify.faces import detect
 from emoverify.faces.align import apply_transform, canonical_template
 from emoverify.faces.detect import MANIFEST_COLUMNS, FacesError, FaceSettings, NoUsableFacesError, prepare_faces
 
@@ -48,7 +48,7 @@ def test_aligned_crop_puts_the_face_on_the_template(demo_face, tmp_path):
     Image.fromarray(demo_face).save(tmp_path / "face.png")
     manifest = prepare_faces(table_for([tmp_path / "face.png"]), tmp_path / "out", FaceSettings(size=160, margin=0.4))
     crop = np.asarray(Image.open(manifest["aligned_path"].iloc[0]))
-    _, probs, points = faces.get_mtcnn("cpu").detect(crop[None], landmarks=True)
+    _, probs, points = detect.get_mtcnn("cpu").detect(crop[None], landmarks=True)
     assert probs[0] is not None and probs[0][0] > 0.9
     found = points[0][int(np.argmax(probs[0]))]
     assert np.abs(found - canonical_template(160, margin=0.4)).max() < 6  # pixels, in a 160 px crop
@@ -64,7 +64,7 @@ def test_every_row_gets_a_status(demo_face, tmp_path):
     assert manifest["reason_detail"].iloc[1] and manifest["aligned_path"].iloc[1] == ""
     assert manifest["n_faces"].iloc[3] == 0 and np.isnan(manifest["det_prob"].iloc[3])
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["img0.png"]
-    assert faces.status_summary(manifest).to_dict("records") == [
+    assert detect.status_summary(manifest).to_dict("records") == [
         {"status": "ok", "count": 1},
         {"status": "missing", "count": 1},
         {"status": "unreadable", "count": 1},
@@ -104,7 +104,7 @@ def test_small_face_is_found_only_by_the_upscaled_retry(demo_face, tmp_path):
     assert prepare_faces(table, tmp_path / "a", FaceSettings(upscale_retry=False))["status"].iloc[0] == "no_face"
     retried = prepare_faces(table, tmp_path / "b", FaceSettings(upscale_retry=True)).iloc[0]
     assert retried["status"] == "ok"
-    landmarks = retried[list(faces.LANDMARK_COLUMNS)].to_numpy(dtype=float)
+    landmarks = retried[list(detect.LANDMARK_COLUMNS)].to_numpy(dtype=float)
     assert ((landmarks > 2) & (landmarks < 22)).all()  # mapped back to the 24 px image, not the enlarged copy
 
 
@@ -189,7 +189,7 @@ def scripted_images(tmp_path, keys, size=(128, 128)):
 def scripted(monkeypatch):
     def install(script):
         fake = ScriptedMTCNN(script)
-        monkeypatch.setattr(faces, "get_mtcnn", lambda device: fake)
+        monkeypatch.setattr(detect, "get_mtcnn", lambda device: fake)
         return fake
 
     return install
@@ -230,7 +230,7 @@ def test_rejecting_several_faces_is_the_default_and_counted(scripted, tmp_path):
     scripted({1: TWO_FACES, 2: [face_at(0.99, 20, 20)]})
     manifest = prepare_faces(table_for(scripted_images(tmp_path, [1, 2])), tmp_path / "out")
     assert list(manifest["status"]) == ["several_faces", "ok"]
-    summary = faces.status_summary(manifest)
+    summary = detect.status_summary(manifest)
     assert dict(zip(summary["status"], summary["count"])) == {"ok": 1, "several_faces": 1}
 
 
@@ -275,7 +275,7 @@ def test_crop_is_the_landmark_alignment(scripted, tmp_path):
     scripted({1: [face_at(0.99, 20, 30)]})
     row = prepare_faces(table_for(scripted_images(tmp_path, [1])), tmp_path / "out", FaceSettings(size=64)).iloc[0]
     # the scripted landmarks are the 64 px template shifted by (20, 30): the crop is the image shifted back
-    landmarks = row[list(faces.LANDMARK_COLUMNS)].to_numpy(dtype=float).reshape(5, 2)
+    landmarks = row[list(detect.LANDMARK_COLUMNS)].to_numpy(dtype=float).reshape(5, 2)
     np.testing.assert_allclose(
         apply_transform(np.array([[1, 0, -20], [0, 1, -30.0]]), landmarks), canonical_template(64)
     )
@@ -289,8 +289,8 @@ def test_crop_is_the_landmark_alignment(scripted, tmp_path):
 def test_require_usable(tmp_path):
     manifest = pd.DataFrame({"status": ["no_face", "no_face", "unreadable"]})
     with pytest.raises(NoUsableFacesError, match="none of the 3 images.*no_face: 2.*detector: none"):
-        faces.require_usable(manifest)
-    assert faces.require_usable(pd.DataFrame({"status": ["ok", "no_face", "ok"]})) == 2
+        detect.require_usable(manifest)
+    assert detect.require_usable(pd.DataFrame({"status": ["ok", "no_face", "ok"]})) == 2
 
 
 @pytest.mark.parametrize(
@@ -328,7 +328,7 @@ def test_table_problems(tmp_path):
 
 
 def test_device_resolution(tmp_path):
-    assert faces._device_name("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert detect._device_name("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
         with pytest.raises(FacesError, match="no CUDA"):
             prepare_faces(table_for([tmp_path / "x.png"]), tmp_path / "out", device="cuda")

@@ -12,13 +12,13 @@ from demo_runs import EVALUATION, TRAINING, TRIPLET
 
 from emoverify.data.adapters import load_dataset
 from emoverify.data.demo import generate_demo
-from emoverify.evaluation import jobs as evaluation_jobs
+from emoverify.evaluation.jobs import evaluate_runs, output_pairs
 from emoverify.faces.detect import FaceSettings, prepare_faces
 from emoverify.faces.pixels import PixelCache, PixelCacheError, build_pixel_cache, decode_crops
 from emoverify.layout import Run
 from emoverify.splits.fold_data import load_fold, load_images
 from emoverify.splits.folds import make_folds
-from emoverify.training import jobs as train_jobs
+from emoverify.training.jobs import train_runs
 from emoverify.training.settings import TrainingSettings
 
 SIZE = TRAINING["input_size"]  # 32 px: the 48 px crops are resized, as a job does
@@ -90,7 +90,7 @@ def test_jobs_reading_the_cache_write_the_same_model_and_metrics(study, tmp_path
         folder = tmp_path / name
         folder.mkdir()
         model, history = str(folder / "model.pt"), str(folder / "history.csv")
-        train_jobs.train_runs(
+        train_runs(
             fold(root, pixels),
             [run],
             [model],
@@ -101,8 +101,8 @@ def test_jobs_reading_the_cache_write_the_same_model_and_metrics(study, tmp_path
             device=torch.device("cpu"),
             console=io.StringIO(),
         )
-        outputs = evaluation_jobs.output_pairs(str(folder / "embeddings.npz"), str(folder / "metrics.json"))
-        evaluation_jobs.evaluate_runs(
+        outputs = output_pairs(str(folder / "embeddings.npz"), str(folder / "metrics.json"))
+        evaluate_runs(
             [run],
             [model],
             outputs,

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from emoverify.labels import classifier as expressions
+from emoverify.labels import classifier
 from emoverify.labels.classifier import (
     CROP_SIZE,
     DETECTABLE,
@@ -51,7 +51,7 @@ def test_manifest_without_aligned_paths_is_refused_before_loading_fer():
 
 
 def test_fer_that_cannot_load_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(expressions, "_preload_torch_stack", lambda: None)
+    monkeypatch.setattr(classifier, "_preload_torch_stack", lambda: None)
     monkeypatch.setitem(sys.modules, "tensorflow", None)  # import tensorflow now fails
     manifest = pd.DataFrame({"image_id": ["a"], "status": ["ok"], "aligned_path": ["a.png"]})
     with pytest.raises(FerUnavailableError, match="could not load fer.*requirements.txt"):
@@ -127,9 +127,9 @@ def test_labels_step_on_real_faces_in_its_own_process(real_faces, tmp_path):
 def test_progress_is_reported_after_every_image(monkeypatch, tmp_path):
     class FakeFer:
         def detect_emotions(self, bgr, face_rectangles):
-            return [{"emotions": {name: 1.0 / 7 for name in expressions.FER_TO_CANONICAL}}]
+            return [{"emotions": {name: 1.0 / 7 for name in classifier.FER_TO_CANONICAL}}]
 
-    monkeypatch.setattr(expressions, "load_fer", lambda: FakeFer())
+    monkeypatch.setattr(classifier, "load_fer", lambda: FakeFer())
     Image.fromarray(np.zeros((48, 48, 3), dtype=np.uint8)).save(tmp_path / "a.png")
     manifest = pd.DataFrame(
         {

@@ -8,37 +8,37 @@ from pathlib import Path
 import pytest
 import torch
 
-from emoverify.model import device as devices
+from emoverify.model import device
 
 
 @pytest.fixture
 def four_cards(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
-    monkeypatch.setenv(devices.SLOTS_DIR_ENV, str(tmp_path / "slots"))
-    monkeypatch.setattr(devices, "_held_slots", [])
+    monkeypatch.setenv(device.SLOTS_DIR_ENV, str(tmp_path / "slots"))
+    monkeypatch.setattr(device, "_held_slots", [])
     return tmp_path / "slots"
 
 
 def test_concurrent_jobs_spread_over_the_cards(four_cards):
-    chosen = [devices.job_device("auto") for _ in range(10)]
+    chosen = [device.job_device("auto") for _ in range(10)]
     assert [d.index for d in chosen] == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
     assert all(d.type == "cuda" for d in chosen)
 
 
 def test_a_finished_job_frees_its_slot(four_cards):
-    handles = [devices.acquire_gpu_slot(4, four_cards) for _ in range(6)]  # cards 0 1 2 3 0 1
+    handles = [device.acquire_gpu_slot(4, four_cards) for _ in range(6)]  # cards 0 1 2 3 0 1
     assert [card for card, _ in handles] == [0, 1, 2, 3, 0, 1]
     handles[2][1].close()  # the job on card 2 ends
     handles[3][1].close()  # and one on card 3
-    again = devices.acquire_gpu_slot(4, four_cards)  # kept open: the new job runs
+    again = device.acquire_gpu_slot(4, four_cards)  # kept open: the new job runs
     assert again[0] == 2
-    assert devices.acquire_gpu_slot(4, four_cards)[0] == 3
+    assert device.acquire_gpu_slot(4, four_cards)[0] == 3
 
 
 def test_slots_are_shared_between_processes(four_cards):
     """Another process's slot counts; when that process exits its slot is free again (flock)."""
-    workflow = Path(devices.__file__).resolve().parents[2]
+    workflow = Path(device.__file__).resolve().parents[2]
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -52,19 +52,19 @@ def test_slots_are_shared_between_processes(four_cards):
     )
     try:
         assert holder.stdout.readline().strip() == "0"
-        mine = devices.acquire_gpu_slot(4, four_cards)
+        mine = device.acquire_gpu_slot(4, four_cards)
         assert mine[0] == 1  # card 0 is held by the other process
     finally:
         holder.kill()
         holder.wait()
-    assert devices.acquire_gpu_slot(4, four_cards)[0] == 0  # freed with the process; card 1 still held here
+    assert device.acquire_gpu_slot(4, four_cards)[0] == 0  # freed with the process; card 1 still held here
 
 
 def test_an_explicit_card_one_card_or_the_cpu_are_left_alone(four_cards, monkeypatch):
-    assert devices.job_device("cuda:2") == torch.device("cuda:2")
-    assert devices.job_device("cpu") == torch.device("cpu")
+    assert device.job_device("cuda:2") == torch.device("cuda:2")
+    assert device.job_device("cpu") == torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    assert devices.job_device("cuda") == torch.device("cuda")
+    assert device.job_device("cuda") == torch.device("cuda")
     assert not four_cards.exists()  # no slot files without a choice to make
 
 
@@ -84,7 +84,7 @@ def test_a_job_s_threads_bound_torch_and_numpy_s_blas(restored_threads, threads)
     too, so a library call's products split as the rule's do."""
     from threadpoolctl import threadpool_info
 
-    devices.use_threads(threads)
+    device.use_threads(threads)
     blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
     assert blas, "numpy's BLAS is not visible to threadpoolctl"
     assert torch.get_num_threads() == threads
@@ -113,7 +113,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
 def test_a_job_keeps_the_memory_it_frees_instead_of_faulting_it_in_again():
     """Each cycle frees 16 MB: by default glibc hands it back and the next cycle faults its ~4,000 pages in;
     after keep_freed_memory the next cycle reuses them."""
-    env = {**os.environ, "PYTHONPATH": str(Path(devices.__file__).parents[2])}
+    env = {**os.environ, "PYTHONPATH": str(Path(device.__file__).parents[2])}
     faults = {}
     for mode in ("default", "keep"):
         done = subprocess.run(

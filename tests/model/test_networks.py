@@ -1,14 +1,14 @@
 import pytest
 import torch
 
-from emoverify.model import networks as models
+from emoverify.model import networks
 from emoverify.model.device import resolve_device
 
 
-@pytest.mark.parametrize("geometry", models.GEOMETRIES)
+@pytest.mark.parametrize("geometry", networks.GEOMETRIES)
 def test_compact_model_shapes_and_geometry(geometry):
     torch.manual_seed(0)
-    model = models.build_model("compact", embedding_dim=16, geometry=geometry, width=4).eval()
+    model = networks.build_model("compact", embedding_dim=16, geometry=geometry, width=4).eval()
     out = model(torch.randn(3, 3, 64, 64))
     assert out.shape == (3, 16)
     norms = out.norm(dim=1)
@@ -19,7 +19,7 @@ def test_compact_model_shapes_and_geometry(geometry):
 
 
 def test_inception_resnet_is_unnormalised_in_euclidean_geometry():
-    model = models.build_model("inception_resnet_v1", embedding_dim=8, geometry="euclidean").eval()
+    model = networks.build_model("inception_resnet_v1", embedding_dim=8, geometry="euclidean").eval()
     out = model(torch.randn(2, 3, 96, 96))
     assert out.shape == (2, 8)
     assert not torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-2)
@@ -27,8 +27,8 @@ def test_inception_resnet_is_unnormalised_in_euclidean_geometry():
 
 def test_missing_pretrained_weights_say_what_to_get(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    with pytest.raises(models.MissingWeightsError, match="20180402-114759-vggface2.pt.*pretrained_path"):
-        models.build_model("inception_resnet_v1", embedding_dim=8, geometry="spherical", pretrained="vggface2")
+    with pytest.raises(networks.MissingWeightsError, match="20180402-114759-vggface2.pt.*pretrained_path"):
+        networks.build_model("inception_resnet_v1", embedding_dim=8, geometry="spherical", pretrained="vggface2")
 
 
 def test_pretrained_weights_load_from_the_torch_cache(tmp_path, monkeypatch):
@@ -37,15 +37,15 @@ def test_pretrained_weights_load_from_the_torch_cache(tmp_path, monkeypatch):
     torch.manual_seed(1)
     reference = InceptionResnetV1(pretrained=None, classify=False)
     (tmp_path / "checkpoints").mkdir()
-    torch.save(reference.state_dict(), tmp_path / "checkpoints" / models.PRETRAINED_FILES["vggface2"])
+    torch.save(reference.state_dict(), tmp_path / "checkpoints" / networks.PRETRAINED_FILES["vggface2"])
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    model = models.build_model("inception_resnet_v1", embedding_dim=8, geometry="spherical", pretrained="vggface2")
+    model = networks.build_model("inception_resnet_v1", embedding_dim=8, geometry="spherical", pretrained="vggface2")
     assert torch.equal(model.backbone.trunk.conv2d_1a.conv.weight, reference.conv2d_1a.conv.weight)
 
 
 def test_compact_backbone_refuses_pretrained():
     with pytest.raises(ValueError, match="pretrained: none"):
-        models.build_model("compact", embedding_dim=8, geometry="spherical", pretrained="vggface2")
+        networks.build_model("compact", embedding_dim=8, geometry="spherical", pretrained="vggface2")
 
 
 def test_device_resolution():
@@ -61,11 +61,11 @@ def test_device_resolution():
 @pytest.mark.parametrize("trainable", [0, 2, -1])
 def test_fine_tuning_trains_only_the_last_trunk_blocks_and_the_head(trainable):
     torch.manual_seed(0)
-    model = models.build_model(
+    model = networks.build_model(
         "inception_resnet_v1", embedding_dim=8, geometry="spherical", trainable_blocks=trainable
     ).train()
     trunk = model.backbone.trunk
-    blocks = models.TRUNK_BLOCKS
+    blocks = networks.TRUNK_BLOCKS
     chosen = blocks if trainable < 0 else blocks[len(blocks) - trainable :] if trainable else ()
     trainable_names = {name for block in chosen for name in block}
     if trainable == 2:

@@ -1,7 +1,7 @@
-"""The report stage (results.build_results) on hand-made run folders, with answers known in advance.
+"""The report stage (build.build_results) on hand-made run folders, with answers known in advance.
 
-Run files are written by the evaluate stage's own writers (evaluate.write_metrics,
-evaluate.save_embeddings), so a change of their format shows up here.
+Run files are written by the evaluate stage's own writers (verification.write_metrics,
+verification.save_embeddings), so a change of their format shows up here.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import torch
 from PIL import Image
 from scipy import stats
 
-from emoverify.evaluation import verification as evaluate
+from emoverify.evaluation import verification
 from emoverify.layout import Run
-from emoverify.report import build as results
+from emoverify.report import build
 from emoverify.report.settings import ReportSettings
 from emoverify.splits.fold_data import FaceSet
 from emoverify.vocabulary import EXPRESSIONS
@@ -86,7 +86,7 @@ def write_run(root, method, labels, fold, auc, seed=0):
     shipped = 0 if (method, fold) == ("af", 0) else 2
     extra = {"reference": True} if method in REFERENCES else {"training": {"best_epoch": shipped, "epochs_run": 3}}
     run = Run(method, labels, fold, seed, reference=method in REFERENCES)
-    evaluate.write_metrics(
+    verification.write_metrics(
         folder / "metrics.json",
         run,
         geometry="spherical",
@@ -94,7 +94,7 @@ def write_run(root, method, labels, fold, auc, seed=0):
         extra=extra,
     )
     emb, faces = clustered_faces(4, 3, spread=1.0 - auc, seed=100 * fold + seed)
-    evaluate.save_embeddings(folder / "embeddings.npz", emb, faces, run, metric="cosine")
+    verification.save_embeddings(folder / "embeddings.npz", emb, faces, run, metric="cosine")
     pd.DataFrame(
         {"epoch": [1, 2], "total": [1.0, 0.5], "triplet": [1.0, 0.5], "val_auc": [0.6, auc], "seconds": [1.0, 1.0]}
     ).to_csv(folder / "history.csv", index=False)
@@ -121,7 +121,7 @@ def study(tmp_path_factory):
     outputs = {key: str(root / "report" / name) for key, name in OUTPUT_NAMES.items()}
     for folder in ("tables", "figures"):
         (root / "report" / folder).mkdir(parents=True)
-    runs = results.build_results(
+    runs = build.build_results(
         ReportSettings(baselines=BASELINES, run_methods=RUN_METHODS, references=REFERENCES),
         metrics_paths=[folder / "metrics.json" for folder in folders + [failed]],
         embedding_paths=[folder / "embeddings.npz" for folder in folders + [failed]],
@@ -288,7 +288,7 @@ def test_report_without_any_successful_run_still_writes_every_output(tmp_path):
     missing = tmp_path / Run("tl", "none", 0, 0).path
     outputs = {key: str(tmp_path / "report" / name.replace("/", "_")) for key, name in OUTPUT_NAMES.items()}
     (tmp_path / "report").mkdir()
-    runs = results.build_results(
+    runs = build.build_results(
         TL_ONLY,
         metrics_paths=[missing / "metrics.json"],
         embedding_paths=[missing / "embeddings.npz"],
@@ -307,7 +307,7 @@ def test_failed_first_run_without_history_does_not_crash_the_report(tmp_path):
     done = write_run(tmp_path, "tl", "none", 1, 0.8)
     failed = run_folder(tmp_path, "tl", "none", 0)
     outputs = {key: str(tmp_path / name.replace("/", "_")) for key, name in OUTPUT_NAMES.items()}
-    results.build_results(
+    build.build_results(
         TL_ONLY,
         metrics_paths=[done / "metrics.json", failed / "metrics.json"],
         embedding_paths=[done / "embeddings.npz", failed / "embeddings.npz"],
@@ -322,8 +322,8 @@ def test_failed_first_run_without_history_does_not_crash_the_report(tmp_path):
 
 def test_saved_embeddings_load_back_with_their_labels(tmp_path):
     emb, faces = clustered_faces(3, 2, spread=0.1, seed=0)
-    evaluate.save_embeddings(tmp_path / "e.npz", emb, faces, Run("tl", "none", 1, 2), metric="cosine")
-    record = results.load_embeddings(tmp_path / "e.npz")
+    verification.save_embeddings(tmp_path / "e.npz", emb, faces, Run("tl", "none", 1, 2), metric="cosine")
+    record = build.load_embeddings(tmp_path / "e.npz")
     assert (record["method"], record["labels"], record["fold"], record["seed"], record["metric"]) == (
         "tl",
         "none",
@@ -341,8 +341,8 @@ def test_embeddings_of_a_fold_read_from_a_table_load_back(tmp_path):
     table = pd.DataFrame({"identity": faces.identities, "session": faces.sessions})
     faces.identities = table["identity"].astype(str).to_numpy()  # what fold_faces does
     faces.sessions = table["session"].fillna("").astype(str).to_numpy()
-    evaluate.save_embeddings(tmp_path / "e.npz", emb, faces, Run("tl", "none", 0, 0), metric="cosine")
-    assert list(results.load_embeddings(tmp_path / "e.npz")["identity"]) == list(faces.identities)
+    verification.save_embeddings(tmp_path / "e.npz", emb, faces, Run("tl", "none", 0, 0), metric="cosine")
+    assert list(build.load_embeddings(tmp_path / "e.npz")["identity"]) == list(faces.identities)
 
 
 # ---------------------------------------------------------------- panels, curves, histories
@@ -377,7 +377,7 @@ def test_pca_panels_use_the_first_fold_and_seed_and_the_preferred_label_source()
         record("af", "none", 1, 0),  # no run at the shared fold and seed: its own first one, titled so
         record("tl_mtl", "manual", 0, 0),  # not asked for
     ]
-    panels = results.pca_panels(records, ["tl_fbv", "tl", "tl_pdp", "af"])
+    panels = build.pca_panels(records, ["tl_fbv", "tl", "tl_pdp", "af"])
     titles = [title for title, *_ in panels]
     assert titles == [
         "tl_fbv (detected), fold 0 seed 0",
@@ -392,21 +392,21 @@ def test_pca_panels_use_the_first_fold_and_seed_and_the_preferred_label_source()
     assert by_title["tl_pdp (manual), fold 0 seed 0"][2] == manual_names
     # without manual codes the panel falls back to the codes the run trained with
     assert set(by_title["tl_fbv (detected), fold 0 seed 0"][2]) == {"happiness"}
-    assert results.pca_panels([], ["tl"]) == []
+    assert build.pca_panels([], ["tl"]) == []
 
 
 def test_pca_panels_keep_the_same_first_people_in_every_panel():
     records = [record("tl", "none", 0, 0), record("tl_pdp", "manual", 0, 0, marker=3)]
     people = sorted(set(records[0]["identity"]))
     assert len(people) == 3
-    panels = results.pca_panels(records, ["tl", "tl_pdp"], max_identities=2)
+    panels = build.pca_panels(records, ["tl", "tl_pdp"], max_identities=2)
     for (title, emb, ids, names), source in zip(panels, records):
         assert title.endswith(", 2 of 3 people")
         assert sorted(set(ids)) == people[:2]
         keep = np.isin(source["identity"], people[:2])
         np.testing.assert_array_equal(emb, source["embeddings"][keep])
         assert len(names) == len(ids) == keep.sum()
-    unlimited = results.pca_panels(records, ["tl"], max_identities=3)
+    unlimited = build.pca_panels(records, ["tl"], max_identities=3)
     assert unlimited[0][0] == "tl, fold 0 seed 0" and len(unlimited[0][2]) == len(records[0]["identity"])
 
 
@@ -420,7 +420,7 @@ def test_mean_roc_grid_starts_at_a_measurable_false_accept_rate_and_rises():
     small, large = record("tl", "none", 0, 0), record("tl", "none", 1, 0)
     emb, faces = clustered_faces(6, 4, spread=1.5, seed=7)  # overlapping people: a curved ROC
     large.update(embeddings=emb, identity=faces.identities, session=faces.sessions)
-    grid, tar = results.mean_roc([small, large])
+    grid, tar = build.mean_roc([small, large])
     assert grid[0] >= max(1 / n_negative_pairs(r["identity"]) for r in (small, large)) - 1e-12
     assert grid[-1] == pytest.approx(1.0) and tar[-1] == pytest.approx(1.0)
     assert np.all(np.diff(grid) > 0) and np.all(np.diff(tar) >= -1e-12)
@@ -432,7 +432,7 @@ def test_mean_roc_of_perfectly_separated_people_accepts_everyone_at_the_lowest_r
     jitter = 0.01 * np.random.default_rng(0).normal(size=(12, 4))  # distinct scores for the negative pairs
     emb = np.repeat(np.eye(4), 3, axis=0) + jitter
     separated = {"embeddings": emb, "identity": ids, "session": np.array([""] * 12), "metric": "cosine"}
-    grid, tar = results.mean_roc([separated])
+    grid, tar = build.mean_roc([separated])
     assert grid[0] == pytest.approx(1 / n_negative_pairs(ids))
     np.testing.assert_allclose(tar, 1.0)
 
@@ -444,7 +444,7 @@ def test_roc_curves_show_label_free_methods_in_every_panel():
         record("tl_pdp", "detected", 0, 0),
         record("pixels", "none", 0, 0),
     ]
-    curves = results.roc_curves(records, ["manual", "detected"])
+    curves = build.roc_curves(records, ["manual", "detected"])
     assert set(curves) == {"manual", "detected"}
     assert set(curves["manual"]) == set(curves["detected"]) == {"tl", "tl_pdp", "pixels"}
     np.testing.assert_array_equal(curves["manual"]["tl"][1], curves["detected"]["tl"][1])
@@ -466,7 +466,7 @@ def test_first_histories_pick_fold0_seed0_of_each_method_and_label_source(tmp_pa
             {"epoch": [1], "total": [10 * fold + seed], "triplet": [0.0], "val_auc": [0.5], "seconds": [1.0]}
         ).to_csv(folder / "history.csv", index=False)
         paths.append(folder / "history.csv")
-    histories = results.first_histories(paths)
+    histories = build.first_histories(paths)
     assert {name: int(h["total"].iloc[0]) for name, h in histories.items()} == {
         "tl": 0,
         "tl_pdp (manual)": 13,
@@ -481,7 +481,7 @@ def test_a_run_its_test_split_cannot_score_is_a_missing_row_with_its_reason(tmp_
     lonely.mkdir(parents=True)
     emb, faces = clustered_faces(1, 4, spread=0.1, seed=0)
     outputs = type("Outputs", (), {"embeddings": lonely / "embeddings.npz", "metrics": lonely / "metrics.json"})
-    values = evaluate.score_and_save(
+    values = verification.score_and_save(
         {"test": emb, "val": emb[:0]},
         {"test": faces, "val": faces.subset(np.zeros(len(faces), dtype=bool))},
         Run("tl", "none", 1, 0),
@@ -493,7 +493,7 @@ def test_a_run_its_test_split_cannot_score_is_a_missing_row_with_its_reason(tmp_
     outputs = {key: str(tmp_path / "report" / name) for key, name in OUTPUT_NAMES.items()}
     for folder in ("tables", "figures"):
         (tmp_path / "report" / folder).mkdir(parents=True)
-    runs = results.build_results(
+    runs = build.build_results(
         TL_ONLY,
         metrics_paths=[good / "metrics.json", lonely / "metrics.json"],
         embedding_paths=[good / "embeddings.npz", lonely / "embeddings.npz"],
@@ -510,6 +510,6 @@ def test_a_run_its_test_split_cannot_score_is_a_missing_row_with_its_reason(tmp_
 def test_runs_without_negative_pairs_draw_no_roc_curve():
     emb, faces = clustered_faces(1, 4, spread=0.1, seed=0)
     record = {"embeddings": emb, "identity": faces.identities, "session": faces.sessions, "metric": "cosine"}
-    assert not results.has_roc(record)
+    assert not build.has_roc(record)
     emb, faces = clustered_faces(3, 3, spread=0.1, seed=0)
-    assert results.has_roc({**record, "embeddings": emb, "identity": faces.identities, "session": faces.sessions})
+    assert build.has_roc({**record, "embeddings": emb, "identity": faces.identities, "session": faces.sessions})

@@ -10,8 +10,7 @@ from report_runs import write_run
 from sklearn.decomposition import PCA
 
 from emoverify.layout import Run
-from emoverify.report import plots, runs_table
-from emoverify.report import statistics as summary
+from emoverify.report import plots, runs_table, statistics
 from emoverify.report.plots import PlotInputError
 
 
@@ -90,7 +89,7 @@ def runs_and_summary(tmp_path):
             paths.append(write_run(tmp_path, method, labels, fold, 0, {"auc": base + 0.01 * fold}))
     paths.append(tmp_path / Run("af", "none", 0, 0).path / "metrics.json")  # never written
     runs = runs_table.collect_runs(paths)
-    return runs, summary.summarize(runs)
+    return runs, statistics.summarize(runs)
 
 
 def test_auc_points_figure(tmp_path):
@@ -142,7 +141,7 @@ def test_empty_inputs_give_a_figure_that_says_so(tmp_path):
     ):
         assert_plausible_png(path, min_width=300, min_height=100)
     failed = runs_table.collect_runs([tmp_path / Run("tl", "none", 0, 0).path / "metrics.json"])
-    for path in (plots.auc_points_figure(failed, summary.summarize(failed), tmp_path / "auc.png"),):
+    for path in (plots.auc_points_figure(failed, statistics.summarize(failed), tmp_path / "auc.png"),):
         assert_plausible_png(path, min_width=300, min_height=100)
 
 
@@ -158,7 +157,7 @@ def test_power_figure_draws_one_curve_per_comparison_and_axis_with_the_study_cir
             {"method": "tl_fbv", "labels": "detected", "baseline": "tl", "n_units": 10, "sd_diff": 0.08},
         ]
     )
-    curves = summary.power_curves(
+    curves = statistics.power_curves(
         comparisons, test_share=0.25, test_people=12, units=[5, 15, 50], people=[6, 48], holm_family=18
     )
     drawn = {}
@@ -189,7 +188,7 @@ def test_power_figure_draws_one_curve_per_comparison_and_axis_with_the_study_cir
 
 
 def test_power_figure_without_comparisons_says_so_and_rejects_foreign_tables(tmp_path):
-    empty = summary.power_curves(
+    empty = statistics.power_curves(
         pd.DataFrame(columns=["method", "labels", "baseline", "n_units", "sd_diff"]),
         test_share=0.25,
         test_people=12,
@@ -199,7 +198,7 @@ def test_power_figure_without_comparisons_says_so_and_rejects_foreign_tables(tmp
     assert_plausible_png(plots.power_figure(empty, "AUC", tmp_path / "empty.png"), min_width=300, min_height=100)
     with pytest.raises(PlotInputError, match="lack columns"):
         plots.power_figure(pd.DataFrame({"x": [1]}), "AUC", tmp_path / "bad.png")
-    curves = pd.DataFrame([["a", "seeds", 1, 0.1, True, 1, 0.05]], columns=summary.POWER_CURVE_COLUMNS)
+    curves = pd.DataFrame([["a", "seeds", 1, 0.1, True, 1, 0.05]], columns=statistics.POWER_CURVE_COLUMNS)
     with pytest.raises(PlotInputError, match="unknown power axes"):
         plots.power_figure(curves, "AUC", tmp_path / "bad.png")
 
@@ -211,7 +210,7 @@ def test_power_figure_draws_every_one_of_many_comparisons(tmp_path, monkeypatch)
             for k in range(27)  # JAFFE's 9 expression methods x 3 label sources
         ]
     )
-    curves = summary.power_curves(comparisons, test_share=0.25, test_people=12, units=[5, 15], people=[6, 48])
+    curves = statistics.power_curves(comparisons, test_share=0.25, test_people=12, units=[5, 15], people=[6, 48])
     drawn = {}
     real_save = plots._save
 

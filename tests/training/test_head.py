@@ -12,7 +12,7 @@ from emoverify.model.device import seed_everything
 from emoverify.model.embedding import embed
 from emoverify.model.networks import FeatureHead, model_from_recipe
 from emoverify.splits.fold_data import FaceSet, descriptor_rows
-from emoverify.training import loop as train
+from emoverify.training import loop
 
 HEAD = {**TRAINING, "backbone": "head", "features": "dlib", "head_hidden": 32}
 SIZE = 128
@@ -58,7 +58,7 @@ def test_head_maps_descriptors_to_the_embedding_size_of_its_geometry():
 
 def test_head_learns_to_separate_unseen_people_better_than_untrained(sets):
     seed_everything(0)  # the run's seed: the head it starts from
-    untrained = train.validation_auc(model_from_recipe(HEAD, "spherical"), sets["val"], torch.device("cpu"))
+    untrained = loop.validation_auc(model_from_recipe(HEAD, "spherical"), sets["val"], torch.device("cpu"))
     result = run(sets, epochs=8, training=HEAD)
     trained = result.history[result.history["epoch"] > 0]
     assert trained["total"].iloc[-1] < trained["total"].iloc[0]
@@ -100,7 +100,7 @@ def test_an_unknown_head_projection_is_refused_by_name():
 
 
 def test_from_scratch_networks_do_not_rank_their_random_start(sets):
-    assert train.untrained_is_candidate(HEAD) and not train.untrained_is_candidate(TRAINING)
+    assert loop.untrained_is_candidate(HEAD) and not loop.untrained_is_candidate(TRAINING)
 
 
 @pytest.mark.parametrize("method", [TRIPLET, FBV], ids=["triplet", "fbv_pdp"])
@@ -119,7 +119,7 @@ def test_descriptors_are_neither_augmented_nor_flipped(sets):
     rows = sets["train"].images[:6]
     generator = torch.Generator().manual_seed(0)
     state = generator.get_state()
-    assert torch.equal(train.augment(rows, True, 4, generator), rows)
+    assert torch.equal(loop.augment(rows, True, 4, generator), rows)
     assert torch.equal(generator.get_state(), state)  # no draw: batches stay identical across methods
     model = model_from_recipe(HEAD, "euclidean").eval()
     device = torch.device("cpu")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from demo_runs import EVALUATION, FBV, TRAINING, make_demo_sets
 
-from emoverify.evaluation import jobs as evaluation_jobs
+from emoverify.evaluation.jobs import evaluate_runs, evaluate_unit, output_pairs
 from emoverify.layout import Run
 from emoverify.training import jobs
 from emoverify.training.sampler import forget_drawn_batches
@@ -51,14 +51,14 @@ def test_batched_seeds_equal_standalone_runs(demo_sets, tmp_path):
     assert any(not torch.equal(first[key], second[key]) for key in first)
 
     # evaluation: batched and standalone metrics files are identical
-    outputs = evaluation_jobs.output_pairs(
+    outputs = output_pairs(
         [str(tmp_path / f"e{r.seed}.npz") for r in runs], [str(tmp_path / f"m{r.seed}.json") for r in runs]
     )
     faces = {"val": demo_sets["val"], "test": demo_sets["test"]}
     settings = dict(device=torch.device("cpu"), evaluation=EVALUATION)
-    evaluation_jobs.evaluate_runs(runs, batched, outputs, lambda size: faces, **settings)
-    alone = evaluation_jobs.output_pairs(str(tmp_path / "alone.npz"), str(tmp_path / "alone.json"))
-    evaluation_jobs.evaluate_runs(runs[1:], batched[1:], alone, lambda size: faces, **settings)
+    evaluate_runs(runs, batched, outputs, lambda size: faces, **settings)
+    alone = output_pairs(str(tmp_path / "alone.npz"), str(tmp_path / "alone.json"))
+    evaluate_runs(runs[1:], batched[1:], alone, lambda size: faces, **settings)
     assert (tmp_path / "alone.json").read_text() == (tmp_path / f"m{runs[1].seed}.json").read_text()
 
 
@@ -112,9 +112,9 @@ def test_batched_head_runs_equal_standalone_runs_bit_for_bit(tmp_path):
         assert written["image_id"].tolist() == [str(image) for image in expected.image_ids]
         names = ["" if code < 0 else EXPRESSIONS[code] for code in expected.expressions]
         assert written["label"].tolist() == names  # the shuffled member's labels are its own
-    outputs = evaluation_jobs.output_pairs(paths["e"], paths["j"])
+    outputs = output_pairs(paths["e"], paths["j"])
     evaluation = dict(device=torch.device("cpu"), evaluation=EVALUATION)
-    evaluation_jobs.evaluate_unit(
+    evaluate_unit(
         members,
         paths["m"],
         outputs,
@@ -146,11 +146,9 @@ def test_batched_head_runs_equal_standalone_runs_bit_for_bit(tmp_path):
             assert torch.equal(one["model_state"][key], other["model_state"][key]), (member["method"], key)
         columns = [c for c in pd.read_csv(alone / "h").columns if c != "seconds"]
         pd.testing.assert_frame_equal(pd.read_csv(paths["h"][i])[columns], pd.read_csv(alone / "h")[columns])
-        alone_out = evaluation_jobs.output_pairs(str(alone / "e.npz"), str(alone / "j.json"))
+        alone_out = output_pairs(str(alone / "e.npz"), str(alone / "j.json"))
         faces = head_faces(member["label_params"], ("val", "test"))
-        evaluation_jobs.evaluate_runs(
-            [run], [str(alone / "m")], alone_out, lambda size, faces=faces: faces, **evaluation
-        )
+        evaluate_runs([run], [str(alone / "m")], alone_out, lambda size, faces=faces: faces, **evaluation)
         assert (alone / "j.json").read_text() == open(paths["j"][i]).read()
         states.append(one["model_state"])
     # the members differ (each trained its own method, labels and seed)

@@ -12,7 +12,7 @@ from emoverify import metrics
 from emoverify.model import checkpoint
 from emoverify.model.embedding import embed
 from emoverify.model.networks import model_from_recipe
-from emoverify.training import loop as train
+from emoverify.training import loop
 from emoverify.training.settings import TrainingSettings
 
 SETTINGS = TrainingSettings.from_recipe(TRAINING)
@@ -51,15 +51,15 @@ def test_checkpoint_reloads_to_the_same_embeddings(demo_sets, tmp_path):
 
 def test_expression_losses_without_any_label_stop_with_a_clear_message(demo_sets):
     unlabelled = replace(demo_sets["train"], expressions=np.full(len(demo_sets["train"]), -1))
-    with pytest.raises(train.TrainingDataError, match="confidence_threshold"):
+    with pytest.raises(loop.TrainingDataError, match="confidence_threshold"):
         run(demo_sets, method=FBV, epochs=1, train_set=unlabelled)
 
 
 def test_augmentation_keeps_shape_and_can_be_switched_off():
     images = torch.randint(0, 255, (5, 3, 16, 16), dtype=torch.uint8)
     generator = torch.Generator().manual_seed(0)
-    assert torch.equal(train.augment(images, False, 0, generator), images)
-    shifted = train.augment(images, True, 3, generator)
+    assert torch.equal(loop.augment(images, False, 0, generator), images)
+    shifted = loop.augment(images, True, 3, generator)
     assert shifted.shape == images.shape and shifted.dtype == torch.uint8
     assert not torch.equal(shifted, images)
 
@@ -84,7 +84,7 @@ def batches_and_augmentation(setup, train_set, epochs=2):
     for epoch in range(1, epochs + 1):
         setup.sampler.set_epoch(epoch)
         drawn += [list(batch) for batch in setup.sampler]
-    return drawn, train.augment(train_set.images[:4], True, 2, setup.generator)
+    return drawn, loop.augment(train_set.images[:4], True, 2, setup.generator)
 
 
 def test_every_method_and_label_source_trains_on_identical_batches(demo_sets):
@@ -95,7 +95,7 @@ def test_every_method_and_label_source_trains_on_identical_batches(demo_sets):
     device = torch.device("cpu")
     draws = []
     for method, faces in ((TRIPLET, base), (FBV, base), (FBV, shuffled)):
-        setup = train.set_up_training(faces, method=method, settings=SETTINGS, seed=3, device=device)
+        setup = loop.set_up_training(faces, method=method, settings=SETTINGS, seed=3, device=device)
         draws.append(batches_and_augmentation(setup, faces))
     for batches, augmented in draws[1:]:
         assert batches == draws[0][0]
@@ -109,7 +109,7 @@ def test_expression_samplers_use_the_study_batch_labels_not_the_run_labels(demo_
     runs = []
     for expressions in (base.manual_expressions, np.full(len(base), -1)):  # a labelled run and the baseline
         faces = replace(base, expressions=expressions, batch_expressions=batch_labels)
-        setup = train.set_up_training(
+        setup = loop.set_up_training(
             faces,
             method=TRIPLET,
             settings=TrainingSettings.from_recipe({**TRAINING, "sampler": sampler}),
@@ -118,7 +118,7 @@ def test_expression_samplers_use_the_study_batch_labels_not_the_run_labels(demo_
         )
         runs.append(batches_and_augmentation(setup, faces)[0])
     assert runs[0] == runs[1]
-    random_setup = train.set_up_training(base, method=TRIPLET, settings=SETTINGS, seed=1, device=torch.device("cpu"))
+    random_setup = loop.set_up_training(base, method=TRIPLET, settings=SETTINGS, seed=1, device=torch.device("cpu"))
     assert batches_and_augmentation(random_setup, base)[0] != runs[0]
 
 
@@ -130,14 +130,14 @@ def test_history_counts_the_pairs_each_expression_loss_used(demo_sets):
 
 
 def test_fbv_origin_is_one_per_dataset_whatever_the_label_source():
-    assert train.fbv_origin({"anger", "neutral", "happiness"}) == train.NEUTRAL
-    assert train.fbv_origin({"anger", "contempt", "happiness"}) is None  # CK+48: no neutral faces
-    assert train.fbv_origin(set()) == train.NEUTRAL  # no manual labels: fer's classes include neutral
+    assert loop.fbv_origin({"anger", "neutral", "happiness"}) == loop.NEUTRAL
+    assert loop.fbv_origin({"anger", "contempt", "happiness"}) is None  # CK+48: no neutral faces
+    assert loop.fbv_origin(set()) == loop.NEUTRAL  # no manual labels: fer's classes include neutral
 
 
 def test_without_a_validation_split_no_validation_auc_is_logged_or_saved(demo_sets, tmp_path, capsys):
     no_val = demo_sets["val"].subset(np.zeros(len(demo_sets["val"]), dtype=bool))
-    result = train.train_model(
+    result = loop.train_model(
         demo_sets["train"], no_val, method=FBV, settings=SETTINGS, epochs=2, seed=0, device=torch.device("cpu")
     )
     assert np.isnan(result.best_val_auc)
@@ -164,13 +164,13 @@ def test_early_stopping_keeps_the_epoch_with_the_best_watched_figure(demo_sets):
 
 def test_early_stopping_score_ranks_by_the_figure_then_auc_then_loss():
     figures = {"auc": 0.9, "tar_at_far_1e-2": 0.4}
-    assert train.early_stopping_score(figures, "tar_at_far_1e-2", 1.0) == ("tar_at_far_1e-2", (0.4, 0.9))
-    assert train.early_stopping_score(figures, "tar_at_far_1e-2", 1.0) > train.early_stopping_score(
+    assert loop.early_stopping_score(figures, "tar_at_far_1e-2", 1.0) == ("tar_at_far_1e-2", (0.4, 0.9))
+    assert loop.early_stopping_score(figures, "tar_at_far_1e-2", 1.0) > loop.early_stopping_score(
         {"auc": 0.8, "tar_at_far_1e-2": 0.4}, "tar_at_far_1e-2", 1.0
     )
     nan = float("nan")
-    assert train.early_stopping_score({"auc": 0.7, "tar_at_far_1e-2": nan}, "tar_at_far_1e-2", 1.0)[0] == "auc"
-    assert train.early_stopping_score({"auc": nan, "tar_at_far_1e-2": nan}, "auc", 2.0) == ("loss", (-2.0, -2.0))
+    assert loop.early_stopping_score({"auc": 0.7, "tar_at_far_1e-2": nan}, "tar_at_far_1e-2", 1.0)[0] == "auc"
+    assert loop.early_stopping_score({"auc": nan, "tar_at_far_1e-2": nan}, "auc", 2.0) == ("loss", (-2.0, -2.0))
     with pytest.raises(ValueError, match="unknown validation figure"):
         metrics.history_column("accuracy")
 
