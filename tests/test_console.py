@@ -1,5 +1,5 @@
-"""make demo's console (emoverify.console, Snakemake's logger plugin ``emoverify``): one line per finished job,
-errors in full, the complete log untouched."""
+"""make demo's console (Snakemake's logger plugin ``emoverify``, snakemake_logger_plugin_emoverify): one line
+per finished job, errors in full, the complete log untouched."""
 
 import logging
 import os
@@ -9,8 +9,7 @@ import textwrap
 from pathlib import Path
 
 from snakemake_interface_logger_plugins.common import LogEvent
-
-from emoverify.console import OneLinePerJob, job_description
+from snakemake_logger_plugin_emoverify import OneLinePerJob, job_description
 
 ROOT = Path(__file__).resolve().parents[1]
 
