@@ -18,7 +18,7 @@ POOL_JOB = """
 import os, sys, time
 from emoverify.features import dlib_descriptor
 
-def busy(paths, model=None):
+def busy(paths, model=None, **options):
     open(os.path.join(sys.argv[1], str(os.getpid())), "w").close()
     time.sleep(120)
 
