@@ -12,7 +12,7 @@ from emoverify.data.demo import generate_demo
 from emoverify.data.imageio import read_rgb
 from emoverify.faces.detect import FaceSettings, prepare_faces
 from emoverify.faces.pixels import manifest_digest
-from emoverify.features import chips as chip_store
+from emoverify.features.chips import chips_of_manifest, describe, file_digest, load_chips, save_chips
 from emoverify.features.dlib_activations import cache_from_files, load_activations, save_activations
 from emoverify.features.dlib_descriptor import DlibDescriptor, extract_features, extract_features_and_chips
 from emoverify.features.store import FeaturesError
@@ -33,14 +33,14 @@ def experiment(tmp_path_factory):
     manifest.to_csv(root / "manifest.csv", index=False)
     model = DlibDescriptor.load()
     features, cut = extract_features_and_chips(manifest, model=model, batch_size=16, workers=2)
-    chips = chip_store.chips_of_manifest(manifest, features.image_ids, cut, manifest_digest(root / "manifest.csv"))
-    chip_store.save_chips(root / "dlib_chips.npz", chips)
+    chips = chips_of_manifest(manifest, features.image_ids, cut, manifest_digest(root / "manifest.csv"))
+    save_chips(root / "dlib_chips.npz", chips)
     return root, manifest, model, features
 
 
 def test_every_usable_face_has_its_chip_and_every_other_image_its_reason(experiment):
     root, manifest, model, features = experiment
-    chips = chip_store.load_chips(root / "dlib_chips.npz")
+    chips = load_chips(root / "dlib_chips.npz")
     usable = manifest[manifest["status"] == "ok"]
     assert chips.image_ids.tolist() == usable["image_id"].tolist() == features.image_ids.tolist()
     assert chips.chips.dtype == np.uint8 and chips.chips.shape == (len(usable), 3, 150, 150)
@@ -56,7 +56,7 @@ def test_every_usable_face_has_its_chip_and_every_other_image_its_reason(experim
     np.testing.assert_array_equal(plain.descriptors, features.descriptors[: len(plain)])
     with pytest.raises(FeaturesError, match=r"gone \(no_face|gone \("):
         chips.rows(["gone"])
-    assert "1 " in chip_store.describe(chips, "x") and str(len(usable)) in chip_store.describe(chips, "x")
+    assert "1 " in describe(chips, "x") and str(len(usable)) in describe(chips, "x")
 
 
 def test_a_chip_set_that_misses_a_usable_face_is_refused(experiment):
@@ -64,7 +64,7 @@ def test_a_chip_set_that_misses_a_usable_face_is_refused(experiment):
     usable = manifest[manifest["status"] == "ok"]
     too_few = np.zeros((len(usable) - 1, 150, 150, 3), dtype=np.uint8)
     with pytest.raises(FeaturesError, match="every usable face needs its chip"):
-        chip_store.chips_of_manifest(manifest, features.image_ids[:-1], too_few)
+        chips_of_manifest(manifest, features.image_ids[:-1], too_few)
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +88,11 @@ def network_file():
 
 def test_the_cache_holds_the_frozen_part_of_every_chip_and_of_its_mirror_image(cache):
     root, network = cache
-    chips = chip_store.load_chips(root / "dlib_chips.npz")
+    chips = load_chips(root / "dlib_chips.npz")
     cached = load_activations(root / "dlib_resnet_level0.npz", "level0", root / "dlib_chips.npz")
     assert cached.image_ids.tolist() == chips.image_ids.tolist()
     assert cached.activations.dtype == np.float32 and cached.activations.shape == (len(chips), 256, 4, 4)
-    assert cached.weights == network_file().name and cached.chips_sha1 == chip_store.file_digest(
-        root / "dlib_chips.npz"
-    )
+    assert cached.weights == network_file().name and cached.chips_sha1 == file_digest(root / "dlib_chips.npz")
     images = torch.from_numpy(chips.chips[:5])
     frozen = network.frozen_part("level0")
     with torch.no_grad():
@@ -117,10 +115,10 @@ def test_a_cache_from_other_chips_or_for_another_level_stops_the_job(cache, tmp_
     root, _ = cache
     with pytest.raises(FeaturesError, match="caches the input of level0, the run fine-tunes level1"):
         load_activations(root / "dlib_resnet_level0.npz", "level1")
-    changed = chip_store.load_chips(root / "dlib_chips.npz")
+    changed = load_chips(root / "dlib_chips.npz")
     changed.chips = changed.chips.copy()
     changed.chips[0, 0, 0, 0] ^= 1  # one pixel of one chip
-    chip_store.save_chips(tmp_path / "dlib_chips.npz", changed)
+    save_chips(tmp_path / "dlib_chips.npz", changed)
     with pytest.raises(FeaturesError, match="computed from other chips.*forcerun dlib_activations"):
         load_activations(root / "dlib_resnet_level0.npz", "level0", tmp_path / "dlib_chips.npz")
     with pytest.raises(ValueError, match="all reads the chips"):
