@@ -38,6 +38,7 @@ EVERYTHING_AFTER_THE_TABLE = {
     "evaluate_reference": 6,  # pixels, untrained and dlib on 2 folds
     "pair_counts": 1,
     "aggregate": 1,
+    "manipulation": 1,
     "all": 1,
 }
 

@@ -91,5 +91,5 @@ def test_adding_a_label_source_adds_only_its_runs(jaffe_study):
         label_sources=["manual", "detected"],
     )
     # tl uses no labels; tl_pdp gains its detected-label runs on 2 folds; faces, labels and splits stay
-    planned = {"train_run": 2, "evaluate_run": 2, "pair_counts": 1, "aggregate": 1, "all": 1}
+    planned = {"train_run": 2, "evaluate_run": 2, "pair_counts": 1, "aggregate": 1, "manipulation": 1, "all": 1}
     assert planned_jobs(jaffe_study, config=config) == planned

@@ -93,6 +93,7 @@ def test_a_grid_change_reruns_only_the_new_candidates_their_selections_and_the_r
         "select_candidate": 4,
         "pair_counts": 1,
         "aggregate": 1,
+        "manipulation": 1,
         "tuning_report": 1,
         "all": 1,
     }

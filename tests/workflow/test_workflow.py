@@ -136,6 +136,7 @@ def test_head_backbone_trains_every_method_on_the_cached_descriptors(finished_st
         "evaluate_reference": 2,
         "pair_counts": 1,
         "aggregate": 1,
+        "manipulation": 1,
         "all": 1,
     }
     # the from-scratch study beside it in one table, once its folds are checked to be the same
@@ -154,10 +155,29 @@ def test_head_backbone_trains_every_method_on_the_cached_descriptors(finished_st
     assert result.returncode != 0 and "were not split into the same folds" in result.stdout + result.stderr
 
 
+def test_every_run_is_checked_for_manipulation_and_the_table_has_a_row_per_comparison(finished_study):
+    out = finished_study / "results" / "tiny"
+    runs = pd.read_csv(out / "tables" / "runs.csv", keep_default_na=False)
+    trained = runs[~runs["reference"].astype(bool)]
+    for _, run in trained.iterrows():
+        record = json.loads((Path(run["path"]).parent / "manipulation.json").read_text())
+        assert record["truth"] == "manual" and record["status"] == "ok"
+        assert {"pdm", "pdp", "fbv", "ce", "mtl", "probe_balanced_accuracy"} <= set(record["metrics"])
+    table = pd.read_csv(out / "tables" / "manipulation.csv", keep_default_na=False)
+    significance = pd.read_csv(out / "tables" / "significance.csv")
+    compared = set(zip(significance["method"], significance["labels"], significance["baseline"]))
+    assert set(zip(table["method"], table["labels"], table["baseline"])) == compared
+    assert table.groupby(["method", "labels"]).size().eq(6).all()  # every measure once per comparison
+    assert set(table.loc[table["own_term"].astype(str) == "True", "metric"]) == {"pdp"}
+    readings = (out / "tables" / "manipulation.rst").read_text()
+    assert all(f"tl\\_pdp ({labels} labels): the term" in readings for labels in ("manual", "detected"))
+
+
 def test_html_report_is_written(finished_study):
     snakemake(finished_study, "--report", "report.html")
     html = (finished_study / "report.html").read_text(errors="replace")
     assert "summary.csv" in html and "pca.png" in html and "verdict.csv" in html and "power.png" in html
+    assert "manipulation.csv" in html and "Manipulation check" in html
 
 
 # Run in the report page once it has rendered: where the verdict landed, and what the page says.
@@ -217,7 +237,7 @@ def test_changing_one_loss_weight_reruns_only_that_method(finished_study):
     methods["tl_pdp"]["aux"]["pdp"] = 0.5
     config = write_config(finished_study / "weight.yaml", methods=methods)
     jobs = planned_jobs(finished_study, config=config)
-    assert jobs == {"train_run": 4, "evaluate_run": 4, "pair_counts": 1, "aggregate": 1, "all": 1}
+    assert jobs == {"train_run": 4, "evaluate_run": 4, "pair_counts": 1, "aggregate": 1, "manipulation": 1, "all": 1}
 
 
 def test_adding_a_seed_adds_only_the_new_runs(finished_study):
@@ -231,6 +251,7 @@ def test_adding_a_seed_adds_only_the_new_runs(finished_study):
         "evaluate_reference": 6,
         "pair_counts": 1,
         "aggregate": 1,
+        "manipulation": 1,
         "all": 1,
     }
 
@@ -238,7 +259,7 @@ def test_adding_a_seed_adds_only_the_new_runs(finished_study):
 def test_switching_label_sources_does_not_touch_faces_labels_or_splits(finished_study):
     config = write_config(finished_study / "manual_only.yaml", label_sources=["manual"])
     jobs = planned_jobs(finished_study, config=config)
-    assert jobs == {"pair_counts": 1, "aggregate": 1, "all": 1}
+    assert jobs == {"pair_counts": 1, "aggregate": 1, "manipulation": 1, "all": 1}
 
 
 def test_changing_alignment_reruns_everything_downstream_of_faces_only(finished_study):
@@ -366,7 +387,7 @@ def test_a_dataset_of_another_layout_stops_before_any_work(tmp_path):
 
 def test_a_figure_setting_reruns_only_the_report(finished_study):
     config = write_config(finished_study / "figures.yaml", figures={"pca_max_identities": 3})
-    assert planned_jobs(finished_study, config=config) == {"aggregate": 1, "all": 1}
+    assert planned_jobs(finished_study, config=config) == {"aggregate": 1, "manipulation": 1, "all": 1}
 
 
 @pytest.mark.parametrize(
@@ -375,11 +396,11 @@ def test_a_figure_setting_reruns_only_the_report(finished_study):
         # how a job runs, not what it computes
         ({"training": {**TINY["training"], "threads": 2}}, {}),
         # a figure setting
-        ({"figures": {"pca_methods": ["tl"]}}, {"aggregate": 1, "all": 1}),
+        ({"figures": {"pca_methods": ["tl"]}}, {"aggregate": 1, "manipulation": 1, "all": 1}),
         # the learning rate: every training and its evaluation, not the references
         (
             {"training": {**TINY["training"], "learning_rate": 0.002}},
-            {"train_run": 6, "evaluate_run": 6, "pair_counts": 1, "aggregate": 1, "all": 1},
+            {"train_run": 6, "evaluate_run": 6, "pair_counts": 1, "aggregate": 1, "manipulation": 1, "all": 1},
         ),
         # the input size: the faces decoded at the new size, trainings, evaluations, pixels and the untrained net,
         # not dlib nor its descriptors
@@ -392,13 +413,22 @@ def test_a_figure_setting_reruns_only_the_report(finished_study):
                 "evaluate_reference": 4,
                 "pair_counts": 1,
                 "aggregate": 1,
+                "manipulation": 1,
                 "all": 1,
             },
         ),
         # the detected-label threshold: the label agreement and the detected-label runs only
         (
             {"labels": {"confidence_threshold": 0.6}},
-            {"label_agreement": 1, "train_run": 2, "evaluate_run": 2, "pair_counts": 1, "aggregate": 1, "all": 1},
+            {
+                "label_agreement": 1,
+                "train_run": 2,
+                "evaluate_run": 2,
+                "pair_counts": 1,
+                "aggregate": 1,
+                "manipulation": 1,
+                "all": 1,
+            },
         ),
     ],
     ids=["threads", "figure", "learning_rate", "input_size", "confidence_threshold"],

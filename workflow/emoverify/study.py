@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from emoverify.layout import Run, name_problem, reference_run
-from emoverify.registry import DETECTED, FEATURE_EXTRACTORS, NO_LABELS, SHUFFLED_SOURCES, needs_expressions
+from emoverify.registry import DETECTED, FEATURE_EXTRACTORS, MANUAL, NO_LABELS, SHUFFLED_SOURCES, needs_expressions
 
 DLIB_RESNET = "dlib_resnet"  # the fine-tune regime's backbone: dlib's ResNet, trained from its top down
 from emoverify.tuning import grid
@@ -338,6 +338,12 @@ def run_method_spec(config: dict, name: str) -> dict:
     return grid.run_spec(config["methods"][name])
 
 
+def expression_terms(config: dict, name: str) -> list[str]:
+    """The expression terms a method trains with (a weight of 0 is no term), in name order."""
+    aux = run_method_spec(config, name).get("aux") or {}
+    return sorted(term for term, weight in aux.items() if weight)
+
+
 def run_training_recipe(config: dict, name: str) -> dict:
     """The training recipe of a run: the study's, with a tuning candidate's own knobs on top."""
     recipe = training_recipe(config)
@@ -416,6 +422,13 @@ def label_params(config: dict, labels: str) -> dict:
     if labels != NO_LABELS and min_images > 1:  # left out when off, so turning it on reruns only label runs
         params["min_expression_images"] = min_images
     return params
+
+
+def true_label_params(config: dict) -> dict:
+    """The labels the manipulation check measures with: the manual ones where the study reads them, the
+    detected ones otherwise (a dataset without manual labels)."""
+    read = set().union(*(label_sources_read(config, labels) for labels in config["label_sources"]))
+    return label_params(config, MANUAL if MANUAL in read else DETECTED)
 
 
 def batch_labels(config: dict) -> dict | None:

@@ -139,6 +139,22 @@ def label_params(wildcards):
     return study.label_params(config, wildcards.label_source)
 
 
+def truth_inputs(wildcards=None):
+    """The true labels' file of the manipulation check, where they are the detected ones."""
+    truth = study.true_label_params(config)["source"]
+    return {"detected": LAYOUT.detected} if truth == registry.DETECTED else {}
+
+
+def evaluate_label_inputs(wildcards):
+    """The label files an evaluation reads: its run's and the manipulation check's."""
+    return {**label_inputs(wildcards), **truth_inputs()}
+
+
+def unit_evaluate_label_inputs(wildcards):
+    """The label files the evaluation of a fold unit's head runs reads (batch_heads)."""
+    return {**unit_label_inputs(wildcards), **truth_inputs()}
+
+
 def reference_recipe(wildcards):
     return study.reference_recipe(config, wildcards.reference)
 

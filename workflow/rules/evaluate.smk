@@ -3,7 +3,7 @@ if BATCH_HEADS:
     # every head run of a fold unit scored in one job (batch_heads)
     rule evaluate_run:
         input:
-            unpack(unit_label_inputs),
+            unpack(unit_evaluate_label_inputs),
             unpack(run_inputs),
             model=rules.train_run.output.model,
             manifest=rules.detect_align.output.manifest,
@@ -11,6 +11,7 @@ if BATCH_HEADS:
         output:
             embeddings=unit_outputs("embeddings.npz"),
             metrics=unit_outputs("metrics.json"),
+            manipulation=unit_outputs("manipulation.json"),
         log:
             LAYOUT.unit_log("evaluate"),
         conda:
@@ -23,6 +24,7 @@ if BATCH_HEADS:
         params:
             members=UNIT_RUNS,
             evaluation=study.scoring_settings(config),
+            truth=study.true_label_params(config),
             device=config["device"],
         script:
             "../scripts/evaluate_heads.py"
@@ -31,7 +33,7 @@ else:
 
     rule evaluate_run:
         input:
-            unpack(label_inputs),
+            unpack(evaluate_label_inputs),
             unpack(run_inputs),
             model=rules.train_run.output.model,
             manifest=rules.detect_align.output.manifest,
@@ -39,6 +41,7 @@ else:
         output:
             embeddings=job_outputs("embeddings.npz"),
             metrics=job_outputs("metrics.json"),
+            manipulation=job_outputs("manipulation.json"),
         log:
             LAYOUT.job_log("evaluate", JOB_SEEDS is not None),
         conda:
@@ -51,6 +54,7 @@ else:
         params:
             label_params=label_params,
             evaluation=study.scoring_settings(config),
+            truth=study.true_label_params(config),
             seeds=job_seeds,
             device=config["device"],
         script:

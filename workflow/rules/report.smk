@@ -55,6 +55,29 @@ rule aggregate:
         "../scripts/aggregate.py"
 
 
+# The manipulation check: each expression term on the test people with the true labels, method minus its
+# matched baseline, read against the verdict (emoverify.report.manipulation).
+rule manipulation:
+    input:
+        manipulation=run_files("manipulation.json"),
+        significance=rules.aggregate.output.significance,
+        verdict=rules.aggregate.output.verdict,
+        folds=rules.make_splits.output.folds,
+        selections=selection_files(),
+    output:
+        table=report(LAYOUT.table_file("manipulation.csv"), caption="../report/manipulation.rst", category="1. Verdict"),
+        rst=LAYOUT.table_file("manipulation.rst"),
+    log:
+        LAYOUT.log("manipulation"),
+    conda:
+        "../../envs/base.yaml"
+    params:
+        baselines={m: study.baseline_of(m, config) for m in study.compared_methods(config)},
+        terms={m: study.expression_terms(config, m) for m in study.compared_methods(config)},
+    script:
+        "../scripts/manipulation_table.py"
+
+
 # The side-by-side table of this experiment and the finished ones named in compare_with (other regimes).
 rule compare_regimes:
     input:
@@ -92,6 +115,7 @@ rule pair_counts:
 rule report:
     input:
         rules.aggregate.output,
+        rules.manipulation.output,
         rules.pair_counts.output,
         rules.label_agreement.output,
         rules.compare_regimes.output if config["compare_with"] else [],

@@ -1,6 +1,6 @@
 import _setup  # noqa: F401
 
-from emoverify.evaluation import jobs
+from emoverify.evaluation import jobs, manipulation
 from emoverify.layout import Run, job_paths
 from emoverify.model.device import job_device, keep_freed_memory, use_threads
 from emoverify.scriptlog import logged
@@ -14,8 +14,9 @@ with logged(snakemake.log[0]):
     jobs.evaluate_runs(
         runs,
         job_paths(snakemake.input.model),
-        jobs.output_pairs(out.embeddings, out.metrics),
-        lambda size: fold_data.load_rule_fold(snakemake.input, runs[0], size, p.label_params, ("val", "test")),
+        jobs.output_pairs(out.embeddings, out.metrics, out.manipulation),
+        lambda size: fold_data.load_rule_fold(snakemake.input, runs[0], size, p.label_params, ("train", "val", "test")),
         device=job_device(p.device),
         evaluation=p.evaluation,
+        truth=manipulation.study_truth(snakemake.input.manifest, p.truth, snakemake.input.get("detected")),
     )

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from emoverify.evaluation import pretrained, verification
+from emoverify.evaluation import manipulation, pretrained, verification
 from emoverify.layout import Run, job_paths
 from emoverify.model import checkpoint
 
 
 def evaluate_runs(
-    runs: list[Run], model_paths: list, outputs: list[SimpleNamespace], load_faces, *, device, evaluation
+    runs: list[Run], model_paths: list, outputs: list[SimpleNamespace], load_faces, *, device, evaluation, truth=None
 ):
-    """Score each trained run on its fold; ``load_faces(input_size)`` gives the val and test faces.
+    """Score each trained run on its fold; ``load_faces(input_size)`` gives the val and test faces (and the
+    train faces with ``truth``).
 
-    ``outputs[i]`` has the ``embeddings`` and ``metrics`` paths of ``runs[i]``.
+    ``outputs[i]`` has the ``embeddings`` and ``metrics`` paths of ``runs[i]``; with ``truth`` (the study's
+    true labels, manipulation.Truth) also ``manipulation``, the run's manipulation check.
     """
     faces_by_size: dict[int, dict] = {}
     for run, model_path, output in zip(runs, model_paths, outputs, strict=True):
@@ -23,6 +25,7 @@ def evaluate_runs(
         if model is None:
             print(f"{run.path}: training failed, nothing to evaluate: {state['failed']}")
             verification.record_failed_run(output, run, state["failed"], state["method"]["geometry"])
+            _record_failed_check(output, run, truth, f"failed: {state['failed']}")
             continue
         size = int(state["training"]["input_size"])
         if size not in faces_by_size:
@@ -34,6 +37,18 @@ def evaluate_runs(
             embeddings, faces, run, geometry=model.geometry, evaluation=evaluation, outputs=output, extra=facts
         )
         print(f"{run.path}: {values} {facts}", flush=True)
+        if truth is None:
+            continue
+        if not values:
+            _record_failed_check(output, run, truth, "not scored: see metrics.json")
+            continue
+        checked = manipulation.check_run(output.manipulation, run, embeddings, faces, truth, state["training"])
+        print(f"{run.path}: manipulation check {checked}", flush=True)
+
+
+def _record_failed_check(output, run: Run, truth, reason: str) -> None:
+    if truth is not None:
+        manipulation.write_record(output.manipulation, run, truth_source=truth.source, values={}, status=reason)
 
 
 def evaluate_references(
@@ -63,10 +78,15 @@ def evaluate_references(
         print(f"{run.path}: {values}", flush=True)
 
 
-def output_pairs(embeddings, metrics) -> list[SimpleNamespace]:
-    """A rule's embeddings and metrics outputs (one path each, or lists with batch_seeds), run by run."""
+def output_pairs(embeddings, metrics, manipulation=None) -> list[SimpleNamespace]:
+    """A rule's embeddings and metrics outputs (one path each, or lists with batch_seeds), run by run, and
+    the manipulation checks' where the rule writes them."""
     pairs = zip(job_paths(embeddings), job_paths(metrics), strict=True)
-    return [SimpleNamespace(embeddings=e, metrics=m) for e, m in pairs]
+    outputs = [SimpleNamespace(embeddings=e, metrics=m) for e, m in pairs]
+    if manipulation is not None:
+        for output, path in zip(outputs, job_paths(manipulation), strict=True):
+            output.manipulation = path
+    return outputs
 
 
 def evaluate_unit(

@@ -315,3 +315,25 @@ def _rst_text(text: str) -> str:
     """Text shown as written: names like tl_pdp must not read as reStructuredText references, a dataset name
     must not start a directive (``shown.rst_text``)."""
     return shown.rst_text(text)
+
+
+# --------------------------------------------------------------------------- the manipulation check's reading
+
+
+def manipulation_reading(acted_terms: Sequence[str], verification, metric: str = LEAD_METRIC) -> str:
+    """One comparison's answer once the manipulation check is in: its expression term did not act (then
+    verification answers nothing about it), or it acted and verification changed, or it acted and
+    verification gained no more than the detectable difference X. ``verification`` is the comparison's row
+    of the verdict table (None where it has none)."""
+    if not acted_terms:
+        return "the term did not act (no answer on verification)"
+    acting = f"the term acted ({', '.join(acted_terms)} lower than the baseline's)"
+    name = metric_name(metric)
+    finding = None if verification is None else verification["finding"]
+    if finding in ("gain", "below baseline"):
+        return f"{acting} and verification changed ({finding}, {verification['difference']:+.3f} {name})"
+    if finding == "no difference detected" and math.isfinite(verification["detectable_diff"]):
+        return f"{acting} and verification gained no more than {verification['detectable_diff']:.3f} {name}"
+    if finding == SAME_AS_BASELINE:
+        return f"{acting} but verification gave the baseline's {name} in every fold unit"
+    return f"{acting}; verification was not tested ({name})"
