@@ -186,6 +186,24 @@ def test_an_auxiliary_method_without_a_matched_baseline_is_a_config_error(config
         study.check_study(config)
 
 
+def test_the_manipulation_check_measures_with_manual_labels_wherever_the_study_reads_them(config):
+    config = study.coerce_to_schema(config, SCHEMA)
+    validate(config, SCHEMA)
+    assert study.true_label_params(config) == {"source": "manual"}
+    config["label_sources"] = ["detected", "shuffled"]  # shuffled permutes the manual labels
+    assert study.true_label_params(config) == {"source": "manual"}
+    config["labels"]["shuffle_source"] = "detected"
+    assert study.true_label_params(config) == study.label_params(config, "detected")
+    assert study.true_label_params(config)["confidence_threshold"] == config["labels"]["confidence_threshold"]
+
+
+def test_a_methods_expression_terms_leave_out_a_weight_of_zero(config):
+    config["methods"]["tl_two"] = {"primary": "triplet", "geometry": "euclidean", "aux": {"pdp": 0.1, "ce": 0.0}}
+    assert study.expression_terms(config, "tl_two") == ["pdp"]
+    assert study.expression_terms(config, "tl_pdp_fbv") == ["fbv", "pdp"]
+    assert study.expression_terms(config, "tl") == []
+
+
 def test_label_sources_read_by_a_run(config):
     config = study.coerce_to_schema(config, SCHEMA)
     validate(config, SCHEMA)

@@ -1,5 +1,7 @@
 """The manipulation check's measures, each against a plain loop over its formula on random inputs."""
 
+import dataclasses
+import io
 import json
 import math
 
@@ -7,13 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from demo_runs import TRAINING
+from demo_runs import EVALUATION, FBV, TRAINING, make_demo_sets
 from test_losses import loop_ce, loop_fbv, loop_pdm, loop_pdp
 
+from emoverify.evaluation import jobs as evaluation_jobs
 from emoverify.evaluation import manipulation
 from emoverify.layout import Run
 from emoverify.losses.expression.fbv import basis_offsets
+from emoverify.model import checkpoint
 from emoverify.splits.fold_data import FaceSet
+from emoverify.training import jobs as training_jobs
+from emoverify.training.settings import TrainingSettings
+from emoverify.vocabulary import EXPRESSIONS
 
 N_EXPRESSIONS = 7
 
@@ -131,3 +138,69 @@ def test_a_run_is_measured_with_the_true_labels_and_written_in_the_metrics_layou
     )
     assert values["n_test_labelled"] == int((test_codes >= 0).sum()) and values["n_train_labelled"] > 0
     assert set(manipulation.MEASURES) <= set(record["metrics"])
+
+
+@pytest.fixture(scope="module")
+def demo_sets(tmp_path_factory):
+    """The demo's splits, each face with an id of its own across the splits (the true labels are looked up
+    by id)."""
+    sets = make_demo_sets(tmp_path_factory)
+    return {
+        split: dataclasses.replace(faces, image_ids=[f"{split}{i}" for i in range(len(faces))])
+        for split, faces in sets.items()
+    }
+
+
+def demo_truth(sets) -> manipulation.Truth:
+    names = {
+        image_id: EXPRESSIONS[code] if code >= 0 else ""
+        for faces in sets.values()
+        for image_id, code in zip(faces.image_ids, faces.manual_expressions)
+    }
+    return manipulation.Truth(pd.Series(names), "manual", 5)
+
+
+def test_the_evaluation_job_writes_the_check_and_leaves_every_other_file_as_it_was(demo_sets, tmp_path):
+    runs = [Run("tl_pdp_fbv", "shuffled", 0, 0)]
+    models = [str(tmp_path / f"model{run.seed}.pt") for run in runs]
+    histories = [str(tmp_path / f"history{run.seed}.csv") for run in runs]
+    settings = TrainingSettings.from_recipe(TRAINING)
+    training_jobs.train_runs(
+        demo_sets,
+        runs,
+        models,
+        histories,
+        method=FBV,
+        settings=settings,
+        epochs=1,
+        device=torch.device("cpu"),
+        console=io.StringIO(),
+    )
+    failed = str(tmp_path / "failed.pt")
+    checkpoint.save_failed_checkpoint(failed, "no pair", method=FBV, training=TRAINING, extra={})
+    runs.append(Run("tl_pdp_fbv", "shuffled", 0, 1))
+    models.append(failed)
+
+    def outputs(name, manipulation_check):
+        files = {kind: [str(tmp_path / f"{name}{run.seed}-{kind}") for run in runs] for kind in ("e.npz", "m.json")}
+        checks = [str(tmp_path / f"{name}{run.seed}-c.json") for run in runs] if manipulation_check else None
+        return evaluation_jobs.output_pairs(files["e.npz"], files["m.json"], checks)
+
+    evaluation = {"device": torch.device("cpu"), "evaluation": EVALUATION}
+    scored_only = {split: demo_sets[split] for split in ("val", "test")}
+    plain, checked = outputs("plain", False), outputs("checked", True)
+    evaluation_jobs.evaluate_runs(runs, models, plain, lambda size: scored_only, **evaluation)
+    truth = demo_truth(demo_sets)
+    evaluation_jobs.evaluate_runs(runs, models, checked, lambda size: demo_sets, **evaluation, truth=truth)
+    for before, after in zip(plain, checked):
+        assert open(before.metrics).read() == open(after.metrics).read()
+        with np.load(before.embeddings) as one, np.load(after.embeddings) as other:
+            assert all(np.array_equal(one[key], other[key]) for key in one.files)
+    records = [json.loads(open(output.manipulation).read()) for output in checked]
+    assert [record["status"] for record in records] == ["ok", "failed: no pair"]
+    test = demo_sets["test"]
+    with np.load(checked[0].embeddings) as saved:
+        embeddings = torch.from_numpy(saved["embeddings"]).double()
+    expected = loop_pdm(embeddings, codes(test.identities), test.manual_expressions.tolist())
+    assert records[0]["metrics"]["pdm"] == pytest.approx(float(expected), rel=1e-6)
+    assert records[0]["truth"] == "manual" and records[0]["metrics"]["n_test_labelled"] == len(test)
