@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 from demo_runs import EVALUATION, FBV, TRAINING, make_demo_sets
-from test_losses import loop_ce, loop_fbv, loop_pdm, loop_pdp
 
 from emoverify.evaluation import jobs as evaluation_jobs
 from emoverify.evaluation import manipulation
 from emoverify.layout import Run
 from emoverify.losses.expression.fbv import basis_offsets
+from emoverify.losses.loops import loop_ce, loop_fbv, loop_pdm, loop_pdp
 from emoverify.model import checkpoint
 from emoverify.splits.fold_data import FaceSet
 from emoverify.training import jobs as training_jobs
