@@ -160,7 +160,7 @@ def test_every_run_is_checked_for_manipulation_and_the_table_has_a_row_per_compa
     runs = pd.read_csv(out / "tables" / "runs.csv", keep_default_na=False)
     trained = runs[~runs["reference"].astype(bool)]
     for _, run in trained.iterrows():
-        record = json.loads((Path(run["path"]).parent / "manipulation.json").read_text())
+        record = json.loads((finished_study / Path(run["path"]).parent / "manipulation.json").read_text())
         assert record["truth"] == "manual" and record["status"] == "ok"
         assert {"pdm", "pdp", "fbv", "ce", "mtl", "probe_balanced_accuracy"} <= set(record["metrics"])
     table = pd.read_csv(out / "tables" / "manipulation.csv", keep_default_na=False)
