@@ -1,8 +1,9 @@
 # Two commands do everything on a fresh machine:
 #   make demo   set up the virtual environment and run the default (demo) study with its HTML report
-#   make test   set up the virtual environment and run the test suite
+#   make test   set up the virtual environment and run the default test tier (unit tests and smoke studies)
 #   make reproduce   rerun every committed study (docs/studies/) and compare its tables with the committed ones;
 #                    STUDY=<name> for one, DATA=<root> for datasets outside ../shared/datasets
+# make test-all runs every tier: the default one plus the slow, SLURM, browser and real-data tests (CI runs it).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,8 +11,14 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 STUDY ?=
 DATA ?= ../shared/datasets
+# pytest's workers: the default tier's tests run two at a time (pytest-xdist); tests sharing the session's tiny
+# study stay in one worker (--dist loadgroup). TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -rs -n $(TEST_WORKERS) --dist loadgroup
+# the tiers (pyproject's markers, set in tests/conftest.py from what each test uses) that `make test` leaves out
+BEYOND_DEFAULT := slow or realdata or slurm or browser
 
-.PHONY: setup demo test reproduce report lint format clean-demo
+.PHONY: setup demo test test-all reproduce report lint format clean-demo
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +37,10 @@ reproduce: setup
 	$(BIN)/python -m emoverify.reproduce --data $(DATA) $(if $(STUDY),--study $(STUDY))
 
 test: setup
-	$(BIN)/python -m pytest -q -rs
+	$(PYTEST) -m "not ($(BEYOND_DEFAULT))"
+
+test-all: setup
+	$(PYTEST)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,4 +1,5 @@
-"""One demo fold and a quick training run, shared by the training and evaluation tests (no detector, for speed)."""
+"""One demo fold and a quick training run, shared by the training and evaluation tests (no detector, for speed),
+and descriptor-like face sets for the head backbone."""
 
 import numpy as np
 import pandas as pd
@@ -74,3 +75,31 @@ def run(demo_sets, method=TRIPLET, epochs=4, seed=0, training=TRAINING, train_se
         device=device,
         progress=Progress(show=False),
     )
+
+
+DESCRIPTOR_SIZE = 128  # dlib's descriptor length
+
+
+def descriptor_sets(seed=0, people=14, per_person=8, identity_dims=16):
+    """Descriptor-like rows: people differ in a shared identity subspace (the first dimensions); every image
+    adds a large nuisance vector elsewhere (pose, light, expression), which a trained head learns to drop."""
+    rng = np.random.default_rng(seed)
+    centres = np.zeros((people, DESCRIPTOR_SIZE))
+    centres[:, :identity_dims] = rng.normal(size=(people, identity_dims))
+    identities = np.repeat([f"p{p:02d}" for p in range(people)], per_person)
+    nuisance = rng.normal(size=(people * per_person, DESCRIPTOR_SIZE))
+    nuisance[:, :identity_dims] *= 0.2
+    rows = np.repeat(centres, per_person, axis=0) + 0.6 * nuisance
+    expressions = np.tile(np.arange(per_person) % 7, people)
+    sets = {}
+    for split, chosen in {"train": range(8), "val": range(8, 11), "test": range(11, people)}.items():
+        keep = np.isin(identities, [f"p{p:02d}" for p in chosen])
+        sets[split] = FaceSet(
+            image_ids=[f"img{i}" for i in np.flatnonzero(keep)],
+            images=torch.from_numpy(rows[keep].astype(np.float32)),
+            identities=identities[keep],
+            sessions=np.array([""] * keep.sum()),
+            expressions=expressions[keep],
+            manual_expressions=expressions[keep],
+        )
+    return sets

@@ -1,11 +1,18 @@
-"""Running the workflow from tests: Snakemake in a subprocess, dry-run job counts, study configs."""
+"""Running the workflow from tests: Snakemake in a subprocess, dry-run job counts (in this process), study
+configs."""
 
+import logging
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+from snakemake.api import SnakemakeApi
+from snakemake.logging import logger as snakemake_logger
+from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, Quietness, ResourceSettings
+from snakemake_interface_logger_plugins.common import LogEvent
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
@@ -31,6 +38,38 @@ TINY = {
     },
     "evaluation": {"rank1_draws": 2},
 }
+# A tiny JAFFE study (one image per expression of six people, MTCNN on real faces); the data changes test
+# reuses its settings on a csv of JAFFE copies.
+TINY_JAFFE = {
+    "experiment": "tiny_jaffe",
+    "dataset": "jaffe",
+    "faces": {"detector": "mtcnn", "size": 96},
+    "folds": 2,
+    "seeds": [0],
+    "epochs": 1,
+    "val_fraction": 0.34,
+    "run_methods": ["tl", "tl_pdp"],
+    "label_sources": ["manual"],
+    "training": {
+        "width": 8,
+        "embedding_dim": 16,
+        "input_size": 32,
+        "batch_identities": 2,
+        "images_per_identity": 4,
+        "batches_per_epoch": 3,
+    },
+    "evaluation": {"rank1_draws": 2},
+}
+# The upstream stages of the tiny study (dataset and its manual labels' check, faces, expression labels, dlib's
+# descriptors, folds, the pixel cache at its input size): what the end-to-end tests share, built once per session.
+UPSTREAM_TARGETS = (
+    "faces",
+    "labels",
+    "features",
+    "splits",
+    "results/tiny/faces/pixels_32.npy",
+    "results/tiny/dataset/manual_labels.ok",
+)
 
 
 def snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool = True, **kwargs):
@@ -50,8 +89,47 @@ def snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool
     return result
 
 
-def planned_jobs(workdir: Path, *args: str, config: Path | None = None) -> dict[str, int]:
-    """Job counts of a dry run, by rule."""
+class _JobStats(logging.Handler):
+    """Keeps the job counts Snakemake logs once it has planned (its `Job stats` table, as a dict)."""
+
+    def __init__(self):
+        super().__init__()
+        self.counts: dict[str, int] = {}
+
+    def emit(self, record):
+        if getattr(record, "event", None) == LogEvent.RUN_INFO:
+            self.counts = {rule: count for rule, count in record.stats.items() if rule != "total"}
+
+
+def planned_jobs(workdir: Path, *targets: str, config: Path | None = None) -> dict[str, int]:
+    """Job counts of a dry run (`snakemake -n --rerun-incomplete`), by rule, planned in this process.
+
+    Snakemake's own API parses the Snakefile and builds the DAG as its command line does, with the same rerun
+    triggers (rule parameters, code, inputs, file times); only the start of a Python process with Snakemake,
+    the library and their imports (most of a command-line dry run's time) is left out. `planned_jobs_cli`
+    asks the command line itself."""
+    counts = _JobStats()
+    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL}, enable_file_logging=False)) as api:
+        snakemake_logger.addHandler(counts)
+        try:
+            workflow = api.workflow(
+                resource_settings=ResourceSettings(cores=1),
+                config_settings=ConfigSettings(
+                    configfiles=[Path(DEFAULT_CONFIG), Path(config or Path(workdir) / "study.yaml").absolute()]
+                ),
+                snakefile=ROOT / "Snakefile",
+                workdir=Path(workdir),
+            )
+            workflow.dag(DAGSettings(targets=frozenset(targets), force_incomplete=True)).execute_workflow(
+                executor="dryrun"
+            )
+        finally:
+            snakemake_logger.removeHandler(counts)
+    return counts.counts
+
+
+def planned_jobs_cli(workdir: Path, *args: str, config: Path | None = None) -> dict[str, int]:
+    """Job counts of a dry run of Snakemake's command line in its own process, by rule."""
     output = snakemake(workdir, "--dry-run", "--rerun-incomplete", *args, config=config)
     text = output.stdout + output.stderr
     if "Nothing to be done" in text:
@@ -66,6 +144,19 @@ def write_study_config(path: Path, base: dict, **changes) -> Path:
     config.update(changes)
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def copy_study(source: Path, target: Path, stages: tuple[str, ...] | None = None, experiment: str = "tiny") -> Path:
+    """A study folder copied with its file times, Snakemake's records of its outputs and its study.yaml, so that
+    Snakemake plans in the copy what it would in the original: every stage of ``experiment``, or ``stages``
+    alone (folders under results/<experiment>/)."""
+    target.mkdir(parents=True, exist_ok=True)
+    results = Path("results") / experiment
+    parts = [results] if stages is None else [results / stage for stage in stages]
+    for part in [*parts, Path(".snakemake") / "metadata"]:
+        shutil.copytree(source / part, target / part, symlinks=True, dirs_exist_ok=True)
+    shutil.copy2(source / "study.yaml", target / "study.yaml")
+    return target
 
 
 def finished_study(workdir: Path, base: dict) -> Path:

@@ -181,15 +181,18 @@ def test_readme_is_a_short_entry_page():
 
 
 def test_the_two_commands_are_what_the_readme_says():
-    """make demo runs the study and its report, make test the suite, and CI runs exactly make setup and make test."""
+    """make demo runs the study and its report, make test the default test tier, make test-all every tier, and
+    CI runs exactly make setup and make test-all."""
     readme, makefile = README.read_text(), (ROOT / "Makefile").read_text()
-    recipes = dict(re.findall(r"^(\w+):[^\n]*\n((?:\t[^\n]*\n)+)", makefile, flags=re.MULTILINE))
-    assert "make demo" in readme and "make test" in readme
+    recipes = dict(re.findall(r"^([\w-]+):[^\n]*\n((?:\t[^\n]*\n)+)", makefile, flags=re.MULTILINE))
+    assert "make demo" in readme and "make test" in readme and "make test-all" in readme
     assert "snakemake --cores $(CORES) --logger emoverify\n" in recipes["demo"]
     assert "--report results/demo/report.html" in recipes["demo"]
-    assert "-m pytest" in recipes["test"]
+    pytest_command = re.search(r"^PYTEST := (.+)$", makefile, re.M).group(1)
+    assert "-m pytest" in pytest_command
+    assert recipes["test"] == '\t$(PYTEST) -m "not ($(BEYOND_DEFAULT))"\n' and recipes["test-all"] == "\t$(PYTEST)\n"
     ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("make")]
-    assert ci == ["make setup", "make test"]
+    assert ci == ["make setup", "make test-all"]
 
 
 def test_every_topic_has_its_page_and_the_one_index_links_every_page():

@@ -6,8 +6,6 @@ import pytest
 
 from benchmarks.micro import head_runs
 
-pytestmark = pytest.mark.slow
-
 
 def test_the_benchmark_times_import_torch_and_a_batched_unit_job(tmp_path, capsys):
     out = tmp_path / "head_runs.json"

@@ -8,21 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import CKPLUS48_DIR
+from dataset_files import write_image
 from hypothesis import given
 from hypothesis import strategies as st
-from PIL import Image
 
 from emoverify.data import adapters
 from emoverify.data.adapters import ADAPTERS, COLUMNS, DatasetError, DatasetLabelError, load_dataset
 from emoverify.vocabulary import EXPRESSIONS, UnknownExpressionError
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9._+-]+$")
-
-
-def write_image(path: Path, value: int = 128, size: int = 48) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("L", (size, size), value).save(path, format="PNG")
-    return path
 
 
 def assert_well_formed(table: pd.DataFrame) -> None:

@@ -5,6 +5,7 @@ import shutil
 
 import pandas as pd
 import pytest
+from dataset_files import csv_dataset
 
 from emoverify import study
 from emoverify.data import snapshot
@@ -20,17 +21,6 @@ def jaffe_copies(jaffe_root, tmp_path):
     for name in JAFFE_FILES:
         shutil.copy(jaffe_root / name, folder / name)
     return folder
-
-
-def csv_dataset(tmp_path, rows) -> dict:
-    pd.DataFrame(rows, columns=["path", "identity", "emotion"]).to_csv(tmp_path / "labels.csv", index=False)
-    return {
-        "dataset": "csv",
-        "data_root": str(tmp_path / "labels.csv"),
-        "expression_map": {},
-        "ckplus_last_frames": 3,
-        "csv_columns": {"path": "path", "identity": "identity", "emotion": "emotion"},
-    }
 
 
 def test_a_path_listed_twice_or_under_two_identities_stops_with_the_list(jaffe_copies, tmp_path):

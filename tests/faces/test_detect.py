@@ -370,7 +370,6 @@ def two_jaffe_faces(jaffe_root, tmp_path):
     return table_for([path]), both.shape[1]
 
 
-@pytest.mark.realdata
 def test_two_real_faces_side_by_side_are_rejected_by_default(jaffe_root, tmp_path):
     table, width = two_jaffe_faces(jaffe_root, tmp_path)
     row = prepare_faces(table, tmp_path / "reject").iloc[0]

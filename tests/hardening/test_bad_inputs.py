@@ -17,9 +17,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import JAFFE_DIR, require_dataset
-from data.test_adapters import write_image
-from data.test_integrity import csv_dataset
+from dataset_files import csv_dataset, write_image
 
 from emoverify import atomic, lifeline, runlock, study
 from emoverify.data import snapshot
@@ -512,7 +510,6 @@ def test_a_job_dies_when_its_snakemake_is_killed(tmp_path, through_shell):
         owner.kill()
 
 
-@pytest.mark.slow
 def test_a_job_of_a_real_snakemake_dies_with_it(tmp_path):
     (tmp_path / "job.py").write_text(JOB.replace("sys.argv[1]", "'job.pid'"))
     (tmp_path / "Snakefile").write_text('rule job:\n    output: "done"\n    script: "job.py"\n')
@@ -682,8 +679,8 @@ def test_every_torch_load_in_the_project_is_restricted():
     assert loads == []
 
 
-def test_jaffe_identities_in_two_cases_stop_on_real_files(tmp_path):
-    jaffe = require_dataset(JAFFE_DIR)
+def test_jaffe_identities_in_two_cases_stop_on_real_files(jaffe_root, tmp_path):
+    jaffe = jaffe_root
     images = tmp_path / "jaffe"
     images.mkdir()
     for name in ("KA.AN1.39.tiff", "KL.AN1.167.tiff", "KM.AN1.17.tiff"):

@@ -22,7 +22,6 @@ from emoverify.labels.classifier import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-DATASETS = ROOT.parent / "shared" / "datasets"
 
 
 def test_fer_classes_map_onto_the_canonical_vocabulary():
@@ -73,17 +72,15 @@ sys.exit(code)
 
 
 @pytest.fixture
-def real_faces(tmp_path):
-    if not DATASETS.is_dir():
-        pytest.skip("../shared/datasets absent")
-    ck = DATASETS / "ck_plus48" / "CK+48"
+def real_faces(ckplus48_root, jaffe_root, tmp_path):
+    ck = ckplus48_root
     rows = [
         ("ck_happy_1", ck / "happy" / "S010_006_00000015.png", "ok"),
         ("ck_happy_2", next((ck / "happy").glob("S011_*.png")), "ok"),
         ("ck_surprise", ck / "surprise" / "S010_002_00000014.png", "ok"),
-        ("jaffe_happy", DATASETS / "jaffe" / "KA.HA1.29.tiff", "ok"),
-        ("jaffe_anger", DATASETS / "jaffe" / "KA.AN1.39.tiff", "ok"),  # a palette-mode TIFF
-        ("no_face", DATASETS / "jaffe" / "KA.AN2.40.tiff", "no_face"),
+        ("jaffe_happy", jaffe_root / "KA.HA1.29.tiff", "ok"),
+        ("jaffe_anger", jaffe_root / "KA.AN1.39.tiff", "ok"),  # a palette-mode TIFF
+        ("no_face", jaffe_root / "KA.AN2.40.tiff", "no_face"),
         ("broken", tmp_path / "broken.png", "ok"),
     ]
     (tmp_path / "broken.png").write_text("not an image")
@@ -92,7 +89,6 @@ def real_faces(tmp_path):
     return tmp_path / "manifest.csv"
 
 
-@pytest.mark.realdata
 def test_labels_step_on_real_faces_in_its_own_process(real_faces, tmp_path):
     out = tmp_path / "labels" / "detected.csv"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}

@@ -15,7 +15,6 @@ import pytest
 from emoverify import scheduling
 from snakemake_helpers import ROOT, TINY, snakemake, write_study_config
 
-pytestmark = pytest.mark.slow
 START = ROOT / "tests" / "slurm" / "start.sh"
 THREADED_RULES = ("train_run", "evaluate_run", "detect_align", "detect_expressions")
 

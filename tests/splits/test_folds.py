@@ -1,7 +1,5 @@
 """Identity-disjoint folds: properties on random tables, clear errors, real CK+48 layout."""
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,8 +14,6 @@ from emoverify.splits.folds import (
     make_folds,
     split_summary,
 )
-
-DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 
 
 def faces_table(sizes: list[int], failed_per_identity: int = 0) -> pd.DataFrame:
@@ -170,17 +166,13 @@ def test_split_summary_counts_and_lists_empty_splits():
 
 
 @pytest.fixture
-def ck48_table():
-    root = DATASETS / "ck_plus48" / "CK+48"
-    if not root.is_dir():
-        pytest.skip("../shared/datasets/ck_plus48 absent")
-    files = sorted(root.glob("*/*.png"))
+def ck48_table(ckplus48_root):
+    files = sorted(ckplus48_root.glob("*/*.png"))
     return pd.DataFrame(
         {"image_id": [f"{p.parent.name}/{p.stem}" for p in files], "identity": [p.stem.split("_")[0] for p in files]}
     )
 
 
-@pytest.mark.realdata
 def test_ck48_five_folds(ck48_table):
     folds = make_folds(ck48_table, n_folds=5, seed=0)
     summary = split_summary(folds)

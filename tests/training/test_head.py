@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from demo_runs import FBV, TRAINING, TRIPLET, run
+from demo_runs import DESCRIPTOR_SIZE, FBV, TRAINING, TRIPLET, descriptor_sets, run
 
 from emoverify.evaluation import verification
 from emoverify.features.store import Features, load_features, save_features
@@ -11,36 +11,10 @@ from emoverify.model import checkpoint
 from emoverify.model.device import seed_everything
 from emoverify.model.embedding import embed
 from emoverify.model.networks import FeatureHead, model_from_recipe
-from emoverify.splits.fold_data import FaceSet, descriptor_rows
+from emoverify.splits.fold_data import descriptor_rows
 from emoverify.training import loop
 
 HEAD = {**TRAINING, "backbone": "head", "features": "dlib", "head_hidden": 32}
-SIZE = 128
-
-
-def descriptor_sets(seed=0, people=14, per_person=8, identity_dims=16):
-    """Descriptor-like rows: people differ in a shared identity subspace (the first dimensions); every image
-    adds a large nuisance vector elsewhere (pose, light, expression), which a trained head learns to drop."""
-    rng = np.random.default_rng(seed)
-    centres = np.zeros((people, SIZE))
-    centres[:, :identity_dims] = rng.normal(size=(people, identity_dims))
-    identities = np.repeat([f"p{p:02d}" for p in range(people)], per_person)
-    nuisance = rng.normal(size=(people * per_person, SIZE))
-    nuisance[:, :identity_dims] *= 0.2
-    rows = np.repeat(centres, per_person, axis=0) + 0.6 * nuisance
-    expressions = np.tile(np.arange(per_person) % 7, people)
-    sets = {}
-    for split, chosen in {"train": range(8), "val": range(8, 11), "test": range(11, people)}.items():
-        keep = np.isin(identities, [f"p{p:02d}" for p in chosen])
-        sets[split] = FaceSet(
-            image_ids=[f"img{i}" for i in np.flatnonzero(keep)],
-            images=torch.from_numpy(rows[keep].astype(np.float32)),
-            identities=identities[keep],
-            sessions=np.array([""] * keep.sum()),
-            expressions=expressions[keep],
-            manual_expressions=expressions[keep],
-        )
-    return sets
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +103,7 @@ def test_descriptors_are_neither_augmented_nor_flipped(sets):
 
 
 def test_descriptor_rows_follow_the_requested_order_and_name_missing_faces(tmp_path):
-    vectors = np.arange(3 * SIZE, dtype=np.float32).reshape(3, SIZE)
+    vectors = np.arange(3 * DESCRIPTOR_SIZE, dtype=np.float32).reshape(3, DESCRIPTOR_SIZE)
     path = tmp_path / "dlib.npz"
     save_features(path, Features(np.array(["a", "b", "c"]), vectors, models=("test",), seconds=1.0))
     rows = descriptor_rows(load_features(path), ["c", "a"])

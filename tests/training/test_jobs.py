@@ -5,7 +5,7 @@ import io
 import pandas as pd
 import pytest
 import torch
-from demo_runs import EVALUATION, FBV, TRAINING, make_demo_sets
+from demo_runs import EVALUATION, FBV, TRAINING, descriptor_sets, make_demo_sets
 
 from emoverify.evaluation.jobs import evaluate_runs, evaluate_unit, output_pairs
 from emoverify.layout import Run
@@ -82,8 +82,6 @@ MEMBERS = [
 
 def head_faces(label_params, splits):
     """Descriptor face sets whose expressions depend on the label source (as the rule's loader gives them)."""
-    from test_head import descriptor_sets
-
     sets = descriptor_sets()
     if label_params["source"] == "shuffled":
         for faces in sets.values():

@@ -7,12 +7,8 @@ import shutil
 
 import pandas as pd
 import pytest
-from conftest import JAFFE_DIR, require_dataset
-from test_jaffe_study import TINY_JAFFE
 
-from snakemake_helpers import planned_jobs, snakemake, write_study_config
-
-pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+from snakemake_helpers import TINY_JAFFE, planned_jobs, snakemake, write_study_config
 
 PEOPLE = ("KA", "KL", "KM", "KR", "MK")
 EXPRESSIONS = ("AN", "HA", "SA")
@@ -43,12 +39,18 @@ EVERYTHING_AFTER_THE_TABLE = {
 }
 
 
-def jaffe_file(person: str, expression: str, which: int = 0):
-    return sorted(require_dataset(JAFFE_DIR).glob(f"{person}.{expression}*.tiff"))[which]
+@pytest.fixture(scope="module")
+def jaffe_file(jaffe_root):
+    """The path of a person's ``which``-th take of an expression in JAFFE."""
+
+    def path(person: str, expression: str, which: int = 0):
+        return sorted(jaffe_root.glob(f"{person}.{expression}*.tiff"))[which]
+
+    return path
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def changes_study(jaffe_file, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("data_changes")
     images = workdir / "data" / "images"
     images.mkdir(parents=True)
@@ -65,35 +67,35 @@ def study(tmp_path_factory):
 
 
 @pytest.fixture
-def data(study):
+def data(changes_study):
     """The study's data folder, restored after the test (content and times) so tests do not see each other's edits."""
-    folder = study / "data"
-    backup = study / "backup"
+    folder = changes_study / "data"
+    backup = changes_study / "backup"
     shutil.copytree(folder, backup, copy_function=shutil.copy2)
     yield folder
     shutil.rmtree(folder)
     backup.rename(folder)
 
 
-def test_an_untouched_dataset_plans_nothing(study, data):
+def test_an_untouched_dataset_plans_nothing(changes_study, data):
     (data / "labels.csv").touch()  # a newer file time alone is no change
-    assert planned_jobs(study) == {}
+    assert planned_jobs(changes_study) == {}
 
 
-def test_editing_one_csv_label_reruns_from_the_table(data, study):
+def test_editing_one_csv_label_reruns_from_the_table(data, changes_study):
     table = pd.read_csv(data / "labels.csv")
     table.loc[0, "emotion"] = "HA"
     table.to_csv(data / "labels.csv", index=False)
-    assert planned_jobs(study) == EVERYTHING_AFTER_THE_TABLE
+    assert planned_jobs(changes_study) == EVERYTHING_AFTER_THE_TABLE
 
 
-def test_replacing_one_image_content_is_a_change(data, study):
+def test_replacing_one_image_content_is_a_change(data, changes_study, jaffe_file):
     first = sorted((data / "images").iterdir())[0]
     shutil.copy(jaffe_file(first.name[:2], first.name[3:5], 1), first)  # another take of the same person
-    assert planned_jobs(study) == EVERYTHING_AFTER_THE_TABLE
+    assert planned_jobs(changes_study) == EVERYTHING_AFTER_THE_TABLE
 
 
-def test_an_image_replaced_at_the_same_size_with_its_time_restored_is_a_change(data, study):
+def test_an_image_replaced_at_the_same_size_with_its_time_restored_is_a_change(data, changes_study, jaffe_file):
     """JAFFE's TIFFs all have one size; re-extracting a corrected archive keeps the times: the hash cache must
     not trust (path, size, mtime) alone."""
     image = data / "images" / jaffe_file("KA", "HA").name
@@ -101,17 +103,17 @@ def test_an_image_replaced_at_the_same_size_with_its_time_restored_is_a_change(d
     shutil.copyfile(jaffe_file("KA", "HA", 1), image)  # another take of the same size
     os.utime(image, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert (image.stat().st_size, image.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
-    assert planned_jobs(study) == EVERYTHING_AFTER_THE_TABLE
+    assert planned_jobs(changes_study) == EVERYTHING_AFTER_THE_TABLE
 
 
-def test_adding_one_image_reruns_and_detects_only_that_image(data, study):
+def test_adding_one_image_reruns_and_detects_only_that_image(data, changes_study, jaffe_file):
     source = jaffe_file("KA", "SU")
     shutil.copy(source, data / "images" / source.name)
     table = pd.read_csv(data / "labels.csv")
     table.loc[len(table)] = [f"images/{source.name}", "KA", "SU"]
     table.to_csv(data / "labels.csv", index=False)
-    assert planned_jobs(study) == EVERYTHING_AFTER_THE_TABLE
-    result = snakemake(study, "--cores", "2", "faces")
+    assert planned_jobs(changes_study) == EVERYTHING_AFTER_THE_TABLE
+    result = snakemake(changes_study, "--cores", "2", "faces")
     console = result.stdout + result.stderr
     assert f"({len(PEOPLE) * len(EXPRESSIONS)} taken from the cache, 1 read and detected)" in console
     assert f"faces: {len(PEOPLE) * len(EXPRESSIONS) + 1} ok" in console

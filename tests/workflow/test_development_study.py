@@ -1,5 +1,6 @@
 """A demo study with a development partition: its people train, validate, test and count nowhere, and the
-partition's own inner folds hold them alone."""
+partition's own inner folds hold them alone. On a copy of the session's tiny study's upstream stages: setting the
+partition reruns the label agreement and the folds there, and everything after them."""
 
 import json
 
@@ -7,16 +8,21 @@ import numpy as np
 import pandas as pd
 
 from emoverify.splits.folds import DEVELOPMENT
-from snakemake_helpers import TINY, finished_study, planned_jobs, write_study_config
+from snakemake_helpers import TINY, copy_study, planned_jobs, snakemake, write_study_config
 
 # 8 drawn people: 4 set aside, 2 folds of the other 4 (2 test, 2 training people each)
-DEVELOPED = {**TINY, "experiment": "developed", "development_fraction": 0.5, "development_seed": 1, "folds": 2}
+DEVELOPED = {**TINY, "development_fraction": 0.5, "development_seed": 1, "folds": 2}
 DEVELOPED["references"] = ["pixels"]
 
 
-def test_development_people_reach_no_run_no_embedding_and_no_table(tmp_path):
-    workdir = finished_study(tmp_path, DEVELOPED)
-    out = workdir / "results" / "developed"
+def test_development_people_reach_no_run_no_embedding_and_no_table(tiny_upstream, tmp_path):
+    workdir = copy_study(tiny_upstream, tmp_path)
+    write_study_config(workdir / "study.yaml", DEVELOPED)
+    upstream = planned_jobs(workdir)
+    assert upstream["label_agreement"] == upstream["make_splits"] == 1  # the partition changes what they count
+    assert not {"generate_demo", "dataset", "detect_align", "detect_expressions", "extract_features"} & set(upstream)
+    snakemake(workdir, "--cores", "2")
+    out = workdir / "results" / "tiny"
     folds = pd.read_csv(out / "splits" / "folds.csv", keep_default_na=False)
     development = set(folds.loc[folds["split"] == DEVELOPMENT, "identity"])
     assert len(development) == 4

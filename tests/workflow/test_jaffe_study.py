@@ -9,40 +9,17 @@ from collections import defaultdict
 
 import pandas as pd
 import pytest
-from conftest import JAFFE_DIR, require_dataset
 
-from snakemake_helpers import planned_jobs, snakemake, write_study_config
-
-pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+from snakemake_helpers import TINY_JAFFE, planned_jobs, snakemake, write_study_config
 
 PEOPLE = 6
 EXPRESSIONS = 7
-TINY_JAFFE = {
-    "experiment": "tiny_jaffe",
-    "dataset": "jaffe",
-    "faces": {"detector": "mtcnn", "size": 96},
-    "folds": 2,
-    "seeds": [0],
-    "epochs": 1,
-    "val_fraction": 0.34,
-    "run_methods": ["tl", "tl_pdp"],
-    "label_sources": ["manual"],
-    "training": {
-        "width": 8,
-        "embedding_dim": 16,
-        "input_size": 32,
-        "batch_identities": 2,
-        "images_per_identity": 4,
-        "batches_per_epoch": 3,
-    },
-    "evaluation": {"rank1_draws": 2},
-}
 
 
-def copy_jaffe_subset(target):
+def copy_jaffe_subset(jaffe_root, target):
     """The first image of each expression of the first six people (KA.AN1.39.tiff -> person KA, AN)."""
     chosen = defaultdict(dict)
-    for path in sorted(require_dataset(JAFFE_DIR).glob("*.tiff")):
+    for path in sorted(jaffe_root.glob("*.tiff")):
         person, expression = path.name.split(".")[:2]
         chosen[person].setdefault(expression[:2], path)
     target.mkdir()
@@ -54,9 +31,9 @@ def copy_jaffe_subset(target):
 
 
 @pytest.fixture(scope="module")
-def jaffe_study(tmp_path_factory):
+def jaffe_study(jaffe_root, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny_jaffe")
-    data = copy_jaffe_subset(workdir / "jaffe")
+    data = copy_jaffe_subset(jaffe_root, workdir / "jaffe")
     write_study_config(workdir / "study.yaml", TINY_JAFFE, data_root=str(data))
     snakemake(workdir, "--cores", "2")
     return workdir

@@ -7,11 +7,8 @@ dataset and faces stages; the pretrained preset (batch_heads) is planned, and ru
 import pandas as pd
 import pytest
 import yaml
-from conftest import SHARED_DATASETS, require_dataset
 
 from snakemake_helpers import ROOT, copy_first_people, planned_jobs, preset_study, snakemake
-
-pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 PEOPLE = 8
 PRESETS = ROOT / "workflow" / "presets"
@@ -29,9 +26,8 @@ TINY = {  # laid over a preset: 2 folds of 8 people, heads trained for 2 epochs
 
 
 @pytest.fixture(scope="module")
-def tiny_lfw(tmp_path_factory):
-    source = require_dataset(SHARED_DATASETS / "lfw_emotion")
-    return copy_first_people(source, tmp_path_factory.mktemp("lfw_emotion"), PEOPLE)
+def tiny_lfw(lfw_emotion_root, tmp_path_factory):
+    return copy_first_people(lfw_emotion_root, tmp_path_factory.mktemp("lfw_emotion"), PEOPLE)
 
 
 def study_config(workdir, preset: str, data_root, **changes):

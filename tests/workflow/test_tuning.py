@@ -10,8 +10,6 @@ import pytest
 from emoverify.layout import Layout, Run
 from snakemake_helpers import TINY, finished_study, planned_jobs, snakemake, write_study_config
 
-pytestmark = pytest.mark.slow
-
 TUNED = {
     **TINY,
     "experiment": "tuned",

@@ -1,4 +1,5 @@
-"""End-to-end: a tiny demo study through Snakemake, and what a change reruns (dry runs on the finished study)."""
+"""End-to-end: a tiny demo study through Snakemake, and what a change reruns (dry runs on the finished study,
+planned in process; a few through Snakemake's command line)."""
 
 import json
 import os
@@ -20,19 +21,26 @@ from emoverify import scheduling
 from emoverify.layout import Layout, Run, reference_run
 from emoverify.model import checkpoint
 from emoverify.model.networks import FeatureHead
-from snakemake_helpers import DEFAULT_CONFIG, ROOT, SNAKEMAKE, TINY, planned_jobs, snakemake, write_study_config
-from snakemake_helpers import finished_study as run_to_the_end
-
-pytestmark = pytest.mark.slow
+from snakemake_helpers import (
+    DEFAULT_CONFIG,
+    ROOT,
+    SNAKEMAKE,
+    TINY,
+    copy_study,
+    planned_jobs,
+    snakemake,
+    write_study_config,
+)
 
 
 def write_config(path: Path, **changes) -> Path:
     return write_study_config(path, TINY, **changes)
 
 
-@pytest.fixture(scope="module")
-def finished_study(tmp_path_factory):
-    return run_to_the_end(tmp_path_factory.mktemp("tiny_study"), TINY)
+@pytest.fixture
+def finished_study(tiny_study):
+    """The session's tiny study, finished: its tests add config files and plan, and change nothing else."""
+    return tiny_study
 
 
 def test_tiny_demo_study_runs_to_the_report(finished_study):
@@ -93,11 +101,9 @@ def test_dlib_reference_scores_descriptors_computed_once(finished_study, tmp_pat
     assert planned_jobs(finished_study, "features") == {}
 
 
-def test_missing_dlib_stops_the_features_rule_naming_the_pip_packages(finished_study, tmp_path):
+def test_missing_dlib_stops_the_features_rule_naming_the_pip_packages(tiny_upstream, tmp_path):
     """The study's faces copied to a new folder, and dlib made unimportable for the rule's script."""
-    for stage in ("dataset", "faces"):
-        shutil.copytree(finished_study / "results" / "tiny" / stage, tmp_path / "results" / "tiny" / stage)
-    write_config(tmp_path / "study.yaml")
+    copy_study(tiny_upstream, tmp_path, stages=("dataset", "faces"))
     assert planned_jobs(tmp_path, "features") == {"extract_features": 1, "features": 1}
     hidden = tmp_path / "no_dlib"
     hidden.mkdir()
@@ -110,10 +116,9 @@ def test_missing_dlib_stops_the_features_rule_naming_the_pip_packages(finished_s
     assert not (tmp_path / "results" / "tiny" / "features" / "dlib.npz").exists()
 
 
-def test_head_backbone_trains_every_method_on_the_cached_descriptors(finished_study, tmp_path):
-    """The pretrained regime on the finished study's faces, labels and descriptors: nothing upstream reruns."""
-    for stage in ("dataset", "faces", "labels", "features", "splits"):
-        shutil.copytree(finished_study / "results" / "tiny" / stage, tmp_path / "results" / "tiny" / stage)
+def test_head_backbone_trains_every_method_on_the_cached_descriptors(tiny_upstream, finished_study, tmp_path):
+    """The pretrained regime on the study's faces, labels and descriptors: nothing upstream reruns."""
+    copy_study(tiny_upstream, tmp_path, stages=("dataset", "faces", "labels", "features", "splits"))
     head = {**TINY["training"], "backbone": "head", "head_hidden": 32}
     write_config(tmp_path / "study.yaml", training=head, epochs=3)
     jobs = planned_jobs(tmp_path)
@@ -193,16 +198,9 @@ setTimeout(function () {
 </script>"""
 
 
-def browser() -> str | None:
-    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-
-
-def test_report_opens_on_the_verdict_in_a_real_browser(finished_study, tmp_path):
+def test_report_opens_on_the_verdict_in_a_real_browser(finished_study, chromium, tmp_path):
     """The first page a reader meets, rendered by headless Chromium at 1400 x 1000: the verdict sentence and
     table are on screen (not cut off above, not below the fold), and every reference that ran is named."""
-    chromium = browser()
-    if chromium is None:
-        pytest.skip("no chromium in PATH (apt-get install chromium)")
     report = finished_study / "report_for_browser.html"
     snakemake(finished_study, "--report", report.name)
     html = report.read_text()
@@ -230,6 +228,25 @@ def test_report_opens_on_the_verdict_in_a_real_browser(finished_study, tmp_path)
 
 def test_nothing_to_do_when_nothing_changed(finished_study):
     assert planned_jobs(finished_study) == {}
+
+
+# The in-process plans above checked against Snakemake's command line on the same study: nothing changed, a
+# training key, an upstream key and a target.
+COMMAND_LINE_CHECKS = {
+    "unchanged": ({}, ()),
+    "learning_rate": ({"training": {**TINY["training"], "learning_rate": 0.002}}, ()),
+    "faces_size": ({"faces": {"size": 96}}, ()),
+    "features_target": ({"labels": {"confidence_threshold": 0.6}}, ("features", "labels")),
+}
+
+
+@pytest.mark.parametrize("check", COMMAND_LINE_CHECKS)
+def test_the_command_line_plans_what_the_in_process_plan_says(finished_study, planned_by_the_command_line, check):
+    change, targets = COMMAND_LINE_CHECKS[check]
+    config = write_config(finished_study / f"command_line_{check}.yaml", **change)
+    planned = planned_jobs(finished_study, *targets, config=config)
+    assert planned_by_the_command_line(finished_study, *targets, config=config) == planned
+    assert (planned == {}) == (check == "unchanged")
 
 
 def test_changing_one_loss_weight_reruns_only_that_method(finished_study):
@@ -278,9 +295,7 @@ def test_the_pixel_cache_is_read_by_image_jobs_and_remade_when_the_manifest_chan
     assert record["rows"] == 8 * 7 and record["size"] == 32
     for log in (finished_study / faces.root / "logs").rglob("*.log"):
         assert "PixelCacheError" not in log.read_text()
-    for stage in ("dataset", "faces", "splits"):
-        shutil.copytree(finished_study / faces.root / stage, tmp_path / faces.root / stage)
-    write_config(tmp_path / "study.yaml")
+    copy_study(finished_study, tmp_path, stages=("dataset", "faces", "splits"))
     target = faces.pixels(32)
     assert planned_jobs(tmp_path, target) == {}
     manifest = tmp_path / faces.manifest
@@ -296,7 +311,8 @@ def test_the_pixel_cache_is_read_by_image_jobs_and_remade_when_the_manifest_chan
     assert result.returncode != 0 and "PixelCacheError" in output and "another faces manifest" in output
 
 
-def test_an_interrupted_training_is_redone_and_nothing_else(finished_study):
+def test_an_interrupted_training_is_redone_and_nothing_else(tiny_study, tmp_path):
+    finished_study = copy_study(tiny_study, tmp_path)  # the killed run leaves its marks in a copy
     config = write_config(
         finished_study / "long.yaml", seeds=[0, 7], training={**TINY["training"], "batches_per_epoch": 400}, epochs=50
     )
