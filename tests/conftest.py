@@ -40,6 +40,8 @@ TIER_OF_TEST = {
     "tests/slurm/test_slurm.py::test_a_started_cluster_stops_completely": "slurm",
     "tests/hardening/test_bad_inputs.py::test_a_job_of_a_real_snakemake_dies_with_it": "slow",
     "tests/workflow/test_workflow.py::test_an_interrupted_training_is_redone_and_nothing_else": "slow",
+    "tests/hardening/test_received_files.py::"
+    "test_the_html_report_of_a_study_on_a_markup_named_folder_holds_no_planted_element": "slow",
     "tests/test_head_runs_benchmark.py::test_the_benchmark_times_import_torch_and_a_batched_unit_job": "slow",
 }
 TIERS = ("slow", "realdata", "slurm", "browser")

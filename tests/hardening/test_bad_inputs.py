@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from dataset_files import csv_dataset, write_image
+from dataset_files import read, tiny_table, write_image
 
 from emoverify import atomic, lifeline, runlock, study
 from emoverify.data import snapshot
@@ -46,24 +46,10 @@ def defaults() -> dict:
     return loaded
 
 
-def tiny_table(folder: Path, rows) -> dict:
-    """A csv dataset in ``folder``: each (path, identity, emotion) row's image drawn with its own grey level
-    (so no two images are identical) unless the path is absolute or already exists; returns its config."""
-    for value, (path, _, _) in enumerate(rows, start=10):
-        target = folder / path
-        if not Path(path).is_absolute() and not target.exists():
-            write_image(target, value=value, size=24)
-    return csv_dataset(folder, rows)
-
-
 def people_rows(people=("KA", "KL", "KM"), expressions=("AN", "HA")) -> list[tuple]:
     return [
         (f"images/{person}.{expression}.png", person, expression) for person in people for expression in expressions
     ]
-
-
-def read(config: dict, cache=None) -> pd.DataFrame:
-    return snapshot.read_table(config, config["data_root"], cache)
 
 
 def faces_of(config: dict, tmp_path: Path) -> pd.DataFrame:

@@ -5,11 +5,11 @@ import json
 from pathlib import Path
 
 import pytest
+from dataset_files import read, tiny_table
 from docutils.core import publish_parts
 from docutils.writers import get_writer_class
 from hardening.html_check import live_markup
 from hardening.studies import csv_study, write_csv_dataset
-from hardening.test_bad_inputs import read, tiny_table
 
 from emoverify.faces.detect import FaceSettings, prepare_faces
 from emoverify.report import verdict
@@ -55,7 +55,6 @@ def test_the_aggregate_rule_receives_only_a_plain_name_of_the_data_root():
     assert shown.shown_root("/data/lfw_emotion/faces.csv") == "lfw_emotion/faces.csv"
 
 
-@pytest.mark.slow
 def test_the_html_report_of_a_study_on_a_markup_named_folder_holds_no_planted_element(tmp_path):
     """The whole study and its report.html: data folder and identities hold </script>, <svg onload>, an RST
     directive and newlines; no element, handler or script of the parsed report came from them."""

@@ -10,8 +10,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from data.test_adapters import write_image
-from hardening.test_bad_inputs import read, tiny_table
+from dataset_files import read, tiny_table, write_image
 
 from emoverify import study
 from emoverify.data.adapters import DatasetError, load_dataset

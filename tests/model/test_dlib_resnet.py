@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import JAFFE_DIR, SHARED_DATASETS, require_dataset
 
 from emoverify.data.imageio import read_rgb
 from emoverify.features import dlib_descriptor, store
@@ -24,7 +23,6 @@ from emoverify.model.embedding import to_model_input
 from emoverify.unavailable import FeaturesUnavailableError
 
 PARITY = 1e-5  # max abs difference to dlib's descriptor
-LFW_DIR = SHARED_DATASETS / "lfw_emotion"
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +74,11 @@ def test_colour_and_noise_give_dlibs_descriptors(model, dlib_model):
 
 
 @pytest.fixture(scope="module")
-def real_chips(dlib_model):
+def real_chips(dlib_model, jaffe_root, lfw_emotion_root):
     """Chips dlib's way (five landmarks, 150 px, padding 0.25) of 6 JAFFE and 8 lfw_emotion faces."""
-    require_dataset(JAFFE_DIR)
-    require_dataset(LFW_DIR)
-    jaffe = sorted(JAFFE_DIR.glob("*.tiff"))[::40][:6]
-    lfw = pd.read_csv(LFW_DIR / "labels.csv")["path"].iloc[::300].head(8)
-    paths = [*jaffe, *(LFW_DIR / path for path in lfw)]
+    jaffe = sorted(jaffe_root.glob("*.tiff"))[::40][:6]
+    lfw = pd.read_csv(lfw_emotion_root / "labels.csv")["path"].iloc[::300].head(8)
+    paths = [*jaffe, *(lfw_emotion_root / path for path in lfw)]
     return np.stack([dlib_model.chip(read_rgb(path)) for path in paths])
 
 
