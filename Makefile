@@ -11,10 +11,10 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 STUDY ?=
 DATA ?= ../shared/datasets
-# pytest's workers: the default tier's tests run two at a time (pytest-xdist); tests sharing the session's tiny
-# study stay in one worker (--dist loadgroup). TEST_WORKERS=0 runs them in this process.
+# pytest's workers: tests run two at a time (pytest-xdist), the tiny study they share built once for both
+# (tests/conftest.py). TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -q -rs -n $(TEST_WORKERS) --dist loadgroup
+PYTEST := $(BIN)/python -m pytest -q -rs -n $(TEST_WORKERS)
 # the tiers (pyproject's markers, set in tests/conftest.py from what each test uses) that `make test` leaves out
 BEYOND_DEFAULT := slow or realdata or slurm or browser
 

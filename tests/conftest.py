@@ -1,10 +1,13 @@
-"""Shared fixtures (the real datasets beside the project, skipped when absent; a small demo; the tiny demo study
-built once per session) and the test tiers, marked from what each test uses (docs/architecture.md, Tests)."""
+"""Shared fixtures (the real datasets beside the project, skipped when absent; a small demo; the tiny demo study,
+built once per test run whatever the number of xdist workers) and the test tiers, marked from what each test
+uses (docs/architecture.md, Tests)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,7 +30,7 @@ TIER_OF_FIXTURE = {
     "ckplus48_root": "realdata",
     "lfw_emotion_root": "realdata",
     "chromium": "browser",
-    "slurm": "slurm",
+    "one_cluster_at_a_time": "slurm",
     # whole Snakemake studies of their own, each minutes on 2 cores (the shared tiny study is the default's smoke)
     "tuned_study": "slow",
     "jaffe_study": "slow",
@@ -37,7 +40,6 @@ TIER_OF_FIXTURE = {
 # Where the fixtures cannot tell: tests that start Snakemake (or a cluster) for more than a few seconds
 # without a study fixture. Node ids without parameters.
 TIER_OF_TEST = {
-    "tests/slurm/test_slurm.py::test_a_started_cluster_stops_completely": "slurm",
     "tests/hardening/test_bad_inputs.py::test_a_job_of_a_real_snakemake_dies_with_it": "slow",
     "tests/workflow/test_workflow.py::test_an_interrupted_training_is_redone_and_nothing_else": "slow",
     "tests/hardening/test_received_files.py::"
@@ -45,29 +47,64 @@ TIER_OF_TEST = {
     "tests/test_head_runs_benchmark.py::test_the_benchmark_times_import_torch_and_a_batched_unit_job": "slow",
 }
 TIERS = ("slow", "realdata", "slurm", "browser")
-# Tests that share the session's tiny study run in one xdist worker (--dist loadgroup), which builds it once;
-# the SLURM tests in one worker too (one counts the daemons that another's cluster starts).
-TINY_STUDY_GROUP = "tiny_study"
-SLURM_GROUP = "slurm"
+
+
+def fixtures_of(item: pytest.Item) -> tuple[str, ...]:
+    """Every fixture a collected test uses, directly or through other fixtures."""
+    return tuple(getattr(item, "fixturenames", ()))
 
 
 def tiers_of(item: pytest.Item) -> set[str]:
     """The tiers a collected test belongs to: by its fixtures, then by the explicit list."""
-    tiers = {TIER_OF_FIXTURE[name] for name in getattr(item, "fixturenames", ()) if name in TIER_OF_FIXTURE}
+    tiers = {TIER_OF_FIXTURE[name] for name in fixtures_of(item) if name in TIER_OF_FIXTURE}
     explicit = TIER_OF_TEST.get(item.nodeid.split("[")[0])
     return tiers | ({explicit} if explicit else set())
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
         for tier in sorted(tiers_of(item) - {mark.name for mark in item.iter_markers()}):
             item.add_marker(getattr(pytest.mark, tier))
-        groups = {mark.args[0] for mark in item.iter_markers("xdist_group") if mark.args}
-        if "tiny_upstream" in getattr(item, "fixturenames", ()) and TINY_STUDY_GROUP not in groups:
-            item.add_marker(pytest.mark.xdist_group(TINY_STUDY_GROUP))
-        if "slurm" in tiers_of(item) and SLURM_GROUP not in groups:
-            item.add_marker(pytest.mark.xdist_group(SLURM_GROUP))
+    # The SLURM tests, then the tiny study's, first: pytest-xdist hands each worker a first batch of consecutive
+    # tests (an eighth of the suite each with 2 workers), so one worker starts the cluster and builds the study
+    # while the other runs unit tests, instead of both meeting them at the end and one waiting for the other.
+    items.sort(key=lambda item: ("slurm" not in tiers_of(item), "tiny_upstream" not in fixtures_of(item)))
+
+
+def session_folder(tmp_path_factory) -> Path:
+    """The temporary folder every process of this pytest run shares (the xdist workers' parent folder)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def held_alone(lock_file: Path):
+    """Hold ``lock_file`` against every other process of the run (another xdist worker waits here)."""
+    with open(lock_file, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """``session_folder/name``, built by ``build(folder)`` in the first process of the run that asks for it;
+    the others wait for it, and read it (or the first one's failure) when it is done."""
+    root = session_folder(tmp_path_factory)
+    folder, failed = root / name, root / f"{name}.failed"
+    with held_alone(root / f"{name}.lock"):
+        if failed.exists():
+            pytest.fail(f"building {name} failed in another test process:\n{failed.read_text()}")
+        if not (folder / ".built").exists():
+            folder.mkdir(exist_ok=True)
+            try:
+                build(folder)
+            except BaseException as error:
+                failed.write_text(str(error))
+                raise
+            (folder / ".built").touch()
+    return folder
 
 
 def require_dataset(path: Path) -> Path:
@@ -124,25 +161,36 @@ def small_demo(tmp_path_factory):
     return root, table
 
 
+@pytest.fixture(scope="module")
+def one_cluster_at_a_time(tmp_path_factory):
+    """Held while a test module starts SLURM daemons of its own: one cluster at a time in the run (a test counts
+    the daemons, and another process's cluster would be among them)."""
+    with held_alone(session_folder(tmp_path_factory) / "slurm.lock"):
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_upstream(tmp_path_factory) -> Path:
-    """The tiny demo study (snakemake_helpers.TINY) through its upstream stages, run once per session: dataset,
+    """The tiny demo study (snakemake_helpers.TINY) through its upstream stages, run once per test run: dataset,
     faces (MTCNN), labels (fer), dlib's descriptors, splits and the pixel cache. Read it, or copy it with
     ``copy_study`` before running or changing anything in it."""
     from snakemake_helpers import TINY, UPSTREAM_TARGETS, snakemake, write_study_config
 
-    workdir = tmp_path_factory.mktemp("tiny_upstream")
-    write_study_config(workdir / "study.yaml", TINY)
-    snakemake(workdir, "--cores", "2", *UPSTREAM_TARGETS)
-    return workdir
+    def build(workdir):
+        write_study_config(workdir / "study.yaml", TINY)
+        snakemake(workdir, "--cores", "2", *UPSTREAM_TARGETS)
+
+    return built_once(tmp_path_factory, "tiny_upstream", build)
 
 
 @pytest.fixture(scope="session")
 def tiny_study(tiny_upstream, tmp_path_factory) -> Path:
     """The tiny demo study run to the end (its trainings, evaluations and report) on a copy of the shared
-    upstream stages, once per session. Read it, or copy it with ``copy_study`` to change anything."""
+    upstream stages, once per test run. Read it, or copy it with ``copy_study`` to change anything."""
     from snakemake_helpers import copy_study, snakemake
 
-    workdir = copy_study(tiny_upstream, tmp_path_factory.mktemp("tiny_study"))
-    snakemake(workdir, "--cores", "2")
-    return workdir
+    def build(workdir):
+        copy_study(tiny_upstream, workdir)
+        snakemake(workdir, "--cores", "2")
+
+    return built_once(tmp_path_factory, "tiny_study", build)

@@ -1,5 +1,5 @@
 """The test tiers: conftest marks every test from the fixtures it uses (and a short list where they cannot tell),
-`make test` leaves the marked tiers out, and tests that share the session's tiny study run in one xdist group."""
+`make test` leaves the marked tiers out, and the SLURM tests and those of the shared tiny study come first."""
 
 import os
 import re
@@ -11,14 +11,13 @@ from conftest import TIER_OF_TEST, TIERS
 
 from snakemake_helpers import ROOT
 
-# printed at the end of collection: every test's node id, then its tiers and xdist group (tiers_of's result,
-# read back from the markers the hook set)
+# printed at the end of collection, in the order the tests run: every test's node id and its tiers (read back
+# from the markers the hook set), then whether it uses the shared tiny study
 SHOW_TIERS = """
 def pytest_collection_finish(session):
     for item in session.items:
         marks = sorted({mark.name for mark in item.iter_markers()} & {"slow", "realdata", "slurm", "browser"})
-        groups = [mark.args[0] for mark in item.iter_markers("xdist_group")]
-        print("TIERS", item.nodeid.split("@")[0], ",".join(marks) or "-", ",".join(groups) or "-")
+        print("TIERS", item.nodeid, ",".join(marks) or "-", "tiny" if "tiny_upstream" in item.fixturenames else "-")
 """
 # tests written as a newcomer would: no marker, only the fixtures they need
 NEW_TESTS = """
@@ -55,9 +54,10 @@ REAL_TESTS = [
 
 
 @pytest.fixture(scope="module")
-def collected(tmp_path_factory) -> dict[str, tuple[str, str]]:
-    """Node id -> (tiers, xdist group) of the new tests above and of a few of the suite's, collected by pytest
-    with the suite's conftest (``-` where none)."""
+def collected(tmp_path_factory) -> list[tuple[str, str, str]]:
+    """(test, tiers, "tiny" where it uses the shared tiny study) of the new tests above and of a few of the
+    suite's, in the order pytest runs them with the suite's conftest ("-" where none); a new test is named by
+    its function alone."""
     folder = tmp_path_factory.mktemp("new_tests")
     (folder / "show_tiers.py").write_text(SHOW_TIERS)
     (folder / "conftest_new.py").write_text(NEW_FIXTURES)
@@ -68,38 +68,41 @@ def collected(tmp_path_factory) -> dict[str, tuple[str, str]]:
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = re.findall(r"^TIERS (\S+) (\S+) (\S+)$", done.stdout, re.M)
-    return {
-        nodeid if nodeid.startswith("tests/") else nodeid.split("::")[-1]: (tiers, group)
-        for nodeid, tiers, group in rows
-    }
+    return [(test if test.startswith("tests/") else test.split("::")[-1], tiers, tiny) for test, tiers, tiny in rows]
 
 
 def test_a_new_test_lands_in_the_tier_of_the_fixtures_it_uses(collected):
-    assert collected["test_reads_jaffe"] == ("realdata", "-")
-    assert collected["test_reads_a_copied_real_face"] == ("realdata", "-")  # through another fixture
-    assert collected["test_opens_the_report"] == ("browser", "-")
-    assert collected["test_reads_the_finished_tiny_study"] == ("-", "tiny_study")  # the default tier's smoke study
-    assert collected["test_needs_nothing"] == ("-", "-")
+    tiers = {test: tiers for test, tiers, _ in collected}
+    assert tiers["test_reads_jaffe"] == "realdata"
+    assert tiers["test_reads_a_copied_real_face"] == "realdata"  # through another fixture
+    assert tiers["test_opens_the_report"] == "browser"
+    assert tiers["test_reads_the_finished_tiny_study"] == "-"  # the default tier's smoke study
+    assert tiers["test_needs_nothing"] == "-"
 
 
 def test_the_suites_own_tests_are_marked_where_they_belong(collected):
-    assert collected["tests/data/test_adapters.py::test_jaffe"][0] == "realdata"
-    assert collected["tests/labels/test_classifier.py::test_labels_step_on_real_faces_in_its_own_process"][0] == (
-        "realdata"
-    )
-    browser = collected["tests/workflow/test_workflow.py::test_report_opens_on_the_verdict_in_a_real_browser"]
-    assert browser == ("browser", "tiny_study")
-    assert collected["tests/workflow/test_workflow.py::test_nothing_to_do_when_nothing_changed"] == ("-", "tiny_study")
-    tuning = {nodeid: tiers for nodeid, (tiers, _) in collected.items() if "test_tuning.py" in nodeid}
-    assert tuning["tests/workflow/test_tuning.py::test_the_report_keeps_each_units_winner_under_its_method"] == "slow"
+    tiers = {test: tiers for test, tiers, _ in collected}
+    assert tiers["tests/data/test_adapters.py::test_jaffe"] == "realdata"
+    assert tiers["tests/labels/test_classifier.py::test_labels_step_on_real_faces_in_its_own_process"] == "realdata"
+    assert tiers["tests/workflow/test_workflow.py::test_report_opens_on_the_verdict_in_a_real_browser"] == "browser"
+    assert tiers["tests/workflow/test_workflow.py::test_nothing_to_do_when_nothing_changed"] == "-"
+    assert tiers["tests/workflow/test_tuning.py::test_the_report_keeps_each_units_winner_under_its_method"] == "slow"
     # planned in process on an empty folder: seconds, so the default tier keeps it
-    assert tuning["tests/workflow/test_tuning.py::test_selection_asks_for_trainings_and_never_for_an_evaluation"] == "-"
-    slurm = {nodeid.split("::")[-1]: marks for nodeid, marks in collected.items() if "test_slurm.py" in nodeid}
+    assert tiers["tests/workflow/test_tuning.py::test_selection_asks_for_trainings_and_never_for_an_evaluation"] == "-"
+    slurm = {test.split("::")[-1]: tier for test, tier in tiers.items() if "test_slurm.py" in test}
     assert slurm == {
-        "test_stopping_ends_the_started_processes_and_leaves_the_others": ("-", "-"),
-        "test_a_started_cluster_stops_completely": ("slurm", "slurm"),  # the explicit list
-        "test_tiny_study_through_the_slurm_profile": ("slurm", "slurm"),  # the cluster fixture
+        "test_stopping_ends_the_started_processes_and_leaves_the_others": "-",
+        "test_a_started_cluster_stops_completely": "slurm",  # the one-cluster lock
+        "test_tiny_study_through_the_slurm_profile": "slurm",  # through the cluster fixture
     }
+
+
+def test_the_slurm_tests_then_the_tiny_studys_run_first(collected):
+    """xdist hands each worker a first batch of consecutive tests: the long ones at the front start at once."""
+    order = ["slurm" if "slurm" in tiers else tiny for _, tiers, tiny in collected]
+    slurm, tiny = order.count("slurm"), order.count("tiny")
+    assert slurm == 2 and tiny == 3  # the browser test, nothing-to-do, and the new test reading the study
+    assert order[:slurm] == ["slurm"] * slurm and order[slurm : slurm + tiny] == ["tiny"] * tiny
 
 
 def test_the_explicit_list_names_existing_tests_and_tiers():

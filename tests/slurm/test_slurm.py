@@ -73,7 +73,7 @@ def skip_reason(done: subprocess.CompletedProcess | None) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def slurm():
+def slurm(one_cluster_at_a_time):
     done, started = start_cluster()
     reason = skip_reason(done)
     if reason:
@@ -101,7 +101,7 @@ def test_stopping_ends_the_started_processes_and_leaves_the_others():
         ours.wait()
 
 
-def test_a_started_cluster_stops_completely():
+def test_a_started_cluster_stops_completely(one_cluster_at_a_time):
     """start.sh, then the fixture's teardown: none of the daemons it started runs, those that ran before still do."""
     before = {name: running_pids(name) for name in DAEMONS}
     done, started = start_cluster()
