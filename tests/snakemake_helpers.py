@@ -146,14 +146,17 @@ def write_study_config(path: Path, base: dict, **changes) -> Path:
     return path
 
 
-def copy_study(source: Path, target: Path, stages: tuple[str, ...] | None = None, experiment: str = "tiny") -> Path:
+def copy_study(
+    source: Path, target: Path, stages: tuple[str, ...] | None = None, experiment: str = "tiny", records: bool = True
+) -> Path:
     """A study folder copied with its file times, Snakemake's records of its outputs and its study.yaml, so that
     Snakemake plans in the copy what it would in the original: every stage of ``experiment``, or ``stages``
-    alone (folders under results/<experiment>/)."""
+    alone (folders under results/<experiment>/). Without the records (``records=False``) Snakemake judges the
+    copied files by their times alone, as after copying the results folder by hand."""
     target.mkdir(parents=True, exist_ok=True)
     results = Path("results") / experiment
     parts = [results] if stages is None else [results / stage for stage in stages]
-    for part in [*parts, Path(".snakemake") / "metadata"]:
+    for part in [*parts, *([Path(".snakemake") / "metadata"] if records else [])]:
         shutil.copytree(source / part, target / part, symlinks=True, dirs_exist_ok=True)
     shutil.copy2(source / "study.yaml", target / "study.yaml")
     return target

@@ -295,7 +295,8 @@ def test_the_pixel_cache_is_read_by_image_jobs_and_remade_when_the_manifest_chan
     assert record["rows"] == 8 * 7 and record["size"] == 32
     for log in (finished_study / faces.root / "logs").rglob("*.log"):
         assert "PixelCacheError" not in log.read_text()
-    copy_study(finished_study, tmp_path, stages=("dataset", "faces", "splits"))
+    # by hand, without Snakemake's records: with them, a newer manifest of unchanged content would be recognised
+    copy_study(finished_study, tmp_path, stages=("dataset", "faces", "splits"), records=False)
     target = faces.pixels(32)
     assert planned_jobs(tmp_path, target) == {}
     manifest = tmp_path / faces.manifest
