@@ -35,6 +35,7 @@ TIER_OF_FIXTURE = {
     "tuned_study": "slow",
     "jaffe_study": "slow",
     "changes_study": "slow",
+    "finetune_study": "slow",
     "planned_by_the_command_line": "slow",
 }
 # Where the fixtures cannot tell: tests that start Snakemake (or a cluster) for more than a few seconds
@@ -44,6 +45,8 @@ TIER_OF_TEST = {
     "tests/workflow/test_workflow.py::test_an_interrupted_training_is_redone_and_nothing_else": "slow",
     "tests/hardening/test_received_files.py::"
     "test_the_html_report_of_a_study_on_a_markup_named_folder_holds_no_planted_element": "slow",
+    "tests/hardening/test_stale_stages.py::"
+    "test_after_a_failed_faces_job_the_study_reruns_what_an_older_dataset_built": "slow",
     "tests/test_head_runs_benchmark.py::test_the_benchmark_times_import_torch_and_a_batched_unit_job": "slow",
 }
 TIERS = ("slow", "realdata", "slurm", "browser")
@@ -149,6 +152,18 @@ def planned_by_the_command_line():
     from snakemake_helpers import planned_jobs_cli
 
     return planned_jobs_cli
+
+
+@pytest.fixture
+def defaults() -> dict:
+    """config.yaml with the schema's defaults filled in (the bad-input tests' starting point)."""
+    import yaml
+
+    from emoverify.schema import load_schema, validate
+
+    loaded = yaml.safe_load((ROOT / "config.yaml").read_text())
+    validate(loaded, load_schema())
+    return loaded
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-import yaml
 from dataset_files import read, tiny_table, write_image
+from hardening.inputs import SCHEMA, checked, gone, people_rows
 
 from emoverify import atomic, lifeline, runlock, study
 from emoverify.data import snapshot
@@ -28,28 +28,12 @@ from emoverify.layout import Layout, LayoutError, Run
 from emoverify.model import checkpoint
 from emoverify.model.networks import InceptionResnetEmbedding
 from emoverify.model.safe_load import UnsafeFileError
-from emoverify.schema import load_schema, validate
 from snakemake_helpers import ROOT, TINY, planned_jobs, snakemake, write_study_config
 
-SCHEMA = load_schema()
 SCRIPTS = ROOT / "workflow" / "scripts"
 
 
 # ---------------------------------------------------------------- helpers
-
-
-@pytest.fixture
-def defaults() -> dict:
-    """config.yaml with the schema's defaults filled in."""
-    loaded = yaml.safe_load((ROOT / "config.yaml").read_text())
-    validate(loaded, SCHEMA)
-    return loaded
-
-
-def people_rows(people=("KA", "KL", "KM"), expressions=("AN", "HA")) -> list[tuple]:
-    return [
-        (f"images/{person}.{expression}.png", person, expression) for person in people for expression in expressions
-    ]
 
 
 def faces_of(config: dict, tmp_path: Path) -> pd.DataFrame:
@@ -60,13 +44,6 @@ def faces_of(config: dict, tmp_path: Path) -> pd.DataFrame:
 def row_status(manifest: pd.DataFrame, name: str) -> tuple[str, str]:
     row = manifest[manifest["path"].str.endswith(name)].iloc[0]
     return row["status"], row["reason_detail"]
-
-
-def checked(config: dict, **changes) -> None:
-    """The parse-time checks of common.smk on ``config`` with ``changes``: names and schema, then the study."""
-    merged = {**config, **changes}
-    study.check_schema(merged, SCHEMA)
-    study.check_study(merged)
 
 
 # ---------------------------------------------------------------- tables
@@ -457,15 +434,6 @@ def wait_for(path: Path, seconds: float = 60) -> str:
             return path.read_text().strip()
         time.sleep(0.1)
     raise AssertionError(f"{path} never appeared")
-
-
-def gone(pid: int, seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not lifeline.alive(pid):
-            return True
-        time.sleep(0.1)
-    return False
 
 
 # a job: ties itself to its Snakemake the way every rule script does (workflow/scripts/_setup.py), then sleeps

@@ -6,7 +6,8 @@ import re
 
 import pytest
 import yaml
-from hardening.test_bad_inputs import checked, defaults, people_rows, tiny_table  # noqa: F401 (fixture)
+from dataset_files import tiny_table
+from hardening.inputs import people_rows
 
 from emoverify import study
 from snakemake_helpers import ROOT, TINY, snakemake, write_study_config

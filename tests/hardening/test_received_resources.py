@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from hardening.test_bad_inputs import gone
+from hardening.inputs import gone
 
 # a stand-in extract_features job: dlib's pool of two forked workers, each busy for two minutes
 POOL_JOB = """

@@ -61,7 +61,6 @@ def test_a_report_of_stale_tables_stops_naming_the_stale_stage(tmp_path):
         provenance.plan_reruns(table, outputs, reporting=True)
 
 
-@pytest.mark.slow
 def test_after_a_failed_faces_job_the_study_reruns_what_an_older_dataset_built(tmp_path):
     """Four people studied; a fifth added; the faces job fails (its manifest gone) and the cache is deleted.
     Snakemake used to say 'Nothing to be done' while the folds and summary held four people."""

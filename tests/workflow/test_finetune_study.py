@@ -11,11 +11,8 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATASETS, require_dataset
 
 from snakemake_helpers import copy_first_people, planned_jobs, preset_study, snakemake
-
-pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 PEOPLE = 12
 TINY = {  # laid over the preset: 2 folds of 12 people, 2 epochs of 3 batches, manual labels only
@@ -34,9 +31,8 @@ TINY = {  # laid over the preset: 2 folds of 12 people, 2 epochs of 3 batches, m
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    source = require_dataset(SHARED_DATASETS / "lfw_emotion")
-    labels, _ = copy_first_people(source, tmp_path_factory.mktemp("lfw_emotion"), PEOPLE)
+def finetune_study(lfw_emotion_root, tmp_path_factory):
+    labels, _ = copy_first_people(lfw_emotion_root, tmp_path_factory.mktemp("lfw_emotion"), PEOPLE)
     workdir = tmp_path_factory.mktemp("finetune_study")
     config = preset_study(workdir, "lfw_emotion_finetune", labels, TINY)
     assert planned_jobs(workdir)["train_run"] == config["folds"]  # batch_heads: one job per fold unit
@@ -44,8 +40,8 @@ def finished(tmp_path_factory):
     return workdir, config, workdir / "results" / config["experiment"]
 
 
-def test_the_untrained_row_is_the_dlib_row_on_the_sphere_and_the_trained_runs_ship(finished):
-    workdir, config, out = finished
+def test_the_untrained_row_is_the_dlib_row_on_the_sphere_and_the_trained_runs_ship(finetune_study):
+    workdir, config, out = finetune_study
     runs = pd.read_csv(out / "tables" / "runs.csv", keep_default_na=False)
     assert (runs["status"] == "ok").all()
     assert set(runs.loc[runs["reference"], "method"]) == {"untrained", "dlib"}
@@ -62,8 +58,8 @@ def test_the_untrained_row_is_the_dlib_row_on_the_sphere_and_the_trained_runs_sh
     assert {"tl", "untrained", "dlib"} <= set(summary["method"])
 
 
-def test_the_caches_are_made_once_and_a_loss_weight_reruns_none_of_them(finished):
-    workdir, config, out = finished
+def test_the_caches_are_made_once_and_a_loss_weight_reruns_none_of_them(finetune_study):
+    workdir, config, out = finetune_study
     chips = np.load(out / "features" / "dlib_chips.npz")
     manifest = pd.read_csv(out / "faces" / "manifest.csv", keep_default_na=False)
     assert chips["image_id"].tolist() == manifest.loc[manifest["status"] == "ok", "image_id"].tolist()
