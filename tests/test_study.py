@@ -189,9 +189,9 @@ def test_an_auxiliary_method_without_a_matched_baseline_is_a_config_error(config
 def test_the_manipulation_check_measures_with_manual_labels_wherever_the_study_reads_them(config):
     config = study.coerce_to_schema(config, SCHEMA)
     validate(config, SCHEMA)
-    assert study.true_label_params(config) == {"source": "manual"}
+    assert study.true_label_params(config) == {"name": "manual"}
     config["label_sources"] = ["detected", "shuffled"]  # shuffled permutes the manual labels
-    assert study.true_label_params(config) == {"source": "manual"}
+    assert study.true_label_params(config) == {"name": "manual"}
     config["labels"]["shuffle_source"] = "detected"
     assert study.true_label_params(config) == study.label_params(config, "detected")
     assert study.true_label_params(config)["confidence_threshold"] == config["labels"]["confidence_threshold"]
@@ -301,7 +301,7 @@ def test_a_fold_units_job_holds_every_planned_run_of_that_unit(config):
             ]
     job_runs = study.unit_job_runs(config)
     assert len(job_runs) == len(members) == (3 + 3 * 2) * 2  # 3 baselines, 3 aux methods x 2 sources; 2 seeds
-    pdp = next(run for run in job_runs if run["method"] == "tl_pdp" and run["labels"] == "shuffled")
+    pdp = next(run for run in job_runs if run["method"] == "tl_pdp" and run["label_source"] == "shuffled")
     assert pdp["spec"] == study.run_method_spec(config, "tl_pdp") and pdp["training"]["backbone"] == "head"
     assert pdp["label_params"] == study.label_params(config, "shuffled")
     layout = Layout("x")

@@ -119,11 +119,13 @@ def unit_job(experiment: Path, config_path: Path, out: Path) -> None:
     if (experiment / "labels" / "detected.csv").is_file():
         inputs["detected"] = str(experiment / "labels" / "detected.csv")
     readable = {"manual", "detected"} if "detected" in inputs else {"manual"}  # synthetic faces: no fer labels
-    members = [m for m in study.unit_job_runs(config) if study.label_sources_read(config, m["labels"]) <= readable]
+    members = [
+        m for m in study.unit_job_runs(config) if study.label_sources_read(config, m["label_source"]) <= readable
+    ]
     unit = SimpleNamespace(repeat=0, fold=0)
     paths = [(str(out / f"model{i}.pt"), str(out / f"history{i}.csv")) for i in range(len(members))]
     seconds = jobs.train_unit(
-        lambda labels, size: fold_data.load_rule_fold(inputs, unit, size, labels, ("train", "val"), None),
+        lambda label_params, size: fold_data.load_rule_fold(inputs, unit, size, label_params, ("train", "val")),
         members,
         [model for model, _ in paths],
         [history for _, history in paths],

@@ -85,6 +85,7 @@ def evaluation_work(repo: Path, workdir: Path, layout, run, config: dict) -> flo
     from types import SimpleNamespace
 
     from emoverify.evaluation import verification
+    from emoverify.labels.sources import LabelSource
     from emoverify.model import checkpoint
     from emoverify.splits import fold_data
 
@@ -95,7 +96,7 @@ def evaluation_work(repo: Path, workdir: Path, layout, run, config: dict) -> flo
             layout.folds,
             run.fold,
             int(state["training"]["input_size"]),
-            label_params={"source": run.label_source},
+            label_source=LabelSource(run.label_source),
             splits=("val", "test"),
         )
     rank1_draws = config.get("evaluation", {}).get("rank1_draws", 10)  # the schema default when unset

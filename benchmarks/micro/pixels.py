@@ -45,6 +45,7 @@ def main() -> None:
     from emoverify.data.adapters import load_dataset
     from emoverify.faces.detect import FaceSettings, prepare_faces
     from emoverify.faces.pixels import PixelCache, build_pixel_cache
+    from emoverify.labels.sources import LabelSource
     from emoverify.splits.fold_data import load_fold, load_images
     from emoverify.splits.folds import make_folds
 
@@ -74,7 +75,7 @@ def main() -> None:
         )
 
         def fold(pixels):
-            settings = dict(label_params={"source": "manual"}, splits=("train", "val"), pixels=pixels)
+            settings = dict(label_source=LabelSource("manual"), splits=("train", "val"), pixels=pixels)
             return lambda: load_fold(root / "manifest.csv", root / "folds.csv", 0, args.size, **settings)
 
         decoded_fold = median_seconds(fold(None), args.repeats)

@@ -15,6 +15,7 @@ from emoverify.data.demo import generate_demo
 from emoverify.evaluation.jobs import evaluate_runs, output_pairs
 from emoverify.faces.detect import FaceSettings, prepare_faces
 from emoverify.faces.pixels import PixelCache, PixelCacheError, build_pixel_cache, decode_crops
+from emoverify.labels.sources import LabelSource
 from emoverify.layout import Run
 from emoverify.splits.fold_data import load_fold, load_images
 from emoverify.splits.folds import make_folds
@@ -50,7 +51,7 @@ def fold(root, pixels=None, splits=("train", "val")):
         root / "folds.csv",
         0,
         SIZE,
-        label_params={"source": "manual"},
+        label_source=LabelSource("manual"),
         splits=splits,
         pixels=pixels,
     )

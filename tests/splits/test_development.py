@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emoverify.splits.fold_data import SPLITS, fold_faces, run_expressions
+from emoverify.labels.sources import LabelSource
+from emoverify.splits.fold_data import SPLITS, fold_faces
 from emoverify.splits.folds import (
     DEVELOPMENT,
     SplitError,
@@ -69,7 +70,7 @@ def test_development_people_never_reach_a_loaded_split():
     folds = make_repeated_folds(table, n_folds=3, repeats=2, seed=0, development_fraction=0.25, development_seed=3)
     development = set(folds.loc[folds["split"] == DEVELOPMENT, "identity"])
     assert len(development) == 6
-    labels = run_expressions(table, {"source": "manual"}, None)
+    labels = LabelSource("manual").expressions(table, None)
     for (repeat, fold), _ in folds.groupby(["repeat", "fold"]):
         for split in SPLITS:
             faces = fold_faces(table, folds, fold, split, labels, 8, repeat=repeat, pixels=_NoPixels())

@@ -10,8 +10,10 @@ from emoverify.splits.folds import (
     SINGLE_FACE_NOTE,
     SplitError,
     fold_count_problem,
+    held_out_share,
     largest_supported_folds,
     make_folds,
+    make_repeated_folds,
     split_summary,
 )
 
@@ -214,3 +216,28 @@ def test_uneven_people_still_give_every_fold_two_test_identities():
     folds = make_folds(faces_table([40, 2, 2, 2, 2, 2]), n_folds=2, seed=0)
     per_fold = folds[folds["split"] == "test"].groupby("fold")["identity"].nunique()
     assert per_fold.min() >= 2
+
+
+def test_repeat_zero_is_the_single_assignment_and_other_repeats_draw_new_folds():
+    table = faces_table([6] * 12)
+    repeated = make_repeated_folds(table, n_folds=3, repeats=3, seed=5, val_fraction=0.25)
+    single = make_folds(table, n_folds=3, seed=5, val_fraction=0.25)
+    first = repeated[repeated["repeat"] == 0].drop(columns="repeat").reset_index(drop=True)
+    pd.testing.assert_frame_equal(first, single)
+    tests = [
+        frozenset(
+            repeated[(repeated["repeat"] == r) & (repeated["fold"] == 0) & (repeated["split"] == "test")]["identity"]
+        )
+        for r in range(3)
+    ]
+    assert len(set(tests)) > 1
+    for _, unit in repeated.groupby(["repeat", "fold"]):  # identity-disjoint within each unit
+        people = unit.groupby("split")["identity"].apply(set)
+        assert not (people["train"] & people["test"]) and not (people.get("val", set()) & people["test"])
+    summary = split_summary(repeated)
+    assert len(summary) == 3 * 3 * 3 and summary["n_images"].sum() == len(repeated)
+
+
+def test_held_out_share_is_test_over_fitting_images():
+    folds = make_repeated_folds(faces_table([6] * 12), n_folds=4, repeats=2, seed=0, val_fraction=0.25)
+    assert held_out_share(folds) == pytest.approx(1 / 3)  # equal identities: a quarter test, three quarters fit

@@ -8,6 +8,7 @@ import torch
 from demo_runs import EVALUATION, FBV, TRAINING, descriptor_sets, make_demo_sets
 
 from emoverify.evaluation.jobs import evaluate_runs, evaluate_unit, output_pairs
+from emoverify.labels.sources import LabelSource
 from emoverify.layout import Run
 from emoverify.training import jobs
 from emoverify.training.sampler import forget_drawn_batches
@@ -72,29 +73,35 @@ TL = {"primary": "triplet", "geometry": "spherical", "aux": {}}
 TL_PDP = {"primary": "triplet", "geometry": "spherical", "aux": {"pdp": 0.1}}
 # a fold unit's members: methods, label sources and seeds, one with its own training knob (a tuning candidate)
 MEMBERS = [
-    {"method": "tl", "labels": "none", "seed": 0, "spec": TL, "training": HEAD},
-    {"method": "tl_pdp", "labels": "manual", "seed": 0, "spec": TL_PDP, "training": HEAD},
-    {"method": "tl_pdp", "labels": "shuffled", "seed": 1, "spec": TL_PDP, "training": HEAD},
-    {"method": "tl__m0.4", "labels": "none", "seed": 1, "spec": TL, "training": {**HEAD, "margin": 0.4}},
-    {"method": "tl__fused", "labels": "none", "seed": 2, "spec": TL, "training": {**HEAD, "optimizer": "adam_fused"}},
+    {"method": "tl", "label_source": "none", "seed": 0, "spec": TL, "training": HEAD},
+    {"method": "tl_pdp", "label_source": "manual", "seed": 0, "spec": TL_PDP, "training": HEAD},
+    {"method": "tl_pdp", "label_source": "shuffled", "seed": 1, "spec": TL_PDP, "training": HEAD},
+    {"method": "tl__m0.4", "label_source": "none", "seed": 1, "spec": TL, "training": {**HEAD, "margin": 0.4}},
+    {
+        "method": "tl__fused",
+        "label_source": "none",
+        "seed": 2,
+        "spec": TL,
+        "training": {**HEAD, "optimizer": "adam_fused"},
+    },
 ]
 
 
 def head_faces(label_params, splits):
     """Descriptor face sets whose expressions depend on the label source (as the rule's loader gives them)."""
     sets = descriptor_sets()
-    if label_params["source"] == "shuffled":
+    if label_params["name"] == "shuffled":
         for faces in sets.values():
             faces.expressions = faces.expressions[::-1].copy()
     return {split: sets[split] for split in splits}
 
 
 def test_batched_head_runs_equal_standalone_runs_bit_for_bit(tmp_path):
-    members = [{**m, "label_params": {"source": m["labels"]}} for m in MEMBERS]
+    members = [{**m, "label_params": LabelSource(m["label_source"]).to_params()} for m in MEMBERS]
     loads = []
 
     def load(label_params, size, splits=("train", "val")):
-        loads.append(label_params["source"])
+        loads.append(label_params["name"])
         return head_faces(label_params, splits)
 
     settings = dict(epochs=3, device=torch.device("cpu"), console=io.StringIO())
@@ -116,7 +123,7 @@ def test_batched_head_runs_equal_standalone_runs_bit_for_bit(tmp_path):
         members,
         paths["m"],
         outputs,
-        lambda labels, size: head_faces(labels, ("val", "test")),
+        lambda label_params, size: head_faces(label_params, ("val", "test")),
         repeat=1,
         fold=2,
         **evaluation,
@@ -126,7 +133,7 @@ def test_batched_head_runs_equal_standalone_runs_bit_for_bit(tmp_path):
     for i, member in enumerate(members):
         alone = tmp_path / f"alone{i}"
         alone.mkdir()
-        run = Run(member["method"], member["labels"], 2, member["seed"], repeat=1)
+        run = Run(member["method"], member["label_source"], 2, member["seed"], repeat=1)
         faces = head_faces(member["label_params"], ("train", "val"))
         jobs.train_runs(
             faces,

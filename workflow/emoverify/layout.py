@@ -34,6 +34,8 @@ class Run:
     cross-validation, from one seed."""
 
     method: str
+    # the `label_sources` entry it trains on; written records and tables (metrics, checkpoints, runs.csv,
+    # selections) keep their older column name `labels`, so committed studies stay byte-identical
     label_source: str
     fold: int
     seed: int

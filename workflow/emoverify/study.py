@@ -6,8 +6,9 @@ import difflib
 import math
 from typing import Any
 
+from emoverify.labels.sources import LabelSource
 from emoverify.layout import Run, name_problem, reference_run
-from emoverify.registry import DETECTED, FEATURE_EXTRACTORS, MANUAL, NO_LABELS, SHUFFLED_SOURCES, needs_expressions
+from emoverify.registry import DETECTED, FEATURE_EXTRACTORS, MANUAL, NO_LABELS, needs_expressions
 
 DLIB_RESNET = "dlib_resnet"  # the fine-tune regime's backbone: dlib's ResNet, trained from its top down
 from emoverify.tuning import grid
@@ -289,10 +290,10 @@ def planned_runs(config: dict) -> list[Run]:
     runs = []
     for method in compared_methods(config):
         for name in trained_names(config, method):
-            for labels in method_label_sources(config, method):
+            for label_source in method_label_sources(config, method):
                 for repeat in range(config["repeats"]):
                     for fold in range(config["folds"]):
-                        runs += [Run(name, labels, fold, seed, repeat=repeat) for seed in config["seeds"]]
+                        runs += [Run(name, label_source, fold, seed, repeat=repeat) for seed in config["seeds"]]
     return runs
 
 
@@ -308,7 +309,7 @@ def unit_job_runs(config: dict) -> list[dict]:
     return [
         {
             "method": run.method,
-            "labels": run.label_source,
+            "label_source": run.label_source,
             "seed": run.seed,
             "spec": run_method_spec(config, run.method),
             "training": run_training_recipe(config, run.method),
@@ -319,13 +320,13 @@ def unit_job_runs(config: dict) -> list[dict]:
 
 
 def planned_selections(config: dict) -> list[dict]:
-    """Every (method, labels, repeat, fold) a tuned study selects a candidate for (none when untuned)."""
+    """Every (method, label source, repeat, fold) a tuned study selects a candidate for (none when untuned)."""
     if not tuning_enabled(config):
         return []
     return [
-        {"method": method, "label_source": labels, "repeat": repeat, "fold": fold}
+        {"method": method, "label_source": label_source, "repeat": repeat, "fold": fold}
         for method in compared_methods(config)
-        for labels in method_label_sources(config, method)
+        for label_source in method_label_sources(config, method)
         for repeat in range(config["repeats"])
         for fold in range(config["folds"])
     ]
@@ -411,39 +412,41 @@ def compared_methods(config: dict) -> list[str]:
     return methods
 
 
-def label_params(config: dict, labels: str) -> dict:
-    """What a run reads of its label source (the detected-label threshold only where detected labels enter)."""
-    params = {"source": labels}
-    if labels in SHUFFLED_SOURCES:
-        params["shuffle_source"] = config["labels"]["shuffle_source"]
-    if DETECTED in (labels, params.get("shuffle_source")):
-        params["confidence_threshold"] = config["labels"]["confidence_threshold"]
-    min_images = config["labels"].get("min_expression_images", 0)
-    if labels != NO_LABELS and min_images > 1:  # left out when off, so turning it on reruns only label runs
-        params["min_expression_images"] = min_images
-    return params
+def run_label_source(config: dict, label_source: str) -> LabelSource:
+    """The label source ``label_source`` as the config's ``labels`` section defines it: what a run reads."""
+    return LabelSource.from_config(config["labels"], label_source)
+
+
+def label_params(config: dict, label_source: str) -> dict:
+    """A run's label source as its rules' parameter (`LabelSource.from_params` rebuilds it)."""
+    return run_label_source(config, label_source).to_params()
 
 
 def true_label_params(config: dict) -> dict:
     """The labels the manipulation check measures with: the manual ones where the study reads them, the
-    detected ones otherwise (a dataset without manual labels)."""
-    read = set().union(*(label_sources_read(config, labels) for labels in config["label_sources"]))
+    detected ones otherwise (a dataset without manual labels); a rule's parameter like `label_params`."""
+    read = set().union(*(label_sources_read(config, label_source) for label_source in config["label_sources"]))
     return label_params(config, MANUAL if MANUAL in read else DETECTED)
 
 
-def batch_labels(config: dict) -> dict | None:
+def batch_label_source(config: dict) -> LabelSource | None:
     """The labels that shape every run's training batches (None: label-agnostic random batches)."""
     training = config["training"]
     if training["sampler"] == "random":
         return None
-    return label_params(config, training["sampler_labels"])
+    return run_label_source(config, training["sampler_labels"])
 
 
-def label_sources_read(config: dict, labels: str) -> set[str]:
-    """The manual/detected sources a training run of label source `labels` reads (its own and the batches')."""
-    sources = {label_params(config, labels).get("shuffle_source", labels)} - {NO_LABELS}
-    batches = batch_labels(config)
-    return sources | ({batches["source"]} if batches else set())
+def batch_label_params(config: dict) -> dict | None:
+    """`batch_label_source` as a rule's parameter."""
+    batches = batch_label_source(config)
+    return None if batches is None else batches.to_params()
+
+
+def label_sources_read(config: dict, label_source: str) -> set[str]:
+    """The manual/detected sources a training run of ``label_source`` reads (its own and the batches')."""
+    batches = batch_label_source(config)
+    return run_label_source(config, label_source).reads | (batches.reads if batches else set())
 
 
 def training_recipe(config: dict) -> dict:

@@ -89,7 +89,7 @@ def unit_outputs(name):
 
 def unit_label_inputs(wildcards):
     """The label files any run of a fold unit reads."""
-    sources = {source for run in UNIT_RUNS for source in study.label_sources_read(config, run["labels"])}
+    sources = {source for run in UNIT_RUNS for source in study.label_sources_read(config, run["label_source"])}
     inputs = {}
     if registry.DETECTED in sources:
         inputs["detected"] = LAYOUT.detected
@@ -141,7 +141,7 @@ def label_params(wildcards):
 
 def truth_inputs(wildcards=None):
     """The true labels' file of the manipulation check, where they are the detected ones."""
-    truth = study.true_label_params(config)["source"]
+    truth = study.true_label_params(config)["name"]
     return {"detected": LAYOUT.detected} if truth == registry.DETECTED else {}
 
 

@@ -24,7 +24,7 @@ if BATCH_HEADS:
             mem_mb=6000,
         params:
             members=UNIT_RUNS,
-            batch_labels=study.batch_labels(config),
+            batch_label_params=study.batch_label_params(config),
             epochs=config["epochs"],
             device=config["device"],
         script:
@@ -57,7 +57,7 @@ else:
             method=method_spec,
             label_params=label_params,
             training=run_training,
-            batch_labels=study.batch_labels(config),
+            batch_label_params=study.batch_label_params(config),
             epochs=config["epochs"],
             seeds=job_seeds,
             device=config["device"],

@@ -14,7 +14,7 @@ with logged(snakemake.log[0]) as console:
     runs = [Run(w.method, w.label_source, int(w.fold), seed, repeat=int(w.repeat)) for seed in p.seeds]
     splits = ("train", "val")
     faces = fold_data.load_rule_fold(
-        snakemake.input, runs[0], p.training["input_size"], p.label_params, splits, p.batch_labels
+        snakemake.input, runs[0], p.training["input_size"], p.label_params, splits, p.batch_label_params
     )
     jobs.train_runs(
         faces,

@@ -14,8 +14,8 @@ with logged(snakemake.log[0]) as console:
     unit = {"repeat": int(w.repeat), "fold": int(w.fold)}
     where = SimpleNamespace(**unit)  # the fold unit load_rule_fold reads
     jobs.train_unit(
-        lambda labels, size: fold_data.load_rule_fold(
-            snakemake.input, where, size, labels, ("train", "val"), p.batch_labels
+        lambda label_params, size: fold_data.load_rule_fold(
+            snakemake.input, where, size, label_params, ("train", "val"), p.batch_label_params
         ),
         p.members,
         list(snakemake.output.model),

@@ -106,5 +106,5 @@ def evaluate_unit(
         return load
 
     for member, model_path, output in zip(members, model_paths, outputs, strict=True):
-        run = Run(member["method"], member["labels"], fold, member["seed"], repeat=repeat)
+        run = Run(member["method"], member["label_source"], fold, member["seed"], repeat=repeat)
         evaluate_runs([run], [model_path], [output], cached(member["label_params"]), **settings)

@@ -26,11 +26,12 @@ from sklearn.metrics import balanced_accuracy_score
 
 from emoverify import atomic, registry
 from emoverify.evaluation.verification import run_fields
+from emoverify.labels.sources import LabelSource
 from emoverify.layout import Run
 from emoverify.losses import LossSettings, loss_class
 from emoverify.losses.base import UNKNOWN
 from emoverify.losses.expression.mtl import ExpressionClassifier, mtl
-from emoverify.splits.fold_data import dataset_expressions, expression_codes, read_table, source_expressions
+from emoverify.splits.fold_data import dataset_expressions, expression_codes, read_table
 from emoverify.training.loop import fbv_origin
 from emoverify.training.settings import TrainingSettings
 from emoverify.vocabulary import EXPRESSIONS
@@ -218,11 +219,12 @@ def study_truth(manifest_path, truth_params: dict, detected_path=None) -> Truth:
     the source, manual or, for a dataset without manual labels, detected (its table at ``detected_path``)."""
     manifest = read_table(manifest_path)
     detected = read_table(detected_path) if detected_path else None
-    if truth_params["source"] == registry.DETECTED and detected is None:
+    label_source = LabelSource.from_params(truth_params)
+    if label_source.name == registry.DETECTED and detected is None:
         raise ValueError(
             "the manipulation check's true labels are the detected ones, but the evaluate rule was given no "
             "detected-label table; add the labels stage's detected file to its inputs"
         )
-    expressions = source_expressions(manifest, truth_params, detected)
+    expressions = label_source.base_expressions(manifest, detected)
     origin = fbv_origin(dataset_expressions(manifest_path))
-    return Truth(expressions, truth_params["source"], origin)
+    return Truth(expressions, label_source.name, origin)

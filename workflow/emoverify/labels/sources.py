@@ -1,23 +1,154 @@
-"""The label-source switch: one ``emotion`` per image, from manual or detected labels.
+"""Every label source's meaning: one expression per image for a run's losses, from manual or detected labels,
+a shuffled control of either, or none.
 
-Downstream stages never look at where a label came from: they receive one
-canonical expression name per image, ``""`` when unknown. An image whose
-detected label falls below the confidence threshold is unknown for the
-expression losses but still serves the identity loss.
+Downstream stages never look at where a label came from: they receive one canonical expression name per image,
+``""`` when unknown. An image whose detected label falls below the confidence threshold is unknown for the
+expression losses but still serves the identity loss. The study plan builds one `LabelSource` per source from
+the config; rules carry it as `LabelSource.to_params` and scripts rebuild it with `LabelSource.from_params`.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
 import pandas as pd
 
-from emoverify.registry import EXPRESSION_LABEL_SOURCES
+from emoverify.registry import DETECTED, EXPRESSION_LABEL_SOURCES, NO_LABELS, SHUFFLED_ACROSS, SHUFFLED_SOURCES
 from emoverify.vocabulary import canonical_expression
 
 BELOW_THRESHOLD = "below_threshold"
+SHUFFLE_SEED = 20210305  # the shuffled-label control's seed, fixed for every study
 
 
 class LabelSourceError(ValueError):
     """The requested label source is not available for this dataset or configuration."""
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """The source of a run's expression labels and what it reads.
+
+    ``name`` is one of registry.LABEL_SOURCES; ``shuffle_base`` the manual or detected source a shuffled control
+    permutes (None for any other); ``confidence_threshold`` the detected labels' threshold where detected labels
+    enter (None where they do not); ``min_expression_images`` the fewest usable faces an expression must show on
+    to stay known (0 or 1: every expression stays).
+    """
+
+    name: str
+    shuffle_base: str | None = None
+    confidence_threshold: float | None = None
+    min_expression_images: int = 0
+
+    @classmethod
+    def from_config(cls, labels: dict, name: str) -> LabelSource:
+        """The source ``name`` with the config's ``labels`` section: a threshold only where detected labels
+        enter, the minimum only for a source with labels, so a change of either reruns only the runs it
+        reaches."""
+        shuffle_base = labels["shuffle_source"] if name in SHUFFLED_SOURCES else None
+        threshold = labels["confidence_threshold"] if DETECTED in (name, shuffle_base) else None
+        min_images = labels.get("min_expression_images", 0)
+        return cls(name, shuffle_base, threshold, min_images if name != NO_LABELS and min_images > 1 else 0)
+
+    @classmethod
+    def from_params(cls, params: dict) -> LabelSource:
+        """The source a rule's parameter (`to_params`) describes."""
+        unknown = set(params) - {field.name for field in fields(cls)}
+        if unknown or "name" not in params:
+            raise LabelSourceError(
+                f"a label source's rule parameter needs 'name' and only {[field.name for field in fields(cls)]}, "
+                f"got {sorted(params)}; rebuild it with LabelSource.to_params"
+            )
+        return cls(**params)
+
+    def to_params(self) -> dict:
+        """A plain dict for a rule's params, without the fields left at their defaults (a study that does not
+        use one plans the same jobs as before it existed)."""
+        defaults = LabelSource(self.name)
+        return {key: value for key, value in asdict(self).items() if key == "name" or value != getattr(defaults, key)}
+
+    @property
+    def reads(self) -> set[str]:
+        """The manual or detected labels the source reads (none for ``none``)."""
+        return {self.shuffle_base or self.name} - {NO_LABELS}
+
+    def base_expressions(self, manifest: pd.DataFrame, detected: pd.DataFrame | None) -> pd.Series:
+        """The manual or detected expression of every image ("" unknown), before any shuffle; expressions shown
+        on fewer than ``min_expression_images`` usable faces made unknown."""
+        labels = resolve_expressions(
+            manifest, detected, self.shuffle_base or self.name, self.confidence_threshold or 0.0
+        )
+        if self.min_expression_images <= 1:
+            return labels
+        usable = manifest.loc[manifest["status"] == "ok", "image_id"] if "status" in manifest else manifest["image_id"]
+        kept = drop_rare_expressions(labels.loc[usable.astype(str)], self.min_expression_images)
+        return kept.reindex(labels.index, fill_value="")
+
+    def expressions(
+        self, manifest: pd.DataFrame, detected: pd.DataFrame | None, train_ids=None, *, repeat: int = 0, fold: int = 0
+    ) -> pd.Series:
+        """The expression each image shows to a run's losses ("" unknown), indexed by image_id; ``detected`` is
+        the labels stage's table where the source reads it, and a shuffled control permutes the labels of
+        ``train_ids``, the training images of fold ``fold`` of repeat ``repeat``."""
+        if self.name == NO_LABELS:
+            return pd.Series("", index=manifest["image_id"])
+        base = self.base_expressions(manifest, detected)
+        if self.name not in SHUFFLED_SOURCES:
+            return base
+        if train_ids is None:
+            raise LabelSourceError(f"the label source {self.name!r} shuffles a fold's training labels: pass train_ids")
+        train_ids = [str(image) for image in train_ids]
+        if self.name == SHUFFLED_ACROSS:
+            return shuffled_expressions(base, train_ids, repeat=repeat, fold=fold)
+        table = manifest.set_index(manifest["image_id"].astype(str))
+        sessions = table["session"].fillna("").astype(str) if "session" in table else None
+        identities = table["identity"].astype(str)
+        return shuffled_expressions(base, train_ids, repeat=repeat, fold=fold, identities=identities, sessions=sessions)
+
+
+def shuffled_expressions(
+    base: pd.Series, train_ids, *, repeat: int, fold: int, identities=None, sessions=None
+) -> pd.Series:
+    """A shuffled-label control of one fold unit, with a seed fixed per (repeat, fold) so every method and seed
+    sees the same shuffle; validation and test images keep their labels (no loss reads them).
+
+    With ``identities`` (image_id -> identity) the known labels are permuted within each identity, so every
+    person keeps their label histogram and every expression loss the same number of pairs as with the true
+    labels: the information-only control. Where ``sessions`` (image_id -> session, "" unknown) name
+    recordings, a session's labels move together: whole sessions swap their labels with the identity's other
+    sessions of as many labelled images (an image without a session is a session of its own). Without
+    ``identities`` the known labels are permuted among all the training images (class frequencies kept):
+    the across-person control.
+    """
+    shuffled = base.copy()
+    label = base.to_dict()
+    known = [image for image in train_ids if label.get(image, "") != ""]
+    rng = np.random.default_rng([SHUFFLE_SEED, repeat, fold])
+    if identities is None:
+        shuffled.loc[known] = shuffled.loc[known].to_numpy()[rng.permutation(len(known))]
+        return shuffled
+    moved: dict[str, str] = {}  # the blocks are disjoint, so each takes its labels from the unshuffled ones
+    for blocks in session_blocks(known, dict(identities), None if sessions is None else dict(sessions)):
+        order = rng.permutation(len(blocks))
+        for block, origin in zip(blocks, order):
+            moved.update(zip(block, (label[image] for image in blocks[origin])))
+    if moved:
+        shuffled.loc[list(moved)] = list(moved.values())
+    return shuffled
+
+
+def session_blocks(known: list[str], identities, sessions) -> list[list[list[str]]]:
+    """Groups of interchangeable blocks: per identity and block size, the blocks (a session's labelled
+    training images, or one image without a session), in a stable order."""
+    blocks: dict[tuple, list[str]] = {}
+    for image in known:
+        session = "" if sessions is None else str(sessions.get(image, "") or "")
+        key = (str(identities[image]), session) if session else (str(identities[image]), "\0" + image)
+        blocks.setdefault(key, []).append(image)
+    groups: dict[tuple, list[list[str]]] = {}
+    for (identity, _), images in sorted(blocks.items()):
+        groups.setdefault((identity, len(images)), []).append(images)
+    return [groups[key] for key in sorted(groups)]
 
 
 def apply_threshold(detected: pd.DataFrame, threshold: float) -> pd.DataFrame:
@@ -37,21 +168,21 @@ def apply_threshold(detected: pd.DataFrame, threshold: float) -> pd.DataFrame:
 
 
 def resolve_expressions(
-    manifest: pd.DataFrame, detected: pd.DataFrame | None, source: str, threshold: float = 0.0
+    manifest: pd.DataFrame, detected: pd.DataFrame | None, label_source: str, threshold: float = 0.0
 ) -> pd.Series:
-    """Return the expression of each manifest image for the chosen label source.
+    """Return the expression of each manifest image for a manual or detected label source.
 
     The result is indexed by ``image_id``, named ``emotion``, and holds
-    canonical names or ``""`` (unknown). ``source`` is ``manual`` (the
+    canonical names or ``""`` (unknown). ``label_source`` is ``manual`` (the
     manifest's ``emotion_manual``) or ``detected`` (fer's labels, ``""`` below
     ``threshold`` and for faces that were not classified). Raises
     LabelSourceError when the source cannot serve this dataset.
     """
-    if source not in EXPRESSION_LABEL_SOURCES:
+    if label_source not in EXPRESSION_LABEL_SOURCES:
         raise LabelSourceError(
-            f"unknown label source {source!r}; label_sources may contain {', '.join(EXPRESSION_LABEL_SOURCES)}"
+            f"unknown label source {label_source!r}; label_sources may contain {', '.join(EXPRESSION_LABEL_SOURCES)}"
         )
-    if source == "manual":
+    if label_source == "manual":
         labels = _manual_labels(manifest)
     else:
         labels = _detected_labels(manifest, detected, threshold)

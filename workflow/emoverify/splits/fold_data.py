@@ -13,12 +13,10 @@ from emoverify.faces.pixels import PixelCache, decode_crops
 from emoverify.features.chips import Chips, load_chips
 from emoverify.features.dlib_activations import Activations, load_activations
 from emoverify.features.store import Features, load_features
-from emoverify.labels import sources
-from emoverify.registry import NO_LABELS, SHUFFLED_ACROSS, SHUFFLED_SOURCES
+from emoverify.labels.sources import LabelSource
 from emoverify.vocabulary import EXPRESSIONS
 
 SPLITS = ("train", "val", "test")
-SHUFFLE_SEED = 20210305  # the shuffled-label control's seed, fixed for every study
 
 
 @dataclass
@@ -145,90 +143,9 @@ def _in_unit(folds: pd.DataFrame, repeat: int, fold: int) -> pd.Series:
     return in_repeat & (folds["fold"] == fold)
 
 
-def source_expressions(manifest: pd.DataFrame, label_params: dict, detected: pd.DataFrame | None) -> pd.Series:
-    """The expression of every image from a manual or detected source ("" unknown), expressions shown on fewer
-    than ``min_expression_images`` usable faces made unknown."""
-    threshold = label_params.get("confidence_threshold", 0.0)
-    labels = sources.resolve_expressions(manifest, detected, label_params["source"], threshold)
-    min_images = label_params.get("min_expression_images", 0)
-    if min_images <= 1:
-        return labels
-    usable = manifest.loc[manifest["status"] == "ok", "image_id"] if "status" in manifest else manifest["image_id"]
-    kept = sources.drop_rare_expressions(labels.loc[usable.astype(str)], min_images)
-    return kept.reindex(labels.index, fill_value="")
-
-
-def shuffled_expressions(
-    base: pd.Series, train_ids, *, repeat: int, fold: int, identities=None, sessions=None
-) -> pd.Series:
-    """A shuffled-label control of one fold unit, with a seed fixed per (repeat, fold) so every method and seed
-    sees the same shuffle; validation and test images keep their labels (no loss reads them).
-
-    With ``identities`` (image_id -> identity) the known labels are permuted within each identity, so every
-    person keeps their label histogram and every expression loss the same number of pairs as with the true
-    labels: the information-only control. Where ``sessions`` (image_id -> session, "" unknown) name
-    recordings, a session's labels move together: whole sessions swap their labels with the identity's other
-    sessions of as many labelled images (an image without a session is a session of its own). Without
-    ``identities`` the known labels are permuted among all the training images (class frequencies kept):
-    the across-person control.
-    """
-    shuffled = base.copy()
-    label = base.to_dict()
-    known = [image for image in train_ids if label.get(image, "") != ""]
-    rng = np.random.default_rng([SHUFFLE_SEED, repeat, fold])
-    if identities is None:
-        shuffled.loc[known] = shuffled.loc[known].to_numpy()[rng.permutation(len(known))]
-        return shuffled
-    moved: dict[str, str] = {}  # the blocks are disjoint, so each takes its labels from the unshuffled ones
-    for blocks in _session_blocks(known, dict(identities), None if sessions is None else dict(sessions)):
-        order = rng.permutation(len(blocks))
-        for block, source in zip(blocks, order):
-            moved.update(zip(block, (label[image] for image in blocks[source])))
-    if moved:
-        shuffled.loc[list(moved)] = list(moved.values())
-    return shuffled
-
-
-def _session_blocks(known: list[str], identities, sessions) -> list[list[list[str]]]:
-    """Groups of interchangeable blocks: per identity and block size, the blocks (a session's labelled
-    training images, or one image without a session), in a stable order."""
-    blocks: dict[tuple, list[str]] = {}
-    for image in known:
-        session = "" if sessions is None else str(sessions.get(image, "") or "")
-        key = (str(identities[image]), session) if session else (str(identities[image]), "\0" + image)
-        blocks.setdefault(key, []).append(image)
-    groups: dict[tuple, list[list[str]]] = {}
-    for (identity, _), images in sorted(blocks.items()):
-        groups.setdefault((identity, len(images)), []).append(images)
-    return [groups[key] for key in sorted(groups)]
-
-
-def run_expressions(
-    manifest: pd.DataFrame,
-    label_params: dict,
-    detected: pd.DataFrame | None,
-    folds: pd.DataFrame | None = None,
-    *,
-    repeat: int = 0,
-    fold: int = 0,
-) -> pd.Series:
-    """The expression each image shows to the run's losses, from its label source ("" unknown); ``detected``
-    is the labels stage's table where the source needs it."""
-    source = label_params["source"]
-    if source == NO_LABELS:
-        return pd.Series("", index=manifest["image_id"])
-    if source not in SHUFFLED_SOURCES:
-        return source_expressions(manifest, label_params, detected)
-    base = source_expressions(manifest, {**label_params, "source": label_params["shuffle_source"]}, detected)
-    train_ids = folds.loc[_in_unit(folds, repeat, fold) & (folds["split"] == "train"), "image_id"]
-    if source == SHUFFLED_ACROSS:
-        return shuffled_expressions(base, train_ids.astype(str).tolist(), repeat=repeat, fold=fold)
-    table = manifest.set_index(manifest["image_id"].astype(str))
-    sessions = table["session"].fillna("").astype(str) if "session" in table else None
-    identities = table["identity"].astype(str)
-    return shuffled_expressions(
-        base, train_ids.astype(str).tolist(), repeat=repeat, fold=fold, identities=identities, sessions=sessions
-    )
+def train_ids(folds: pd.DataFrame, repeat: int, fold: int) -> list[str]:
+    """The training images of one fold unit."""
+    return folds.loc[_in_unit(folds, repeat, fold) & (folds["split"] == "train"), "image_id"].astype(str).tolist()
 
 
 def load_fold(
@@ -237,11 +154,11 @@ def load_fold(
     fold: int,
     input_size: int,
     *,
-    label_params: dict,
+    label_source: LabelSource,
     detected_path: str | None = None,
     splits=("train", "val", "test"),
     repeat: int = 0,
-    batch_labels: dict | None = None,
+    batch_label_source: LabelSource | None = None,
     head_features: str | None = None,
     pixels: tuple[str, str] | None = None,
     dlib_chips: str | None = None,
@@ -249,7 +166,7 @@ def load_fold(
 ) -> dict[str, FaceSet]:
     """The requested splits of one fold as in-memory face sets, with the run's label source.
 
-    ``batch_labels`` (a manual or detected source, or None) gives every face set the expressions that shape
+    ``batch_label_source`` (a manual or detected source, or None) gives every face set the expressions that shape
     training batches: the same for every run of a study, whatever its own label source. ``head_features`` (a
     features stage file) replaces each face's image by its cached descriptor: the head backbone's input.
     ``pixels`` (the face_pixels rule's array and record) gives the images from the memory-mapped cache, checked
@@ -260,9 +177,9 @@ def load_fold(
     manifest = read_table(manifest_path)
     folds = read_table(folds_path)
     detected = read_table(detected_path) if detected_path else None
-    expressions = run_expressions(manifest, label_params, detected, folds, repeat=repeat, fold=fold)
-    if batch_labels is not None:
-        batch = source_expressions(manifest, batch_labels, detected)
+    expressions = label_source.expressions(manifest, detected, train_ids(folds, repeat, fold), repeat=repeat, fold=fold)
+    if batch_label_source is not None:
+        batch = batch_label_source.base_expressions(manifest, detected)
     descriptors = load_features(head_features) if head_features is not None else None  # once for every split
     cache = PixelCache(*pixels, manifest_path, input_size) if pixels is not None and descriptors is None else None
     cached = dlib_cache(dlib_chips, dlib_activations)
@@ -280,7 +197,7 @@ def load_fold(
             pixels=cache,
             cached=cached,
         )
-        if batch_labels is not None:
+        if batch_label_source is not None:
             faces[split].batch_expressions = expression_codes(batch.reindex(faces[split].image_ids).fillna(""))
     return faces
 
@@ -298,21 +215,24 @@ def descriptor_rows(descriptors: Features, image_ids: list[str]) -> torch.Tensor
     return torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
 
 
-def load_rule_fold(inputs, run, input_size: int, label_params: dict, splits: tuple[str, ...], batch_labels=None):
+def load_rule_fold(
+    inputs, run, input_size: int, label_params: dict, splits: tuple[str, ...], batch_label_params: dict | None = None
+):
     """`load_fold` of a run from a train or evaluate rule's inputs (manifest, folds and, where a label source
     needs it, detected; ``head_features`` where the network is a head on cached descriptors; ``dlib_chips`` and
     ``dlib_activations`` where it is a fine-tuned dlib network; ``pixels`` and ``pixels_record``, the pixel
-    cache, where it reads images)."""
+    cache, where it reads images) and its params: the run's and the batches' label sources as
+    `LabelSource.to_params` dicts."""
     return load_fold(
         inputs.manifest,
         inputs.folds,
         run.fold,
         input_size,
-        label_params=label_params,
+        label_source=LabelSource.from_params(label_params),
         detected_path=inputs.get("detected"),
         splits=splits,
         repeat=run.repeat,
-        batch_labels=batch_labels,
+        batch_label_source=None if batch_label_params is None else LabelSource.from_params(batch_label_params),
         head_features=inputs.get("head_features"),
         pixels=(inputs.pixels, inputs.pixels_record) if inputs.get("pixels") else None,
         dlib_chips=inputs.get("dlib_chips"),

@@ -129,7 +129,7 @@ def train_unit(
     """Every head run of one fold unit (``batch_heads``), in turn, each exactly as its standalone job trains
     it (and, with ``labels_paths``, writes the training labels it read); returns each run's seconds.
 
-    ``members`` are ``study.unit_job_runs`` entries (method, labels, seed, spec, training, label_params);
+    ``members`` are ``study.unit_job_runs`` entries (method, label_source, seed, spec, training, label_params);
     ``load_faces(label_params, input_size)`` gives the fold's train and val faces, loaded once per label source.
     """
     if not len(members) == len(model_paths) == len(history_paths):
@@ -141,17 +141,17 @@ def train_unit(
     seconds = []
     for index, (member, model_path, history_path) in enumerate(zip(members, model_paths, history_paths)):
         started = time.perf_counter()
-        source = (repr(sorted(member["label_params"].items())), member["training"]["input_size"])
-        if source not in faces_by_source:
-            faces_by_source[source] = load_faces(member["label_params"], member["training"]["input_size"])
-        val = faces_by_source[source]["val"]
+        faces_key = (repr(sorted(member["label_params"].items())), member["training"]["input_size"])
+        if faces_key not in faces_by_source:
+            faces_by_source[faces_key] = load_faces(member["label_params"], member["training"]["input_size"])
+        val = faces_by_source[faces_key]["val"]
         if tuple(val.image_ids) not in val_pairs:
             val_pairs[tuple(val.image_ids)] = loop.validation_pairs(val)
         if labels_paths is not None:
-            write_training_labels(faces_by_source[source]["train"], labels_paths[index])
-        run = Run(member["method"], member["labels"], fold, member["seed"], repeat=repeat)
+            write_training_labels(faces_by_source[faces_key]["train"], labels_paths[index])
+        run = Run(member["method"], member["label_source"], fold, member["seed"], repeat=repeat)
         train_and_save(
-            faces_by_source[source],
+            faces_by_source[faces_key],
             run,
             model_path,
             history_path,

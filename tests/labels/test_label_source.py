@@ -1,14 +1,128 @@
-"""Loading a fold with a run's label source: repeats, and the shuffled-label controls."""
+"""Every label source's meaning (LabelSource): manual, detected, none, the shuffled controls, the confidence
+threshold and min_expression_images."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from emoverify import losses
+from emoverify import losses, study
+from emoverify.labels.sources import SHUFFLE_SEED, LabelSource, LabelSourceError, session_blocks, shuffled_expressions
 from emoverify.registry import expression_losses
-from emoverify.splits.fold_data import run_expressions, shuffled_expressions
-from emoverify.splits.folds import held_out_share, make_folds, make_repeated_folds, split_summary
+from emoverify.splits.fold_data import expression_codes, train_ids
+from emoverify.splits.folds import make_repeated_folds
+
+MANUAL = LabelSource("manual")
+SHUFFLED = LabelSource("shuffled", shuffle_base="manual")
+SHUFFLED_ACROSS = LabelSource("shuffled_across", shuffle_base="manual")
+
+
+def run_expressions(table, label_source, folds=None, *, repeat=0, fold=0, detected=None):
+    """What a run of ``label_source`` on fold unit (repeat, fold) shows its losses."""
+    train = None if folds is None else train_ids(folds, repeat, fold)
+    return label_source.expressions(table, detected, train, repeat=repeat, fold=fold)
+
+
+def hand_made():
+    """Two people: x with a two-image session, a one-image session and an unlabelled image; y with three
+    single images; and fer's labels with their confidences."""
+    manifest = pd.DataFrame(
+        {
+            "image_id": ["x1", "x2", "x3", "x4", "y1", "y2", "y3"],
+            "identity": ["x", "x", "x", "x", "y", "y", "y"],
+            "session": ["s1", "s1", "s2", "", "", "", ""],
+            "emotion_manual": ["happy", "happiness", "AN", "", "sadness", "neutral", "surprise"],
+            "status": ["ok"] * 7,
+        }
+    )
+    detected = pd.DataFrame(
+        {
+            "image_id": manifest["image_id"],
+            "emotion_detected": ["happiness", "neutral", "anger", "fear", "sadness", "sadness", "surprise"],
+            "confidence": [0.9, 0.3, 0.8, 0.7, 0.6, 0.45, 0.95],
+        }
+    )
+    return manifest, detected
+
+
+def test_each_source_gives_the_expressions_its_name_promises_on_a_hand_made_manifest():
+    manifest, detected = hand_made()
+    every = manifest["image_id"].tolist()
+    manual = MANUAL.expressions(manifest, None).to_dict()
+    assert manual == {
+        "x1": "happiness",
+        "x2": "happiness",
+        "x3": "anger",
+        "x4": "",
+        "y1": "sadness",
+        "y2": "neutral",
+        "y3": "surprise",
+    }
+    fer = LabelSource("detected", confidence_threshold=0.5).expressions(manifest, detected).to_dict()
+    assert fer == {
+        "x1": "happiness",
+        "x2": "",
+        "x3": "anger",
+        "x4": "fear",
+        "y1": "sadness",
+        "y2": "",
+        "y3": "surprise",
+    }
+    assert set(LabelSource("none").expressions(manifest, detected)) == {""}
+    shuffled = SHUFFLED.expressions(manifest, None, every, fold=1)
+    # x's labelled blocks (session s1: 2 images, s2: 1) differ in size, so nothing of x moves; y's single
+    # images trade labels among themselves
+    assert shuffled[["x1", "x2", "x3", "x4"]].tolist() == ["happiness", "happiness", "anger", ""]
+    assert sorted(shuffled[["y1", "y2", "y3"]]) == ["neutral", "sadness", "surprise"]
+    draws = {tuple(SHUFFLED.expressions(manifest, None, every, fold=fold)[["y1", "y2", "y3"]]) for fold in range(8)}
+    assert len(draws) > 1  # another fold unit, another permutation
+    across = SHUFFLED_ACROSS.expressions(manifest, None, ["x1", "x3", "y1"], fold=0)
+    assert across[["x2", "x4", "y2", "y3"]].tolist() == ["happiness", "", "neutral", "surprise"]  # not training
+    assert sorted(across[["x1", "x3", "y1"]]) == ["anger", "happiness", "sadness"]
+
+
+def test_a_shuffle_of_detected_labels_permutes_them_after_the_threshold():
+    manifest, detected = hand_made()
+    source = LabelSource("shuffled", shuffle_base="detected", confidence_threshold=0.5)
+    shuffled = source.expressions(manifest, detected, manifest["image_id"], fold=2)
+    fer = LabelSource("detected", confidence_threshold=0.5).expressions(manifest, detected)
+    for person in ("x", "y"):
+        mine = manifest.loc[manifest["identity"] == person, "image_id"]
+        assert sorted(shuffled[mine]) == sorted(fer[mine])
+
+
+def test_a_shuffled_source_needs_the_training_images():
+    manifest, _ = hand_made()
+    with pytest.raises(LabelSourceError, match="shuffles a fold's training labels: pass train_ids"):
+        SHUFFLED.expressions(manifest, None)
+
+
+def test_the_config_builds_each_source_with_only_what_it_reads():
+    labels = {"confidence_threshold": 0.4, "shuffle_source": "detected", "min_expression_images": 0}
+    assert LabelSource.from_config(labels, "manual") == LabelSource("manual")
+    assert LabelSource.from_config(labels, "detected") == LabelSource("detected", confidence_threshold=0.4)
+    assert LabelSource.from_config(labels, "shuffled") == LabelSource("shuffled", "detected", 0.4)
+    assert LabelSource.from_config(labels, "shuffled").reads == {"detected"}
+    assert LabelSource.from_config(labels, "none").reads == set()
+    labels.update(shuffle_source="manual", min_expression_images=5)
+    assert LabelSource.from_config(labels, "shuffled_across") == LabelSource("shuffled_across", "manual", None, 5)
+    assert LabelSource.from_config(labels, "none") == LabelSource("none")
+
+
+@pytest.mark.parametrize(
+    "label_source",
+    [LabelSource("manual"), LabelSource("detected", None, 0.4), LabelSource("shuffled", "manual", None, 20)],
+)
+def test_rule_params_rebuild_the_same_source_and_leave_out_the_defaults(label_source):
+    params = label_source.to_params()
+    assert LabelSource.from_params(params) == label_source
+    assert all(value is not None for value in params.values()) and params.get("min_expression_images", 2) > 1
+    assert LabelSource("manual").to_params() == {"name": "manual"}
+
+
+def test_rule_params_of_another_shape_are_refused():
+    with pytest.raises(LabelSourceError, match="needs 'name'.*LabelSource.to_params"):
+        LabelSource.from_params({"source": "manual"})
 
 
 def faces_table(n_identities=12, per_identity=6):
@@ -21,37 +135,11 @@ def faces_table(n_identities=12, per_identity=6):
     return pd.DataFrame(rows)
 
 
-def test_repeat_zero_is_the_single_assignment_and_other_repeats_draw_new_folds():
-    table = faces_table()
-    repeated = make_repeated_folds(table, n_folds=3, repeats=3, seed=5, val_fraction=0.25)
-    single = make_folds(table, n_folds=3, seed=5, val_fraction=0.25)
-    first = repeated[repeated["repeat"] == 0].drop(columns="repeat").reset_index(drop=True)
-    pd.testing.assert_frame_equal(first, single)
-    tests = [
-        frozenset(
-            repeated[(repeated["repeat"] == r) & (repeated["fold"] == 0) & (repeated["split"] == "test")]["identity"]
-        )
-        for r in range(3)
-    ]
-    assert len(set(tests)) > 1
-    for _, unit in repeated.groupby(["repeat", "fold"]):  # identity-disjoint within each unit
-        people = unit.groupby("split")["identity"].apply(set)
-        assert not (people["train"] & people["test"]) and not (people.get("val", set()) & people["test"])
-    summary = split_summary(repeated)
-    assert len(summary) == 3 * 3 * 3 and summary["n_images"].sum() == len(repeated)
-
-
-def test_held_out_share_is_test_over_fitting_images():
-    folds = make_repeated_folds(faces_table(), n_folds=4, repeats=2, seed=0, val_fraction=0.25)
-    assert held_out_share(folds) == pytest.approx(1 / 3)  # equal identities: a quarter test, three quarters fit
-
-
 def test_shuffled_across_permutes_the_training_images_only_and_keeps_class_frequencies():
     table = faces_table()
     folds = make_repeated_folds(table, n_folds=3, repeats=2, seed=0, val_fraction=0.25)
-    params = {"source": "shuffled_across", "shuffle_source": "manual"}
-    manual = run_expressions(table, {"source": "manual"}, None)
-    shuffled = run_expressions(table, params, None, folds, repeat=1, fold=2)
+    manual = run_expressions(table, MANUAL)
+    shuffled = run_expressions(table, SHUFFLED_ACROSS, folds, repeat=1, fold=2)
     unit = folds[(folds["repeat"] == 1) & (folds["fold"] == 2)]
     train = unit.loc[unit["split"] == "train", "image_id"].tolist()
     others = unit.loc[unit["split"] != "train", "image_id"].tolist()
@@ -60,7 +148,7 @@ def test_shuffled_across_permutes_the_training_images_only_and_keeps_class_frequ
     assert (shuffled[train] != manual[train]).mean() > 0.5
     unknown = manual[train] == ""
     assert (shuffled[train][unknown] == "").all()  # unknown labels stay unknown
-    again = run_expressions(table, params, None, folds, repeat=1, fold=2)
+    again = run_expressions(table, SHUFFLED_ACROSS, folds, repeat=1, fold=2)
     pd.testing.assert_series_equal(again, shuffled)  # the same for every method and seed of the unit
     other_unit = shuffled_expressions(manual, train, repeat=0, fold=2)
     assert not other_unit[train].equals(shuffled[train])
@@ -92,8 +180,6 @@ def random_table(rng, n_identities=15, with_sessions=False):
 
 def loss_pairs(table, labels, image_ids):
     """Pairs (quadruples, labelled samples) of every expression loss over the given training images."""
-    from emoverify.splits.fold_data import expression_codes
-
     identities = table.set_index("image_id").loc[image_ids, "identity"]
     ids = torch.as_tensor(np.unique(identities.to_numpy(), return_inverse=True)[1])
     emo = torch.as_tensor(expression_codes(labels.loc[image_ids].tolist()))
@@ -106,10 +192,9 @@ def test_within_identity_shuffle_keeps_every_histogram_and_every_losss_pairs(dra
     rng = np.random.default_rng(draw)
     table = random_table(rng, with_sessions=with_sessions)
     folds = make_repeated_folds(table, n_folds=3, repeats=1, seed=draw, val_fraction=0.25)
-    manual = run_expressions(table, {"source": "manual"}, None)
-    params = {"source": "shuffled", "shuffle_source": "manual"}
+    manual = run_expressions(table, MANUAL)
     for fold in range(3):
-        shuffled = run_expressions(table, params, None, folds, repeat=0, fold=fold)
+        shuffled = run_expressions(table, SHUFFLED, folds, repeat=0, fold=fold)
         unit = folds[folds["fold"] == fold]
         train = unit.loc[unit["split"] == "train", "image_id"].tolist()
         others = unit.loc[unit["split"] != "train", "image_id"].tolist()
@@ -128,7 +213,7 @@ def test_within_identity_shuffle_moves_whole_sessions_together():
     rng = np.random.default_rng(3)
     table = random_table(rng, n_identities=20, with_sessions=True)
     folds = make_repeated_folds(table, n_folds=3, repeats=1, seed=0, val_fraction=0.25)
-    shuffled = run_expressions(table, {"source": "shuffled", "shuffle_source": "manual"}, None, folds, fold=1)
+    shuffled = run_expressions(table, SHUFFLED, folds, fold=1)
     rows = table.set_index("image_id")
     unit = folds[folds["fold"] == 1]
     train = unit.loc[unit["split"] == "train", "image_id"]
@@ -143,8 +228,8 @@ def test_the_across_person_control_changes_pair_counts_where_the_within_identity
     table = random_table(rng, n_identities=20)
     folds = make_repeated_folds(table, n_folds=3, repeats=1, seed=0, val_fraction=0.25)
     train = folds[(folds["fold"] == 0) & (folds["split"] == "train")]["image_id"].tolist()
-    manual = run_expressions(table, {"source": "manual"}, None)
-    across = run_expressions(table, {"source": "shuffled_across", "shuffle_source": "manual"}, None, folds)
+    manual = run_expressions(table, MANUAL)
+    across = run_expressions(table, SHUFFLED_ACROSS, folds)
     assert loss_pairs(table, across, train) != loss_pairs(table, manual, train)
 
 
@@ -156,40 +241,35 @@ def test_expressions_on_fewer_faces_than_the_minimum_become_unknown_before_the_s
     table.loc[table.index[-2], "emotion_manual"] = "disgust"  # disgust: 1 usable image (2 rows)
     counts = table.loc[table["status"] == "ok", "emotion_manual"].value_counts()
     assert counts["fear"] == 2 and counts["disgust"] == 1 and counts["sadness"] >= 3
-    kept = run_expressions(table, {"source": "manual", "min_expression_images": 3}, None)
-    plain = run_expressions(table, {"source": "manual"}, None)
+    kept = run_expressions(table, LabelSource("manual", min_expression_images=3))
+    plain = run_expressions(table, MANUAL)
     rare = plain.isin(["fear", "disgust"])
     assert (kept[rare] == "").all() and rare.sum() == 4
     assert (kept[~rare] == plain[~rare]).all()  # every other label as it was
-    assert run_expressions(table, {"source": "manual", "min_expression_images": 2}, None).eq("fear").sum() == 2
+    assert run_expressions(table, LabelSource("manual", min_expression_images=2)).eq("fear").sum() == 2
     folds = make_repeated_folds(table, n_folds=3, repeats=1, seed=0, val_fraction=0.25)
-    params = {"source": "shuffled", "shuffle_source": "manual", "min_expression_images": 3}
-    shuffled = run_expressions(table, params, None, folds, fold=1)
+    shuffled = run_expressions(table, LabelSource("shuffled", "manual", None, 3), folds, fold=1)
     assert not shuffled.isin(["fear", "disgust"]).any()  # the shuffle permutes the kept labels only
     assert sorted(shuffled) == sorted(kept)
 
 
 def test_the_minimum_reaches_label_runs_and_batches_only_when_set():
-    from emoverify import study
-
     labels = {"confidence_threshold": 0.4, "shuffle_source": "manual", "min_expression_images": 0}
     config = {"labels": labels, "training": {"sampler": "expression_pairs", "sampler_labels": "manual"}}
-    assert study.label_params(config, "manual") == {"source": "manual"}
+    assert study.label_params(config, "manual") == {"name": "manual"}
     labels["min_expression_images"] = 20
     assert study.label_params(config, "detected")["min_expression_images"] == 20
     assert study.label_params(config, "shuffled")["min_expression_images"] == 20
-    assert study.batch_labels(config)["min_expression_images"] == 20
+    assert study.batch_label_params(config)["min_expression_images"] == 20
     assert "min_expression_images" not in study.label_params(config, "none")
 
 
 def shuffled_by_pandas_lookups(base, train_ids, *, repeat, fold, identities, sessions):
     """The within-person shuffle as first written, a pandas lookup and assignment per block."""
-    from emoverify.splits.fold_data import SHUFFLE_SEED, _session_blocks
-
     shuffled = base.copy()
     known = [image for image in train_ids if shuffled.get(image, "") != ""]
     rng = np.random.default_rng([SHUFFLE_SEED, repeat, fold])
-    for blocks in _session_blocks(known, identities, sessions):
+    for blocks in session_blocks(known, identities, sessions):
         order = rng.permutation(len(blocks))
         labels = [shuffled.loc[block].to_numpy() for block in blocks]
         for block, source in zip(blocks, order):
