@@ -34,6 +34,7 @@ OPTIONAL_TABLES = (
     "verdict.csv",
     "power.csv",
     "training_effect.csv",
+    "manipulation.csv",  # the manipulation check: did each expression term change what it targets
 )
 FIGURE = re.compile(r"(?<![\d.])-?\d+\.\d{3}(?!\d)")  # a number written with exactly three decimals
 
