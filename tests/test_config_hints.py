@@ -14,6 +14,8 @@ SCHEMA = load_schema()
 # how the library's messages point at a key: "the config key X", "--config X=", "set X to/:", "lower X", "raise X"
 HINTS = re.compile(r"(?:config key|--config|\bset|\blower|\braise)\s+([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)\b(?!\()")
 NOT_KEYS = {
+    "than",
+    "every",
     "the",
     "a",
     "an",

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from snakemake_helpers import copy_first_people, planned_jobs, preset_study, snakemake
 
@@ -58,6 +59,14 @@ def test_the_untrained_row_is_the_dlib_row_on_the_sphere_and_the_trained_runs_sh
     assert {"tl", "untrained", "dlib"} <= set(summary["method"])
 
 
+def changed_study(workdir, **changes):
+    """The study's config file with ``changes`` to its top-level keys, written beside it."""
+    study = yaml.safe_load((workdir / "study.yaml").read_text())
+    changed = workdir / f"changed_{'_'.join(sorted(changes))}.yaml"
+    changed.write_text(yaml.safe_dump({**study, **changes}))
+    return changed
+
+
 def test_the_caches_are_made_once_and_a_loss_weight_reruns_none_of_them(finetune_study):
     workdir, config, out = finetune_study
     chips = np.load(out / "features" / "dlib_chips.npz")
@@ -66,10 +75,11 @@ def test_the_caches_are_made_once_and_a_loss_weight_reruns_none_of_them(finetune
     assert sorted(chips["skipped_id"].tolist()) == sorted(manifest.loc[manifest["status"] != "ok", "image_id"])
     assert (out / "features" / "dlib_resnet_level0.npz").is_file() and (out / "features" / "dlib.npz").is_file()
     reweighted = {"tl_pdp": {"primary": "triplet", "geometry": "spherical", "aux": {"pdp": 0.2}}}
-    jobs = planned_jobs(workdir, "--config", f"methods={reweighted}")
+    jobs = planned_jobs(workdir, config=changed_study(workdir, methods=reweighted))
     assert jobs.get("train_run") == config["folds"]
     assert not {"dlib_activations", "extract_dlib_features_and_chips", "extract_features"} & set(jobs)
-    whole = planned_jobs(workdir, "--config", "training={finetune: all}")  # reads the chips: no new cache
+    whole_network = changed_study(workdir, training={**config["training"], "finetune": "all"})
+    whole = planned_jobs(workdir, config=whole_network)  # reads the chips: no new cache
     assert whole.get("train_run") == config["folds"] and "dlib_activations" not in whole
     chips_file = out / "features" / "dlib_chips.npz"
     later = time.time() + 60

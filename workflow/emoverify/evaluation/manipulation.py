@@ -30,10 +30,9 @@ from emoverify.labels.sources import LabelSource
 from emoverify.layout import Run
 from emoverify.losses import LossSettings, loss_class
 from emoverify.losses.base import UNKNOWN
+from emoverify.losses.expression.fbv import fbv_origin
 from emoverify.losses.expression.mtl import ExpressionClassifier, mtl
 from emoverify.splits.fold_data import dataset_expressions, expression_codes, read_table
-from emoverify.training.loop import fbv_origin
-from emoverify.training.settings import TrainingSettings
 from emoverify.vocabulary import EXPRESSIONS
 
 TERMS = ("pdm", "pdp", "fbv", "ce", "mtl")  # the expression losses, each measured with its own term
@@ -208,7 +207,7 @@ def write_record(path, run: Run, *, truth_source: str, values: dict, status: str
 
 def check_run(path, run: Run, embeddings: dict, faces: dict, truth: Truth, recipe: dict) -> dict:
     """Measure one scored run (``recipe``: its checkpoint's training recipe) and write its manipulation.json."""
-    fbv_scale = TrainingSettings.from_recipe(recipe).fbv_scale
+    fbv_scale = float(recipe["fbv_scale"])  # every recipe carries it (the schema's default, TrainingSettings)
     values = measure_run(embeddings, faces, truth, fbv_scale=fbv_scale, seed=run.seed)
     write_record(path, run, truth_source=truth.source, values=values)
     return values

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from emoverify import metrics
+from emoverify.losses.expression.fbv import fbv_origin
 from emoverify.model.device import seed_everything
 from emoverify.model.embedding import distance_metric, embed, is_image_batch, to_model_input
 from emoverify.model.networks import EmbeddingModel, model_from_recipe
@@ -154,15 +155,6 @@ def check_training_labels(method: dict, train: FaceSet) -> None:
             "training image has one (with detected labels, lower labels.confidence_threshold; with manual "
             "labels, check that the dataset has them)"
         )
-
-
-def fbv_origin(dataset_expressions: set[str] | None) -> int | None:
-    """FBV's origin, one per dataset whatever the label source: neutral when the dataset shows neutral faces
-    (its manual labels include neutral, or it has no manual labels and fer, which detects neutral, labels it);
-    a dataset whose manual labels lack neutral (CK+48) gives every expression its own basis vector."""
-    if dataset_expressions and "neutral" not in dataset_expressions:
-        return None
-    return NEUTRAL
 
 
 def build_objective(

@@ -17,6 +17,7 @@ from emoverify.losses.base import (
     expression_counts,
     sum_sq_differences_across_members,
 )
+from emoverify.vocabulary import EXPRESSIONS
 
 
 def basis_offsets(n_expressions: int, dim: int, origin: int | None = 5, scale: float = 1.0) -> Tensor:
@@ -83,3 +84,12 @@ class FBV(ExpressionLoss):
     @staticmethod
     def count_pairs(ids, emo) -> int:
         return cross_expression_pairs(expression_counts(ids, emo))
+
+
+def fbv_origin(dataset_expressions: set[str] | None) -> int | None:
+    """FBV's origin, one per dataset whatever the label source: neutral when the dataset shows neutral faces
+    (its manual labels include neutral, or it has no manual labels and fer, which detects neutral, labels it);
+    a dataset whose manual labels lack neutral (CK+48) gives every expression its own basis vector."""
+    if dataset_expressions and "neutral" not in dataset_expressions:
+        return None
+    return EXPRESSIONS.index("neutral")
