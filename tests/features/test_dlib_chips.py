@@ -10,9 +10,10 @@ import torch
 from emoverify.data.adapters import load_dataset
 from emoverify.data.demo import generate_demo
 from emoverify.data.imageio import read_rgb
+from emoverify.data.integrity import file_sha1
 from emoverify.faces.detect import FaceSettings, prepare_faces
 from emoverify.faces.pixels import manifest_digest
-from emoverify.features.chips import chips_of_manifest, describe, file_digest, load_chips, save_chips
+from emoverify.features.chips import chips_of_manifest, describe, load_chips, save_chips
 from emoverify.features.dlib_activations import cache_from_files, load_activations, save_activations
 from emoverify.features.dlib_descriptor import DlibDescriptor, extract_features, extract_features_and_chips
 from emoverify.features.store import FeaturesError
@@ -92,7 +93,7 @@ def test_the_cache_holds_the_frozen_part_of_every_chip_and_of_its_mirror_image(c
     cached = load_activations(root / "dlib_resnet_level0.npz", "level0", root / "dlib_chips.npz")
     assert cached.image_ids.tolist() == chips.image_ids.tolist()
     assert cached.activations.dtype == np.float32 and cached.activations.shape == (len(chips), 256, 4, 4)
-    assert cached.weights == network_file().name and cached.chips_sha1 == file_digest(root / "dlib_chips.npz")
+    assert cached.weights == network_file().name and cached.chips_sha1 == file_sha1(root / "dlib_chips.npz")
     images = torch.from_numpy(chips.chips[:5])
     frozen = network.frozen_part("level0")
     with torch.no_grad():

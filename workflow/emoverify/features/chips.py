@@ -10,7 +10,6 @@ manifest they were cut from.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,15 +78,6 @@ def chips_of_manifest(manifest: pd.DataFrame, image_ids, chips_hwc: np.ndarray, 
         skipped["status"].astype(str).to_numpy(dtype=str),
         manifest_sha1,
     )
-
-
-def file_digest(path) -> str:
-    """sha1 of a file's bytes, read in blocks (what a cache made from the file records)."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_chips(path, chips: Chips) -> None:

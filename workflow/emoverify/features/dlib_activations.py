@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from emoverify.atomic import replaced_when_complete
-from emoverify.features.chips import Chips, file_digest, load_chips, positions
+from emoverify.data.integrity import file_sha1
+from emoverify.features.chips import Chips, load_chips, positions
 from emoverify.features.store import FeaturesError
 
 FORMAT = 1  # bumped when the file's layout changes
@@ -84,7 +85,7 @@ def compute_activations(
         level,
         chips_sha1,
         Path(weights_path).name,
-        file_digest(weights_path),
+        file_sha1(weights_path),
         time.perf_counter() - started,
     )
 
@@ -125,10 +126,10 @@ def load_activations(path, level: str | None = None, chips_path=None) -> Activat
         )
     if level is not None and cache.level != level:
         raise FeaturesError(f"{path} caches the input of {cache.level}, the run fine-tunes {level}; {rerun}")
-    if chips_path is not None and cache.chips_sha1 != file_digest(chips_path):
+    if chips_path is not None and cache.chips_sha1 != file_sha1(chips_path):
         raise FeaturesError(
             f"{path} was computed from other chips than {chips_path} (sha1 {cache.chips_sha1[:12]} recorded, the "
-            f"chips are now {file_digest(chips_path)[:12]}); {rerun}"
+            f"chips are now {file_sha1(chips_path)[:12]}); {rerun}"
         )
     if cache.activations.shape != cache.mirrored.shape or len(cache.activations) != len(cache):
         raise FeaturesError(
@@ -141,5 +142,5 @@ def load_activations(path, level: str | None = None, chips_path=None) -> Activat
 def cache_from_files(chips_path, level: str, weights_path, **settings) -> Activations:
     """``compute_activations`` of the chips file at ``chips_path`` (what the rule runs)."""
     return compute_activations(
-        load_chips(chips_path), level, weights_path, chips_sha1=file_digest(chips_path), **settings
+        load_chips(chips_path), level, weights_path, chips_sha1=file_sha1(chips_path), **settings
     )
