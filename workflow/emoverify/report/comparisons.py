@@ -171,12 +171,14 @@ def _with_holm(rows: list[dict], test_share: float) -> pd.DataFrame:
     return table
 
 
-def _compare(runs, metrics, method, labels, baseline, baseline_labels, test_share, note="") -> list[dict]:
-    mine = fold_units(ok_runs(runs, method, labels), metrics)
+def _compare(runs, metrics, method, label_source, baseline, baseline_label_source, test_share, note="") -> list[dict]:
+    mine = fold_units(ok_runs(runs, method, label_source), metrics)
     if mine.empty:
-        note = "; ".join(filter(None, [note, f"{method} ({labels}) has no successful runs"]))
+        note = "; ".join(filter(None, [note, f"{method} ({label_source}) has no successful runs"]))
     theirs = (
-        mine.iloc[0:0] if baseline_labels is None else fold_units(ok_runs(runs, baseline, baseline_labels), metrics)
+        mine.iloc[0:0]
+        if baseline_label_source is None
+        else fold_units(ok_runs(runs, baseline, baseline_label_source), metrics)
     )
     merged = mine[UNIT + list(metrics)].merge(theirs[UNIT + list(metrics)], on=UNIT, suffixes=("", "__base"))
     rows = []
@@ -187,9 +189,9 @@ def _compare(runs, metrics, method, labels, baseline, baseline_labels, test_shar
         rows.append(
             {
                 "method": method,
-                "labels": labels,
+                "labels": label_source,
                 "baseline": baseline,
-                "baseline_labels": baseline_labels or "",
+                "baseline_labels": baseline_label_source or "",
                 "metric": metric,
                 **tested,
             }
@@ -204,17 +206,17 @@ def _paired_metrics(runs: pd.DataFrame, metrics: Sequence[str] | None) -> list[s
     return checked
 
 
-def _baseline_labels(runs: pd.DataFrame, baseline: str, labels: str) -> tuple[str | None, str]:
-    """Which label source of the baseline pairs with ``labels``, and a note when none does."""
+def _baseline_label_source(runs: pd.DataFrame, baseline: str, label_source: str) -> tuple[str | None, str]:
+    """Which label source of the baseline pairs with ``label_source``, and a note when none does."""
     available = list(dict.fromkeys(runs.loc[runs["method"] == baseline, "labels"]))
     if not available:
         return None, f"baseline {baseline!r} has no runs"
-    if labels in available:
-        return labels, ""
+    if label_source in available:
+        return label_source, ""
     if len(available) == 1:
         return available[0], ""
     raise SummaryInputError(
-        f"baseline {baseline!r} has label sources {available} but none matches {labels!r}; "
+        f"baseline {baseline!r} has label sources {available} but none matches {label_source!r}; "
         "run the baseline with the same label sources or without labels"
     )
 
@@ -235,9 +237,9 @@ def significance(
             continue
         if method == baseline:
             raise SummaryInputError(f"method {method!r} is mapped to itself as baseline; drop it from the mapping")
-        for labels in dict.fromkeys(runs.loc[runs["method"] == method, "labels"]):
-            baseline_labels, note = _baseline_labels(runs, baseline, labels)
-            rows += _compare(runs, metrics, method, labels, baseline, baseline_labels, test_share, note)
+        for label_source in dict.fromkeys(runs.loc[runs["method"] == method, "labels"]):
+            baseline_label_source, note = _baseline_label_source(runs, baseline, label_source)
+            rows += _compare(runs, metrics, method, label_source, baseline, baseline_label_source, test_share, note)
     return _with_holm(rows, test_share)
 
 

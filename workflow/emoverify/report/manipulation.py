@@ -80,9 +80,9 @@ def _readings(table: pd.DataFrame, verification: pd.DataFrame, metric: str) -> l
     rows = verification[verification["row"] == "comparison"] if "row" in verification else verification.iloc[0:0]
     findings = {(row["method"], row["labels"]): row for _, row in rows.iterrows()}
     readings = []
-    for (method, labels), group in table.groupby(["method", "labels"], sort=False):
+    for (method, label_source), group in table.groupby(["method", "labels"], sort=False):
         acting = list(group.loc[group["acted"], "metric"])
-        answer = verdict.manipulation_reading(acting, findings.get((method, labels)), metric)
+        answer = verdict.manipulation_reading(acting, findings.get((method, label_source)), metric)
         readings += [(index, answer) for index in group.index]
     return [answer for _, answer in sorted(readings)]
 

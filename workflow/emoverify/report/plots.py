@@ -229,9 +229,9 @@ def roc_figure(curves: Mapping[str, Mapping[str, tuple]], path, references: Sequ
 # ---------------------------------------------------------------- per-run points
 
 
-def run_title(method: str, labels: str) -> str:
+def run_title(method: str, label_source: str) -> str:
     """How a (method, label source) is named in figures: the label source only where there is one."""
-    return method if labels == NO_LABELS else f"{method} ({labels})"
+    return method if label_source == NO_LABELS else f"{method} ({label_source})"
 
 
 def auc_points_figure(
@@ -254,9 +254,11 @@ def auc_points_figure(
     if summary.empty:
         return _notice_figure(path, title, "No runs to show.")
 
-    order = [run_title(method, labels) for method, labels in zip(summary["method"], summary["labels"])]
+    order = [run_title(method, label_source) for method, label_source in zip(summary["method"], summary["labels"])]
     ok = runs[runs["status"] == "ok"] if "status" in runs.columns else runs
-    points = ok.assign(row=[run_title(method, labels) for method, labels in zip(ok["method"], ok["labels"])])
+    points = ok.assign(
+        row=[run_title(method, label_source) for method, label_source in zip(ok["method"], ok["labels"])]
+    )
     points = points[points["row"].isin(order)]
     kind = _kinds(summary, references)
 
@@ -310,8 +312,10 @@ def auc_points_figure(
 def _kinds(summary: pd.DataFrame, references: Sequence[str]) -> list[str]:
     flags = summary["reference"] if "reference" in summary.columns else [False] * len(summary)
     return [
-        "reference" if (flag or method in references) else (labels if labels in LABEL_COLOURS else NO_LABELS)
-        for method, labels, flag in zip(summary["method"], summary["labels"], flags)
+        "reference"
+        if (flag or method in references)
+        else (label_source if label_source in LABEL_COLOURS else NO_LABELS)
+        for method, label_source, flag in zip(summary["method"], summary["labels"], flags)
     ]
 
 

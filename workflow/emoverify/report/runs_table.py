@@ -149,14 +149,14 @@ def check_runs(runs: pd.DataFrame, metrics: Sequence[str] | None, needed=("metho
     return list(metrics)
 
 
-def ok_runs(runs: pd.DataFrame, method: str, labels: str) -> pd.DataFrame:
-    chosen = runs[(runs["method"] == method) & (runs["labels"] == labels) & (runs["status"] == "ok")]
+def ok_runs(runs: pd.DataFrame, method: str, label_source: str) -> pd.DataFrame:
+    chosen = runs[(runs["method"] == method) & (runs["labels"] == label_source) & (runs["status"] == "ok")]
     keys = [*UNIT, "seed"]
     duplicated = chosen.duplicated(keys)
     if duplicated.any():
         pairs = chosen.loc[duplicated, keys].to_dict("records")
         raise SummaryInputError(
-            f"{method} ({labels}) has several ok runs for (repeat, fold, seed) {pairs}; give each run its own "
+            f"{method} ({label_source}) has several ok runs for (repeat, fold, seed) {pairs}; give each run its own "
             "metrics.json path"
         )
     return chosen

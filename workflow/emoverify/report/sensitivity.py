@@ -48,18 +48,18 @@ def sensitivity_figure(
     weight of 0 shows), the mean validation and test figure with 95 % intervals over fold units, the matched
     baseline's selected test figure as a band, and how many units selected each value."""
     panels = []
-    for (method, labels), group in table.groupby(["method", "labels"], sort=False):
+    for (method, label_source), group in table.groupby(["method", "labels"], sort=False):
         if not baselines.get(method):
             continue
         knob = tuned_knob(group)
         if knob is None:
             continue
-        panels.append((method, labels, knob, group))
+        panels.append((method, label_source, knob, group))
     if not panels:
         return plots._notice_figure(path, "Sensitivity", "no method with expression losses has a grid of 2+ points")
     columns = min(3, len(panels))
     fig, axes = plots._grid(len(panels), columns, (4.6, 3.4))
-    for ax, (method, labels, knob, group) in zip(axes, panels):
+    for ax, (method, label_source, knob, group) in zip(axes, panels):
         lines = (("validation", "tab:blue", "validation"), (f"test_{figure}", "tab:orange", "test"))
         for column, colour, name in lines:
             curve = _curve(group, knob, column, test_share, metric_bounds(figure))
@@ -92,7 +92,7 @@ def sensitivity_figure(
         ax.set_xscale("symlog", linthresh=float(positive.min()) if len(positive) else 1.0)
         ax.set_xlabel(knob.removeprefix("setting_"))
         ax.set_ylabel(figure)
-        ax.set_title(f"{method} ({labels})", fontsize=10)
+        ax.set_title(f"{method} ({label_source})", fontsize=10)
         ax.legend(fontsize=7, loc="best")
     plots._title_and_layout(fig, f"Sensitivity: validation (selection) and test {figure} per grid value")
     return plots._save(fig, path)

@@ -128,13 +128,13 @@ def summarize(runs: pd.DataFrame, metrics: Sequence[str] | None = None, test_sha
     """
     metrics = check_runs(runs, metrics)
     rows = []
-    for (method, labels), group in runs.groupby(["method", "labels"], sort=False):
+    for (method, label_source), group in runs.groupby(["method", "labels"], sort=False):
         ok = group["status"] == "ok"
         units = fold_units(group[ok], metrics)
         unused = group.loc[ok, "losses_without_pairs"] if "losses_without_pairs" in group else pd.Series([], dtype=str)
         row = {
             "method": method,
-            "labels": labels,
+            "labels": label_source,
             "reference": bool(group["reference"].any()) if "reference" in group else False,
             "n_runs": int(ok.sum()),
             "n_missing": int((~ok).sum()),

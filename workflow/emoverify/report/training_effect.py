@@ -46,9 +46,9 @@ COLUMNS = [
 ABOVE, BELOW, UNMOVED = "above its start", "below its start", "same as its start in every unit"
 
 
-def trained_share(runs: pd.DataFrame, method: str, labels: str) -> tuple[int, int]:
+def trained_share(runs: pd.DataFrame, method: str, label_source: str) -> tuple[int, int]:
     """(ok runs, ok runs whose shipped epoch is a trained one) of a method and label source."""
-    ok = runs[(runs["method"] == method) & (runs["labels"] == labels) & (runs["status"] == "ok")]
+    ok = runs[(runs["method"] == method) & (runs["labels"] == label_source) & (runs["status"] == "ok")]
     if TRAINED_EPOCH not in ok:
         raise SummaryInputError(f"the runs table has no {TRAINED_EPOCH} column: build it with collect_runs()")
     return len(ok), int((ok[TRAINED_EPOCH] > 0).sum())

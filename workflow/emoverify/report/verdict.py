@@ -71,9 +71,9 @@ def metric_name(metric: str) -> str:
     return METRIC_NAMES.get(metric, metric)
 
 
-def is_control(labels: str) -> bool:
+def is_control(label_source: str) -> bool:
     """Whether a label source is a shuffled control (its gains cannot come from expression information)."""
-    return labels == SHUFFLED or labels.startswith(f"{SHUFFLED}_")
+    return label_source == SHUFFLED or label_source.startswith(f"{SHUFFLED}_")
 
 
 def lead_metric(significance: pd.DataFrame) -> str:
@@ -116,9 +116,9 @@ def verdict_table(
             }
         )
     for reference in references:
-        for (method, labels), mean in means.items():
+        for (method, label_source), mean in means.items():
             if method == reference:
-                rows.append({"row": "reference", "method": method, "labels": labels, "mean": mean, "finding": ""})
+                rows.append({"row": "reference", "method": method, "labels": label_source, "mean": mean, "finding": ""})
     return pd.DataFrame(rows, columns=COLUMNS).astype({"n_units": "Int64", "holm_family": "Int64"})
 
 
@@ -221,7 +221,7 @@ def _same_note(same: pd.DataFrame, name: str) -> str:
     if same.empty:
         return ""
     methods = {method: ", ".join(rows["labels"]) for method, rows in same.groupby("method", sort=False)}
-    named = "; ".join(f"{method} ({labels} labels)" for method, labels in methods.items())
+    named = "; ".join(f"{method} ({label_source} labels)" for method, label_source in methods.items())
     return (
         f" The other {len(same)} give their baseline's {name} in every fold unit, so on it their expression terms "
         f"tested nothing (and they are left out of its Holm family): {named}."
