@@ -1,5 +1,5 @@
-"""The registry is the one list of names: the schema takes its allowed values from it, the rules' wildcard
-constraints equal it, and the loss names are the loss modules' own."""
+"""The registry is the one list of names: the rules' wildcard constraints equal it, and the loss names are the loss
+modules' own (tests/test_schema.py keeps the schema file's enums equal to it)."""
 
 import re
 import subprocess
@@ -7,74 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from emoverify import losses, registry
 from emoverify.layout import METHOD_WILDCARD
-from emoverify.schema import load_schema
 from emoverify.training import objective
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_FILE = ROOT / "workflow" / "schemas" / "config.schema.yaml"
-SCHEMA = load_schema()["properties"]
 COMMON = (ROOT / "workflow" / "rules" / "common.smk").read_text()
-METHOD = ("methods", "additionalProperties", "properties")
-
-
-def node(schema, *path):
-    for key in path:
-        schema = schema[key]
-    return schema
-
-
-@pytest.mark.parametrize(
-    ("schema_path", "names"),
-    [
-        (("dataset",), registry.DATASET_ADAPTERS),
-        (("device",), registry.DEVICES),
-        (("faces", "properties", "detector"), registry.FACE_DETECTORS),
-        (("faces", "properties", "multiple"), registry.FACE_POLICIES),
-        (("labels", "properties", "shuffle_source"), registry.OWN_LABEL_SOURCES),
-        (("label_sources", "items"), registry.EXPRESSION_LABEL_SOURCES),
-        (("references", "items"), registry.REFERENCES),
-        (("training", "properties", "backbone"), registry.BACKBONES),
-        (("training", "properties", "features"), registry.FEATURE_EXTRACTORS),
-        (("training", "properties", "pretrained"), registry.PRETRAINED_WEIGHTS),
-        (("training", "properties", "optimizer"), registry.OPTIMIZERS),
-        (("training", "properties", "mining"), registry.MINING_MODES),
-        (("training", "properties", "sampler"), registry.BATCH_SAMPLERS),
-        (("training", "properties", "sampler_labels"), registry.OWN_LABEL_SOURCES),
-        ((*METHOD, "primary"), registry.primary_losses()),
-        ((*METHOD, "geometry"), registry.GEOMETRIES),
-    ],
-    ids=lambda value: "/".join(value) if isinstance(value[0], str) and "properties" in value else None,
-)
-def test_the_loaded_schema_allows_exactly_the_registry_names(schema_path, names):
-    assert node(SCHEMA, *schema_path)["enum"] == list(names)
-
-
-def test_the_schema_file_names_registry_lists_instead_of_repeating_them():
-    raw = yaml.safe_load(SCHEMA_FILE.read_text())["properties"]
-    mining = node(raw, "training", "properties", "mining")
-    assert mining == {"type": "string", "names": "MINING_MODES", "default": "all"}
-    assert "properties" not in node(raw, *METHOD, "aux")
-    text = SCHEMA_FILE.read_text()
-    for names in (registry.MINING_MODES, registry.FACE_DETECTORS, registry.REFERENCES, registry.BACKBONES):
-        assert f"[{', '.join(names)}]" not in text
-
-
-def test_every_expression_loss_gets_a_weight_and_a_grid_key():
-    aux = node(SCHEMA, *METHOD, "aux")
-    assert aux["additionalProperties"] is False
-    assert aux["properties"] == {name: {"type": "number", "minimum": 0} for name in registry.expression_losses()}
-    grid = node(SCHEMA, *METHOD, "grid", "properties")
-    assert set(registry.expression_losses()) | {"expression_weight", "margin", "learning_rate"} <= set(grid)
-
-
-def test_an_unknown_registry_list_in_the_schema_is_an_error(tmp_path):
-    (tmp_path / "schema.yaml").write_text("type: object\nproperties:\n  x: {type: string, names: NO_SUCH_LIST}\n")
-    with pytest.raises(ValueError, match="registry.NO_SUCH_LIST"):
-        load_schema(tmp_path / "schema.yaml")
 
 
 def test_loss_names_are_the_loss_modules_and_each_module_holds_its_class():

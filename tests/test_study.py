@@ -8,7 +8,7 @@ import yaml
 
 from emoverify import registry, study
 from emoverify.layout import reference_run
-from emoverify.schema import load_schema, validate
+from emoverify.schema import fill_defaults, load_schema
 from emoverify.tuning import grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +18,7 @@ SCHEMA = load_schema()
 @pytest.fixture
 def config():
     loaded = yaml.safe_load((ROOT / "config.yaml").read_text())
-    validate(loaded, SCHEMA)
+    fill_defaults(loaded)
     return loaded
 
 
@@ -56,7 +56,7 @@ def merged_over_default(config: dict, *files: Path) -> dict:
 @pytest.mark.parametrize("preset", sorted((ROOT / "workflow" / "presets").glob("*.yaml")), ids=lambda p: p.stem)
 def test_presets_validate_over_the_default(config, preset, tmp_path):
     merged = merged_over_default(config, preset)
-    validate(merged, SCHEMA)
+    fill_defaults(merged)
     merged["data_root"] = str(tmp_path)  # exists, empty: its layout cannot be judged before reading
     study.check_study(merged)
     assert merged["experiment"] == preset.stem
@@ -65,7 +65,7 @@ def test_presets_validate_over_the_default(config, preset, tmp_path):
 def test_misspelt_key_is_an_error_naming_it(config):
     config["epochz"] = 3
     with pytest.raises(Exception, match="epochz"):
-        validate(config, SCHEMA)
+        fill_defaults(config)
 
 
 @pytest.mark.parametrize(
@@ -188,7 +188,7 @@ def test_an_auxiliary_method_without_a_matched_baseline_is_a_config_error(config
 
 def test_the_manipulation_check_measures_with_manual_labels_wherever_the_study_reads_them(config):
     config = study.coerce_to_schema(config, SCHEMA)
-    validate(config, SCHEMA)
+    fill_defaults(config)
     assert study.true_label_params(config) == {"name": "manual"}
     config["label_sources"] = ["detected", "shuffled"]  # shuffled permutes the manual labels
     assert study.true_label_params(config) == {"name": "manual"}
@@ -206,7 +206,7 @@ def test_a_methods_expression_terms_leave_out_a_weight_of_zero(config):
 
 def test_label_sources_read_by_a_run(config):
     config = study.coerce_to_schema(config, SCHEMA)
-    validate(config, SCHEMA)
+    fill_defaults(config)
     assert study.label_sources_read(config, "none") == set()
     assert study.label_sources_read(config, "shuffled") == {"manual"}  # it permutes the manual labels
     assert study.label_params(config, "detected")["confidence_threshold"] == config["labels"]["confidence_threshold"]
@@ -240,7 +240,7 @@ def test_every_preset_states_its_whole_recipe(preset):
 
 def test_rule_parameters_leave_out_what_does_not_change_results(config):
     config = study.coerce_to_schema(config, SCHEMA)
-    validate(config, SCHEMA)
+    fill_defaults(config)
     assert "threads" not in study.training_recipe(config)
     assert study.reference_recipe(config, "pixels") == {"input_size": config["training"]["input_size"]}
     assert "learning_rate" not in study.reference_recipe(config, "untrained")
@@ -250,7 +250,7 @@ def test_rule_parameters_leave_out_what_does_not_change_results(config):
 
 def test_head_recipes_carry_the_head_keys_and_image_recipes_do_not(config):
     config = study.coerce_to_schema(config, SCHEMA)
-    validate(config, SCHEMA)
+    fill_defaults(config)
     assert not set(study.HEAD_KEYS) & set(study.training_recipe(config))
     assert not set(study.HEAD_KEYS) & set(study.reference_recipe(config, "untrained"))
     config["training"]["backbone"] = "head"
@@ -270,7 +270,7 @@ def test_head_recipes_carry_the_head_keys_and_image_recipes_do_not(config):
 
 
 def test_a_head_caches_its_descriptors_even_without_their_reference(config):
-    validate(config, SCHEMA)
+    fill_defaults(config)
     config["references"] = ["pixels"]
     assert study.feature_extractors(config) == []
     config["training"]["backbone"] = "head"
@@ -280,7 +280,7 @@ def test_a_head_caches_its_descriptors_even_without_their_reference(config):
 
 
 def test_a_head_with_inception_weights_is_a_config_error(config):
-    validate(config, SCHEMA)
+    fill_defaults(config)
     config["training"].update(backbone="head", pretrained="vggface2")
     with pytest.raises(study.ConfigError, match="pretrained: none"):
         study.check_study(config)
@@ -325,7 +325,7 @@ def tuned_plan(config: dict, preset: str, data_root: Path) -> tuple[dict, list]:
     does (equal budgets, every configured setting a grid point), and its planned runs."""
     presets = ROOT / "workflow" / "presets"
     merged = merged_over_default(config, presets / preset, presets / "overlays" / "tuned.yaml")
-    validate(merged, SCHEMA)
+    fill_defaults(merged)
     merged["data_root"] = str(data_root)
     study.check_study(merged)
     assert merged["tuning"]["enabled"] and merged["repeats"] == 1

@@ -48,7 +48,7 @@ def command_config(command: str, root: Path = ROOT) -> dict:
     from snakemake.utils import update_config
 
     from emoverify import study
-    from emoverify.schema import load_schema, validate
+    from emoverify.schema import fill_defaults, load_schema
 
     tokens = shlex.split(command)
     files, overrides, current = [], [], None
@@ -72,13 +72,13 @@ def command_config(command: str, root: Path = ROOT) -> dict:
         if not separator:
             raise FindingsError(f"--config {override!r} is not key=value")
         update_config(config, {key: yaml.safe_load(value)})
-    schema = load_schema()  # the registry's names as allowed values, as the workflow reads it
+    schema = load_schema()
     config = study.coerce_to_schema(config, schema)
     try:
         study.check_schema(config, schema)
     except study.ConfigError as error:
         raise FindingsError(str(error)) from None
-    validate(config, schema)  # fills in the defaults
+    fill_defaults(config)
     return study.canonical(config)
 
 

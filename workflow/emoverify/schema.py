@@ -1,72 +1,136 @@
-"""The config schema, with its lists of allowed names filled in from the registry.
+"""The config schema file and the registry's names in it.
 
-The schema file does not repeat the registry's lists. Where a value must be one of them it says
-``names: <registry attribute>`` (a tuple, or a function giving one), which :func:`load_schema` turns into
-``enum: [...]``; an object whose keys are such names (a method's ``aux``, a method's ``grid``) says
-``properties_per_name: {names: <registry attribute>, schema: <each one's schema>}``, which becomes one
-property per name beside its other properties. The Snakefile and the tests load the schema this way only.
+``workflow/schemas/config.schema.yaml`` is plain JSON Schema, read as it is by Snakemake's ``validate`` (which
+fills in its defaults). Every list of allowed names in it (datasets, losses, mining modes, ...) is an ``enum``
+under ``$defs``, which the properties name with ``$ref``; those enums are the file's last lines, written from the
+registry, the loss modules and the tuning grid by ``python -m emoverify.schema``. tests/test_schema.py fails
+while the file and the registry differ, so a loss module added without rewriting them is caught.
 """
 
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from emoverify import registry
+from emoverify import metrics, registry
+from emoverify.tuning import grid
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
-NAMES = "names"
-PROPERTIES_PER_NAME = "properties_per_name"
+# the comment line after which the file holds the generated enums (nothing else may follow it)
+GENERATED = "  # the registry's names, written by `python -m emoverify.schema` (edit the registry, not these lines)"
+LOCAL_REF = "#/$defs/"
 
 
-def registry_names(attribute: str) -> tuple[str, ...]:
-    """The names a registry attribute holds (a tuple of names, or a function that gives them)."""
-    value = getattr(registry, attribute, None)
-    names = value() if callable(value) else value
-    if not isinstance(names, tuple) or not all(isinstance(name, str) for name in names):
-        raise ValueError(f"the schema asks for registry.{attribute}, which is not a list of names in the registry")
-    return names
+def registry_enums() -> dict[str, tuple[str, ...]]:
+    """Each ``$defs`` enum of the schema file and the names it must hold."""
+    return {
+        "dataset_adapters": registry.DATASET_ADAPTERS,
+        "face_detectors": registry.FACE_DETECTORS,
+        "face_policies": registry.FACE_POLICIES,
+        "own_label_sources": registry.OWN_LABEL_SOURCES,
+        "expression_label_sources": registry.EXPRESSION_LABEL_SOURCES,
+        "devices": registry.DEVICES,
+        "references": registry.REFERENCES,
+        "backbones": registry.BACKBONES,
+        "finetune_levels": registry.FINETUNE_LEVELS,
+        "feature_extractors": registry.FEATURE_EXTRACTORS,
+        "head_projections": registry.HEAD_PROJECTIONS,
+        "pretrained_weights": registry.PRETRAINED_WEIGHTS,
+        "optimizers": registry.OPTIMIZERS,
+        "mining_modes": registry.MINING_MODES,
+        "batch_samplers": registry.BATCH_SAMPLERS,
+        "validation_figures": metrics.VALIDATION_FIGURES,
+        "primary_losses": registry.primary_losses(),
+        "geometries": registry.GEOMETRIES,
+        "expression_losses": registry.expression_losses(),
+        # a method's grid: an expression loss's weight, all of them together, or a training knob
+        "grid_keys": (*registry.expression_losses(), grid.EXPRESSION_WEIGHT, *grid.TRAINING_KNOBS),
+    }
 
 
-def with_registry_names(node: Any) -> Any:
-    """``node`` (a schema, or part of one) with every ``names`` and ``properties_per_name`` filled in."""
+def generated_lines() -> list[str]:
+    """The schema file's generated enums, one ``$defs`` entry a line."""
+    return [
+        f"  {name}: {{type: string, enum: {yaml.safe_dump(list(names), default_flow_style=True).strip()}}}"
+        for name, names in registry_enums().items()
+    ]
+
+
+def with_registry_enums(text: str) -> str:
+    """The schema file's text with its generated enums rewritten from the registry."""
+    lines = text.splitlines()
+    if GENERATED not in lines:
+        raise ValueError(f"the schema file lacks the line after which its enums are written:\n{GENERATED}")
+    kept = lines[: lines.index(GENERATED) + 1]
+    return "\n".join([*kept, *generated_lines()]) + "\n"
+
+
+def enum_differences(path: Path | str = SCHEMA_PATH) -> list[str]:
+    """How the schema file's enums differ from the registry's names, one line each (none when equal)."""
+    defs = yaml.safe_load(Path(path).read_text()).get("$defs", {})
+    differences = []
+    for name, names in registry_enums().items():
+        written = defs.get(name, {}).get("enum")
+        if written != list(names):
+            differences.append(f"$defs.{name}: the file allows {written}, the registry {list(names)}")
+    return differences
+
+
+def inlined(node: Any, defs: dict) -> Any:
+    """``node`` with every local ``$ref`` replaced by the definition it names (its own keys, a default or a
+    description, kept beside it)."""
     if isinstance(node, list):
-        return [with_registry_names(item) for item in node]
+        return [inlined(item, defs) for item in node]
     if not isinstance(node, dict):
         return node
-    filled = {key: with_registry_names(value) for key, value in node.items() if key not in (NAMES, PROPERTIES_PER_NAME)}
-    if NAMES in node:
-        filled["enum"] = list(registry_names(node[NAMES]))
-    if PROPERTIES_PER_NAME in node:
-        spec = node[PROPERTIES_PER_NAME]
-        per_name = {name: copy.deepcopy(with_registry_names(spec["schema"])) for name in registry_names(spec[NAMES])}
-        filled["properties"] = {**per_name, **filled.get("properties", {})}
-    return filled
+    own = {key: inlined(value, defs) for key, value in node.items() if key != "$ref"}
+    reference = node.get("$ref")
+    if reference is None:
+        return own
+    if not reference.startswith(LOCAL_REF) or reference[len(LOCAL_REF) :] not in defs:
+        raise ValueError(f"the schema refers to {reference}, which is not one of its $defs")
+    return {**copy.deepcopy(inlined(defs[reference[len(LOCAL_REF) :]], defs)), **own}
 
 
 def load_schema(path: Path | str = SCHEMA_PATH) -> dict:
-    """The config schema with the registry's names filled in (read the registry as it is now, so a loss class
-    registered at run time is a name the config may use)."""
-    return with_registry_names(yaml.safe_load(Path(path).read_text()))
+    """The config schema with its ``$defs`` written in place, what the config's coercion and its messages walk
+    (jsonschema validates it exactly as the file)."""
+    schema = yaml.safe_load(Path(path).read_text())
+    return inlined(schema, schema.get("$defs", {}))
 
 
-def validate(config: dict, schema: dict) -> None:
-    """Check ``config`` against ``schema`` and fill in the schema's defaults, in place (what Snakemake's
-    ``validate`` does for a schema file); raises jsonschema's ValidationError."""
-    import jsonschema  # comes with snakemake
+def fill_defaults(config: dict, path: Path | str = SCHEMA_PATH) -> None:
+    """Fill in the schema's defaults in ``config``, in place, with Snakemake's ``validate`` as the workflow does
+    (check the config with ``study.check_schema`` first: its messages name the key and the allowed values)."""
+    from snakemake.utils import validate
 
-    validator_class = jsonschema.Draft202012Validator
-    check_properties = validator_class.VALIDATORS["properties"]
+    validate(config, str(path))
+    config.update(unshared(config))  # Snakemake gives every method without aux the schema's one default {}
 
-    def set_defaults(validator, properties, instance, subschema):
-        if isinstance(instance, dict):
-            for name, property_schema in properties.items():
-                if "default" in property_schema:
-                    instance.setdefault(name, copy.deepcopy(property_schema["default"]))
-        yield from check_properties(validator, properties, instance, subschema)
 
-    filling = jsonschema.validators.extend(validator_class, {"properties": set_defaults})
-    filling(schema).validate(config)
+def unshared(value: Any) -> Any:
+    """A copy in which no dict or list appears twice."""
+    if isinstance(value, dict):
+        return {key: unshared(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unshared(item) for item in value]
+    return value
+
+
+def main(path: Path | str = SCHEMA_PATH) -> int:
+    """Rewrite the schema file's enums from the registry; say whether they changed."""
+    path = Path(path)
+    text = path.read_text()
+    rewritten = with_registry_enums(text)
+    if rewritten != text:
+        path.write_text(rewritten)
+    print(f"{path}: {'enums rewritten from the registry' if rewritten != text else 'enums already equal the registry'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))

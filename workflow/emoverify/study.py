@@ -97,6 +97,9 @@ def schema_problems(config: dict, schema: dict) -> list[str]:
             for key in sorted(set(error.instance) - set(known)):
                 problems.append(unknown_key_message(f"{where}.{key}" if where else key, known))
             continue
+        if error.validator == "enum" and "propertyNames" in error.relative_schema_path:  # aux and grid keys
+            problems.append(unknown_key_message(f"{where}.{error.instance}", list(error.validator_value)))
+            continue
         message = error.message if len(error.message) <= 200 else error.message[:200] + " ..."
         problems.append(f"config key {where or '(top level)'}: {message}")
     return problems

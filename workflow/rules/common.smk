@@ -1,7 +1,7 @@
 import sys
 from pathlib import Path
 
-from snakemake.utils import min_version
+from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
@@ -9,7 +9,7 @@ min_version("9.0")
 from emoverify import configfiles, provenance, registry, runlock, scheduling, study
 from emoverify.report import shown
 from emoverify.layout import METHOD_WILDCARD, Layout, Run
-from emoverify.schema import load_schema, validate
+from emoverify.schema import load_schema
 
 # config files read strictly (a repeated key, two dataset presets stop); an overlay gets its own experiment
 try:
@@ -25,12 +25,14 @@ if OVERLAID != config.get("experiment"):
     if workflow.is_main_process:
         print(f"emoverify: the overlay writes to experiment {OVERLAID} (set experiment=... to choose)", file=sys.stderr)
     config["experiment"] = OVERLAID
-# the schema with the registry's names as its allowed values
-SCHEMA = load_schema(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+# The config is checked here, once, and the library trusts it after: `--config` strings to the schema's types,
+# then every schema violation in a few lines naming the key and its allowed values (Snakemake's own message
+# prints the whole schema), Snakemake's validate filling in the defaults, and what no schema can say.
+SCHEMA_FILE = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = load_schema(SCHEMA_FILE)
 config.update(study.coerce_to_schema(dict(config), SCHEMA))
-# short messages naming the nearest valid key; validate() then fills in the defaults
 study.check_schema(config, SCHEMA)
-validate(config, SCHEMA)
+validate(config, str(SCHEMA_FILE))
 study.check_study(config)
 # key order must not matter to rerun decisions (see study.canonical)
 config.update(study.canonical(dict(config)))
