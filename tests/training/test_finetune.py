@@ -209,3 +209,33 @@ def test_dlib_frames_are_described_in_one_pass(chips, network):
     images = chips[1][:4]
     np.testing.assert_allclose(embed(model, images, CPU, flip_average=True), descriptors(network, images), atol=1e-5)
     assert pd.Series(registry.FINETUNE_LEVELS).tolist() == list(dlib_resnet.LEVELS)
+
+
+def test_relative_weights_calibrate_on_cached_activations_and_their_mirror_rows(level0_sets):
+    """The fine-tune regime measures at the same embedding: a relative run equals the absolute run given the
+    weights it measured (the calibration's flips drew from a copy of the run's generator)."""
+    method = {"primary": "arcface", "geometry": "spherical", "aux": {"pdm": 1.0}}
+    training = recipe("level0", sampler="expression_pairs", images_per_identity=4)
+    results = []
+    for changes, aux in (({"expression_weights": "relative", "calibration_batches": 2}, {"pdm": 1.0}), ({}, None)):
+        aux = aux or results[0].weight_calibration.weights
+        results.append(
+            loop.train_model(
+                level0_sets["train"],
+                level0_sets["val"],
+                method={**method, "aux": aux},
+                settings=TrainingSettings.from_recipe({**training, **changes}),
+                epochs=1,
+                seed=2,
+                device=CPU,
+                progress=Progress(show=False),
+            )
+        )
+    calibrated = results[0].weight_calibration
+    assert calibrated.reasons == {} and calibrated.gradient_norms["arcface"] > calibrated.gradient_norms["pdm"] > 0
+    assert calibrated.weights["pdm"] == pytest.approx(
+        calibrated.gradient_norms["arcface"] / calibrated.gradient_norms["pdm"]
+    )
+    pd.testing.assert_frame_equal(
+        results[0].history.drop(columns="seconds"), results[1].history.drop(columns="seconds")
+    )

@@ -25,6 +25,9 @@ DLIB_KEYS = ("finetune", "dlib_weights")
 # Keys that only one backbone reads: left out of the other backbones' recipes, so setting them reruns nothing
 # there (trainable_blocks decides what fine-tuning may change, not the untrained network).
 BACKBONE_KEYS = {"head": HEAD_KEYS, "inception_resnet_v1": ("trainable_blocks",), DLIB_RESNET: DLIB_KEYS}
+# Keys only relative expression weights read: left out of an absolute-weight recipe, so the runs of studies made
+# before they existed keep their recipes (their checkpoints' records, and nothing reruns).
+RELATIVE_WEIGHT_KEYS = ("expression_weights", "calibration_batches")
 # The backbone keys the untrained network depends on (its weights, or the inputs it reads).
 UNTRAINED_KEYS = {"head": HEAD_KEYS, DLIB_RESNET: DLIB_KEYS}
 # dlib's fc layer gives 128 dimensions: a fine-tuned dlib network embeds in them.
@@ -454,9 +457,11 @@ def label_sources_read(config: dict, label_source: str) -> set[str]:
 
 def training_recipe(config: dict) -> dict:
     """What a training run depends on from the `training` section: all of it but the runtime keys (and the
-    keys only another backbone reads)."""
+    keys only another backbone reads, or only relative expression weights)."""
     backbone = config["training"]["backbone"]
     unused = RUNTIME_KEYS + tuple(key for name, keys in BACKBONE_KEYS.items() if name != backbone for key in keys)
+    if config["training"].get("expression_weights", "absolute") == "absolute":
+        unused += RELATIVE_WEIGHT_KEYS
     return {key: value for key, value in config["training"].items() if key not in unused}
 
 

@@ -21,6 +21,8 @@ def save_checkpoint(path, result, *, method: dict, training: dict, extra: dict) 
         validation.update(validation_figure=result.validation_figure, best_val_figure=result.best_val_figure)
     state = {"method": method, "training": training}
     progress = {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "pairs_seen": result.pairs_seen}
+    if result.weight_calibration is not None:  # relative expression weights: what was measured and trained with
+        progress["expression_weights"] = result.weight_calibration.record()
     _save({**state, **progress, **validation, **extra}, path, weights=result.model.state_dict())
 
 
@@ -71,13 +73,15 @@ def load_checkpoint(path, device: torch.device) -> tuple[EmbeddingModel | None, 
 def training_facts(state: dict) -> dict:
     """What a run's checkpoint says about its training, for the runs table: the best (kept) epoch, the epochs
     run (the cap cut training short when they are equal), the validation figure that chose the kept epoch
-    and its value, and the pairs each expression loss used."""
+    and its value, the pairs each expression loss used and, with relative expression weights, the gradient
+    norms measured and the weights trained with (``WeightCalibration.record``)."""
     facts = {"best_epoch": state.get("best_epoch"), "epochs_run": state.get("epochs_run")}
     if "best_val_figure" in state:  # the figure that chose the kept epoch, and its value there
         facts.update(validation_figure=state["validation_figure"], val_figure=state["best_val_figure"])
     pairs = state.get("pairs_seen", {})
     facts.update({f"pairs_{loss}": count for loss, count in pairs.items()})
     facts["losses_without_pairs"] = ", ".join(loss for loss, count in pairs.items() if count == 0)
+    facts.update(state.get("expression_weights", {}))  # gradient norms and weights of a relative weighting
     if state.get("single_session_losses"):  # losses whose pairs all fall within one recording session
         facts["single_session_losses"] = state["single_session_losses"]
     return facts

@@ -2,7 +2,9 @@
 
 Columns: ``method, labels, repeat, fold, seed, status, reference, path, notes``, one column per metric and
 the run's training facts (``best_epoch``, ``epochs_run``, ``validation_figure`` and its value ``val_figure``,
-``pairs_<loss>``, ``losses_without_pairs``); a tuned study adds ``candidate`` and ``setting_<knob>``.
+``pairs_<loss>``, ``losses_without_pairs``; with relative expression weights ``expression_weights``,
+``calibration_batches``, ``grad_norm_<term>``, ``relative_weight_<term>``, ``weight_<term>`` and
+``weight_reasons``); a tuned study adds ``candidate`` and ``setting_<knob>``.
 ``status`` is ``ok`` or ``missing: <reason>``: a run that failed or never wrote its file is a row, so the
 report says so instead of crashing or quietly shrinking the study.
 """
@@ -21,9 +23,26 @@ from emoverify.registry import NO_LABELS
 
 ID_COLUMNS = ("method", "labels", "repeat", "fold", "seed", "status", "reference", "path", "notes")
 UNIT = ["repeat", "fold"]  # the independent unit: one fold of one repeat (seeds within it are averaged)
-TRAINING_TEXT_COLUMNS = ("losses_without_pairs", "validation_figure", "candidate", "single_session_losses")
+TRAINING_TEXT_COLUMNS = (
+    "losses_without_pairs",
+    "validation_figure",
+    "candidate",
+    "single_session_losses",
+    "expression_weights",
+    "weight_reasons",
+)
 # counts and training facts are numbers in the runs table, not metrics to summarise or test
-NOT_METRICS = ("best_epoch", "epochs_run", "val_figure", "threshold", "n_test_images", "n_test_identities")
+NOT_METRICS = (
+    "best_epoch",
+    "epochs_run",
+    "val_figure",
+    "threshold",
+    "n_test_images",
+    "n_test_identities",
+    "calibration_batches",
+)
+# prefixes of training facts (pairs used, tuned settings, a relative weighting's norms and weights)
+NOT_METRIC_PREFIXES = ("n_", "pairs_", "setting_", "grad_norm_", "relative_weight_", "weight_")
 
 
 class SummaryInputError(ValueError):
@@ -128,7 +147,7 @@ def metric_columns(runs: pd.DataFrame) -> list[str]:
         for column in runs.columns
         if column not in ID_COLUMNS
         and column not in NOT_METRICS
-        and not column.startswith(("n_", "pairs_", "setting_"))
+        and not column.startswith(NOT_METRIC_PREFIXES)
         and pd.api.types.is_numeric_dtype(runs[column])
         and not pd.api.types.is_bool_dtype(runs[column])
         and ok[column].notna().any()

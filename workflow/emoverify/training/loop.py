@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import time
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -20,7 +21,7 @@ from emoverify.model.networks import EmbeddingModel, model_from_recipe
 from emoverify.progress import EpochProgress
 from emoverify.registry import needs_expressions
 from emoverify.splits.fold_data import FaceSet
-from emoverify.training import optimizers, pair_counts
+from emoverify.training import calibration, optimizers, pair_counts
 from emoverify.training.objective import CombinedObjective
 from emoverify.training.sampler import PKBatchSampler
 from emoverify.training.settings import Progress, TrainingSettings
@@ -42,6 +43,8 @@ class TrainingResult:
     best_val_auc: float  # NaN when there is no validation split: the best epoch then has the lowest loss
     validation_figure: str = "auc"  # the figure that chose the best epoch (see early_stopping_score)
     best_val_figure: float = float("nan")
+    # relative expression weights: what was measured and the absolute weights trained with (None: absolute)
+    weight_calibration: calibration.WeightCalibration | None = None
 
     @property
     def selection(self) -> str:
@@ -241,6 +244,59 @@ def set_up_training(
     )
 
 
+def batch_embedding(
+    setup: TrainingSetup,
+    train: FaceSet,
+    settings: TrainingSettings,
+    batch: list[int],
+    generator: torch.Generator,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """One batch's identities, expressions, sessions (None unless PDM excludes same-session pairs) and
+    embedding (float32), on ``device``, its images augmented with draws from ``generator``."""
+    index = torch.as_tensor(batch)
+    ids, emo = setup.ids.index_select(0, index), setup.emo.index_select(0, index)
+    sessions = None if setup.sessions is None else setup.sessions.index_select(0, index).to(device)
+    mirrored = None if train.mirrored is None else train.mirrored.index_select(0, index)
+    images = augment(
+        train.images.index_select(0, index), settings.augment_flip, settings.augment_crop, generator, mirrored
+    )
+    with torch.autocast(device_type=device.type, dtype=torch.float16) if setup.mixed else nullcontext():
+        embedding = setup.model(to_model_input(images).to(device))
+    return ids.to(device), emo.to(device), sessions, embedding.float()
+
+
+def calibrate_expression_weights(
+    setup: TrainingSetup, train: FaceSet, settings: TrainingSettings, device: torch.device
+) -> calibration.WeightCalibration:
+    """Set the objective's expression weights relative to the primary loss (see :mod:`training.calibration`),
+    measured on the first ``settings.calibration_batches`` batches of epoch 1, augmented as training will
+    augment them, in training mode; returns what was measured and chosen.
+
+    Nothing the training then draws or starts from changes: the augmentation draws come from a copy of the
+    run's generator, torch's random state is restored and so are the model's buffers (BatchNorm's running
+    figures), so the run sees exactly the batches, draws and starting point an absolute-weight run of its
+    seed sees.
+    """
+    setup.sampler.set_epoch(1)
+    batches = list(itertools.islice(iter(setup.sampler), settings.calibration_batches))
+    generator = torch.Generator()
+    generator.set_state(setup.generator.get_state())
+    saved = copy.deepcopy(setup.model.state_dict())
+    setup.model.train()
+    setup.objective.train()
+    per_batch = []
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        for batch in batches:
+            with torch.no_grad():
+                ids, emo, sessions, embedding = batch_embedding(setup, train, settings, batch, generator, device)
+            per_batch.append(calibration.gradient_norms(setup.objective, embedding, ids, emo, sessions))
+    setup.model.load_state_dict(saved)
+    result = calibration.calibrated_weights(setup.objective.primary, setup.objective.weights, per_batch)
+    setup.objective.set_weights(result.weights)
+    return result
+
+
 def train_one_epoch(
     setup: TrainingSetup, train: FaceSet, settings: TrainingSettings, epoch: int, device: torch.device
 ) -> dict[str, float]:
@@ -252,22 +308,8 @@ def train_one_epoch(
     sums: dict[str, float] = {}
     pairs: dict[str, int] = {}  # per expression term, the pairs it used this epoch (summed over batches)
     for batch in setup.sampler:
-        index = torch.as_tensor(batch)
-        ids, emo = setup.ids.index_select(0, index), setup.emo.index_select(0, index)
-        sessions = None if setup.sessions is None else setup.sessions.index_select(0, index)
-        mirrored = None if train.mirrored is None else train.mirrored.index_select(0, index)
-        images = augment(
-            train.images.index_select(0, index),
-            settings.augment_flip,
-            settings.augment_crop,
-            setup.generator,
-            mirrored,
-        )
-        with torch.autocast(device_type=device.type, dtype=torch.float16) if setup.mixed else nullcontext():
-            embedding = setup.model(to_model_input(images).to(device))
-        total, terms = setup.objective(
-            embedding.float(), ids.to(device), emo.to(device), None if sessions is None else sessions.to(device)
-        )
+        ids, emo, sessions, embedding = batch_embedding(setup, train, settings, batch, setup.generator, device)
+        total, terms = setup.objective(embedding, ids, emo, sessions)
         setup.optimizer.zero_grad(set_to_none=True)
         if setup.mixed:
             setup.scaler.scale(total).backward()
@@ -318,6 +360,11 @@ def train_model(
         train, method=method, settings=settings, seed=seed, device=device, dataset_expressions=dataset_expressions
     )
     model = setup.model
+    calibrated = None
+    if settings.expression_weights == calibration.RELATIVE and setup.objective.weights:
+        calibrated = calibrate_expression_weights(setup, train, settings, device)
+        if progress.show:
+            print(_calibration_text(calibrated), flush=True)
     pairs = val_pairs or validation_pairs(val)
     watched = settings.validation_figure
     rows, best_state, best_score, best_epoch, stale = [], None, None, 0, 0
@@ -363,4 +410,18 @@ def train_model(
         console.close()
     model.load_state_dict(best_state)
     best_figure = best_figures.get(used, float("nan"))
-    return TrainingResult(model, pd.DataFrame(rows), best_epoch, float(best_figures["auc"]), used, float(best_figure))
+    return TrainingResult(
+        model, pd.DataFrame(rows), best_epoch, float(best_figures["auc"]), used, float(best_figure), calibrated
+    )
+
+
+def _calibration_text(calibrated: calibration.WeightCalibration) -> str:
+    norms = ", ".join(f"{name} {value:.4g}" for name, value in calibrated.gradient_norms.items())
+    weights = ", ".join(
+        f"{name} {calibrated.relative_weights[name]:g} -> {value:.4g}" for name, value in calibrated.weights.items()
+    )
+    reasons = "".join(f"; {name}: {reason}" for name, reason in calibrated.reasons.items())
+    return (
+        f"relative expression weights, measured on {calibrated.batches} batches: gradient norms at the embedding "
+        f"{norms}; weights {weights}{reasons}"
+    )

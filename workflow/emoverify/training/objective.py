@@ -60,6 +60,17 @@ class CombinedObjective(nn.Module):
     def forward(self, emb: Tensor, ids, emo=None, sessions=None) -> tuple[Tensor, dict[str, float]]:
         """Return the weighted total and each term's unweighted value (plus ``"total"``) for logging;
         ``sessions`` (codes, see ``pair_counts.session_codes``) only where PDM excludes same-session pairs."""
+        values = self.term_values(emb, ids, emo, sessions)
+        total = values[self.primary]
+        for name, weight in self.weights.items():
+            total = total + weight * values[name]
+        terms = {name: float(value.detach()) for name, value in values.items()}
+        terms["total"] = float(total.detach())
+        return total, terms
+
+    def term_values(self, emb: Tensor, ids, emo=None, sessions=None) -> dict[str, Tensor]:
+        """Each term's unweighted value (the primary's first, then the expression terms in name order), still
+        attached to the graph: what ``forward`` weights and sums."""
         if self.needs_expressions and emo is None:
             raise LossInputError(
                 f"the terms {', '.join(self.expression_terms)} need expression labels: pass emo (-1 = unknown)"
@@ -67,16 +78,22 @@ class CombinedObjective(nn.Module):
         if self.needs_sessions and sessions is None:
             raise LossInputError("pdm excludes same-session pairs here: pass sessions (codes per image)")
         values = {self.primary: self.primary_loss(emb, ids)}
-        total = values[self.primary]
-        for name, weight in self.weights.items():
+        for name in self.weights:
             if name == "pdm" and self.needs_sessions:
                 values[name] = across_sessions.pdm_across_sessions(emb, ids, emo, sessions)
             else:
                 values[name] = self.terms[name](emb, ids, emo)
-            total = total + weight * values[name]
-        terms = {name: float(value.detach()) for name, value in values.items()}
-        terms["total"] = float(total.detach())
-        return total, terms
+        return values
+
+    def set_weights(self, weights: Mapping[str, float]) -> None:
+        """Replace the expression terms' weights (the same terms, each a finite number > 0): what a relative
+        weighting computes before the first step (see ``training.calibration``)."""
+        if set(weights) != set(self.weights):
+            raise ValueError(f"new weights must name the terms {sorted(self.weights)}, got {sorted(weights)}")
+        checked = _checked_weights(self.primary, dict(weights))
+        if set(checked) != set(self.weights):
+            raise ValueError(f"every term's new weight must be > 0, got {dict(weights)}")
+        self.weights = checked
 
     def pairs_used(self, ids, emo, sessions=None) -> dict[str, int]:
         """Per expression term, the pairs (or quadruples, or labelled samples) it used in this batch."""

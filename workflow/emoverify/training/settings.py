@@ -12,10 +12,12 @@ from emoverify import metrics
 from emoverify.losses import LossSettings
 from emoverify.progress import EPOCH_LINE_SECONDS
 from emoverify.registry import BATCH_SAMPLERS, MINING_MODES, OPTIMIZERS
+from emoverify.training.calibration import ABSOLUTE, EXPRESSION_WEIGHT_MODES
 from emoverify.vocabulary import EXPRESSIONS
 
-# read by the loop when the recipe does not state them (the workflow's config always does)
-LIBRARY_DEFAULTS = {"validation_figure": "auc"}
+# read by the loop when the recipe does not state them (the workflow's config always does, but leaves the
+# relative-weight keys out of an absolute-weight recipe: see study.training_recipe)
+LIBRARY_DEFAULTS = {"validation_figure": "auc", "expression_weights": ABSOLUTE, "calibration_batches": 8}
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class TrainingSettings:
     augment_flip: bool
     augment_crop: int
     mixed_precision: bool  # on CUDA only
+    expression_weights: str  # absolute, or relative to the primary's gradient (training.calibration)
+    calibration_batches: int  # the first batches a relative weighting measures on
 
     @classmethod
     def from_recipe(cls, recipe: Mapping[str, Any]) -> TrainingSettings:
@@ -56,10 +60,22 @@ class TrainingSettings:
 
     def __post_init__(self):
         metrics.history_column(self.validation_figure)  # an unknown figure fails before the first epoch
-        for name, allowed in (("optimizer", OPTIMIZERS), ("mining", MINING_MODES), ("sampler", BATCH_SAMPLERS)):
+        choices = (
+            ("optimizer", OPTIMIZERS),
+            ("mining", MINING_MODES),
+            ("sampler", BATCH_SAMPLERS),
+            ("expression_weights", EXPRESSION_WEIGHT_MODES),
+        )
+        for name, allowed in choices:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"unknown training {name} {getattr(self, name)!r}; allowed: {', '.join(allowed)}")
-        minimum = {"batch_identities": 1, "images_per_identity": 1, "patience": 1, "batches_per_epoch": 0}
+        minimum = {
+            "batch_identities": 1,
+            "images_per_identity": 1,
+            "patience": 1,
+            "batches_per_epoch": 0,
+            "calibration_batches": 1,
+        }
         for name, lowest in {**minimum, "augment_crop": 0, "embedding_dim": 1}.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
