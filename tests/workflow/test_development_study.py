@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from emoverify.splits.folds import DEVELOPMENT
+from emoverify.splits.folds import DEVELOPMENT, development_identities
 from snakemake_helpers import TINY, copy_study, planned_jobs, snakemake, write_study_config
 
 # 8 drawn people: 4 set aside, 2 folds of the other 4 (2 test, 2 training people each)
@@ -43,3 +43,25 @@ def test_development_people_reach_no_run_no_embedding_and_no_table(tiny_upstream
     inner = write_study_config(tmp_path / "inner.yaml", DEVELOPED, experiment="inner", partition="development")
     jobs = planned_jobs(workdir, "train", config=inner)
     assert jobs["train_run"] == 2 * 3 and not {"evaluate_run", "aggregate"} & set(jobs)
+
+
+def test_a_study_whose_partition_is_not_its_recipes_stops_at_the_splits_naming_who_differs(tiny_upstream, tmp_path):
+    """The recipe's record (recipe_identities) holds one person this study does not set aside, and lacks one it
+    does: the splits job stops naming both; the matching record lets it through."""
+    workdir = copy_study(tiny_upstream, tmp_path / "study", stages=("dataset", "faces", "labels"))
+    manifest = pd.read_csv(workdir / "results" / "tiny" / "faces" / "manifest.csv", keep_default_na=False)
+    drawn = development_identities(manifest, fraction=0.5, seed=1, draw="hash")
+    outside = sorted(set(manifest.loc[manifest["status"] == "ok", "identity"].astype(str)) - set(drawn))
+    record = tmp_path / "identities.csv"
+    pd.DataFrame({"identity": [*drawn[1:], outside[0]]}).to_csv(record, index=False)
+    hashed = {**DEVELOPED, "development_partition": "hash", "recipe_identities": str(record)}
+    write_study_config(workdir / "study.yaml", hashed)
+    stopped = snakemake(workdir, "--cores", "1", "splits", check=False)
+    assert stopped.returncode != 0
+    log = (workdir / "results" / "tiny" / "logs" / "splits.log").read_text()
+    assert f"In the recipe, not in this study (1): {outside[0]}." in log
+    assert f"In this study, not in the recipe (1): {drawn[0]}." in log
+    pd.DataFrame({"identity": drawn}).to_csv(record, index=False)
+    snakemake(workdir, "--cores", "1", "splits")
+    folds = pd.read_csv(workdir / "results" / "tiny" / "splits" / "folds.csv", keep_default_na=False)
+    assert sorted(set(folds.loc[folds["split"] == DEVELOPMENT, "identity"].astype(str))) == drawn

@@ -20,6 +20,7 @@ TINY = {  # laid over the preset: 2 folds of 12 people, 2 epochs of 3 batches, m
     "folds": 2,
     "repeats": 1,
     "development_fraction": 0,  # 12 people cannot spare a development partition
+    "recipe_identities": "",  # nobody set aside: the preset's recipe record does not apply
     "val_fraction": 0.34,
     "epochs": 2,
     "label_sources": ["manual"],

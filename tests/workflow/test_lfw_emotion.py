@@ -16,6 +16,7 @@ TINY = {  # laid over a preset: 2 folds of 8 people, heads trained for 2 epochs
     "folds": 2,
     "repeats": 1,
     "development_fraction": 0,  # 8 people cannot spare the 4 a development partition needs
+    "recipe_identities": "",  # nobody set aside: the preset's recipe record does not apply
     "val_fraction": 0.34,
     "epochs": 2,
     "run_methods": ["tl", "tl_pdp"],

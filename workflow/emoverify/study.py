@@ -245,7 +245,7 @@ def data_digest(config: dict, hash_cache=None) -> str:
     support the study, before any job starts."""
     from emoverify.data import snapshot  # pandas: only when planning a workflow
     from emoverify.data.adapters import DatasetError
-    from emoverify.splits.folds import SplitError, development_size, fold_count_problem
+    from emoverify.splits.folds import SplitError, development_draw, fold_count_problem
 
     if config["dataset"] == "demo":  # drawn by a rule: the dataset rule follows its folder
         return snapshot.digest(config["demo"])
@@ -256,7 +256,7 @@ def data_digest(config: dict, hash_cache=None) -> str:
     sizes = table.groupby("identity").size()
     n_eligible = int((sizes >= 2).sum())
     try:
-        aside = development_size(n_eligible, config.get("development_fraction", 0))
+        aside = len(development_draw(sizes.index[sizes >= 2], **development_settings(config)))
     except SplitError as error:
         raise ConfigError(str(error)) from None
     if config.get("partition", "study") == "development":  # inner folds of the development people alone
@@ -272,6 +272,38 @@ def data_digest(config: dict, hash_cache=None) -> str:
     if problem:
         raise ConfigError(f"{problem} (counted on the dataset's images, before face detection)")
     return snapshot.digest(table.to_dict("list"))
+
+
+def development_settings(config: dict) -> dict:
+    """The development partition's draw (``splits.folds.development_draw``'s keywords) from the config."""
+    return {
+        "fraction": config.get("development_fraction", 0),
+        "seed": config.get("development_seed", 0),
+        "draw": config.get("development_partition", "sorted"),
+    }
+
+
+def recipe_record(config: dict, root) -> dict | None:
+    """The development people the preset's recipe was chosen on, from ``recipe_identities`` (a path relative to
+    the repository ``root`` unless absolute) as ``{"path": ..., "people": [...]}``; None when the key is empty.
+    The splits job compares them with the partition it draws (``splits.development_record``)."""
+    from pathlib import Path
+
+    from emoverify.splits.development_record import RecordError, read_recorded
+
+    named = config.get("recipe_identities") or ""
+    if not named:
+        return None
+    path = Path(named) if Path(named).is_absolute() else Path(root) / named
+    try:
+        people = read_recorded(path)
+    except RecordError as error:
+        raise ConfigError(
+            f"the config key recipe_identities names {named!r}: {error}. Give the identities.csv the recipe search "
+            "wrote (workflow/presets/recipes/<preset>/identities.csv), or leave the key empty for a study whose "
+            "recipe was not chosen on its own development people"
+        ) from None
+    return {"path": named, "people": people}
 
 
 def tuning_enabled(config: dict) -> bool:

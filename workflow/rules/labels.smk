@@ -41,6 +41,7 @@ rule label_agreement:
         confidence_threshold=config["labels"]["confidence_threshold"],
         development_fraction=config["development_fraction"],
         development_seed=config["development_seed"],
+        development_partition=config["development_partition"],
     script:
         "../scripts/label_agreement.py"
 

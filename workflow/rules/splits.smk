@@ -16,6 +16,8 @@ rule make_splits:
         development_fraction=config["development_fraction"],
         development_seed=config["development_seed"],
         partition=config["partition"],
+        development_partition=config["development_partition"],
+        recipe_record=study.recipe_record(config, workflow.basedir),
     script:
         "../scripts/splits.py"
 

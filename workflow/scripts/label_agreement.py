@@ -14,7 +14,10 @@ with logged(snakemake.log[0]):
     # the development people are in no table (their labels serve choices made above the fold)
     p = snakemake.params
     usable = outside_development(
-        manifest[manifest["status"] == "ok"], fraction=p.development_fraction, seed=p.development_seed
+        manifest[manifest["status"] == "ok"],
+        fraction=p.development_fraction,
+        seed=p.development_seed,
+        draw=p.development_partition,
     )
     metrics, confusion = agreement.label_agreement(sources.manual_expressions(usable), detected)
     metrics["confidence_threshold"] = snakemake.params.confidence_threshold

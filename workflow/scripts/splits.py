@@ -3,7 +3,7 @@ import pandas as pd
 
 from emoverify import provenance
 from emoverify.scriptlog import announce, logged
-from emoverify.splits import folds
+from emoverify.splits import development_record, folds
 
 with logged(snakemake.log[0]) as console:
     manifest = pd.read_csv(snakemake.input.manifest, keep_default_na=False)
@@ -17,6 +17,18 @@ with logged(snakemake.log[0]) as console:
         development_fraction=p.development_fraction,
         development_seed=p.development_seed,
         partition=p.partition,
+        development_partition=p.development_partition,
+    )
+    development_record.check_recorded(
+        folds.development_identities(
+            manifest, fraction=p.development_fraction, seed=p.development_seed, draw=p.development_partition
+        ),
+        p.recipe_record,
+        {
+            "development_partition": p.development_partition,
+            "development_fraction": p.development_fraction,
+            "development_seed": p.development_seed,
+        },
     )
     summary = folds.split_summary(assignments)
     print(summary.to_string(index=False))

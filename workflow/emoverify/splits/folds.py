@@ -19,10 +19,15 @@ drawn with ``development_seed`` before any fold) is held apart: its people are
 in no fold's train, validation or test split (split ``development`` in every
 unit) and serve only the choices made above the fold (recipe, tuning grids),
 which train inner folds of those people alone (``partition="development"``).
+The draw (``development_partition``) is ``sorted``, a seeded sample of the sorted
+list of eligible people (one person more or fewer moves many others), or
+``hash``, each person in when a hash of (seed, name) falls below the fraction:
+a person gaining or losing faces moves nobody else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -34,6 +39,8 @@ PARTITIONS: tuple[str, ...] = ("study", DEVELOPMENT)  # what the folds are drawn
 DEVELOPMENT_NOTE = "development partition: only choices made above the fold read these people"
 MIN_DEVELOPMENT_IDENTITIES = 4  # inner folds need two test and two training people
 DEVELOPMENT_SALT = 7_231_019  # keeps the development draw apart from the fold seeds
+SORTED_DRAW, HASH_DRAW = "sorted", "hash"
+DEVELOPMENT_DRAWS: tuple[str, ...] = (SORTED_DRAW, HASH_DRAW)  # the config key development_partition
 SINGLE_FACE_NOTE = "one usable face: train only (cannot form a positive pair)"
 NO_VAL_NOTE = "too few identities left outside the test split for validation (it needs two, and two to train)"
 CANDIDATE_ASSIGNMENTS = 32
@@ -78,11 +85,13 @@ def make_repeated_folds(
     development_fraction: float = 0.0,
     development_seed: int = 0,
     partition: str = "study",
+    development_partition: str = SORTED_DRAW,
 ) -> pd.DataFrame:
     """Repeated cross-validation: ``repeats`` independent fold assignments (repeat r uses seed ``seed + r``,
     so repeat 0 is the single assignment of ``make_folds``), stacked with a ``repeat`` column.
 
-    The development people (``development_identities``) are held apart first. With ``partition="study"`` the
+    The development people (``development_identities``, drawn as ``development_partition`` says) are held apart
+    first. With ``partition="study"`` the
     folds are drawn from everyone else and the development people are listed in every unit with split
     ``development``; with ``partition="development"`` the folds are drawn from the development
     people alone and nobody else is listed: inner folds of a choice made above the fold, where each fold's
@@ -92,7 +101,9 @@ def make_repeated_folds(
         raise SplitError(f"repeats must be at least 1, got {repeats}")
     if partition not in PARTITIONS:
         raise SplitError(f"partition must be one of {PARTITIONS}, got {partition!r}")
-    development = set(development_identities(table, fraction=development_fraction, seed=development_seed))
+    development = set(
+        development_identities(table, fraction=development_fraction, seed=development_seed, draw=development_partition)
+    )
     if partition == DEVELOPMENT and not development:
         raise SplitError("partition development needs development people: set development_fraction above 0")
     in_development = table["identity"].astype(str).isin(development) if development else None
@@ -119,29 +130,55 @@ def development_size(n_eligible: int, fraction: float) -> int:
     return round(fraction * n_eligible)
 
 
-def development_identities(table: pd.DataFrame, *, fraction: float, seed: int) -> list[str]:
-    """The development people: ``fraction`` of the identities with two usable faces, drawn with ``seed``
-    (independent of the fold seeds), sorted. Empty for a fraction of 0."""
-    usable = _usable_rows(table)
-    sizes = usable.groupby("identity", sort=False).size()
-    eligible = sorted(map(str, sizes.index[sizes >= 2]))
-    n_development = development_size(len(eligible), fraction)
+def development_draw(eligible, *, fraction: float, seed: int, draw: str = SORTED_DRAW) -> list[str]:
+    """The development people among ``eligible`` (names of the identities with two usable faces), sorted.
+
+    ``sorted``: ``round(fraction * n)`` people sampled with ``seed`` from the sorted list, so one person more or
+    fewer reindexes the list and moves others. ``hash``: a person is in when the hash of (seed, name) falls below
+    ``fraction``, decided for each person alone, so one person more or fewer moves nobody else (the count is then
+    about, not exactly, ``fraction * n``)."""
+    eligible = sorted(map(str, eligible))
+    n_development = development_size(len(eligible), fraction)  # checks the fraction
+    if draw == HASH_DRAW:
+        return [person for person in eligible if hash_position(seed, person) < fraction]
+    if draw != SORTED_DRAW:
+        raise SplitError(f"development_partition must be one of {DEVELOPMENT_DRAWS}, got {draw!r}")
     if n_development == 0:
         return []
-    if n_development < MIN_DEVELOPMENT_IDENTITIES:
-        raise SplitError(
-            f"development_fraction {fraction} sets aside {n_development} of {len(eligible)} identities; inner folds "
-            f"need at least {MIN_DEVELOPMENT_IDENTITIES}: raise development_fraction or set it to 0 (and take the "
-            "recipe chosen on another dataset's development people)"
-        )
     rng = np.random.default_rng([DEVELOPMENT_SALT, seed])
     chosen = rng.choice(len(eligible), size=n_development, replace=False)
     return sorted(eligible[i] for i in chosen)
 
 
-def outside_development(table: pd.DataFrame, *, fraction: float, seed: int) -> pd.DataFrame:
+def hash_position(seed: int, identity: str) -> float:
+    """Where (seed, identity) falls in [0, 1): the first 8 bytes of their sha256, the same on every machine and
+    Python (the built-in hash() is salted per process)."""
+    digest = hashlib.sha256(f"{int(seed)}\0{identity}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def development_identities(table: pd.DataFrame, *, fraction: float, seed: int, draw: str = SORTED_DRAW) -> list[str]:
+    """The development people: ``fraction`` of the identities with two usable faces, drawn with ``seed``
+    (independent of the fold seeds) as ``draw`` says (``development_draw``), sorted. Empty when none is drawn."""
+    usable = _usable_rows(table)
+    sizes = usable.groupby("identity", sort=False).size()
+    eligible = sizes.index[sizes >= 2]
+    development = development_draw(eligible, fraction=fraction, seed=seed, draw=draw)
+    # a hash draw of none is no "fraction too small to round to one person": say so rather than set none aside
+    too_few = 0 < len(development) or (draw == HASH_DRAW and fraction > 0)
+    if too_few and len(development) < MIN_DEVELOPMENT_IDENTITIES:
+        raise SplitError(
+            f"development_fraction {fraction} sets aside {len(development)} of {len(eligible)} identities "
+            f"(development_partition {draw}, development_seed {seed}); inner folds need at least "
+            f"{MIN_DEVELOPMENT_IDENTITIES}: raise development_fraction or set it to 0 (and take the recipe chosen on "
+            "another dataset's development people)"
+        )
+    return development
+
+
+def outside_development(table: pd.DataFrame, *, fraction: float, seed: int, draw: str = SORTED_DRAW) -> pd.DataFrame:
     """The rows of ``table`` whose identity is not a development person: what a study-wide table may count."""
-    development = set(development_identities(table, fraction=fraction, seed=seed))
+    development = set(development_identities(table, fraction=fraction, seed=seed, draw=draw))
     return table[~table["identity"].astype(str).isin(development)] if development else table
 
 

@@ -56,7 +56,7 @@ def candidates(dataset: str, recipes: Path = RECIPES) -> list[str]:
 
 
 def partition_of(dataset: str) -> dict:
-    """The preset's development partition (fraction and seed); a preset without one cannot be searched."""
+    """The preset's development partition (fraction, seed and draw); a preset without one cannot be searched."""
     preset = yaml.safe_load((ROOT / "workflow" / "presets" / f"{dataset}.yaml").read_text())
     fraction = float(preset.get("development_fraction", 0))
     if fraction <= 0:
@@ -68,6 +68,7 @@ def partition_of(dataset: str) -> dict:
         "dataset": dataset,
         "development_fraction": fraction,
         "development_seed": int(preset.get("development_seed", 0)),
+        "development_partition": str(preset.get("development_partition", "sorted")),
     }
 
 
@@ -108,7 +109,12 @@ def development_people(experiment_dir: Path, partition: dict) -> set[str]:
 
     manifest = pd.read_csv(experiment_dir / "faces" / "manifest.csv", keep_default_na=False, dtype={"identity": str})
     return set(
-        development_identities(manifest, fraction=partition["development_fraction"], seed=partition["development_seed"])
+        development_identities(
+            manifest,
+            fraction=partition["development_fraction"],
+            seed=partition["development_seed"],
+            draw=partition.get("development_partition", "sorted"),
+        )
     )
 
 
