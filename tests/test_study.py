@@ -114,6 +114,12 @@ def test_unknown_run_method_names_the_defined_ones(config):
         study.check_study(config)
 
 
+def test_min_epochs_beyond_the_epoch_cap_is_rejected(config):
+    config["training"]["min_epochs"] = config["epochs"] + 1
+    with pytest.raises(study.ConfigError, match=r"training.min_epochs \(\d+\) exceeds epochs"):
+        study.check_study(config)
+
+
 def test_arcface_off_the_sphere_is_rejected(config):
     config["methods"]["af"]["geometry"] = "euclidean"
     with pytest.raises(study.ConfigError, match="sphere"):
@@ -246,6 +252,15 @@ def test_rule_parameters_leave_out_what_does_not_change_results(config):
     assert "learning_rate" not in study.reference_recipe(config, "untrained")
     assert study.reference_recipe(config, "dlib") == {}  # its descriptors come from the features file
     assert set(study.scoring_settings(config)) == {"exclude_same_session", "rank1_draws"}
+
+
+def test_early_stopping_keys_enter_a_runs_recipe_only_away_from_their_defaults(config):
+    config = study.coerce_to_schema(config, SCHEMA)
+    fill_defaults(config)
+    assert not {"early_stopping", "min_epochs"} & set(study.training_recipe(config))  # committed runs rerun nothing
+    config["training"].update(early_stopping="resolved", min_epochs=2)
+    recipe = study.training_recipe(config)
+    assert (recipe["early_stopping"], recipe["min_epochs"]) == ("resolved", 2)
 
 
 def test_head_recipes_carry_the_head_keys_and_image_recipes_do_not(config):

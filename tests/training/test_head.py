@@ -54,6 +54,19 @@ def test_the_untrained_head_ships_when_training_only_hurts_validation(sets):
     assert result.best_val_auc == history.loc[0, "val_auc"]
 
 
+def test_with_min_epochs_the_untrained_head_never_ships(sets):
+    """The same destroying training: epoch 0 (the best on validation) and epoch 1 may not ship, and patience
+    counts from epoch 2; the untrained head's row stays in the history as the start."""
+    destroying = {**HEAD, "learning_rate": 50.0, "patience": 3, "min_epochs": 2}
+    result = run(sets, epochs=8, training=destroying)
+    history = result.history.set_index("epoch")
+    assert history.loc[0, "val_auc"] > history.loc[1:, "val_auc"].max()
+    eligible = history.loc[2:, "val_auc"]
+    assert result.best_epoch == eligible.idxmax() and result.best_val_auc == eligible.max()
+    assert result.epochs_run == min(8, result.best_epoch + 3)
+    assert history["shipped"].sum() == 1 and history.loc[result.best_epoch, "shipped"]
+
+
 def test_a_frozen_projection_keeps_the_recognizer_and_trains_only_the_residual(sets):
     seed_everything(0)
     start = model_from_recipe({**HEAD, "head_projection": "frozen"}, "spherical").state_dict()

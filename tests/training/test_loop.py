@@ -1,6 +1,7 @@
 """Training one run on the built-in demo drawings."""
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -8,10 +9,12 @@ import pytest
 import torch
 from demo_runs import FBV, TRAINING, TRIPLET, make_demo_sets, run
 
-from emoverify import metrics
+from emoverify import metrics, study
 from emoverify.model import checkpoint
 from emoverify.model.embedding import embed
 from emoverify.model.networks import model_from_recipe
+from emoverify.registry import EARLY_STOPPING_MODES
+from emoverify.schema import load_schema
 from emoverify.training import loop
 from emoverify.training.settings import TrainingSettings
 
@@ -173,6 +176,102 @@ def test_early_stopping_score_ranks_by_the_figure_then_auc_then_loss():
     assert loop.early_stopping_score({"auc": nan, "tar_at_far_1e-2": nan}, "auc", 2.0) == ("loss", (-2.0, -2.0))
     with pytest.raises(ValueError, match="unknown validation figure"):
         metrics.history_column("accuracy")
+
+
+def scripted_run(monkeypatch, demo_sets, script, n_positive=400, **training):
+    """A run whose validation figures are ``script``'s rows in turn (epoch 0 first where the loop evaluates it)
+    and whose epochs train nothing: what early stopping does with a given history, nothing else."""
+    figures = iter(script)
+    monkeypatch.setattr(loop, "validation_figures", lambda *args, **kwargs: dict(next(figures)))
+    monkeypatch.setattr(loop, "train_one_epoch", lambda *args, **kwargs: {"total": 1.0})
+    recipe = {**TRAINING, "validation_figure": "tar_at_far_1e-2", "patience": 3, **training}
+    return loop.train_model(
+        demo_sets["train"],
+        demo_sets["val"],
+        method=TRIPLET,
+        settings=TrainingSettings.from_recipe(recipe),
+        epochs=len(script) - (recipe.get("early_stopping") == "resolved"),
+        seed=0,
+        device=torch.device("cpu"),
+        progress=loop.Progress(show=False),
+        val_pairs=SimpleNamespace(n_positive=n_positive),
+    )
+
+
+def figures(tar, auc):
+    return {"auc": auc, "tar_at_far_1e-1": float("nan"), "tar_at_far_1e-2": tar}
+
+
+# from scratch on lfw_emotion: TAR at FAR 1e-2 wanders at its floor while AUC rises every epoch
+FLOOR_TARS = [0.04, 0.06, 0.04, 0.05, 0.04, 0.05, 0.04, 0.05, 0.04]  # the first: the untrained network
+RISING_AUCS = [0.55, 0.60, 0.61, 0.62, 0.63, 0.64, 0.65, 0.66, 0.67]
+AT_FLOOR = [figures(tar, auc) for tar, auc in zip(FLOOR_TARS, RISING_AUCS)]
+
+
+def test_resolved_early_stopping_ranks_by_auc_while_the_tar_sits_at_its_floor(monkeypatch, demo_sets):
+    result = scripted_run(monkeypatch, demo_sets, AT_FLOOR, early_stopping="resolved")
+    assert result.epochs_run == 8 and result.best_epoch == 8  # patience never ran out: AUC rose every epoch
+    assert result.validation_figure == "auc" and result.best_val_figure == 0.67
+    history = result.history
+    assert history["epoch"].tolist() == list(range(9))  # epoch 0 measured as the bar, not a candidate
+    assert history.loc[history["shipped"], "epoch"].tolist() == [8]
+
+
+def test_the_watched_figure_at_its_floor_stops_training_by_default(monkeypatch, demo_sets):
+    """The committed studies' behaviour (no early_stopping key): the noise peak at epoch 1 ships, and patience
+    3 ends the run at epoch 4 although AUC still rises; fails if the default became ``resolved``."""
+    result = scripted_run(monkeypatch, demo_sets, AT_FLOOR[1:])
+    assert result.best_epoch == 1 and result.epochs_run == 4
+    assert result.validation_figure == "tar_at_far_1e-2" and result.best_val_figure == 0.06
+    assert 0 not in result.history["epoch"].tolist()  # from scratch the untrained network is not scored
+
+
+def test_a_tar_that_clears_its_starting_noise_ranks_above_any_auc(monkeypatch, demo_sets):
+    script = [*AT_FLOOR[:4], figures(0.20, 0.62), figures(0.12, 0.70), figures(0.05, 0.80), figures(0.05, 0.81)]
+    result = scripted_run(monkeypatch, demo_sets, script, early_stopping="resolved")
+    assert result.best_epoch == 4 and result.validation_figure == "tar_at_far_1e-2"
+    assert result.best_val_figure == 0.20 and result.best_val_auc == 0.62
+    assert result.epochs_run == 7  # epochs 5-7 never beat it: patience 3
+
+
+def test_the_resolution_bar_is_two_standard_errors_of_a_difference_of_two_tars():
+    assert loop.resolution_bar("tar_at_far_1e-2", 0.04, 400) == pytest.approx(0.04 + 2 * (2 * 0.04 * 0.96 / 400) ** 0.5)
+    assert loop.resolution_bar("tar_at_far_1e-2", 0.0, 100) == pytest.approx(2 * (2 * 0.01 * 0.99 / 100) ** 0.5)
+    assert loop.resolution_bar("tar_at_far_1e-2", 1.0, 100) > 1.0  # a start at the ceiling is never beaten
+    assert loop.resolution_bar("auc", 0.7, 400) == -np.inf
+    assert np.isnan(loop.resolution_bar("tar_at_far_1e-2", float("nan"), 400))
+    assert np.isnan(loop.resolution_bar("tar_at_far_1e-2", 0.5, 1))
+
+
+def test_resolved_scores_put_every_resolved_epoch_first_then_auc_then_loss():
+    bar = 0.07
+    cleared = loop.early_stopping_score({"auc": 0.6, "tar_at_far_1e-2": 0.08}, "tar_at_far_1e-2", 1.0, bar)
+    floor = loop.early_stopping_score({"auc": 0.9, "tar_at_far_1e-2": 0.07}, "tar_at_far_1e-2", 1.0, bar)
+    assert cleared == ("tar_at_far_1e-2", (1.0, 0.08, 0.6)) and floor == ("auc", (0.0, 0.9, 0.9))
+    assert cleared > floor
+    nan = float("nan")
+    assert loop.early_stopping_score({"auc": 0.7, "tar_at_far_1e-2": 0.9}, "tar_at_far_1e-2", 1.0, nan)[0] == "auc"
+    no_validation = {"auc": nan, "tar_at_far_1e-2": nan}
+    assert loop.early_stopping_score(no_validation, "tar_at_far_1e-2", 2.0, nan) == ("loss", (0.0, -2.0, -2.0))
+
+
+def test_epochs_before_min_epochs_never_ship_nor_spend_patience(monkeypatch, demo_sets):
+    falling = [figures(0.5 - 0.05 * epoch, 0.9 - 0.01 * epoch) for epoch in range(1, 9)]  # epoch 1 is best
+    result = scripted_run(monkeypatch, demo_sets, falling, min_epochs=3)
+    assert result.best_epoch == 3 and result.epochs_run == 6  # epochs 4-6 spend the patience of 3
+    assert result.best_val_figure == pytest.approx(0.35)
+    with pytest.raises(ValueError, match=r"training.min_epochs \(9\) exceeds the epochs cap \(8\)"):
+        scripted_run(monkeypatch, demo_sets, falling, min_epochs=9)
+
+
+def test_the_early_stopping_defaults_are_the_committed_studies_behaviour():
+    schema = load_schema()["properties"]["training"]["properties"]
+    assert schema["early_stopping"]["default"] == "watched" and schema["min_epochs"]["default"] == 0
+    assert tuple(schema["early_stopping"]["enum"]) == EARLY_STOPPING_MODES
+    settings = TrainingSettings.from_recipe(TRAINING)  # a recipe without the keys: the library's defaults
+    assert (settings.early_stopping, settings.min_epochs) == ("watched", 0)
+    defaults = {key: schema[key]["default"] for key in study.EARLY_STOPPING_DEFAULTS}
+    assert defaults == study.EARLY_STOPPING_DEFAULTS  # what a run's recipe leaves out
 
 
 @pytest.mark.parametrize("term", ["pdp", "ce"])

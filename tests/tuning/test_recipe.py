@@ -33,6 +33,16 @@ def test_the_highest_mean_validation_figure_wins_with_paired_differences(tmp_pat
     assert table["chosen"].tolist() == [False, True]
 
 
+def test_a_run_counts_its_shipped_epoch_and_figure(tmp_path):
+    write_run(tmp_path / "a", 0, [0.6, 0.3, 0.4])
+    history_path = next((tmp_path / "a").rglob("history.csv"))
+    history = pd.read_csv(history_path)
+    history["shipped"] = [False, False, True]  # min_epochs 3: epoch 1's higher figure could not ship
+    history.to_csv(history_path, index=False)
+    runs = recipe.run_figures(tmp_path / "a", "tl", "tar_at_far_1e-2")
+    assert runs[["validation", "best_epoch"]].values.tolist() == [[0.4, 3]]
+
+
 def test_seeds_are_averaged_within_a_unit_and_ties_go_to_the_first(tmp_path):
     write_run(tmp_path / "a", 0, [0.3], seed=0)
     write_run(tmp_path / "a", 0, [0.5], seed=1)

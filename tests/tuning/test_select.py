@@ -42,6 +42,17 @@ def test_the_best_mean_over_seeds_wins(tmp_path):
     assert record["tuned"] and record["validation_identities"] == 10
 
 
+def test_a_run_scores_its_shipped_epoch_not_its_best_value(tmp_path):
+    """With min_epochs or resolved early stopping the kept epoch need not hold the figure's best value: the
+    history's ``shipped`` row is the run's figure (a history without the column keeps the best value)."""
+    path = history(tmp_path / "a.csv", [0.6, 0.3, 0.4])
+    assert select.run_figure(path, "tar_at_far_1e-2") == (0.6, "tar_at_far_1e-2")
+    frame = pd.read_csv(path)
+    frame["shipped"] = [False, False, True]
+    frame.to_csv(path, index=False)
+    assert select.run_figure(path, "tar_at_far_1e-2") == (0.4, "tar_at_far_1e-2")
+
+
 def test_ties_go_to_the_smaller_setting(tmp_path):
     first = [history(tmp_path / "a.csv", [0.5])]
     second = [history(tmp_path / "b.csv", [0.5])]

@@ -331,6 +331,7 @@ class ValidationPairs:
         upper = np.triu_indices(self.n, k=1)
         self.flat = (upper[0] * self.n + upper[1])[keep]  # positions in the raveled score matrix
         self.labels = pairs.same[keep]
+        self.n_positive = int(self.labels.sum())
         self.n_negative = int((~self.labels).sum())
         self._remembered: dict[tuple, dict] = {}
 

@@ -29,6 +29,9 @@ FINETUNE_LEVELS: tuple[str, ...] = ("level0", "level1", "level2", "all")
 HEAD_PROJECTIONS: tuple[str, ...] = ("trainable", "frozen")
 PRETRAINED_WEIGHTS: tuple[str, ...] = ("none", "vggface2", "casia-webface")
 OPTIMIZERS: tuple[str, ...] = ("adam", "adam_fused", "sgd")
+# what early stopping ranks epochs by (training.loop.early_stopping_score): the watched figure wherever the
+# validation people give it, or only where it rose above its starting model's noise (AUC until then)
+EARLY_STOPPING_MODES: tuple[str, ...] = ("watched", "resolved")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 FACE_DETECTORS: tuple[str, ...] = ("mtcnn", "none")
 FACE_POLICIES: tuple[str, ...] = ("reject", "largest", "central")  # an image with several faces

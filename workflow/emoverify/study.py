@@ -28,6 +28,9 @@ BACKBONE_KEYS = {"head": HEAD_KEYS, "inception_resnet_v1": ("trainable_blocks",)
 # Keys only relative expression weights read: left out of an absolute-weight recipe, so the runs of studies made
 # before they existed keep their recipes (their checkpoints' records, and nothing reruns).
 RELATIVE_WEIGHT_KEYS = ("expression_weights", "calibration_batches")
+# early-stopping keys at their defaults (how every committed study trained) stay out of a run's recipe, so
+# stating them reruns nothing; the loop reads the same defaults (training.settings.LIBRARY_DEFAULTS)
+EARLY_STOPPING_DEFAULTS = {"early_stopping": "watched", "min_epochs": 0}
 # The backbone keys the untrained network depends on (its weights, or the inputs it reads).
 UNTRAINED_KEYS = {"head": HEAD_KEYS, DLIB_RESNET: DLIB_KEYS}
 # dlib's fc layer gives 128 dimensions: a fine-tuned dlib network embeds in them.
@@ -181,6 +184,11 @@ def check_study(config: dict) -> None:
     if config["experiment"] in config.get("compare_with", []):
         raise ConfigError(f"compare_with names this experiment ({config['experiment']}): name the other ones")
     training = config["training"]
+    if training["min_epochs"] > config["epochs"]:
+        raise ConfigError(
+            f"training.min_epochs ({training['min_epochs']}) exceeds epochs ({config['epochs']}): no epoch could "
+            "ship; lower training.min_epochs or raise epochs"
+        )
     if config.get("batch_heads") and training["backbone"] not in ("head", DLIB_RESNET):
         raise ConfigError(
             "batch_heads holds every head run of a fold unit in one job; it needs training.backbone: head or "
@@ -489,11 +497,13 @@ def label_sources_read(config: dict, label_source: str) -> set[str]:
 
 def training_recipe(config: dict) -> dict:
     """What a training run depends on from the `training` section: all of it but the runtime keys (and the
-    keys only another backbone reads, or only relative expression weights)."""
+    keys only another backbone reads, or only relative expression weights, and early-stopping keys at their
+    defaults)."""
     backbone = config["training"]["backbone"]
     unused = RUNTIME_KEYS + tuple(key for name, keys in BACKBONE_KEYS.items() if name != backbone for key in keys)
     if config["training"].get("expression_weights", "absolute") == "absolute":
         unused += RELATIVE_WEIGHT_KEYS
+    unused += tuple(key for key, default in EARLY_STOPPING_DEFAULTS.items() if config["training"].get(key) == default)
     return {key: value for key, value in config["training"].items() if key not in unused}
 
 

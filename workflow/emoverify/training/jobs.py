@@ -69,6 +69,7 @@ def train_and_save(
         )
         atomic.write_text(history_path, "")
     else:
+        atomic.write_text(history_path, result.history.to_csv(index=False))  # with the shipped epoch marked
         checkpoint.save_checkpoint(model_path, result, method=method, training=dict(settings.recipe), extra=extra)
         print(f"best epoch {result.best_epoch} of {result.epochs_run}, chosen by {result.selection}")
         for loss, pairs in result.pairs_seen.items():

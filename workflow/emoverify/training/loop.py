@@ -123,21 +123,62 @@ def validation_auc(model: EmbeddingModel, val: FaceSet, device: torch.device) ->
     return validation_figures(model, val, device)["auc"]
 
 
-def early_stopping_score(figures: dict[str, float], figure: str, loss: float) -> tuple[str, tuple[float, float]]:
+def early_stopping_score(
+    figures: dict[str, float], figure: str, loss: float, bar: float | None = None
+) -> tuple[str, tuple[float, ...]]:
     """Which figure ranks this epoch, and its score (higher is better), compared as a tuple.
 
-    AUC saturates (1.000 on the demo's validation people within a few epochs) while the strict operating
-    points still move, so the watched figure is usually a TAR at a low FAR; ties on it (a TAR moves in steps of
-    one positive pair) go to the higher AUC. Where the validation people give no such figure (fewer negative
-    pairs than 1/FAR) AUC ranks the epochs, and without a validation split the lowest training loss does.
+    ``bar`` None (``training.early_stopping: watched``): AUC saturates (1.000 on the demo's validation people
+    within a few epochs) while the strict operating points still move, so the watched figure is usually a TAR at
+    a low FAR; ties on it (a TAR moves in steps of one positive pair) go to the higher AUC. Where the validation
+    people give no such figure (fewer negative pairs than 1/FAR) AUC ranks the epochs, and without a validation
+    split the lowest training loss does.
+
+    ``bar`` a number (``early_stopping: resolved``, see ``resolution_bar``): the watched figure ranks an epoch
+    only where it exceeds ``bar``, the starting model's figure plus its noise on these validation pairs; below
+    it the figure is at its floor (from scratch on lfw_emotion TAR at FAR 1e-2 stays near 0.04 while AUC rises)
+    or at its ceiling (a head starting at dlib), and ranking by it would follow noise, so AUC ranks. The score
+    is (resolved, figure or AUC, AUC): an epoch whose figure cleared the bar beats every epoch whose did not,
+    and among the unresolved ones the higher AUC wins, so patience counts epochs without a better AUC until the
+    figure means something. A NaN ``bar`` (no such figure on these people) leaves AUC, then the loss.
     """
     auc = figures.get("auc", float("nan"))
     value = figures.get(figure, float("nan"))
+    if bar is not None:
+        if np.isfinite(value) and np.isfinite(auc) and value > bar:
+            return figure, (1.0, value, auc)
+        if np.isfinite(auc):
+            return "auc", (0.0, auc, auc)
+        return "loss", (0.0, -loss, -loss)
     if np.isfinite(value):
         return figure, (value, auc if np.isfinite(auc) else -np.inf)
     if np.isfinite(auc):
         return "auc", (auc, auc)
     return "loss", (-loss, -loss)
+
+
+RESOLUTION_Z = 2.0  # standard errors of a difference of two TARs a watched figure must rise by before it ranks
+
+
+def resolution_bar(figure: str, start: float, n_positive: int) -> float:
+    """What the watched figure must exceed to rank epochs under ``early_stopping: resolved``: the starting model's
+    value plus ``RESOLUTION_Z`` binomial standard errors of the difference of two TARs on the validation
+    positive pairs, sqrt(2 p (1 - p) / n) with p the start's TAR kept within [1/n, 1 - 1/n] (a start at 0 still
+    asks for a few pairs, one at 1 can never be beaten).
+
+    Why two standard errors of the difference, not one of the figure: one is exceeded by chance in about one
+    epoch in six, so over a run of 12-30 epochs a figure at its floor would be "resolved" by noise in most runs;
+    two of the difference (about 2.8 of one TAR) are exceeded in about one epoch in forty under no change, and
+    the binomial error is a lower bound on the real noise (the FAR threshold itself comes from sampled
+    negatives). AUC is never at a floor in this sense and always ranks (-inf); without a figure or with fewer
+    than two positive pairs nothing resolves (NaN: AUC ranks every epoch).
+    """
+    if figure == "auc":
+        return -np.inf
+    if not np.isfinite(start) or n_positive < 2:
+        return float("nan")
+    p = min(max(start, 1.0 / n_positive), 1.0 - 1.0 / n_positive)
+    return float(start + RESOLUTION_Z * np.sqrt(2.0 * p * (1.0 - p) / n_positive))
 
 
 def untrained_is_candidate(recipe: Mapping) -> bool:
@@ -146,7 +187,8 @@ def untrained_is_candidate(recipe: Mapping) -> bool:
     A head starts as the pretrained recognizer itself (a rotation of its space), and a fine-tuned dlib network
     as dlib, so one whose training does not beat that on validation people ships as the recognizer: training
     can only help. A network trained from scratch starts as noise; shipping it would hide a training that
-    failed, so its epochs compete alone.
+    failed, so its epochs compete alone. ``training.min_epochs`` above 0 takes epoch 0 out for every backbone
+    (``train_model``).
     """
     return recipe["backbone"] in ("head", "dlib_resnet")
 
@@ -344,9 +386,13 @@ def train_model(
     val_pairs: metrics.ValidationPairs | None = None,
 ) -> TrainingResult:
     """Train with P x K batches and early stopping on ``settings.validation_figure`` (see
-    ``early_stopping_score``); returns the best epoch's model, reporting as ``progress`` says. Where
-    ``untrained_is_candidate`` (a head), the untrained model is epoch 0 of the history and of the ranking, kept
-    unless a trained epoch beats it.
+    ``early_stopping_score``; ``settings.early_stopping`` says whether it ranks wherever it exists or only once
+    it rose above the untrained model's noise); returns the best epoch's model, reporting as ``progress`` says.
+    Where ``untrained_is_candidate`` (a head) and ``settings.min_epochs`` is 0, the untrained model is epoch 0 of
+    the history and of the ranking, kept unless a trained epoch beats it; epochs before ``min_epochs`` never ship
+    and spend no patience. Epoch 0 is in the history also where it is only the bar (resolved) or a head's start.
+    The history's ``shipped`` marks the kept epoch; ``TrainingResult.validation_figure`` names the figure that
+    ranked it.
 
     With ``progress.show``, the epochs go to ``progress.stream`` (the console; stderr by default) as a live bar
     on a terminal, elsewhere as a line at most every ``progress.every_seconds`` and at the end (``EpochProgress``),
@@ -356,6 +402,11 @@ def train_model(
     `dataset_expressions` (the whole dataset's manual labels) fixes FBV's origin for every label source.
     ``val_pairs`` (``validation_pairs(val)``) lets the runs of one job share their validation pairs.
     """
+    if settings.min_epochs > epochs:
+        raise ValueError(
+            f"training.min_epochs ({settings.min_epochs}) exceeds the epochs cap ({epochs}): no epoch could ship; "
+            "lower training.min_epochs or raise epochs"
+        )
     setup = set_up_training(
         train, method=method, settings=settings, seed=seed, device=device, dataset_expressions=dataset_expressions
     )
@@ -367,14 +418,20 @@ def train_model(
             print(_calibration_text(calibrated), flush=True)
     pairs = val_pairs or validation_pairs(val)
     watched = settings.validation_figure
+    resolved = settings.early_stopping == "resolved"
+    bar = float("nan") if resolved else None  # resolved: set from epoch 0's figure (resolution_bar)
     rows, best_state, best_score, best_epoch, stale = [], None, None, 0, 0
     best_figures, used = dict.fromkeys(metrics.VALIDATION_FIGURES, float("nan")), watched
-    if untrained_is_candidate(settings.recipe):
+    candidate = untrained_is_candidate(settings.recipe) and settings.min_epochs == 0
+    if untrained_is_candidate(settings.recipe) or resolved:  # resolved needs the start's figure as its bar
         started = time.perf_counter()
         figures = validation_figures(model, val, device, pairs, remember=True)
         if any(np.isfinite(value) for value in figures.values()):  # without validation people nothing ranks it
-            used, best_score = early_stopping_score(figures, watched, float("nan"))
-            best_figures, best_state = figures, copy.deepcopy(model.state_dict())
+            if resolved:
+                bar = resolution_bar(watched, figures[watched], pairs.n_positive)
+            if candidate:
+                used, best_score = early_stopping_score(figures, watched, float("nan"), bar)
+                best_figures, best_state = figures, copy.deepcopy(model.state_dict())
             validation = {metrics.history_column(name): value for name, value in figures.items()}
             rows.append({"epoch": 0, **validation, "seconds": time.perf_counter() - started})
             if progress.show:
@@ -398,9 +455,11 @@ def train_model(
             console.update(epoch, loss=row.get("total", float("nan")), **shown)
         if progress.show:
             print(f"epoch {epoch}: loss {row.get('total', float('nan')):.4f}{_figures_text(validation)}", flush=True)
-        used, score = early_stopping_score(figures, watched, row.get("total", 0.0))
+        if epoch < settings.min_epochs:  # never shipped, and no patience spent
+            continue
+        ranked_by, score = early_stopping_score(figures, watched, row.get("total", 0.0), bar)
         if best_score is None or score > best_score:
-            best_score, best_figures, best_epoch, stale = score, figures, epoch, 0
+            best_score, best_figures, best_epoch, used, stale = score, figures, epoch, ranked_by, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
@@ -409,10 +468,11 @@ def train_model(
     if console is not None:
         console.close()
     model.load_state_dict(best_state)
+    history = pd.DataFrame(rows)
+    if len(history):
+        history["shipped"] = history["epoch"] == best_epoch  # the epoch the model is (tuning reads its figures)
     best_figure = best_figures.get(used, float("nan"))
-    return TrainingResult(
-        model, pd.DataFrame(rows), best_epoch, float(best_figures["auc"]), used, float(best_figure), calibrated
-    )
+    return TrainingResult(model, history, best_epoch, float(best_figures["auc"]), used, float(best_figure), calibrated)
 
 
 def _calibration_text(calibrated: calibration.WeightCalibration) -> str:

@@ -11,13 +11,20 @@ from typing import Any, TextIO
 from emoverify import metrics
 from emoverify.losses import LossSettings
 from emoverify.progress import EPOCH_LINE_SECONDS
-from emoverify.registry import BATCH_SAMPLERS, MINING_MODES, OPTIMIZERS
+from emoverify.registry import BATCH_SAMPLERS, EARLY_STOPPING_MODES, MINING_MODES, OPTIMIZERS
 from emoverify.training.calibration import ABSOLUTE, EXPRESSION_WEIGHT_MODES
 from emoverify.vocabulary import EXPRESSIONS
 
 # read by the loop when the recipe does not state them (the workflow's config always does, but leaves the
-# relative-weight keys out of an absolute-weight recipe: see study.training_recipe)
-LIBRARY_DEFAULTS = {"validation_figure": "auc", "expression_weights": ABSOLUTE, "calibration_batches": 8}
+# relative-weight keys out of an absolute-weight recipe and the early-stopping keys at their defaults out of
+# every recipe: see study.training_recipe)
+LIBRARY_DEFAULTS = {
+    "validation_figure": "auc",
+    "expression_weights": ABSOLUTE,
+    "calibration_batches": 8,
+    "early_stopping": "watched",
+    "min_epochs": 0,
+}
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,8 @@ class TrainingSettings:
     optimizer: str
     patience: int
     validation_figure: str  # what early stopping watches (see loop.early_stopping_score)
+    early_stopping: str  # watched: the figure ranks wherever it exists; resolved: only above its start's noise
+    min_epochs: int  # epochs before it never ship and do not count toward patience (0: the untrained may ship)
     margin: float
     mining: str
     sampler: str
@@ -65,6 +74,7 @@ class TrainingSettings:
             ("mining", MINING_MODES),
             ("sampler", BATCH_SAMPLERS),
             ("expression_weights", EXPRESSION_WEIGHT_MODES),
+            ("early_stopping", EARLY_STOPPING_MODES),
         )
         for name, allowed in choices:
             if getattr(self, name) not in allowed:
@@ -76,7 +86,7 @@ class TrainingSettings:
             "batches_per_epoch": 0,
             "calibration_batches": 1,
         }
-        for name, lowest in {**minimum, "augment_crop": 0, "embedding_dim": 1}.items():
+        for name, lowest in {**minimum, "augment_crop": 0, "embedding_dim": 1, "min_epochs": 0}.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ValueError(f"training {name} must be a whole number >= {lowest}, got {value!r}")

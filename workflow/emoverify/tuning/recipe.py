@@ -21,7 +21,7 @@ import pandas as pd
 
 from emoverify import metrics
 from emoverify.layout import parse_run_dir
-from emoverify.tuning.select import TIE_TOLERANCE, figure_used, read_history
+from emoverify.tuning.select import TIE_TOLERANCE, figure_used, kept_epoch, read_history
 
 UNIT = ["repeat", "fold"]
 RUN_COLUMNS = ["repeat", "fold", "seed", "labels", "validation", "figure_used", "best_epoch", "epochs_run"]
@@ -32,16 +32,16 @@ class RecipeError(ValueError):
 
 
 def run_figures(experiment_dir, method: str, figure: str) -> pd.DataFrame:
-    """One row per trained run of ``method`` in an experiment: repeat, fold, seed, labels, its best validation
-    figure and the epoch it was reached at."""
+    """One row per trained run of ``method`` in an experiment: repeat, fold, seed, labels, its validation figure
+    at the epoch it shipped and that epoch (``kept_epoch``)."""
     rows = []
     for history in sorted(Path(experiment_dir, "runs", method).glob("*/repeat*/fold*/seed*/history.csv")):
         run, epochs = parse_run_dir(history), read_history(history)
         used = None if epochs is None else figure_used(epochs, figure)
         if run is None or used is None:
             continue
-        column = epochs[metrics.history_column(used)]
-        value, best_epoch = float(column.max()), int(epochs.loc[column.idxmax(), "epoch"])
+        kept = kept_epoch(epochs, used)
+        value, best_epoch = float(kept[metrics.history_column(used)]), int(kept["epoch"])
         rows.append(
             {
                 "repeat": run.repeat,

@@ -1,10 +1,10 @@
 """Selection on validation people only: one candidate per (method, label source, repeat, fold), from the validation
 figures its training runs logged (``history.csv``), never from a test metric (the rule has none as input).
 
-A run's figure is the watched validation figure at its kept epoch (early stopping keeps the best one, so it is
-the column's best value; a head's history starts with epoch 0, the untrained head, so a candidate whose training
-does not beat the recognizer on validation people scores as the recognizer); a candidate's figure is the mean over
-its seeds. The highest wins; ties go to the
+A run's figure is the watched validation figure at its kept epoch (the history's ``shipped`` row; with the
+default early stopping that is the column's best value; a head's history starts with epoch 0, the untrained
+head, so a candidate whose training does not beat the recognizer on validation people scores as the
+recognizer); a candidate's figure is the mean over its seeds. The highest wins; ties go to the
 candidate with the smaller settings (the grid's order). A fold whose validation people are fewer than
 ``min_validation_identities`` cannot rank candidates: the method's configured setting is taken, and the
 selection says so.
@@ -46,13 +46,22 @@ def figure_used(history: pd.DataFrame, figure: str) -> str | None:
 
 
 def run_figure(history_path, figure: str) -> tuple[float, str] | None:
-    """(value, figure used) of one run: the best value of its watched validation figure over its epochs
-    (``figure_used``); None for a run that trained nothing or logged no figure."""
+    """(value, figure used) of one run: its watched validation figure (``figure_used``) at the epoch it
+    shipped (``kept_epoch``); None for a run that trained nothing or logged no figure."""
     history = read_history(history_path)
     used = None if history is None else figure_used(history, figure)
     if used is None:
         return None
-    return float(history[metrics.history_column(used)].max()), used
+    return float(kept_epoch(history, used)[metrics.history_column(used)]), used
+
+
+def kept_epoch(history: pd.DataFrame, figure: str) -> pd.Series:
+    """The history's row of the epoch the run shipped: the one marked ``shipped`` (with ``training.min_epochs``
+    or ``early_stopping: resolved`` it need not hold the figure's best value), else, in a history written before
+    that column, the first row with the figure's best value."""
+    if "shipped" in history and history["shipped"].astype(bool).any():
+        return history[history["shipped"].astype(bool)].iloc[0]
+    return history.loc[history[metrics.history_column(figure)].idxmax()]
 
 
 def validation_identities(folds: pd.DataFrame, repeat: int, fold: int) -> int:
