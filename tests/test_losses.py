@@ -263,7 +263,7 @@ ZEROS = torch.zeros(4, dtype=torch.long)
         (lambda e: losses.mtl(e, torch.full((4,), 8), losses.ExpressionClassifier(DIM, 8)), "outside"),
         (lambda e: losses.ce(e, ZEROS, torch.full((4,), 8), losses.CompositionNet(DIM, 8)), "outside"),
         (lambda e: losses.fbv(e, ZEROS, ZEROS, torch.ones(8, 3)), "offsets"),
-        (lambda e: losses.ArcFaceHead(DIM, 3)(e, torch.tensor([0, 1, 2, 3])), "0..2"),
+        (lambda e: losses.ArcFaceHead(DIM, 3, scale=8.0, margin=0.5)(e, torch.tensor([0, 1, 2, 3])), "0..2"),
         (lambda e: losses.triplet(e, ZEROS, mining="hardest"), "semi_hard"),
     ],
 )

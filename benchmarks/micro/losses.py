@@ -107,8 +107,9 @@ def pk_batch(batch_size: int, seed: int = 0):
 
 def trainable_parts(n_identities: int) -> dict:
     torch.manual_seed(0)
+    settings = losses.LossSettings(embedding_dim=DIM, n_identities=n_identities)  # the config's ArcFace defaults
     return {
-        "head": losses.ArcFaceHead(DIM, n_identities),
+        "head": losses.ArcFaceHead(DIM, n_identities, settings.arcface_scale, settings.arcface_margin),
         "net": losses.CompositionNet(DIM, N_EXPRESSIONS),
         "classifier": losses.ExpressionClassifier(DIM, N_EXPRESSIONS),
         "offsets": losses.basis_offsets(N_EXPRESSIONS, DIM),

@@ -115,13 +115,20 @@ def test_needs_expressions_and_a_clear_error_when_they_are_missing():
         ("triplet", {"pdq": 0.1}, {}, "'pdq'.*allowed: " + ", ".join(registry.expression_losses())),
         ("triplet", {"pdp": -1.0}, {}, "finite number >= 0"),
         ("triplet", {"pdp": float("nan")}, {}, "finite number >= 0"),
-        ("triplet", {}, {"mining": "hardest"}, "allowed: all, batch_hard, semi_hard"),
         ("triplet", {"fbv": 1.0}, {"embedding_dim": 4}, "at least 7"),
     ],
 )
 def test_configuration_errors_name_the_allowed_values(primary, aux, options, message):
     with pytest.raises(ValueError, match=message):
         objective(primary, aux, **options)
+
+
+def test_an_unknown_mining_is_named_by_the_triplet_loss_that_reads_it():
+    """The settings trust the checked config; a mining mode only the library was given stops at the first batch."""
+    obj = objective("triplet", {}, mining="hardest")
+    emb, ids, _ = batch()
+    with pytest.raises(ValueError, match="allowed: all, batch_hard, semi_hard"):
+        obj(emb, ids)
 
 
 def test_arcface_rejects_identities_outside_the_training_classes():

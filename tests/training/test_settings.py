@@ -1,10 +1,18 @@
-"""Training settings are built once from a recipe, checked there, and give the objective its loss settings."""
+"""Training settings are built once from a checked recipe and give the objective its loss settings; bad values stop
+with the config, before."""
+
+from pathlib import Path
 
 import pytest
+import yaml
 from demo_runs import TRAINING
 
+from emoverify import study
 from emoverify.losses import LossSettings
+from emoverify.schema import load_schema
 from emoverify.training.settings import TrainingSettings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_recipe_becomes_typed_settings_and_keeps_the_whole_recipe():
@@ -31,18 +39,25 @@ def test_the_loss_settings_carry_the_recipes_loss_knobs():
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"optimizer": "lbfgs"}, "unknown training optimizer 'lbfgs'; allowed: adam, adam_fused, sgd"),
-        ({"mining": "hardest"}, "unknown training mining"),
-        ({"sampler": "balanced"}, "unknown training sampler"),
-        ({"validation_figure": "eer"}, "unknown validation figure 'eer'"),
-        ({"patience": 0}, "patience must be a whole number >= 1"),
-        ({"batch_identities": 2.5}, "batch_identities must be a whole number"),
-        ({"learning_rate": float("nan")}, "learning_rate must be a finite number"),
+        ({"optimizer": "lbfgs"}, "training.optimizer: 'lbfgs' is not one of ['adam', 'adam_fused', 'sgd']"),
+        ({"mining": "hardest"}, "training.mining: 'hardest' is not one of ['all', 'batch_hard', 'semi_hard']"),
+        ({"sampler": "balanced"}, "training.sampler: 'balanced' is not one of ['random',"),
+        ({"validation_figure": "eer"}, "training.validation_figure: 'eer' is not one of ['auc',"),
+        ({"expression_weights": "scaled"}, "training.expression_weights: 'scaled' is not one of ['absolute',"),
+        ({"early_stopping": "never"}, "training.early_stopping: 'never' is not one of ['watched', 'resolved']"),
+        ({"calibration_batches": 0}, "training.calibration_batches: 0 is less than the minimum of 1"),
+        ({"patience": 0}, "training.patience: 0 is less than the minimum of 1"),
+        ({"batch_identities": 2.5}, "training.batch_identities: 2.5 is not of type 'integer'"),
+        ({"learning_rate": float("nan")}, "training.learning_rate: nan is not a finite number"),
     ],
 )
-def test_bad_values_are_refused_when_built(change, message):
-    with pytest.raises(ValueError, match=message):
-        TrainingSettings.from_recipe({**TRAINING, **change})
+def test_bad_values_are_refused_with_the_config_before_any_settings_are_built(change, message):
+    """The settings trust their recipe: the config check, when the workflow is parsed, names the key."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["training"] = change
+    with pytest.raises(study.ConfigError) as error:
+        study.check_schema(config, load_schema())
+    assert f"config key {message}" in str(error.value)
 
 
 def test_a_missing_key_is_named():
@@ -51,8 +66,9 @@ def test_a_missing_key_is_named():
         TrainingSettings.from_recipe(recipe)
 
 
-def test_loss_settings_refuse_an_unknown_mining_and_a_bad_size():
-    with pytest.raises(ValueError, match="allowed: all, batch_hard, semi_hard"):
-        LossSettings(embedding_dim=8, n_identities=3, mining="hardest")
-    with pytest.raises(ValueError, match="embedding_dim must be a whole number >= 1"):
-        LossSettings(embedding_dim=0, n_identities=3)
+def test_the_loss_settings_defaults_are_the_config_schemas():
+    settings = LossSettings(embedding_dim=8, n_identities=3)
+    training = load_schema()["properties"]["training"]["properties"]
+    for knob in ("margin", "mining", "arcface_scale", "arcface_margin", "fbv_scale"):
+        assert getattr(settings, knob) == training[knob]["default"]
+    assert settings.arcface_scale == 30.0 and settings.mining == "all"

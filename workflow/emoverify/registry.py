@@ -59,6 +59,15 @@ FEATURE_SIZES: dict[str, int] = {"dlib": 128, "facenet_vggface2": 512, "facenet_
 # recognizers (what "good" means).
 REFERENCES: tuple[str, ...] = ("pixels", "untrained", *FEATURE_EXTRACTORS)
 
+# what a method's expression weights mean: the weight on a term's value, or a multiple of the primary loss's pull
+ABSOLUTE, RELATIVE = "absolute", "relative"
+EXPRESSION_WEIGHT_MODES: tuple[str, ...] = (ABSOLUTE, RELATIVE)
+
+# the keys of a method's tuning grid besides each expression loss's weight: one weight for every expression term
+# of a method, and the training knobs a grid may move
+EXPRESSION_WEIGHT = "expression_weight"
+TRAINING_KNOBS: tuple[str, ...] = ("margin", "arcface_margin", "fbv_scale", "learning_rate")
+
 
 def loss_names(kind: str) -> tuple[str, ...]:
     """The losses of one kind: a module per loss under ``emoverify/losses/<kind>/`` (in the paper's order,

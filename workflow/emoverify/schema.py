@@ -3,13 +3,14 @@
 ``workflow/schemas/config.schema.yaml`` is plain JSON Schema, read as it is by Snakemake's ``validate`` (which
 fills in its defaults). Every list of allowed names in it (datasets, losses, mining modes, ...) is an ``enum``
 under ``$defs``, which the properties name with ``$ref``; those enums are the file's last lines, written from the
-registry, the loss modules and the tuning grid by ``python -m emoverify.schema``. tests/test_schema.py fails
+registry and the loss modules by ``python -m emoverify.schema``. tests/test_schema.py fails
 while the file and the registry differ, so a loss module added without rewriting them is caught.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,6 @@ from typing import Any
 import yaml
 
 from emoverify import metrics, registry
-from emoverify.tuning import grid
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 # the comment line after which the file holds the generated enums (nothing else may follow it)
@@ -44,11 +44,13 @@ def registry_enums() -> dict[str, tuple[str, ...]]:
         "mining_modes": registry.MINING_MODES,
         "batch_samplers": registry.BATCH_SAMPLERS,
         "validation_figures": metrics.VALIDATION_FIGURES,
+        "expression_weight_modes": registry.EXPRESSION_WEIGHT_MODES,
+        "early_stopping_modes": registry.EARLY_STOPPING_MODES,
         "primary_losses": registry.primary_losses(),
         "geometries": registry.GEOMETRIES,
         "expression_losses": registry.expression_losses(),
         # a method's grid: an expression loss's weight, all of them together, or a training knob
-        "grid_keys": (*registry.expression_losses(), grid.EXPRESSION_WEIGHT, *grid.TRAINING_KNOBS),
+        "grid_keys": (*registry.expression_losses(), registry.EXPRESSION_WEIGHT, *registry.TRAINING_KNOBS),
     }
 
 
@@ -101,6 +103,20 @@ def load_schema(path: Path | str = SCHEMA_PATH) -> dict:
     (jsonschema validates it exactly as the file)."""
     schema = yaml.safe_load(Path(path).read_text())
     return inlined(schema, schema.get("$defs", {}))
+
+
+def default(*keys: str) -> Any:
+    """The schema file's default of a config key (``default("training", "arcface_scale")``): where a library
+    default must equal the config's, it is read from here rather than written again."""
+    node = _file_schema()
+    for key in keys:
+        node = node["properties"][key]
+    return copy.deepcopy(node["default"])
+
+
+@functools.cache
+def _file_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
 def fill_defaults(config: dict, path: Path | str = SCHEMA_PATH) -> None:

@@ -3,7 +3,6 @@ and the two kinds of loss class (primary and expression)."""
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 from itertools import combinations
@@ -12,7 +11,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from emoverify.registry import MINING_MODES
+from emoverify.schema import default
 from emoverify.vocabulary import EXPRESSIONS
 
 UNKNOWN = -1
@@ -35,30 +34,19 @@ class LossSettings:
     """What the terms of one objective are built from: the embedding and label sizes and each loss's knobs.
 
     ``origin_expression`` is FBV's origin (None: the data lack it, every expression moves); ``margin`` and
-    ``mining`` the triplet loss's; ``arcface_scale`` and ``arcface_margin`` the ArcFace forms'.
+    ``mining`` the triplet loss's; ``arcface_scale`` and ``arcface_margin`` the ArcFace forms'. The knobs'
+    defaults are the config schema's, and their values were checked with the config (the settings trust them).
     """
 
     embedding_dim: int
     n_identities: int
     n_expressions: int = len(EXPRESSIONS)
     origin_expression: int | None = NEUTRAL
-    margin: float = 0.2
-    mining: str = "all"
-    arcface_scale: float = 30.0
-    arcface_margin: float = 0.5
-    fbv_scale: float = 1.0
-
-    def __post_init__(self):
-        if self.mining not in MINING_MODES:
-            raise ValueError(f"unknown triplet mining {self.mining!r}; allowed: {', '.join(MINING_MODES)}")
-        for name in ("embedding_dim", "n_expressions"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"loss settings: {name} must be a whole number >= 1, got {value!r}")
-        for name in ("margin", "arcface_scale", "arcface_margin", "fbv_scale"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"loss settings: {name} must be a finite number, got {value!r}")
+    margin: float = default("training", "margin")
+    mining: str = default("training", "mining")
+    arcface_scale: float = default("training", "arcface_scale")
+    arcface_margin: float = default("training", "arcface_margin")
+    fbv_scale: float = default("training", "fbv_scale")
 
 
 # --------------------------------------------------------------------------- the two kinds of loss

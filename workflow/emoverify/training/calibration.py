@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-ABSOLUTE, RELATIVE = "absolute", "relative"
-EXPRESSION_WEIGHT_MODES = (ABSOLUTE, RELATIVE)
+from emoverify.registry import RELATIVE
 
 
 @dataclass(frozen=True)

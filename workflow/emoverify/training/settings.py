@@ -1,18 +1,16 @@
-"""What one training run reads, typed and checked once: the recipe's training knobs and how a run reports."""
+"""What one training run reads, typed: the recipe's training knobs (checked with the config, when the workflow is
+parsed) and how a run reports."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from emoverify import metrics
 from emoverify.losses import LossSettings
 from emoverify.progress import EPOCH_LINE_SECONDS
-from emoverify.registry import BATCH_SAMPLERS, EARLY_STOPPING_MODES, MINING_MODES, OPTIMIZERS
-from emoverify.training.calibration import ABSOLUTE, EXPRESSION_WEIGHT_MODES
+from emoverify.registry import ABSOLUTE
 from emoverify.vocabulary import EXPRESSIONS
 
 # read by the loop when the recipe does not state them (the workflow's config always does, but leaves the
@@ -66,34 +64,6 @@ class TrainingSettings:
         if missing:
             raise ValueError(f"the training recipe lacks {', '.join(missing)}")
         return cls(recipe=dict(recipe), **{name: values[name] for name in names})
-
-    def __post_init__(self):
-        metrics.history_column(self.validation_figure)  # an unknown figure fails before the first epoch
-        choices = (
-            ("optimizer", OPTIMIZERS),
-            ("mining", MINING_MODES),
-            ("sampler", BATCH_SAMPLERS),
-            ("expression_weights", EXPRESSION_WEIGHT_MODES),
-            ("early_stopping", EARLY_STOPPING_MODES),
-        )
-        for name, allowed in choices:
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"unknown training {name} {getattr(self, name)!r}; allowed: {', '.join(allowed)}")
-        minimum = {
-            "batch_identities": 1,
-            "images_per_identity": 1,
-            "patience": 1,
-            "batches_per_epoch": 0,
-            "calibration_batches": 1,
-        }
-        for name, lowest in {**minimum, "augment_crop": 0, "embedding_dim": 1, "min_epochs": 0}.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
-                raise ValueError(f"training {name} must be a whole number >= {lowest}, got {value!r}")
-        for name in ("learning_rate", "weight_decay"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"training {name} must be a finite number, got {value!r}")
 
     def loss_settings(self, n_identities: int, origin_expression: int | None) -> LossSettings:
         """The settings the objective's loss terms are built from."""

@@ -23,7 +23,7 @@ class ArcFaceHead(nn.Module):
     Identities must be integer-coded ``0 .. n_classes - 1``.
     """
 
-    def __init__(self, embedding_dim: int, n_classes: int, scale: float = 30.0, margin: float = 0.5):
+    def __init__(self, embedding_dim: int, n_classes: int, scale: float, margin: float):
         super().__init__()
         if n_classes < 1 or embedding_dim < 1:
             raise ValueError(
