@@ -1,7 +1,7 @@
 """Every name a study is built from, in one place: losses, mining, geometries, label sources, references.
 
-The config schema's allowed values (filled in by ``emoverify.schema.load_schema``), the Snakemake wildcard
-constraints, the losses, the plan and the report all read these. The loss names are the file names of the
+The config schema's enums (written from these by ``python -m emoverify.schema``, and kept equal by
+tests/test_schema.py), the Snakemake wildcard constraints, the losses, the plan and the report all read these. The loss names are the file names of the
 loss modules (``emoverify/losses/primary/`` and ``emoverify/losses/expression/``, one class each), read
 without importing them so that planning a study never imports torch.
 """
