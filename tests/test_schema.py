@@ -72,6 +72,26 @@ def test_the_file_holds_enums_and_local_references_only():
     assert "names:" not in SCHEMA_TEXT and "properties_per_name" not in SCHEMA_TEXT
 
 
+def enums_outside_defs(tree, where="") -> list[str]:
+    if isinstance(tree, list):
+        return [found for index, item in enumerate(tree) for found in enums_outside_defs(item, f"{where}[{index}]")]
+    if not isinstance(tree, dict):
+        return []
+    found = [where] if "enum" in tree else []
+    return found + [
+        inner for key, item in tree.items() if key != "$defs" for inner in enums_outside_defs(item, f"{where}/{key}")
+    ]
+
+
+def test_every_list_of_allowed_values_is_a_generated_enum_and_each_is_used():
+    """A key's allowed values go into the registry and reach the file as a $ref, never as a list of their own."""
+    raw = yaml.safe_load(SCHEMA_TEXT)
+    assert enums_outside_defs(raw) == []
+    assert enums_outside_defs({"x": {"enum": ["a"]}, "$defs": {"y": {"enum": ["b"]}}}) == ["/x"]
+    unused = [name for name in schema.registry_enums() if f'"#/$defs/{name}"' not in SCHEMA_TEXT]
+    assert unused == []
+
+
 def test_a_method_grid_takes_every_expression_loss_and_the_training_knobs():
     grid = node(LOADED, *METHOD, "grid")
     assert set(grid["propertyNames"]["enum"]) == {

@@ -1,9 +1,10 @@
 """Every name a study is built from, in one place: losses, mining, geometries, label sources, references.
 
 The config schema's enums (written from these by ``python -m emoverify.schema``, and kept equal by
-tests/test_schema.py), the Snakemake wildcard constraints, the losses, the plan and the report all read these. The loss names are the file names of the
-loss modules (``emoverify/losses/primary/`` and ``emoverify/losses/expression/``, one class each), read
-without importing them so that planning a study never imports torch.
+tests/test_schema.py), the Snakemake wildcard constraints, the losses, the plan and the report all read these.
+The loss names are the file names of the loss modules (``emoverify/losses/primary/`` and
+``emoverify/losses/expression/``, one class each), read without importing them so that planning a study never
+imports torch.
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ FEATURE_SIZES: dict[str, int] = {"dlib": 128, "facenet_vggface2": 512, "facenet_
 # Scored like a run: raw pixels and the untrained network (what training must beat), and the pretrained
 # recognizers (what "good" means).
 REFERENCES: tuple[str, ...] = ("pixels", "untrained", *FEATURE_EXTRACTORS)
+
+# what the folds are drawn from (the config key partition): everyone but the development people, or those alone
+DEVELOPMENT = "development"  # also the split of the development people, in every fold unit of the study
+PARTITIONS: tuple[str, ...] = ("study", DEVELOPMENT)
+# how the development people are drawn (the config key development_partition)
+SORTED_DRAW, HASH_DRAW = "sorted", "hash"
+DEVELOPMENT_DRAWS: tuple[str, ...] = (SORTED_DRAW, HASH_DRAW)
 
 # what a method's expression weights mean: the weight on a term's value, or a multiple of the primary loss's pull
 ABSOLUTE, RELATIVE = "absolute", "relative"

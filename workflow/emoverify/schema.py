@@ -29,6 +29,8 @@ def registry_enums() -> dict[str, tuple[str, ...]]:
     """Each ``$defs`` enum of the schema file and the names it must hold."""
     return {
         "dataset_adapters": registry.DATASET_ADAPTERS,
+        "partitions": registry.PARTITIONS,
+        "development_draws": registry.DEVELOPMENT_DRAWS,
         "face_detectors": registry.FACE_DETECTORS,
         "face_policies": registry.FACE_POLICIES,
         "own_label_sources": registry.OWN_LABEL_SOURCES,

@@ -33,14 +33,12 @@ import math
 import numpy as np
 import pandas as pd
 
+from emoverify.registry import DEVELOPMENT, DEVELOPMENT_DRAWS, HASH_DRAW, PARTITIONS, SORTED_DRAW
+
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-DEVELOPMENT = "development"  # the split of the development people, in every fold unit of the study
-PARTITIONS: tuple[str, ...] = ("study", DEVELOPMENT)  # what the folds are drawn from
 DEVELOPMENT_NOTE = "development partition: only choices made above the fold read these people"
 MIN_DEVELOPMENT_IDENTITIES = 4  # inner folds need two test and two training people
 DEVELOPMENT_SALT = 7_231_019  # keeps the development draw apart from the fold seeds
-SORTED_DRAW, HASH_DRAW = "sorted", "hash"
-DEVELOPMENT_DRAWS: tuple[str, ...] = (SORTED_DRAW, HASH_DRAW)  # the config key development_partition
 SINGLE_FACE_NOTE = "one usable face: train only (cannot form a positive pair)"
 NO_VAL_NOTE = "too few identities left outside the test split for validation (it needs two, and two to train)"
 CANDIDATE_ASSIGNMENTS = 32
