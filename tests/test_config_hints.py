@@ -32,6 +32,8 @@ NOT_KEYS = {
     "key",
     "right",
     "do",
+    "against",
+    "bound",
 }
 
 
