@@ -399,6 +399,24 @@ def run_training_recipe(config: dict, name: str) -> dict:
     return recipe
 
 
+def grid_point_baselines(config: dict) -> dict[str, str]:
+    """The grid checks' pairs (tuning.grid_check): every grid candidate of a compared method with expression
+    losses -> its matched baseline's configured candidate (the baseline a study runs untuned), so every grid
+    point meets the same baseline runs."""
+    if not tuning_enabled(config):
+        raise ConfigError(
+            "the grid checks compare grid candidates: set tuning.enabled "
+            "(workflow/presets/recipes/relative_grid_protocol.yaml does) and give the methods their grids"
+        )
+    pairs = {}
+    for method in config["run_methods"]:
+        baseline = baseline_of(method, config)
+        if baseline is not None:
+            fallback = grid.default_candidate(config, baseline).name
+            pairs.update({candidate.name: fallback for candidate in grid.method_candidates(config, method)})
+    return pairs
+
+
 def selection_settings(config: dict, method: str) -> dict:
     """What a selection depends on: its candidates (grid order), the fallback, the watched figure."""
     candidates = grid.method_candidates(config, method)

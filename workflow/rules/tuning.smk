@@ -41,3 +41,56 @@ rule tuning_report:
 rule selections:
     input:
         selection_files(),
+
+
+# The grid on development people, point by point (docs/tuning.md): each candidate's verification and
+# manipulation check on its inner fold's held-out people, and every grid point against its matched baseline.
+rule grid_check_run:
+    input:
+        unpack(evaluate_label_inputs),
+        unpack(run_inputs),
+        model=LAYOUT.run_pattern("model.pt"),
+        manifest=rules.detect_align.output.manifest,
+        folds=rules.make_splits.output.folds,
+    output:
+        check=LAYOUT.run_pattern("grid_check.json"),
+    log:
+        LAYOUT.run_log("grid_check"),
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["training"]["threads"]
+    resources:
+        gpu=1,
+        gpu_slots=1,
+        mem_mb=4000,
+    params:
+        label_params=label_params,
+        truth=study.true_label_params(config),
+        device=config["device"],
+    script:
+        "../scripts/grid_check.py"
+
+
+rule grid_points:
+    input:
+        checks=run_files("grid_check.json"),
+        folds=rules.make_splits.output.folds,
+    output:
+        table=LAYOUT.table_file("grid_points.csv"),
+    log:
+        LAYOUT.log("grid_points"),
+    conda:
+        "../../envs/base.yaml"
+    params:
+        pairs=lambda wildcards: study.grid_point_baselines(config),
+        terms=lambda wildcards: {
+            name: study.expression_terms(config, name) for name in study.grid_point_baselines(config)
+        },
+    script:
+        "../scripts/grid_points.py"
+
+
+# Every grid point's verification and manipulation check on the development people's inner folds.
+rule grid_checks:
+    input:
+        rules.grid_points.output.table,

@@ -198,13 +198,14 @@ def split_summary(folds: pd.DataFrame) -> pd.DataFrame:
     return counts.reindex(full_index, fill_value=0).reset_index()
 
 
-def held_out_share(folds: pd.DataFrame) -> float:
-    """Mean over the (repeat, fold) units of test images / images used for fitting (train + validation):
-    the n2/n1 of the corrected resampled t-test (Nadeau and Bengio 2003)."""
+def held_out_share(folds: pd.DataFrame, held_out: str = "test") -> float:
+    """Mean over the (repeat, fold) units of held-out images / images used for fitting (train and validation,
+    but for the held-out split): the n2/n1 of the corrected resampled t-test (Nadeau and Bengio 2003). A
+    development partition's inner folds hold out their validation people (``held_out="val"``)."""
     summary = split_summary(folds)
     images = summary.pivot_table(index=["repeat", "fold"], columns="split", values="n_images", fill_value=0)
-    fitting = images.get("train", 0) + images.get("val", 0)
-    return float((images["test"] / fitting).mean())
+    fitting = sum(images.get(split, 0) for split in ("train", "val") if split != held_out)
+    return float((images[held_out] / fitting).mean())
 
 
 def summary_line(summary: pd.DataFrame, summary_path) -> str:
