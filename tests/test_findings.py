@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from emoverify import findings
+from emoverify import findings, mkl_vendor
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = (
@@ -41,6 +41,8 @@ def test_export_copies_the_tables_the_merged_config_and_the_command(tmp_path):
     assert config["val_fraction"] == 0.25 and config["training"]["batch_identities"] == 4  # the preset's
     assert config["development_fraction"] == 0 and config["partition"] == "study"  # the schema's defaults
     assert (out / "command.txt").read_text() == COMMAND + "\n"
+    machine = yaml.safe_load((out / "machine.yaml").read_text())  # the CPU whose MKL path a rerun takes
+    assert machine["cpu_vendor"] == mkl_vendor.this_machine()["cpu_vendor"] and machine["source"]
 
 
 def test_export_refuses_another_experiments_command_or_an_unfinished_study(tmp_path):

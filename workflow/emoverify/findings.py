@@ -1,4 +1,5 @@
-"""Committed findings: a finished study's small tables, its exact merged config and its command, copied into
+"""Committed findings: a finished study's small tables, its exact merged config, its command and the CPU that
+ran it (``machine.yaml``: make reproduce gives MKL that vendor, emoverify/mkl_vendor.py), copied into
 ``docs/studies/<name>/``, and the check that every three-decimal figure of a findings page is the table cell it
 names (a tag right after it: ``0.043<!-- study/table.csv: key=value, ...; column -->``).
 
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+
+from emoverify import mkl_vendor
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_TABLES = ("summary.csv",)
@@ -103,6 +106,8 @@ def export(results: Path, out: Path, command: str, root: Path = ROOT) -> list[st
             copied.append(name)
     (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True))
     (out / "command.txt").write_text(command.strip() + "\n")
+    machine = mkl_vendor.this_machine()
+    mkl_vendor.write_record(out, dict(machine, source="the machine that exported it (export where the study ran)"))
     return copied
 
 
@@ -186,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.action == "export":
             copied = export(args.results, args.out, args.command)
-            print(f"written: {args.out}/config.yaml, command.txt, tables/{{{', '.join(copied)}}}")
+            print(f"written: {args.out}/config.yaml, command.txt, machine.yaml, tables/{{{', '.join(copied)}}}")
             return 0
         misquoted = misquoted_figures(args.page, args.studies)
     except FindingsError as error:
