@@ -33,6 +33,7 @@ OPTIMIZERS: tuple[str, ...] = ("adam", "adam_fused", "sgd")
 # what early stopping ranks epochs by (training.loop.early_stopping_score): the watched figure wherever the
 # validation people give it, or only where it rose above its starting model's noise (AUC until then)
 EARLY_STOPPING_MODES: tuple[str, ...] = ("watched", "resolved")
+EARLY_STOPPING_KEYS: tuple[str, ...] = ("early_stopping", "min_epochs")  # the training keys of early stopping
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 FACE_DETECTORS: tuple[str, ...] = ("mtcnn", "none")
 FACE_POLICIES: tuple[str, ...] = ("reject", "largest", "central")  # an image with several faces
@@ -70,6 +71,7 @@ DEVELOPMENT_DRAWS: tuple[str, ...] = (SORTED_DRAW, HASH_DRAW)
 # what a method's expression weights mean: the weight on a term's value, or a multiple of the primary loss's pull
 ABSOLUTE, RELATIVE = "absolute", "relative"
 EXPRESSION_WEIGHT_MODES: tuple[str, ...] = (ABSOLUTE, RELATIVE)
+RELATIVE_WEIGHT_KEYS: tuple[str, ...] = ("expression_weights", "calibration_batches")  # their training keys
 
 # the keys of a method's tuning grid besides each expression loss's weight: one weight for every expression term
 # of a method, and the training knobs a grid may move

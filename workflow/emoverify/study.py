@@ -8,7 +8,16 @@ from typing import Any
 
 from emoverify.labels.sources import LabelSource
 from emoverify.layout import Run, name_problem, reference_run
-from emoverify.registry import DETECTED, FEATURE_EXTRACTORS, MANUAL, NO_LABELS, needs_expressions
+from emoverify.registry import (
+    DETECTED,
+    EARLY_STOPPING_KEYS,
+    FEATURE_EXTRACTORS,
+    MANUAL,
+    NO_LABELS,
+    RELATIVE_WEIGHT_KEYS,
+    needs_expressions,
+)
+from emoverify.schema import default
 
 DLIB_RESNET = "dlib_resnet"  # the fine-tune regime's backbone: dlib's ResNet, trained from its top down
 from emoverify.tuning import grid
@@ -25,12 +34,11 @@ DLIB_KEYS = ("finetune", "dlib_weights")
 # Keys that only one backbone reads: left out of the other backbones' recipes, so setting them reruns nothing
 # there (trainable_blocks decides what fine-tuning may change, not the untrained network).
 BACKBONE_KEYS = {"head": HEAD_KEYS, "inception_resnet_v1": ("trainable_blocks",), DLIB_RESNET: DLIB_KEYS}
-# Keys only relative expression weights read: left out of an absolute-weight recipe, so the runs of studies made
-# before they existed keep their recipes (their checkpoints' records, and nothing reruns).
-RELATIVE_WEIGHT_KEYS = ("expression_weights", "calibration_batches")
-# early-stopping keys at their defaults (how every committed study trained) stay out of a run's recipe, so
-# stating them reruns nothing; the loop reads the same defaults (training.settings.LIBRARY_DEFAULTS)
-EARLY_STOPPING_DEFAULTS = {"early_stopping": "watched", "min_epochs": 0}
+# The keys only relative expression weights read (registry.RELATIVE_WEIGHT_KEYS) stay out of an absolute-weight
+# recipe, so the runs of studies made before they existed keep their recipes (their checkpoints' records, and
+# nothing reruns). Early-stopping keys at the schema's defaults (how every committed study trained) stay out of
+# every recipe, so stating them reruns nothing; the loop reads the same defaults (training.settings).
+EARLY_STOPPING_DEFAULTS = {key: default("training", key) for key in EARLY_STOPPING_KEYS}
 # The backbone keys the untrained network depends on (its weights, or the inputs it reads).
 UNTRAINED_KEYS = {"head": HEAD_KEYS, DLIB_RESNET: DLIB_KEYS}
 # dlib's fc layer gives 128 dimensions: a fine-tuned dlib network embeds in them.
@@ -521,7 +529,7 @@ def training_recipe(config: dict) -> dict:
     unused = RUNTIME_KEYS + tuple(key for name, keys in BACKBONE_KEYS.items() if name != backbone for key in keys)
     if config["training"].get("expression_weights", "absolute") == "absolute":
         unused += RELATIVE_WEIGHT_KEYS
-    unused += tuple(key for key, default in EARLY_STOPPING_DEFAULTS.items() if config["training"].get(key) == default)
+    unused += tuple(key for key, value in EARLY_STOPPING_DEFAULTS.items() if config["training"].get(key) == value)
     return {key: value for key, value in config["training"].items() if key not in unused}
 
 

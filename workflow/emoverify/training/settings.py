@@ -10,18 +10,16 @@ from typing import Any, TextIO
 
 from emoverify.losses import LossSettings
 from emoverify.progress import EPOCH_LINE_SECONDS
-from emoverify.registry import ABSOLUTE
+from emoverify.registry import EARLY_STOPPING_KEYS, RELATIVE_WEIGHT_KEYS
+from emoverify.schema import default
 from emoverify.vocabulary import EXPRESSIONS
 
 # read by the loop when the recipe does not state them (the workflow's config always does, but leaves the
 # relative-weight keys out of an absolute-weight recipe and the early-stopping keys at their defaults out of
 # every recipe: see study.training_recipe)
 LIBRARY_DEFAULTS = {
-    "validation_figure": "auc",
-    "expression_weights": ABSOLUTE,
-    "calibration_batches": 8,
-    "early_stopping": "watched",
-    "min_epochs": 0,
+    "validation_figure": "auc",  # a recipe from outside the workflow (the schema's default is a TAR)
+    **{key: default("training", key) for key in (*RELATIVE_WEIGHT_KEYS, *EARLY_STOPPING_KEYS)},
 }
 
 
