@@ -290,3 +290,102 @@ def test_the_within_person_shuffle_equals_its_per_block_form(seed):
         expected = shuffled_by_pandas_lookups(base, train, **kwargs)
         assert shuffled_expressions(base, train, **kwargs).equals(expected)
         assert not expected.equals(base)
+
+
+def people_apart():
+    """Six people, three faces each. Fold 0 trains on a, b, c, validates on d and tests x and y; fold 1 trains on
+    d, x, y, validates on c and tests a and b. Fear is held by the test people x and y alone (5 faces), neutral by
+    the validating d alone, sadness by two training faces and one test face."""
+    labels = {
+        "a": ["happiness", "happiness", "sadness"],
+        "b": ["happiness", "sadness", "anger"],
+        "c": ["anger", "anger", "happiness"],
+        "d": ["neutral", "neutral", "neutral"],
+        "x": ["fear", "fear", "sadness"],
+        "y": ["fear", "fear", "fear"],
+    }
+    manifest = pd.DataFrame(
+        [
+            {"image_id": f"{person}{i}", "identity": person, "emotion_manual": label, "status": "ok"}
+            for person, shown in labels.items()
+            for i, label in enumerate(shown)
+        ]
+    )
+    splits = [
+        {"a": "train", "b": "train", "c": "train", "d": "val", "x": "test", "y": "test"},
+        {"d": "train", "x": "train", "y": "train", "c": "val", "a": "test", "b": "test"},
+    ]
+    folds = pd.concat(
+        [
+            manifest[["image_id", "identity"]].assign(repeat=0, fold=fold, split=manifest["identity"].map(split))
+            for fold, split in enumerate(splits)
+        ],
+        ignore_index=True,
+    )
+    return manifest, folds
+
+
+TRAINING_COUNTED = LabelSource("manual", min_expression_images=3, min_expression_images_on="training")
+
+
+def test_min_expression_images_on_training_ignores_test_and_validation_peoples_labels():
+    manifest, folds = people_apart()
+    plain = run_expressions(manifest, MANUAL)
+    counted_on_all = LabelSource("manual", min_expression_images=3)
+    assert counted_on_all.rare_expressions(manifest, None) == []  # every expression on 3 faces or more
+    assert run_expressions(manifest, counted_on_all).equals(plain)
+    fold0 = run_expressions(manifest, TRAINING_COUNTED, folds, fold=0)
+    # fold 0's training faces: happiness 4, anger 3, sadness 2, and neither fear nor neutral
+    assert TRAINING_COUNTED.rare_expressions(manifest, None, train_ids(folds, 0, 0)) == ["fear", "neutral", "sadness"]
+    made_unknown = plain.isin(["fear", "neutral", "sadness"])
+    assert (fold0[made_unknown] == "").all() and made_unknown.sum() == 11  # test and validation faces too
+    assert fold0[~made_unknown].equals(plain[~made_unknown])
+    # fold 1 trains on d, x, y: fear 5 and neutral 3 stay, happiness, anger and sadness (one face each) go
+    assert TRAINING_COUNTED.rare_expressions(manifest, None, train_ids(folds, 0, 1)) == [
+        "anger",
+        "happiness",
+        "sadness",
+    ]
+    fold1 = run_expressions(manifest, TRAINING_COUNTED, folds, fold=1)
+    assert set(fold1) == {"fear", "neutral", ""} and fold1.eq("fear").sum() == 5
+
+
+def test_counting_on_training_people_needs_them_and_reaches_the_rule_params():
+    manifest, folds = people_apart()
+    with pytest.raises(LabelSourceError, match="training people.*pass train_ids"):
+        TRAINING_COUNTED.expressions(manifest, None)
+    shuffled = LabelSource("shuffled", "manual", None, 3, "training")
+    kept = run_expressions(manifest, shuffled, folds, fold=0)
+    assert not kept.isin(["fear", "neutral", "sadness"]).any()  # the shuffle permutes the kept labels only
+    labels = {"confidence_threshold": 0.4, "shuffle_source": "manual", "min_expression_images": 3}
+    config = {"labels": labels, "training": {"sampler": "expression_pairs", "sampler_labels": "manual"}}
+    assert study.label_params(config, "manual") == {"name": "manual", "min_expression_images": 3}  # all: left out
+    labels["min_expression_images_on"] = "training"
+    assert LabelSource.from_params(study.label_params(config, "shuffled")) == shuffled
+    assert study.batch_label_params(config)["min_expression_images_on"] == "training"
+    assert study.label_params(config, "none") == {"name": "none"}
+    assert not LabelSource.from_config({**labels, "min_expression_images": 0}, "manual").counts_per_fold
+
+
+def test_a_runs_facts_carry_the_expressions_its_fold_made_unknown():
+    from emoverify.model.checkpoint import training_facts
+
+    facts = training_facts({"best_epoch": 1, "epochs_run": 2, "rare_expressions": "fear, neutral"})
+    assert facts["rare_expressions"] == "fear, neutral"
+    assert "rare_expressions" not in training_facts({"best_epoch": 1, "epochs_run": 2})
+
+
+def test_the_manipulation_checks_true_labels_count_on_the_fold_units_training_people(tmp_path):
+    from emoverify.evaluation.manipulation import study_truth
+
+    manifest, folds = people_apart()
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    folds.to_csv(tmp_path / "folds.csv", index=False)
+    params = TRAINING_COUNTED.to_params()
+    assert params["min_expression_images_on"] == "training"
+    truth = study_truth(tmp_path / "manifest.csv", params, folds_path=tmp_path / "folds.csv", repeat=0, fold=1)
+    assert truth.expressions.eq("fear").sum() == 5 and not truth.expressions.isin(["anger", "happiness"]).any()
+    with pytest.raises(ValueError, match="pass folds_path"):
+        study_truth(tmp_path / "manifest.csv", params)
+    every = study_truth(tmp_path / "manifest.csv", LabelSource("manual", min_expression_images=3).to_params())
+    assert every.expressions.eq("happiness").sum() == 4  # counted on everyone: nothing made unknown

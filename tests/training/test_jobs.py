@@ -163,3 +163,18 @@ def test_batched_head_runs_equal_standalone_runs_bit_for_bit(tmp_path):
 def test_unit_paths_must_match_members(tmp_path):
     with pytest.raises(ValueError, match=f"{len(MEMBERS)} unit members need as many"):
         jobs.train_unit(None, MEMBERS, ["a"], ["b"], repeat=0, fold=0, epochs=1, device=None, console=None)
+
+
+def test_a_run_records_the_expressions_its_fold_made_unknown(tmp_path):
+    """Counted on each fold's training people (labels.min_expression_images_on: training), the expressions made
+    unknown are the fold's own: the run's log names them and its checkpoint keeps them for runs.csv."""
+    from emoverify.model.checkpoint import training_facts
+    from emoverify.model.safe_load import load_weights
+
+    faces = descriptor_sets()
+    run, model, history = Run("tl", "none", 0, 0), str(tmp_path / "model.pt"), str(tmp_path / "history.csv")
+    settings = dict(method=TL, settings=TrainingSettings.from_recipe(HEAD), epochs=1, device=torch.device("cpu"))
+    for rare, recorded in [(("fear", "neutral"), "fear, neutral"), ((), None)]:
+        faces["train"].rare_expressions = rare
+        jobs.train_runs(faces, [run], [model], [history], console=io.StringIO(), **settings)
+        assert training_facts(load_weights(model)).get("rare_expressions") == recorded

@@ -67,6 +67,9 @@ PARTITIONS: tuple[str, ...] = ("study", DEVELOPMENT)
 # how the development people are drawn (the config key development_partition)
 SORTED_DRAW, HASH_DRAW = "sorted", "hash"
 DEVELOPMENT_DRAWS: tuple[str, ...] = (SORTED_DRAW, HASH_DRAW)
+# whose faces labels.min_expression_images counts (labels.min_expression_images_on)
+ALL_PEOPLE, TRAINING_PEOPLE = "all", "training"
+EXPRESSION_COUNTS: tuple[str, ...] = (ALL_PEOPLE, TRAINING_PEOPLE)
 
 # what a method's expression weights mean: the weight on a term's value, or a multiple of the primary loss's pull
 ABSOLUTE, RELATIVE = "absolute", "relative"

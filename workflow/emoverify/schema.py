@@ -31,6 +31,7 @@ def registry_enums() -> dict[str, tuple[str, ...]]:
         "dataset_adapters": registry.DATASET_ADAPTERS,
         "partitions": registry.PARTITIONS,
         "development_draws": registry.DEVELOPMENT_DRAWS,
+        "expression_counts": registry.EXPRESSION_COUNTS,
         "face_detectors": registry.FACE_DETECTORS,
         "face_policies": registry.FACE_POLICIES,
         "own_label_sources": registry.OWN_LABEL_SOURCES,

@@ -18,5 +18,12 @@ with logged(snakemake.log[0]):
         lambda size: fold_data.load_rule_fold(snakemake.input, runs[0], size, p.label_params, ("train", "val", "test")),
         device=job_device(p.device),
         evaluation=p.evaluation,
-        truth=manipulation.study_truth(snakemake.input.manifest, p.truth, snakemake.input.get("detected")),
+        truth=manipulation.study_truth(
+            snakemake.input.manifest,
+            p.truth,
+            snakemake.input.get("detected"),
+            folds_path=snakemake.input.folds,
+            repeat=runs[0].repeat,
+            fold=runs[0].fold,
+        ),
     )

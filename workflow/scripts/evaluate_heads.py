@@ -21,5 +21,12 @@ with logged(snakemake.log[0]):
         **unit,
         device=job_device(p.device),
         evaluation=p.evaluation,
-        truth=manipulation.study_truth(snakemake.input.manifest, p.truth, snakemake.input.get("detected")),
+        truth=manipulation.study_truth(
+            snakemake.input.manifest,
+            p.truth,
+            snakemake.input.get("detected"),
+            folds_path=snakemake.input.folds,
+            repeat=where.repeat,
+            fold=where.fold,
+        ),
     )

@@ -32,7 +32,7 @@ from emoverify.losses import LossSettings, loss_class
 from emoverify.losses.base import UNKNOWN
 from emoverify.losses.expression.fbv import fbv_origin
 from emoverify.losses.expression.mtl import ExpressionClassifier, mtl
-from emoverify.splits.fold_data import dataset_expressions, expression_codes, read_table
+from emoverify.splits.fold_data import dataset_expressions, expression_codes, read_table, train_ids
 from emoverify.vocabulary import EXPRESSIONS
 
 TERMS = ("pdm", "pdp", "fbv", "ce", "mtl")  # the expression losses, each measured with its own term
@@ -213,9 +213,13 @@ def check_run(path, run: Run, embeddings: dict, faces: dict, truth: Truth, recip
     return values
 
 
-def study_truth(manifest_path, truth_params: dict, detected_path=None) -> Truth:
+def study_truth(
+    manifest_path, truth_params: dict, detected_path=None, *, folds_path=None, repeat: int = 0, fold: int = 0
+) -> Truth:
     """The study's true labels from an evaluate rule's files: ``truth_params`` (study.true_label_params) name
-    the source, manual or, for a dataset without manual labels, detected (its table at ``detected_path``)."""
+    the source, manual or, for a dataset without manual labels, detected (its table at ``detected_path``); where
+    min_expression_images counts on each fold's training people, on those of fold unit (``repeat``, ``fold``) of
+    the folds at ``folds_path``."""
     manifest = read_table(manifest_path)
     detected = read_table(detected_path) if detected_path else None
     label_source = LabelSource.from_params(truth_params)
@@ -224,6 +228,11 @@ def study_truth(manifest_path, truth_params: dict, detected_path=None) -> Truth:
             "the manipulation check's true labels are the detected ones, but the evaluate rule was given no "
             "detected-label table; add the labels stage's detected file to its inputs"
         )
-    expressions = label_source.base_expressions(manifest, detected)
+    training = None
+    if label_source.counts_per_fold:
+        if folds_path is None:
+            raise ValueError("the true labels count min_expression_images on a fold's training people: pass folds_path")
+        training = train_ids(read_table(folds_path), repeat, fold)
+    expressions = label_source.base_expressions(manifest, detected, training)
     origin = fbv_origin(dataset_expressions(manifest_path))
     return Truth(expressions, label_source.name, origin)

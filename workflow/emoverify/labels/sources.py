@@ -14,7 +14,15 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import pandas as pd
 
-from emoverify.registry import DETECTED, EXPRESSION_LABEL_SOURCES, NO_LABELS, SHUFFLED_ACROSS, SHUFFLED_SOURCES
+from emoverify.registry import (
+    ALL_PEOPLE,
+    DETECTED,
+    EXPRESSION_LABEL_SOURCES,
+    NO_LABELS,
+    SHUFFLED_ACROSS,
+    SHUFFLED_SOURCES,
+    TRAINING_PEOPLE,
+)
 from emoverify.vocabulary import canonical_expression
 
 BELOW_THRESHOLD = "below_threshold"
@@ -32,13 +40,16 @@ class LabelSource:
     ``name`` is one of registry.LABEL_SOURCES; ``shuffle_base`` the manual or detected source a shuffled control
     permutes (None for any other); ``confidence_threshold`` the detected labels' threshold where detected labels
     enter (None where they do not); ``min_expression_images`` the fewest usable faces an expression must show on
-    to stay known (0 or 1: every expression stays).
+    to stay known (0 or 1: every expression stays), counted on every person's faces (``min_expression_images_on``
+    ``all``) or on the training faces of each fold unit (``training``: no validation, test or development person's
+    label counts, and each fold unit has its own known expressions).
     """
 
     name: str
     shuffle_base: str | None = None
     confidence_threshold: float | None = None
     min_expression_images: int = 0
+    min_expression_images_on: str = ALL_PEOPLE
 
     @classmethod
     def from_config(cls, labels: dict, name: str) -> LabelSource:
@@ -48,7 +59,9 @@ class LabelSource:
         shuffle_base = labels["shuffle_source"] if name in SHUFFLED_SOURCES else None
         threshold = labels["confidence_threshold"] if DETECTED in (name, shuffle_base) else None
         min_images = labels.get("min_expression_images", 0)
-        return cls(name, shuffle_base, threshold, min_images if name != NO_LABELS and min_images > 1 else 0)
+        if name == NO_LABELS or min_images <= 1:
+            return cls(name, shuffle_base, threshold)
+        return cls(name, shuffle_base, threshold, min_images, labels.get("min_expression_images_on", ALL_PEOPLE))
 
     @classmethod
     def from_params(cls, params: dict) -> LabelSource:
@@ -72,17 +85,53 @@ class LabelSource:
         """The manual or detected labels the source reads (none for ``none``)."""
         return {self.shuffle_base or self.name} - {NO_LABELS}
 
-    def base_expressions(self, manifest: pd.DataFrame, detected: pd.DataFrame | None) -> pd.Series:
-        """The manual or detected expression of every image ("" unknown), before any shuffle; expressions shown
-        on fewer than ``min_expression_images`` usable faces made unknown."""
+    @property
+    def counts_per_fold(self) -> bool:
+        """Whether the expressions made unknown are counted on each fold unit's training faces (so differ by
+        fold) rather than once on every person's."""
+        return self.min_expression_images > 1 and self.min_expression_images_on == TRAINING_PEOPLE
+
+    def base_expressions(self, manifest: pd.DataFrame, detected: pd.DataFrame | None, train_ids=None) -> pd.Series:
+        """The manual or detected expression of every image ("" unknown), before any shuffle; the
+        ``rare_expressions`` made unknown (``train_ids``: the fold unit's training images, which ``training``
+        counting needs)."""
         labels = resolve_expressions(
             manifest, detected, self.shuffle_base or self.name, self.confidence_threshold or 0.0
         )
         if self.min_expression_images <= 1:
             return labels
-        usable = manifest.loc[manifest["status"] == "ok", "image_id"] if "status" in manifest else manifest["image_id"]
-        kept = drop_rare_expressions(labels.loc[usable.astype(str)], self.min_expression_images)
-        return kept.reindex(labels.index, fill_value="")
+        usable = _usable_ids(manifest)
+        rare = self._rare(labels, usable, train_ids)
+        kept = labels.loc[usable]
+        return kept.where(~kept.isin(rare), "").reindex(labels.index, fill_value="")
+
+    def rare_expressions(self, manifest: pd.DataFrame, detected: pd.DataFrame | None, train_ids=None) -> list[str]:
+        """The expressions made unknown: carried by fewer than ``min_expression_images`` usable faces, counted on
+        every person's (``all``) or on the training images ``train_ids`` of one fold unit (``training``)."""
+        if self.min_expression_images <= 1 or self.name == NO_LABELS:
+            return []
+        labels = resolve_expressions(
+            manifest, detected, self.shuffle_base or self.name, self.confidence_threshold or 0.0
+        )
+        return self._rare(labels, _usable_ids(manifest), train_ids)
+
+    def _rare(self, labels: pd.Series, usable: list[str], train_ids) -> list[str]:
+        counted = usable
+        if self.min_expression_images_on == TRAINING_PEOPLE:
+            if train_ids is None:
+                raise LabelSourceError(
+                    f"the label source {self.name!r} counts min_expression_images on a fold's training people "
+                    "(labels.min_expression_images_on: training): pass train_ids"
+                )
+            training = {str(image) for image in train_ids}
+            counted = [image for image in usable if image in training]
+        elif self.min_expression_images_on != ALL_PEOPLE:
+            raise LabelSourceError(
+                f"labels.min_expression_images_on must be {ALL_PEOPLE} or {TRAINING_PEOPLE}, got "
+                f"{self.min_expression_images_on!r}"
+            )
+        shown = labels.loc[usable]  # an expression no counted face carries is rare too (counted 0 times)
+        return rare_labels(labels.loc[counted], self.min_expression_images, among=shown[shown != ""].unique())
 
     def expressions(
         self, manifest: pd.DataFrame, detected: pd.DataFrame | None, train_ids=None, *, repeat: int = 0, fold: int = 0
@@ -92,7 +141,7 @@ class LabelSource:
         ``train_ids``, the training images of fold ``fold`` of repeat ``repeat``."""
         if self.name == NO_LABELS:
             return pd.Series("", index=manifest["image_id"])
-        base = self.base_expressions(manifest, detected)
+        base = self.base_expressions(manifest, detected, train_ids)
         if self.name not in SHUFFLED_SOURCES:
             return base
         if train_ids is None:
@@ -189,17 +238,25 @@ def resolve_expressions(
     return labels.rename("emotion")
 
 
-def drop_rare_expressions(labels: pd.Series, min_images: int) -> pd.Series:
-    """``labels`` with every expression that fewer than ``min_images`` images carry made unknown ("").
+def rare_labels(labels: pd.Series, min_images: int, among=None) -> list[str]:
+    """The expressions (of ``labels``, or of ``among`` where given) that fewer than ``min_images`` of ``labels``
+    carry (none below 2), sorted.
 
     A class seen on a handful of images gives the expression losses a few pairs of mostly noise (crowd labels
-    in the wild); counting over the dataset, not a fold, keeps one vocabulary for every fold and label source.
+    in the wild). Counted over the dataset (``all``) every fold and label source keeps one vocabulary; counted on
+    a fold's training images (``training``) no validation or test person's label decides what a run learns.
     """
     if min_images <= 1:
-        return labels
+        return []
     counts = labels[labels != ""].value_counts()
-    rare = counts.index[counts < min_images]
-    return labels.where(~labels.isin(rare), "")
+    if among is not None:
+        counts = counts.reindex(among, fill_value=0)
+    return sorted(map(str, counts.index[counts < min_images]))
+
+
+def _usable_ids(manifest: pd.DataFrame) -> list[str]:
+    usable = manifest.loc[manifest["status"] == "ok", "image_id"] if "status" in manifest else manifest["image_id"]
+    return usable.astype(str).tolist()
 
 
 def manual_expressions(manifest: pd.DataFrame) -> pd.Series:

@@ -84,4 +84,6 @@ def training_facts(state: dict) -> dict:
     facts.update(state.get("expression_weights", {}))  # gradient norms and weights of a relative weighting
     if state.get("single_session_losses"):  # losses whose pairs all fall within one recording session
         facts["single_session_losses"] = state["single_session_losses"]
+    if state.get("rare_expressions"):  # made unknown on this fold's training people (min_expression_images_on)
+        facts["rare_expressions"] = state["rare_expressions"]
     return facts

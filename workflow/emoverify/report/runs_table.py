@@ -30,6 +30,7 @@ TRAINING_TEXT_COLUMNS = (
     "single_session_losses",
     "expression_weights",
     "weight_reasons",
+    "rare_expressions",
 )
 # counts and training facts are numbers in the runs table, not metrics to summarise or test
 NOT_METRICS = (

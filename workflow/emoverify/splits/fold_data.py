@@ -34,6 +34,8 @@ class FaceSet:
     manual_expressions: np.ndarray  # dataset labels as codes, -1 unknown (for the cross-expression breakdown)
     batch_expressions: np.ndarray | None = None  # the labels that shape training batches (None: random batches)
     mirrored: torch.Tensor | None = None  # the mirror images' cached activations, row by row
+    # the expressions min_expression_images made unknown on this fold unit's training people (counted per fold)
+    rare_expressions: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -50,6 +52,7 @@ class FaceSet:
             self.manual_expressions[keep],
             None if self.batch_expressions is None else self.batch_expressions[keep],
             None if self.mirrored is None else self.mirrored[torch.from_numpy(keep)],
+            self.rare_expressions,
         )
 
     def batch_codes(self) -> np.ndarray:
@@ -177,9 +180,12 @@ def load_fold(
     manifest = read_table(manifest_path)
     folds = read_table(folds_path)
     detected = read_table(detected_path) if detected_path else None
-    expressions = label_source.expressions(manifest, detected, train_ids(folds, repeat, fold), repeat=repeat, fold=fold)
+    training = train_ids(folds, repeat, fold)
+    expressions = label_source.expressions(manifest, detected, training, repeat=repeat, fold=fold)
+    # counted per fold, the expressions made unknown differ by fold: the run records them (``rare_expressions``)
+    rare = tuple(label_source.rare_expressions(manifest, detected, training)) if label_source.counts_per_fold else ()
     if batch_label_source is not None:
-        batch = batch_label_source.base_expressions(manifest, detected)
+        batch = batch_label_source.base_expressions(manifest, detected, training)
     descriptors = load_features(head_features) if head_features is not None else None  # once for every split
     cache = PixelCache(*pixels, manifest_path, input_size) if pixels is not None and descriptors is None else None
     cached = dlib_cache(dlib_chips, dlib_activations)
@@ -197,6 +203,7 @@ def load_fold(
             pixels=cache,
             cached=cached,
         )
+        faces[split].rare_expressions = rare
         if batch_label_source is not None:
             faces[split].batch_expressions = expression_codes(batch.reindex(faces[split].image_ids).fillna(""))
     return faces

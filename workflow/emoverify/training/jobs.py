@@ -42,6 +42,9 @@ def train_and_save(
     }
     name = f"{run.method}/{run.label_source}/repeat{run.repeat}/fold{run.fold}/seed{run.seed}"
     print(f"{name} on {device}: {len(faces['train'])} training and {len(faces['val'])} validation faces", flush=True)
+    if faces["train"].rare_expressions:
+        extra["rare_expressions"] = ", ".join(faces["train"].rare_expressions)
+        print(f"made unknown on this fold's training people (too few images): {extra['rare_expressions']}")
     flagged = flag_single_session_losses(faces["train"], method)
     if flagged:
         extra["single_session_losses"] = ", ".join(flagged)
