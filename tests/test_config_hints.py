@@ -34,6 +34,7 @@ NOT_KEYS = {
     "do",
     "against",
     "bound",
+    "by",
 }
 
 
