@@ -1,13 +1,13 @@
 """Whether training moved each method from where it started, read from the runs table alone.
 
 Per method and label source: the share of its runs that ship a trained epoch (``best_epoch`` > 0; epoch 0, the
-untrained network or head, is a candidate of early stopping), and the method against its starting point on the
-test people, over fold units, with the corrected resampled t-test the verdict uses (Holm over the table's
-comparisons of a metric, those identical to the start in every unit left out). The starting point is a reference
-scored as the method is (study.starting_point): for a network trained from scratch the ``untrained`` network;
-for a head on a pretrained recognizer its epoch 0, a rotation of the recognizer's space, which is ``untrained``
-(that space under cosine) for a spherical head and the recognizer itself (``dlib``, Euclidean) for a Euclidean
-one (docs/pretrained.md).
+untrained head or dlib network, is a candidate of early stopping while ``training.min_epochs`` is 0), and the
+method against its starting point on the test people, over fold units, with the corrected resampled t-test the
+verdict uses (Holm over the table's comparisons of a metric, those identical to the start in every unit left out).
+The starting point is a reference scored as the method is (study.starting_point): for a network trained from
+scratch the ``untrained`` network; for a head on a pretrained recognizer its epoch 0, a rotation of the
+recognizer's space, which is ``untrained`` (that space under cosine) for a spherical head and the recognizer itself
+(``dlib``, Euclidean) for a Euclidean one (docs/pretrained.md).
 """
 
 from __future__ import annotations
