@@ -76,6 +76,12 @@ ABSOLUTE, RELATIVE = "absolute", "relative"
 EXPRESSION_WEIGHT_MODES: tuple[str, ...] = (ABSOLUTE, RELATIVE)
 RELATIVE_WEIGHT_KEYS: tuple[str, ...] = ("expression_weights", "calibration_batches")  # their training keys
 
+# where ArcFace's class centres start (training.arcface_centres): random directions, or the training people's
+# mean embeddings under the untrained network
+RANDOM_CENTRES, CLASS_MEANS = "random", "class_means"
+ARCFACE_CENTRE_STARTS: tuple[str, ...] = (RANDOM_CENTRES, CLASS_MEANS)
+ARCFACE_CENTRES = "arcface_centres"  # its training key
+
 # the keys of a method's tuning grid besides each expression loss's weight: one weight for every expression term
 # of a method, and the training knobs a grid may move
 EXPRESSION_WEIGHT = "expression_weight"

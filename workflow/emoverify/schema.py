@@ -49,6 +49,7 @@ def registry_enums() -> dict[str, tuple[str, ...]]:
         "batch_samplers": registry.BATCH_SAMPLERS,
         "validation_figures": metrics.VALIDATION_FIGURES,
         "expression_weight_modes": registry.EXPRESSION_WEIGHT_MODES,
+        "arcface_centre_starts": registry.ARCFACE_CENTRE_STARTS,
         "early_stopping_modes": registry.EARLY_STOPPING_MODES,
         "primary_losses": registry.primary_losses(),
         "geometries": registry.GEOMETRIES,

@@ -9,6 +9,7 @@ from typing import Any
 from emoverify.labels.sources import LabelSource
 from emoverify.layout import Run, name_problem, reference_run
 from emoverify.registry import (
+    ARCFACE_CENTRES,
     DETECTED,
     EARLY_STOPPING_KEYS,
     FEATURE_EXTRACTORS,
@@ -39,6 +40,8 @@ BACKBONE_KEYS = {"head": HEAD_KEYS, "inception_resnet_v1": ("trainable_blocks",)
 # nothing reruns). Early-stopping keys at the schema's defaults (how every committed study trained) stay out of
 # every recipe, so stating them reruns nothing; the loop reads the same defaults (training.settings).
 EARLY_STOPPING_DEFAULTS = {key: default("training", key) for key in EARLY_STOPPING_KEYS}
+# ArcFace's centres at their default (random, as every committed study trained) stay out of every recipe too
+LEFT_OUT_AT_DEFAULT = {**EARLY_STOPPING_DEFAULTS, ARCFACE_CENTRES: default("training", ARCFACE_CENTRES)}
 # The backbone keys the untrained network depends on (its weights, or the inputs it reads).
 UNTRAINED_KEYS = {"head": HEAD_KEYS, DLIB_RESNET: DLIB_KEYS}
 # dlib's fc layer gives 128 dimensions: a fine-tuned dlib network embeds in them.
@@ -529,7 +532,7 @@ def training_recipe(config: dict) -> dict:
     unused = RUNTIME_KEYS + tuple(key for name, keys in BACKBONE_KEYS.items() if name != backbone for key in keys)
     if config["training"].get("expression_weights", "absolute") == "absolute":
         unused += RELATIVE_WEIGHT_KEYS
-    unused += tuple(key for key, value in EARLY_STOPPING_DEFAULTS.items() if config["training"].get(key) == value)
+    unused += tuple(key for key, value in LEFT_OUT_AT_DEFAULT.items() if config["training"].get(key) == value)
     return {key: value for key, value in config["training"].items() if key not in unused}
 
 

@@ -19,7 +19,7 @@ from emoverify.model.device import seed_everything
 from emoverify.model.embedding import distance_metric, embed, is_image_batch, to_model_input
 from emoverify.model.networks import EmbeddingModel, model_from_recipe
 from emoverify.progress import EpochProgress
-from emoverify.registry import needs_expressions
+from emoverify.registry import CLASS_MEANS, needs_expressions
 from emoverify.splits.fold_data import FaceSet
 from emoverify.training import calibration, optimizers, pair_counts
 from emoverify.training.objective import CombinedObjective
@@ -252,6 +252,8 @@ def set_up_training(
     )
     ids = torch.as_tensor(train.identity_codes())
     emo = torch.as_tensor(train.expressions)
+    if settings.arcface_centres == CLASS_MEANS and method["primary"] == "arcface":
+        start_centres_at_class_means(model, objective, train.images, ids, device)
     n_identities = len(np.unique(train.identities))
     p = min(settings.batch_identities, n_identities)
     if p < settings.batch_identities:
@@ -337,6 +339,16 @@ def calibrate_expression_weights(
     result = calibration.calibrated_weights(setup.objective.primary, setup.objective.weights, per_batch)
     setup.objective.set_weights(result.weights)
     return result
+
+
+def start_centres_at_class_means(
+    model: EmbeddingModel, objective: CombinedObjective, images: torch.Tensor, ids: torch.Tensor, device
+) -> None:
+    """ArcFace's class centres start at the training people's mean embeddings under the untrained model (one
+    pass in evaluation mode, no mirror, no random draw), instead of random directions: from a pretrained start
+    (a head, dlib's network) the first steps then need not drag the embedding toward arbitrary centres."""
+    embedding = torch.from_numpy(embed(model, images, device, flip_average=False)).to(device)
+    objective.primary_loss.head.start_at_class_means(embedding, ids.to(device))
 
 
 def train_one_epoch(

@@ -10,16 +10,16 @@ from typing import Any, TextIO
 
 from emoverify.losses import LossSettings
 from emoverify.progress import EPOCH_LINE_SECONDS
-from emoverify.registry import EARLY_STOPPING_KEYS, RELATIVE_WEIGHT_KEYS
+from emoverify.registry import ARCFACE_CENTRES, EARLY_STOPPING_KEYS, RELATIVE_WEIGHT_KEYS
 from emoverify.schema import default
 from emoverify.vocabulary import EXPRESSIONS
 
 # read by the loop when the recipe does not state them (the workflow's config always does, but leaves the
-# relative-weight keys out of an absolute-weight recipe and the early-stopping keys at their defaults out of
-# every recipe: see study.training_recipe)
+# relative-weight keys out of an absolute-weight recipe and the early-stopping keys and arcface_centres at their
+# defaults out of every recipe: see study.training_recipe)
 LIBRARY_DEFAULTS = {
     "validation_figure": "auc",  # a recipe from outside the workflow (the schema's default is a TAR)
-    **{key: default("training", key) for key in (*RELATIVE_WEIGHT_KEYS, *EARLY_STOPPING_KEYS)},
+    **{key: default("training", key) for key in (*RELATIVE_WEIGHT_KEYS, *EARLY_STOPPING_KEYS, ARCFACE_CENTRES)},
 }
 
 
@@ -52,6 +52,7 @@ class TrainingSettings:
     mixed_precision: bool  # on CUDA only
     expression_weights: str  # absolute, or relative to the primary's gradient (training.calibration)
     calibration_batches: int  # the first batches a relative weighting measures on
+    arcface_centres: str  # random, or class_means: ArcFace's centres start at the training people's means
 
     @classmethod
     def from_recipe(cls, recipe: Mapping[str, Any]) -> TrainingSettings:

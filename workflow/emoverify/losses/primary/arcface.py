@@ -37,6 +37,22 @@ class ArcFaceHead(nn.Module):
         self.weight = nn.Parameter(torch.empty(n_classes, embedding_dim))
         nn.init.xavier_uniform_(self.weight)
 
+    def start_at_class_means(self, emb: Tensor, ids: Tensor) -> None:
+        """Set each class centre to the direction of its class's mean embedding (``ids`` integer codes
+        0..n_classes-1, every class present); the centres stay trainable."""
+        ids = checked_identities(emb, ids)
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.n_classes):
+            raise LossInputError(
+                f"ArcFace head has {self.n_classes} classes but got identity codes outside 0..{self.n_classes - 1}"
+            )
+        present = torch.bincount(ids, minlength=self.n_classes)
+        if bool((present == 0).any()):
+            missing = (present == 0).nonzero().flatten().tolist()
+            raise LossInputError(f"ArcFace centres from class means need every class's embeddings; none for {missing}")
+        sums = torch.zeros(self.n_classes, emb.shape[1], dtype=emb.dtype, device=emb.device).index_add_(0, ids, emb)
+        with torch.no_grad():
+            self.weight.copy_(F.normalize(sums / present[:, None].to(emb.dtype), dim=1).to(self.weight))
+
     def logits(self, emb: Tensor, ids: Tensor) -> Tensor:
         """Scaled logits with the angular margin applied to each sample's own class."""
         cosine = F.normalize(emb, dim=1) @ F.normalize(self.weight, dim=1).T
