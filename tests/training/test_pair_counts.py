@@ -11,9 +11,12 @@ import pytest
 import torch
 from demo_runs import TRAINING, make_demo_sets
 
+from emoverify import losses
 from emoverify.layout import Run
 from emoverify.losses import LossSettings
-from emoverify.training import across_sessions, jobs, pair_counts
+from emoverify.losses.expression.pdm import PDM as PDM_LOSS
+from emoverify.losses.expression.pdm import pdm_across_sessions
+from emoverify.training import jobs, pair_counts
 from emoverify.training.objective import CombinedObjective
 from emoverify.training.settings import TrainingSettings
 
@@ -133,14 +136,35 @@ def test_pdm_across_sessions_matches_a_plain_loop(draw):
         shared = sessions[i] != "" and sessions[i] == sessions[j]
         if identities[i] == identities[j] and expressions[i] == expressions[j] >= 0 and not shared:
             distances.append(float(((emb[i] - emb[j]) ** 2).sum()))
-    value = across_sessions.pdm_across_sessions(emb, ids, emo, codes)
+    value = pdm_across_sessions(emb, ids, emo, codes)
     assert float(value) == pytest.approx(np.mean(distances) if distances else 0.0, rel=1e-9, abs=1e-9)
-    assert across_sessions.pairs_across_sessions(ids, emo, codes) == len(distances)
+    assert PDM_LOSS.count_pairs_across_sessions(ids, emo, codes) == len(distances)
     objective = CombinedObjective(
-        "triplet", {"pdm": 1.0}, LossSettings(embedding_dim=5, n_identities=4), pdm_exclude_same_session=True
+        "triplet", {"pdm": 1.0}, LossSettings(embedding_dim=5, n_identities=4), across_sessions=["pdm"]
     )
     _, terms = objective(emb.float(), ids, emo, codes)
     assert terms["pdm"] == pytest.approx(np.mean(distances) if distances else 0.0, rel=1e-5, abs=1e-6)
     assert objective.pairs_used(ids, emo, codes)["pairs_pdm"] == len(distances)
     with pytest.raises(ValueError, match="pass sessions"):
         objective(emb.float(), ids, emo)
+
+
+def test_a_method_with_pdm_exclude_same_session_trains_pdm_across_sessions_and_is_not_flagged(demo_sets):
+    assert losses.across_session_terms({**PDM, "pdm_exclude_same_session": True}) == ("pdm",)
+    assert losses.across_session_terms({**PDM, "pdm_exclude_same_session": False}) == ()
+    assert losses.across_session_terms({**PDM, "aux": {"pdm": 0.0}, "pdm_exclude_same_session": True}) == ()
+    train = demo_sets["train"]
+    sessions = np.array([f"{identity}_{code}" for identity, code in zip(train.identities, train.expressions)])
+    single = replace(train, sessions=sessions)  # every same-label pair one session
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert jobs.flag_single_session_losses(single, PDM) == ["pdm"]
+        assert jobs.flag_single_session_losses(single, {**PDM, "pdm_exclude_same_session": True}) == []
+    assert buffer.getvalue().count("cannot test its idea") == 1
+
+
+def test_objective_refuses_to_exclude_sessions_for_a_loss_without_the_option():
+    with pytest.raises(ValueError, match="pdp loss cannot leave out same-session pairs"):
+        CombinedObjective(
+            "triplet", {"pdp": 1.0}, LossSettings(embedding_dim=5, n_identities=4), across_sessions=["pdp"]
+        )

@@ -18,9 +18,10 @@ ArcFace forms normalise internally; the paper drops the sphere for FBV).
 
 One module per loss, named as the config names the loss: ``primary/`` (triplet, arcface, arcface_geodesic)
 and ``expression/`` (pdm, pdp, fbv, ce, mtl). Each holds the loss function and one class (a
-:class:`PrimaryLoss` or :class:`ExpressionLoss`) with its name, the labels it reads, how it counts pairs
-and its forward pass; the registry and the config schema take the names from these files. A new loss is
-one module there (or a class passed to :func:`register`) plus its test.
+:class:`PrimaryLoss` or :class:`ExpressionLoss`) with its name, the labels it reads, how it counts pairs, the
+same-person pairs it rests on, its session option and its forward pass; the registry and the config schema
+take the names from these files, the pair-counts table and the objective ask the class. A new loss is one
+module there (or a class passed to :func:`register`) plus its test.
 """
 
 from emoverify.losses.base import (
@@ -31,7 +32,7 @@ from emoverify.losses.base import (
     PrimaryLoss,
     pairwise_sq_distances,
 )
-from emoverify.losses.catalog import loss_class, pairs_used, register
+from emoverify.losses.catalog import across_session_terms, loss_class, pairs_used, person_pairs, register
 from emoverify.losses.expression.ce import CompositionNet, ce
 from emoverify.losses.expression.fbv import basis_offsets, fbv
 from emoverify.losses.expression.mtl import ExpressionClassifier, mtl
@@ -50,6 +51,7 @@ __all__ = [
     "LossInputError",
     "LossSettings",
     "PrimaryLoss",
+    "across_session_terms",
     "arcface_geodesic",
     "basis_offsets",
     "ce",
@@ -60,6 +62,7 @@ __all__ = [
     "pairwise_sq_distances",
     "pdm",
     "pdp",
+    "person_pairs",
     "register",
     "triplet",
 ]

@@ -20,6 +20,9 @@ NEUTRAL = EXPRESSIONS.index("neutral")
 
 IDENTITIES = "identities"
 EXPRESSION_LABELS = "expressions"
+# the same-person pairs an expression loss rests on (ExpressionLoss.built_on)
+SAME_EXPRESSION = "same_expression"
+CROSS_EXPRESSION = "cross_expression"
 
 
 class LossInputError(ValueError):
@@ -69,10 +72,19 @@ class PrimaryLoss(nn.Module):
 class ExpressionLoss(nn.Module):
     """An expression loss: ``forward(emb, ids, emo)`` and ``count_pairs(ids, emo)``, the pairs (quadruples,
     labelled samples) it averages over in a batch; 0 means it trained nothing. ``name`` is its module's file
-    name and its key under a method's ``aux``; ``reads`` names the labels its forward pass uses."""
+    name and its key under a method's ``aux``; ``reads`` names the labels its forward pass uses.
+
+    ``built_on`` names the same-person pairs its idea rests on (:data:`SAME_EXPRESSION` or
+    :data:`CROSS_EXPRESSION`; None for a loss of single images): the pair-counts table counts them, and how
+    many fall within one recording session, through :meth:`person_pairs`. ``session_option`` is the method key
+    that makes it average only over pairs recorded in different sessions (None: it has no such option); a loss
+    with one implements :meth:`across_sessions` and :meth:`count_pairs_across_sessions`.
+    """
 
     name: ClassVar[str]
     reads: ClassVar[tuple[str, ...]] = (IDENTITIES, EXPRESSION_LABELS)
+    built_on: ClassVar[str | None] = None
+    session_option: ClassVar[str | None] = None
 
     def __init__(self, settings: LossSettings):
         super().__init__()
@@ -82,6 +94,28 @@ class ExpressionLoss(nn.Module):
 
     @staticmethod
     def count_pairs(ids: Tensor, emo: Tensor) -> int:
+        raise NotImplementedError
+
+    @classmethod
+    def person_pairs(cls, ids, emo) -> int:
+        """The unordered same-person pairs of this batch its idea rests on (0 for a loss of single images);
+        given session codes as ``ids``, the ones within one session."""
+        if cls.built_on is None:
+            return 0
+        if cls.built_on not in PAIRS_BUILT_ON:
+            raise TypeError(
+                f"loss {cls.name!r}: built_on must be one of {', '.join(PAIRS_BUILT_ON)} or None, got {cls.built_on!r}"
+            )
+        return PAIRS_BUILT_ON[cls.built_on](expression_counts(ids, emo))
+
+    def across_sessions(self, emb: Tensor, ids, emo, sessions) -> Tensor:
+        """``forward`` over the pairs recorded in different sessions only (``sessions``: a code per image, equal
+        only for two images of one person's known session)."""
+        raise NotImplementedError(f"loss {self.name!r} has no session option")
+
+    @staticmethod
+    def count_pairs_across_sessions(ids, emo, sessions) -> int:
+        """How many pairs :meth:`across_sessions` averages over."""
         raise NotImplementedError
 
 
@@ -252,3 +286,11 @@ def cross_expression_quadruples(table: list) -> int:
             total[a, b] += n_a * n_b
             squares[a, b] += (n_a * n_b) ** 2
     return sum((total[key] ** 2 - squares[key]) // 2 for key in total)
+
+
+def unordered_cross_expression_pairs(table: list) -> int:
+    """Unordered pairs of one identity showing two different known expressions."""
+    return cross_expression_pairs(table) // 2
+
+
+PAIRS_BUILT_ON = {SAME_EXPRESSION: same_expression_pairs, CROSS_EXPRESSION: unordered_cross_expression_pairs}

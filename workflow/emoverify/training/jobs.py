@@ -11,6 +11,7 @@ import time
 
 from emoverify import atomic
 from emoverify.layout import Run
+from emoverify.losses import across_session_terms
 from emoverify.model import checkpoint
 from emoverify.splits.fold_data import FaceSet
 from emoverify.training import loop, pair_counts
@@ -82,9 +83,8 @@ def train_and_save(
 def flag_single_session_losses(train: FaceSet, method: dict) -> list[str]:
     """The method's expression losses whose same-person pairs all fall within one recording session on this
     training set, each with a warning in the log (before training)."""
-    names = [name for name, weight in method.get("aux", {}).items() if weight > 0]
-    if method.get("pdm_exclude_same_session"):  # its pairs span sessions by construction
-        names = [name for name in names if name != "pdm"]
+    across = across_session_terms(method)  # their pairs span sessions by construction
+    names = [name for name, weight in method.get("aux", {}).items() if weight > 0 and name not in across]
     if not names:
         return []
     counts = pair_counts.loss_pairs(train.identities, train.sessions, train.expressions, names).set_index("loss")

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from emoverify import metrics
+from emoverify.losses import across_session_terms
 from emoverify.losses.expression.fbv import fbv_origin
 from emoverify.model.device import seed_everything
 from emoverify.model.embedding import distance_metric, embed, is_image_batch, to_model_input
@@ -212,7 +213,7 @@ def build_objective(
         method["primary"],
         dict(method.get("aux", {})),
         loss_settings,
-        pdm_exclude_same_session=bool(method.get("pdm_exclude_same_session", False)),
+        across_sessions=across_session_terms(method),
     )
 
 
@@ -229,7 +230,7 @@ class TrainingSetup:
     ids: torch.Tensor
     emo: torch.Tensor
     mixed: bool
-    sessions: torch.Tensor | None = None  # session codes, where PDM excludes same-session pairs
+    sessions: torch.Tensor | None = None  # session codes, where a term excludes same-session pairs
 
 
 def set_up_training(

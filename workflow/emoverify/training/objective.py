@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from torch import Tensor, nn
 
 from emoverify import registry
 from emoverify.losses import LossInputError, LossSettings, loss_class
 from emoverify.losses.base import EXPRESSION_LABELS
-from emoverify.training import across_sessions
 
 
 class CombinedObjective(nn.Module):
@@ -21,7 +20,8 @@ class CombinedObjective(nn.Module):
     the paper's III-B form); ``aux`` maps expression loss names to weights. Each term is the class of its
     loss module (see :mod:`emoverify.losses`), built from ``settings``. The trainable parts (ArcFace head,
     composition net, expression classifier) are submodules, so pass ``objective.parameters()`` to the
-    optimiser together with the model's.
+    optimiser together with the model's. ``across_sessions`` names the terms that average only over pairs
+    recorded in different sessions (``losses.across_session_terms(method)``: each loss's session option).
     """
 
     def __init__(
@@ -30,17 +30,20 @@ class CombinedObjective(nn.Module):
         aux: Mapping[str, float] | None,
         settings: LossSettings,
         *,
-        pdm_exclude_same_session: bool = False,
+        across_sessions: Iterable[str] = (),
     ):
         super().__init__()
         self.primary = primary
-        self.pdm_exclude_same_session = pdm_exclude_same_session
         self.weights = _checked_weights(primary, dict(aux or {}))
         self.primary_loss = loss_class(registry.PRIMARY, primary)(settings)
         # built in name order, so a run's random draws do not depend on the order the config lists its terms
         self.terms = nn.ModuleDict(
             {name: loss_class(registry.EXPRESSION, name)(settings) for name in sorted(self.weights)}
         )
+        self.across_sessions = tuple(name for name in sorted(set(across_sessions)) if name in self.weights)
+        for name in self.across_sessions:
+            if self.terms[name].session_option is None:
+                raise ValueError(f"the {name} loss cannot leave out same-session pairs: it has no session option")
 
     @property
     def expression_terms(self) -> tuple[str, ...]:
@@ -54,12 +57,12 @@ class CombinedObjective(nn.Module):
 
     @property
     def needs_sessions(self) -> bool:
-        """Whether ``forward`` needs session codes (PDM without its same-session pairs)."""
-        return self.pdm_exclude_same_session and "pdm" in self.weights
+        """Whether ``forward`` needs session codes (a term without its same-session pairs)."""
+        return bool(self.across_sessions)
 
     def forward(self, emb: Tensor, ids, emo=None, sessions=None) -> tuple[Tensor, dict[str, float]]:
         """Return the weighted total and each term's unweighted value (plus ``"total"``) for logging;
-        ``sessions`` (codes, see ``pair_counts.session_codes``) only where PDM excludes same-session pairs."""
+        ``sessions`` (codes, see ``pair_counts.session_codes``) only where a term excludes same-session pairs."""
         values = self.term_values(emb, ids, emo, sessions)
         total = values[self.primary]
         for name, weight in self.weights.items():
@@ -76,11 +79,13 @@ class CombinedObjective(nn.Module):
                 f"the terms {', '.join(self.expression_terms)} need expression labels: pass emo (-1 = unknown)"
             )
         if self.needs_sessions and sessions is None:
-            raise LossInputError("pdm excludes same-session pairs here: pass sessions (codes per image)")
+            raise LossInputError(
+                f"{', '.join(self.across_sessions)} exclude(s) same-session pairs here: pass sessions (codes per image)"
+            )
         values = {self.primary: self.primary_loss(emb, ids)}
         for name in self.weights:
-            if name == "pdm" and self.needs_sessions:
-                values[name] = across_sessions.pdm_across_sessions(emb, ids, emo, sessions)
+            if name in self.across_sessions:
+                values[name] = self.terms[name].across_sessions(emb, ids, emo, sessions)
             else:
                 values[name] = self.terms[name](emb, ids, emo)
         return values
@@ -97,9 +102,13 @@ class CombinedObjective(nn.Module):
 
     def pairs_used(self, ids, emo, sessions=None) -> dict[str, int]:
         """Per expression term, the pairs (or quadruples, or labelled samples) it used in this batch."""
-        counts = {f"pairs_{name}": self.terms[name].count_pairs(ids.cpu(), emo.cpu()) for name in self.weights}
-        if self.needs_sessions and sessions is not None:
-            counts["pairs_pdm"] = across_sessions.pairs_across_sessions(ids.cpu(), emo.cpu(), sessions.cpu())
+        ids, emo = ids.cpu(), emo.cpu()
+        counts = {}
+        for name in self.weights:
+            if name in self.across_sessions and sessions is not None:
+                counts[f"pairs_{name}"] = self.terms[name].count_pairs_across_sessions(ids, emo, sessions.cpu())
+            else:
+                counts[f"pairs_{name}"] = self.terms[name].count_pairs(ids, emo)
         return counts
 
 

@@ -2,9 +2,10 @@
 session (frames of one sequence: the near-duplicates evaluation excludes), in which case the loss cannot test
 its idea on this data.
 
-Counting goes through ``losses.pairs_used``, the losses' own count. The same-person pairs a loss is built on
-are its same-expression pairs (PDM) or its cross-expression pairs (PDP, FBV, CE); MTL reads single labelled
-images, so it has no pairs to fall within a session.
+Every count is the loss class's own: ``losses.pairs_used`` for the pairs it averages over, and
+``losses.person_pairs`` for the same-person pairs its idea rests on (its ``built_on``: same-expression pairs for
+PDM, cross-expression pairs for PDP, FBV and CE, none for MTL, which reads single labelled images and so has no
+pairs to fall within a session).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from emoverify import losses
 from emoverify.registry import expression_losses
 from emoverify.vocabulary import EXPRESSIONS
 
-SAME_EXPRESSION_LOSSES = ("pdm",)
-CROSS_EXPRESSION_LOSSES = ("pdp", "fbv", "ce")
 COLUMNS = ["loss", "pairs", "person_pairs", "same_session_pairs", "single_session"]
 LABEL_COLUMNS = ["image_id", "identity", "session", "label"]
 
@@ -37,15 +36,6 @@ def session_codes(identities, sessions) -> np.ndarray:
     return np.unique(np.asarray(keys, dtype=object).astype(str), return_inverse=True)[1]
 
 
-def _person_pairs(name: str, ids: torch.Tensor, emo: torch.Tensor) -> int:
-    """The unordered same-person pairs a loss is built on (0 for MTL)."""
-    if name in SAME_EXPRESSION_LOSSES:
-        return losses.pairs_used("pdm", ids, emo)
-    if name in CROSS_EXPRESSION_LOSSES:
-        return losses.pairs_used("fbv", ids, emo) // 2  # fbv counts the cross-expression pairs ordered
-    return 0
-
-
 def loss_pairs(identities, sessions, expressions, names=None) -> pd.DataFrame:
     """Per expression loss: the pairs (quadruples, labelled images) it averages over on these images, the
     same-person pairs it is built on, how many of those share a recording session, and ``single_session``:
@@ -56,8 +46,8 @@ def loss_pairs(identities, sessions, expressions, names=None) -> pd.DataFrame:
     emo = torch.as_tensor(np.asarray(expressions, dtype=np.int64))
     rows = []
     for name in names:
-        person = _person_pairs(name, identity_codes, emo)
-        same_session = _person_pairs(name, within, emo)
+        person = losses.person_pairs(name, identity_codes, emo)
+        same_session = losses.person_pairs(name, within, emo)
         rows.append(
             {
                 "loss": name,

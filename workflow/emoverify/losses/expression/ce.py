@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from emoverify.losses.base import (
+    CROSS_EXPRESSION,
     ExpressionLoss,
     LossSettings,
     checked_expressions,
@@ -80,6 +81,7 @@ class CE(ExpressionLoss):
     pairs of different expressions."""
 
     name = "ce"
+    built_on = CROSS_EXPRESSION
 
     def __init__(self, settings: LossSettings):
         super().__init__(settings)

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from emoverify.losses.base import (
+    CROSS_EXPRESSION,
     UNKNOWN,
     ExpressionLoss,
     LossInputError,
@@ -70,6 +71,7 @@ class FBV(ExpressionLoss):
     follow the objective's device); it averages over ordered same-identity pairs of different expressions."""
 
     name = "fbv"
+    built_on = CROSS_EXPRESSION
 
     def __init__(self, settings: LossSettings):
         super().__init__(settings)

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from emoverify.losses.base import (
+    SAME_EXPRESSION,
     UNKNOWN,
     ExpressionLoss,
     attached_zero,
@@ -37,10 +38,31 @@ def pdm(emb: Tensor, ids, emo) -> Tensor:
     return total / n_pairs.clamp_min(1)
 
 
+def pdm_across_sessions(emb: Tensor, ids, emo, sessions) -> Tensor:
+    """:func:`pdm` without its same-session pairs (evaluation's exclude_same_session, for the loss): mean
+    ``d2(i, j)`` over pairs of one identity and one known expression recorded in different sessions; 0 when
+    there is no such pair.
+
+    On a dataset that films each expression of a person as one sequence (CK+), every pair PDM pulls together is
+    two frames of one recording: near-duplicates. ``sessions`` are codes equal only for two images of one
+    person's known session (``training.pair_counts.session_codes``: an image whose session is unknown shares
+    one with nobody). A cell's pair sum is ``pdm`` times its pair count, so the across-session sum is the
+    person-level sum minus the session-level one.
+    """
+    person_pairs = PDM.count_pairs(ids.cpu(), emo.cpu())
+    session_pairs = PDM.count_pairs(sessions.cpu(), emo.cpu())
+    person_total = pdm(emb, ids, emo) * person_pairs
+    session_total = pdm(emb, sessions, emo) * session_pairs
+    return (person_total - session_total) / max(person_pairs - session_pairs, 1)
+
+
 class PDM(ExpressionLoss):
-    """:func:`pdm`; it averages over the unordered same-identity pairs of one known expression."""
+    """:func:`pdm`; it averages over the unordered same-identity pairs of one known expression, or with the
+    method's ``pdm_exclude_same_session``, over those recorded in different sessions."""
 
     name = "pdm"
+    built_on = SAME_EXPRESSION
+    session_option = "pdm_exclude_same_session"
 
     def forward(self, emb: Tensor, ids, emo) -> Tensor:
         return pdm(emb, ids, emo)
@@ -48,3 +70,10 @@ class PDM(ExpressionLoss):
     @staticmethod
     def count_pairs(ids, emo) -> int:
         return same_expression_pairs(expression_counts(ids, emo))
+
+    def across_sessions(self, emb: Tensor, ids, emo, sessions) -> Tensor:
+        return pdm_across_sessions(emb, ids, emo, sessions)
+
+    @staticmethod
+    def count_pairs_across_sessions(ids, emo, sessions) -> int:
+        return PDM.count_pairs(ids, emo) - PDM.count_pairs(sessions, emo)

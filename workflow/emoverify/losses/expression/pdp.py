@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from emoverify.losses.base import (
+    CROSS_EXPRESSION,
     ExpressionLoss,
     checked_expressions,
     checked_identities,
@@ -46,6 +47,7 @@ class PDP(ExpressionLoss):
     different identities."""
 
     name = "pdp"
+    built_on = CROSS_EXPRESSION
 
     def forward(self, emb: Tensor, ids, emo) -> Tensor:
         return pdp(emb, ids, emo)
