@@ -3,6 +3,8 @@ run's label source."""
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -210,10 +212,29 @@ def load_fold(
 
 
 def dlib_cache(chips_path: str | None, activations_path: str | None) -> Chips | Activations | None:
-    """The cached activations (checked against the chips file when given), else the chips, else None."""
+    """The cached activations (checked against the chips file when given), else the chips, else None.
+
+    Read once per process while neither file changes: a unit job loads its fold once per label source, and
+    each load would hash the chips and read the whole cache again (seconds on lfw_emotion) for the same rows.
+    Callers only index it, which copies the rows they take."""
+    if activations_path is None and chips_path is None:
+        return None
+    return _read_dlib_cache(chips_path, activations_path, _signature(chips_path), _signature(activations_path))
+
+
+@functools.lru_cache(maxsize=1)
+def _read_dlib_cache(chips_path, activations_path, *signatures) -> Chips | Activations:
     if activations_path is not None:
         return load_activations(activations_path, chips_path=chips_path)
-    return load_chips(chips_path) if chips_path is not None else None
+    return load_chips(chips_path)
+
+
+def _signature(path) -> tuple | None:
+    """What changes when a file is replaced or rewritten (the content-hash cache's key, data.integrity)."""
+    if path is None:
+        return None
+    stat = os.stat(path)
+    return (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns)
 
 
 def descriptor_rows(descriptors: Features, image_ids: list[str]) -> torch.Tensor:
