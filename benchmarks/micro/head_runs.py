@@ -109,23 +109,24 @@ def unit_job(experiment: Path, config_path: Path, out: Path) -> None:
     config = json.loads(config_path.read_text())
     use_threads(config["training"]["threads"])
     keep_freed_memory()  # as the training rule's script
-    inputs = RuleInputs(
-        {
-            "manifest": str(experiment / "faces" / "manifest.csv"),
-            "folds": str(experiment / "splits" / "folds.csv"),
-            "head_features": str(experiment / "features" / f"{config['training']['features']}.npz"),
-        }
-    )
-    if (experiment / "labels" / "detected.csv").is_file():
-        inputs["detected"] = str(experiment / "labels" / "detected.csv")
+    inputs = rule_inputs(experiment, config)
     readable = {"manual", "detected"} if "detected" in inputs else {"manual"}  # synthetic faces: no fer labels
     members = [
         m for m in study.unit_job_runs(config) if study.label_sources_read(config, m["label_source"]) <= readable
     ]
     unit = SimpleNamespace(repeat=0, fold=0)
     paths = [(str(out / f"model{i}.pt"), str(out / f"history{i}.csv")) for i in range(len(members))]
+    loading, sizes = [], {}  # seconds of each fold load (once per label source), faces per split
+
+    def load_faces(label_params, size):
+        started = time.perf_counter()
+        faces = fold_data.load_rule_fold(inputs, unit, size, label_params, ("train", "val"))
+        loading.append(time.perf_counter() - started)
+        sizes.update({split: len(faces[split]) for split in faces})
+        return faces
+
     seconds = jobs.train_unit(
-        lambda label_params, size: fold_data.load_rule_fold(inputs, unit, size, label_params, ("train", "val")),
+        load_faces,
         members,
         [model for model, _ in paths],
         [history for _, history in paths],
@@ -137,7 +138,30 @@ def unit_job(experiment: Path, config_path: Path, out: Path) -> None:
         dataset_expressions=fold_data.dataset_expressions(inputs["manifest"]),
     )
     epochs = [int((pd.read_csv(h)["epoch"] > 0).sum()) for _, h in paths if Path(h).stat().st_size]
-    print(json.dumps({"runs": len(members), "run_seconds": seconds, "epochs": epochs}))
+    print(
+        json.dumps({"runs": len(members), "run_seconds": seconds, "epochs": epochs, "load_seconds": loading, **sizes})
+    )
+
+
+def rule_inputs(experiment: Path, config: dict) -> RuleInputs:
+    """The training rule's inputs of the experiment for the config's backbone: the manifest, the folds, the
+    detected labels where they exist, and the head's descriptors or the fine-tuned dlib network's chips and
+    activation cache (``common.smk``'s head_inputs and dlib_inputs)."""
+    from emoverify import study
+    from emoverify.layout import Layout
+
+    layout = Layout(experiment.name, str(experiment.parent))
+    inputs = RuleInputs({"manifest": layout.manifest, "folds": layout.folds})
+    if Path(layout.detected).is_file():
+        inputs["detected"] = layout.detected
+    extractor, level = study.head_features(config), study.finetune_level(config)
+    if extractor is not None:
+        inputs["head_features"] = layout.features(extractor)
+    if level is not None:
+        inputs["dlib_chips"] = layout.chips("dlib")
+        if level != "all":
+            inputs["dlib_activations"] = layout.dlib_activations(level)
+    return inputs
 
 
 def timed(command: list[str]) -> tuple[float, str]:
