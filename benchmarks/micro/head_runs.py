@@ -45,13 +45,15 @@ def study_config(preset: Path, overrides: dict) -> dict:
     """config.yaml with the preset (then ``overrides``) laid over it one level deep, defaults filled in."""
     import yaml
 
-    from emoverify.schema import load_schema, validate
+    from emoverify import study
+    from emoverify.schema import fill_defaults, load_schema
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     for layer in (yaml.safe_load(preset.read_text()), overrides):
         for key, value in layer.items():
             config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
-    validate(config, load_schema())
+    study.check_schema(config, load_schema())  # as the workflow: its messages first, then the defaults
+    fill_defaults(config)
     return config
 
 
