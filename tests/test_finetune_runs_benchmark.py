@@ -63,6 +63,9 @@ def test_the_benchmark_times_both_arms_and_import_torch_in_one_run(tmp_path, cap
         assert figures[f"{arm}/run_over_import_torch"] == pytest.approx(ratio, rel=2e-3)
     ratio = figures["level0/run_s"] / figures["head/run_s"]
     assert figures["level0/run_over_head"] == pytest.approx(ratio, rel=2e-3)
+    cpu_ratio = figures["level0/run_cpu_s"] / figures["head/run_cpu_s"]
+    assert figures["level0/run_cpu_over_head"] == pytest.approx(cpu_ratio, rel=2e-3)
+    assert figures["level0/unit_job_cpu_s"] > figures["level0/run_cpu_s"] > 0
     assert figures["level0/load_s"] > 0 and figures["target_ratio"] == 2
     printed = capsys.readouterr().out
     assert "a level0 run / a head run" in printed and "bare import torch" in printed and str(out) in printed

@@ -25,15 +25,16 @@ Timed in the same run, interleaved ``--repeats`` times, each figure the median:
   fold loaded by ``fold_data.load_rule_fold`` once per label source, then ``training.jobs.train_unit`` over the
   unit's runs, ``batch_heads``), in a fresh process, start to exit: the per-job view, whose seconds over its
   runs are the training stage's cost per run, start-up and loading included;
-- inside that job, each run's training seconds (``train_unit``'s, less the fold loads it triggered) and the fold
-  loads': the cost per run of the training itself.
+- inside that job, each run's training seconds (``train_unit``'s, less the fold loads it triggered), wall and
+  the process's CPU (one torch thread, so a shared machine's load stretches it less), and the fold loads': the
+  cost per run of the training itself.
 
-Figures: ``import_torch_s``; per arm (``head``, ``level0``) ``<arm>/unit_job_s`` (and ``<arm>/unit_job_cpu_s``, the
-job's CPU seconds, which a shared machine's load stretches less), ``<arm>/per_run_in_job_s``,
-``<arm>/run_s`` (in-process training seconds per run), ``<arm>/load_s`` (one fold load), ``<arm>/epochs``;
-``level0/run_over_head`` (the target: at most ``target_ratio``), ``level0/per_run_in_job_over_head``,
-``level0/job_cpu_over_head``,
-``<arm>/run_over_import_torch``; ``runs_per_job``, ``train_faces``, ``val_faces``.
+Figures: ``import_torch_s``; per arm (``head``, ``level0``) ``<arm>/unit_job_s`` and ``<arm>/unit_job_cpu_s``
+(the job's wall and CPU seconds), ``<arm>/per_run_in_job_s``, ``<arm>/run_s`` and ``<arm>/run_cpu_s`` (training
+seconds per run in the job, wall and CPU), ``<arm>/load_s`` (one fold load), ``<arm>/epochs``,
+``<arm>/run_over_import_torch``; ``level0/run_over_head`` and ``level0/run_cpu_over_head`` (the target: at most
+``target_ratio``), ``level0/per_run_in_job_over_head``, ``level0/job_cpu_over_head``; ``runs_per_job``,
+``train_faces``, ``val_faces``.
 """
 
 from __future__ import annotations
@@ -115,9 +116,11 @@ def timed_job(experiment: Path, config_path: Path, out: Path) -> tuple[float, fl
 def arm_figures(arm: str, jobs: list[tuple[float, float]], records: list[dict], import_torch: float) -> dict:
     runs = records[0]["runs"]
     training = [(sum(r["run_seconds"]) - sum(r["load_seconds"])) / r["runs"] for r in records]
+    training_cpu = [(r["cpu_seconds"] - sum(r["load_cpu_seconds"])) / r["runs"] for r in records]
     job = statistics.median(wall for wall, _ in jobs)
     run = statistics.median(training)
     return {
+        f"{arm}/run_cpu_s": statistics.median(training_cpu),
         f"{arm}/unit_job_s": job,
         f"{arm}/unit_job_cpu_s": statistics.median(cpu for _, cpu in jobs),
         f"{arm}/per_run_in_job_s": job / runs,
@@ -141,7 +144,8 @@ def report(figures: dict) -> list[str]:
         )
     lines.append(f"bare import torch: {figures['import_torch_s']:.2f} s (fresh process)")
     lines.append(
-        f"a {LEVEL} run / a head run: {figures[f'{LEVEL}/run_over_head']:.2f} (target <= {TARGET}); "
+        f"a {LEVEL} run / a head run: {figures[f'{LEVEL}/run_over_head']:.2f} in wall seconds, "
+        f"{figures[f'{LEVEL}/run_cpu_over_head']:.2f} in CPU seconds (target <= {TARGET}); "
         f"per run in the job, start-up and loading included: {figures[f'{LEVEL}/per_run_in_job_over_head']:.2f} "
         f"(the jobs' CPU seconds: {figures[f'{LEVEL}/job_cpu_over_head']:.2f})"
     )
@@ -184,6 +188,7 @@ def main(argv=None) -> dict:
     for arm in ARMS:
         figures.update(arm_figures(arm, jobs[arm], records[arm], import_torch))
     figures[f"{LEVEL}/run_over_head"] = figures[f"{LEVEL}/run_s"] / figures["head/run_s"]
+    figures[f"{LEVEL}/run_cpu_over_head"] = figures[f"{LEVEL}/run_cpu_s"] / figures["head/run_cpu_s"]
     figures[f"{LEVEL}/job_cpu_over_head"] = figures[f"{LEVEL}/unit_job_cpu_s"] / figures["head/unit_job_cpu_s"]
     figures[f"{LEVEL}/per_run_in_job_over_head"] = (
         figures[f"{LEVEL}/per_run_in_job_s"] / figures["head/per_run_in_job_s"]

@@ -118,14 +118,17 @@ def unit_job(experiment: Path, config_path: Path, out: Path) -> None:
     ]
     unit = SimpleNamespace(repeat=0, fold=0)
     paths = [(str(out / f"model{i}.pt"), str(out / f"history{i}.csv")) for i in range(len(members))]
-    loading, sizes = [], {}  # seconds of each fold load (once per label source), faces per split
+    loading, loading_cpu, sizes = [], [], {}  # wall and CPU seconds of each fold load, faces per split
 
     def load_faces(label_params, size):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         faces = fold_data.load_rule_fold(inputs, unit, size, label_params, ("train", "val"))
         loading.append(time.perf_counter() - started)
+        loading_cpu.append(time.process_time() - cpu)
         sizes.update({split: len(faces[split]) for split in faces})
         return faces
+
+    cpu = time.process_time()
 
     seconds = jobs.train_unit(
         load_faces,
@@ -139,10 +142,10 @@ def unit_job(experiment: Path, config_path: Path, out: Path) -> None:
         console=open("/dev/null", "w"),
         dataset_expressions=fold_data.dataset_expressions(inputs["manifest"]),
     )
+    cpu = time.process_time() - cpu
     epochs = [int((pd.read_csv(h)["epoch"] > 0).sum()) for _, h in paths if Path(h).stat().st_size]
-    print(
-        json.dumps({"runs": len(members), "run_seconds": seconds, "epochs": epochs, "load_seconds": loading, **sizes})
-    )
+    timings = {"run_seconds": seconds, "cpu_seconds": cpu, "load_seconds": loading, "load_cpu_seconds": loading_cpu}
+    print(json.dumps({"runs": len(members), "epochs": epochs, **timings, **sizes}))
 
 
 def rule_inputs(experiment: Path, config: dict) -> RuleInputs:
