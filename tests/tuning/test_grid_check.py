@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from emoverify import study
-from emoverify.report import runs_table
+from emoverify.report import grid_points, runs_table
 from emoverify.tuning import grid_check
 from snakemake_helpers import TINY, copy_study, planned_jobs, snakemake, write_study_config
 
@@ -42,7 +42,7 @@ def test_every_grid_point_meets_the_same_baseline_runs_unit_by_unit(tmp_path):
     runs = checks(tmp_path)
     pairs = dict.fromkeys(POINTS, BASELINE)
     terms = dict.fromkeys(POINTS, ["pdp"])
-    table = grid_check.grid_point_table(runs, pairs, terms, test_share=0.5)
+    table = grid_points.grid_point_table(runs, pairs, terms, test_share=0.5)
     assert len(table) == 4 and set(table["point"]) == set(POINTS) and set(table["metric"]) == {"auc", "pdp"}
     assert set(table["method"]) == {"tl_pdp"} and set(table["settings"]) == {"w0p1", "w1"}
     for row in table.itertuples():

@@ -7,16 +7,15 @@ training and held-out people and records, on the held-out people, the verificati
 FAR: what early stopping and selection watch) and the manipulation measures of
 :mod:`emoverify.evaluation.manipulation` (each expression term and the probe, with the study's true labels;
 the probe and CE's net fitted on the training people), beside the run's training facts (with relative
-expression weights, the gradient norms measured and the weights trained with). :func:`grid_point_table` compares
-every candidate with its matched baseline's configured candidate on the same fold units, as a study compares
-methods (``comparisons.significance``): a row per grid point, label source and measure.
+expression weights, the gradient norms measured and the weights trained with). The report's
+``grid_points.grid_point_table`` compares every candidate with its matched baseline's configured candidate on the
+same fold units.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
 
 import pandas as pd
 
@@ -26,21 +25,10 @@ from emoverify.evaluation.verification import embed_splits, run_fields
 from emoverify.layout import Run
 from emoverify.model import checkpoint
 from emoverify.model.embedding import distance_metric
-from emoverify.report import comparisons, runs_table
 from emoverify.splits import folds as folds_module
-from emoverify.tuning import grid
 
 HELD_OUT = "val"  # a development fold's held-out people
 MEASURES = (*metrics.VALIDATION_FIGURES, *manipulation.MEASURES)
-COLUMNS = [
-    "method",
-    "point",
-    "settings",
-    "own_term",
-    "method_mean",
-    "baseline_mean",
-    *(column for column in comparisons.COLUMNS if column != "method"),
-]
 
 
 def held_out_values(embeddings: dict, faces: dict, truth: manipulation.Truth, *, geometry: str, fbv_scale, seed):
@@ -85,29 +73,3 @@ def held_out_share(folds: pd.DataFrame) -> float:
     """Held-out images / training images of a development partition's inner folds (the corrected t's
     n2/n1; a development fold's held-out people are its validation split)."""
     return folds_module.held_out_share(folds, held_out=HELD_OUT)
-
-
-def grid_point_table(
-    runs: pd.DataFrame, pairs: Mapping[str, str], terms: Mapping[str, list[str]], test_share: float
-) -> pd.DataFrame:
-    """Per grid point (candidate), label source and measure: its mean and its baseline's over fold units, and
-    the paired comparison (method minus baseline, corrected t, Holm over one measure's grid points);
-    ``terms`` gives each candidate's own expression terms (``own_term`` marks the measure of one of them)."""
-    present = [measure for measure in MEASURES if measure in runs.columns and runs[measure].notna().any()]
-    table = comparisons.significance(runs, dict(pairs), metrics=present, test_share=test_share)
-    if table.empty:
-        return pd.DataFrame(columns=COLUMNS)
-    table["method_mean"] = [_mean_over_units(runs, row.method, row.labels, row.metric) for row in table.itertuples()]
-    table["baseline_mean"] = [
-        _mean_over_units(runs, row.baseline, row.baseline_labels, row.metric) for row in table.itertuples()
-    ]
-    table["point"] = table["method"]
-    table["method"] = [grid.parent_method(name) for name in table["point"]]
-    table["settings"] = [name.split(grid.SEPARATOR, 1)[1] for name in table["point"]]
-    table["own_term"] = [metric in terms.get(point, ()) for point, metric in zip(table["point"], table["metric"])]
-    return table[COLUMNS]
-
-
-def _mean_over_units(runs: pd.DataFrame, method: str, labels: str, metric: str) -> float:
-    """A measure's mean over fold units (seeds averaged within a unit first)."""
-    return float(runs_table.fold_units(runs_table.ok_runs(runs, method, labels), [metric])[metric].mean())
