@@ -18,7 +18,7 @@ PYTEST := $(BIN)/python -m pytest -q -rs -n $(TEST_WORKERS)
 # the tiers (pyproject's markers, set in tests/conftest.py from what each test uses) that `make test` leaves out
 BEYOND_DEFAULT := slow or realdata or slurm or browser
 
-.PHONY: setup demo test test-all reproduce report lint format clean-demo
+.PHONY: setup browser demo test test-all reproduce report lint format clean-demo
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,7 +39,15 @@ reproduce: setup
 test: setup
 	$(PYTEST) -m "not ($(BEYOND_DEFAULT))"
 
-test-all: setup
+# the browser tier's headless Chromium, from Debian's packages when absent (needs root and apt; without it the
+# browser test skips, saying why). The SLURM tier installs its own daemons (tests/slurm/start.sh).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && echo "installed chromium"; } || \
+	  echo "no chromium, and it could not be installed (needs root and apt): the browser test will skip"
+
+test-all: setup browser
 	$(PYTEST)
 
 lint: setup
