@@ -7,6 +7,7 @@ import torch
 
 from emoverify.splits.fold_data import FaceSet, expression_codes, load_images
 from emoverify.training import loop
+from emoverify.training.fold import prepare_fold
 from emoverify.training.settings import Progress, TrainingSettings
 
 TRAINING = {
@@ -66,8 +67,7 @@ def run(demo_sets, method=TRIPLET, epochs=4, seed=0, training=TRAINING, train_se
     train_set = demo_sets["train"] if train_set is None else train_set
     device = torch.device("cpu")
     return loop.train_model(
-        train_set,
-        demo_sets["val"],
+        prepare_fold(train_set, demo_sets["val"]),
         method=method,
         settings=TrainingSettings.from_recipe(training),
         epochs=epochs,

@@ -90,13 +90,13 @@ def test_training_off_a_terminal_writes_one_line_per_epoch_and_no_bar_frames(tmp
     from demo_runs import TRAINING, TRIPLET, make_demo_sets
 
     from emoverify.training import loop
+    from emoverify.training.fold import prepare_fold
     from emoverify.training.settings import Progress, TrainingSettings
 
     sets = make_demo_sets(tmp_path_factory)
     console = io.StringIO()
     result = loop.train_model(
-        sets["train"],
-        sets["val"],
+        prepare_fold(sets["train"], sets["val"]),
         method=TRIPLET,
         settings=TrainingSettings.from_recipe({**TRAINING, "patience": 10}),
         epochs=3,

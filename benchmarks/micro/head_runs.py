@@ -133,13 +133,10 @@ def unit_job(experiment: Path, config_path: Path, out: Path) -> None:
     seconds = jobs.train_unit(
         load_faces,
         members,
-        [model for model, _ in paths],
-        [history for _, history in paths],
+        jobs.run_outputs([model for model, _ in paths], [history for _, history in paths]),
         repeat=0,
         fold=0,
-        epochs=config["epochs"],
-        device=torch.device("cpu"),
-        console=open("/dev/null", "w"),
+        job=jobs.JobSettings(config["epochs"], torch.device("cpu"), open("/dev/null", "w")),
         dataset_expressions=fold_data.dataset_expressions(inputs["manifest"]),
     )
     cpu = time.process_time() - cpu

@@ -50,6 +50,7 @@ from emoverify.model.device import seed_everything, use_threads
 from emoverify.model.networks import model_from_recipe
 from emoverify.splits.fold_data import FaceSet
 from emoverify.training import loop
+from emoverify.training.fold import prepare_fold
 from emoverify.training.settings import Progress, TrainingSettings
 
 WORKER_LINE = "worker result: "  # a worker's one line of JSON on stdout starts with this
@@ -83,8 +84,7 @@ def training_history(method: dict, training: dict, epochs: int, device: torch.de
     fit, val = split_people(demo_faces(training["input_size"], seed=0) if faces is None else faces, n_val=3)
     started = time.perf_counter()
     result = loop.train_model(
-        fit,
-        val,
+        prepare_fold(fit, val),
         method=method,
         settings=TrainingSettings.from_recipe({**training, "patience": epochs}),
         epochs=epochs,

@@ -19,6 +19,7 @@ from emoverify.losses.loops import loop_ce, loop_fbv, loop_pdm, loop_pdp
 from emoverify.model import checkpoint
 from emoverify.splits.fold_data import FaceSet
 from emoverify.training import jobs as training_jobs
+from emoverify.training.fold import prepare_fold
 from emoverify.training.settings import TrainingSettings
 from emoverify.vocabulary import EXPRESSIONS
 
@@ -166,15 +167,12 @@ def test_the_evaluation_job_writes_the_check_and_leaves_every_other_file_as_it_w
     histories = [str(tmp_path / f"history{run.seed}.csv") for run in runs]
     settings = TrainingSettings.from_recipe(TRAINING)
     training_jobs.train_runs(
-        demo_sets,
+        prepare_fold(demo_sets["train"], demo_sets["val"]),
         runs,
-        models,
-        histories,
+        training_jobs.run_outputs(models, histories),
         method=FBV,
         settings=settings,
-        epochs=1,
-        device=torch.device("cpu"),
-        console=io.StringIO(),
+        job=training_jobs.JobSettings(1, torch.device("cpu"), io.StringIO()),
     )
     failed = str(tmp_path / "failed.pt")
     checkpoint.save_failed_checkpoint(failed, "no pair", method=FBV, training=TRAINING, extra={})

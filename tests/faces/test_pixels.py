@@ -19,7 +19,8 @@ from emoverify.labels.sources import LabelSource
 from emoverify.layout import Run
 from emoverify.splits.fold_data import load_fold, load_images
 from emoverify.splits.folds import make_folds
-from emoverify.training.jobs import train_runs
+from emoverify.training.fold import prepare_fold
+from emoverify.training.jobs import JobSettings, run_outputs, train_runs
 from emoverify.training.settings import TrainingSettings
 
 SIZE = TRAINING["input_size"]  # 32 px: the 48 px crops are resized, as a job does
@@ -91,16 +92,14 @@ def test_jobs_reading_the_cache_write_the_same_model_and_metrics(study, tmp_path
         folder = tmp_path / name
         folder.mkdir()
         model, history = str(folder / "model.pt"), str(folder / "history.csv")
+        faces = fold(root, pixels)
         train_runs(
-            fold(root, pixels),
+            prepare_fold(faces["train"], faces["val"]),
             [run],
-            [model],
-            [history],
+            run_outputs(model, history),
             method=TRIPLET,
             settings=TrainingSettings.from_recipe(TRAINING),
-            epochs=2,
-            device=torch.device("cpu"),
-            console=io.StringIO(),
+            job=JobSettings(2, torch.device("cpu"), io.StringIO()),
         )
         outputs = output_pairs(str(folder / "embeddings.npz"), str(folder / "metrics.json"))
         evaluate_runs(

@@ -19,6 +19,7 @@ from emoverify.model import checkpoint
 from emoverify.report import runs_table
 from emoverify.schema import load_schema
 from emoverify.training import calibration, loop
+from emoverify.training.fold import prepare_fold
 from emoverify.training.objective import CombinedObjective
 from emoverify.training.settings import TrainingSettings
 
@@ -150,7 +151,7 @@ def test_a_relative_run_trains_exactly_as_an_absolute_run_with_the_weights_it_me
     assert absolute.weight_calibration is None
     assert relative.history.drop(columns="seconds").equals(absolute.history.drop(columns="seconds"))
     settings = TrainingSettings.from_recipe(recipe)
-    setup = loop.set_up_training(sets["train"], method=method, settings=settings, seed=4, device=CPU)
+    setup = loop.set_up_training(prepare_fold(sets["train"]), method=method, settings=settings, seed=4, device=CPU)
     measured = first_batches_weighted_norms(setup, sets["train"], settings, calibrated)
     mean = {name: np.mean([norms[name] for norms in measured]) for name in measured[0]}
     assert mean == pytest.approx(calibrated.gradient_norms, rel=1e-5)  # the same batches, augmented alike
@@ -166,7 +167,7 @@ def test_absolute_weights_stay_the_default_and_calibrate_nothing(demo_sets):
     method = {"primary": "triplet", "geometry": "spherical", "aux": {"pdm": 0.1}}
     result = run(demo_sets, method=method, epochs=1, seed=1)
     assert result.weight_calibration is None
-    setup = loop.set_up_training(demo_sets["train"], method=method, settings=SETTINGS, seed=1, device=CPU)
+    setup = loop.set_up_training(prepare_fold(demo_sets["train"]), method=method, settings=SETTINGS, seed=1, device=CPU)
     assert setup.objective.weights == {"pdm": 0.1}
 
 

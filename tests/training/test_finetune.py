@@ -16,6 +16,7 @@ from emoverify.model.embedding import embed, to_model_input
 from emoverify.model.networks import model_from_recipe
 from emoverify.splits.fold_data import FaceSet, expression_codes, load_images
 from emoverify.training import loop
+from emoverify.training.fold import prepare_fold
 from emoverify.training.settings import Progress, TrainingSettings
 
 dlib_resnet = pytest.importorskip("emoverify.model.dlib_resnet")
@@ -120,7 +121,7 @@ def test_a_few_steps_change_the_trainable_part_and_nothing_else(chips, network, 
     sets = face_sets(chips, network, level)
     parsed = snapshot(network)
     settings = TrainingSettings.from_recipe(recipe(level))
-    setup = loop.set_up_training(sets["train"], method=TRIPLET, settings=settings, seed=0, device=CPU)
+    setup = loop.set_up_training(prepare_fold(sets["train"]), method=TRIPLET, settings=settings, seed=0, device=CPU)
     trainable = network.trainable_part(level)
     assert sum(p.numel() for p in setup.model.parameters()) == sum(p.numel() for p in trainable.parameters())
     before = snapshot(setup.model)
@@ -150,8 +151,7 @@ def every_loss_method() -> list[dict]:
 )
 def test_every_loss_trains_the_network_from_cached_activations(level0_sets, method):
     result = loop.train_model(
-        level0_sets["train"],
-        level0_sets["val"],
+        prepare_fold(level0_sets["train"], level0_sets["val"]),
         method=method,
         settings=TrainingSettings.from_recipe(recipe("level0", sampler="expression_pairs", images_per_identity=4)),
         epochs=1,
@@ -179,8 +179,7 @@ def test_a_flip_picks_the_cached_mirror_rows_and_draws_as_an_image_flip_does(lev
 def test_a_level0_checkpoint_holds_the_trainable_part_alone_and_reloads(level0_sets, network, tmp_path):
     no_validation = level0_sets["val"].subset(np.zeros(len(level0_sets["val"]), dtype=bool))  # ships a trained epoch
     result = loop.train_model(
-        level0_sets["train"],
-        no_validation,
+        prepare_fold(level0_sets["train"], no_validation),
         method=TRIPLET,
         settings=TrainingSettings.from_recipe(recipe("level0", learning_rate=0.01)),
         epochs=1,
@@ -221,8 +220,7 @@ def test_relative_weights_calibrate_on_cached_activations_and_their_mirror_rows(
         aux = aux or results[0].weight_calibration.weights
         results.append(
             loop.train_model(
-                level0_sets["train"],
-                level0_sets["val"],
+                prepare_fold(level0_sets["train"], level0_sets["val"]),
                 method={**method, "aux": aux},
                 settings=TrainingSettings.from_recipe({**training, **changes}),
                 epochs=1,

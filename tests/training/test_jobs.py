@@ -11,6 +11,7 @@ from emoverify.evaluation.jobs import evaluate_runs, evaluate_unit, output_pairs
 from emoverify.labels.sources import LabelSource
 from emoverify.layout import Run
 from emoverify.training import jobs
+from emoverify.training.fold import prepare_fold
 from emoverify.training.sampler import forget_drawn_batches
 from emoverify.training.settings import TrainingSettings
 from emoverify.vocabulary import EXPRESSIONS
@@ -26,14 +27,14 @@ def train(demo_sets, folder, seeds):
     runs = [Run("tl_pdp_fbv", "manual", 0, seed) for seed in seeds]
     models = [str(folder / f"model{seed}.pt") for seed in seeds]
     histories = [str(folder / f"history{seed}.csv") for seed in seeds]
-    settings = dict(
+    jobs.train_runs(
+        prepare_fold(demo_sets["train"], demo_sets["val"]),
+        runs,
+        jobs.run_outputs(models, histories),
         method=FBV,
         settings=TrainingSettings.from_recipe(TRAINING),
-        epochs=2,
-        device=torch.device("cpu"),
-        console=io.StringIO(),
+        job=jobs.JobSettings(2, torch.device("cpu"), io.StringIO()),
     )
-    jobs.train_runs(demo_sets, runs, models, histories, **settings)
     return runs, models, histories
 
 
@@ -64,8 +65,15 @@ def test_batched_seeds_equal_standalone_runs(demo_sets, tmp_path):
 
 
 def test_paths_must_match_runs(demo_sets, tmp_path):
-    with pytest.raises(ValueError, match="2 runs need as many"):
-        jobs.train_runs(demo_sets, [Run("tl", "none", 0, 0)] * 2, ["a"], ["b"])
+    fold = prepare_fold(demo_sets["train"], demo_sets["val"])
+    job = jobs.JobSettings(1, torch.device("cpu"))
+    with pytest.raises(ValueError, match="2 runs need as many outputs, got 1"):
+        jobs.train_runs(
+            fold, [Run("tl", "none", 0, 0)] * 2, jobs.run_outputs("a", "b"), method=FBV, settings=None, job=job
+        )
+    with pytest.raises(ValueError, match="2 model paths need as many history and training-label paths, got 2 and 1"):
+        jobs.run_outputs(["a", "b"], ["c", "d"], ["e"])
+    assert jobs.run_outputs("a", "b") == [jobs.RunOutputs("a", "b")]
 
 
 HEAD = {**TRAINING, "backbone": "head", "features": "dlib", "head_hidden": 16, "embedding_dim": 128}
@@ -104,12 +112,12 @@ def test_batched_head_runs_equal_standalone_runs_bit_for_bit(tmp_path):
         loads.append(label_params["name"])
         return head_faces(label_params, splits)
 
-    settings = dict(epochs=3, device=torch.device("cpu"), console=io.StringIO())
+    job = jobs.JobSettings(3, torch.device("cpu"), io.StringIO())
     unit = tmp_path / "unit"
     unit.mkdir()
     files = {"m": "model.pt", "h": "history.csv", "e": "embeddings.npz", "j": "metrics.json", "l": "labels.csv"}
     paths = {key: [str(unit / f"{i}_{name}") for i in range(len(members))] for key, name in files.items()}
-    jobs.train_unit(load, members, paths["m"], paths["h"], paths["l"], repeat=1, fold=2, **settings)
+    jobs.train_unit(load, members, jobs.run_outputs(paths["m"], paths["h"], paths["l"]), repeat=1, fold=2, job=job)
     assert loads == ["none", "manual", "shuffled"]  # the fold loaded once per label source
     for member, labels_path in zip(members, paths["l"]):  # each run's training labels, from its own source
         written = pd.read_csv(labels_path, keep_default_na=False, dtype=str)
@@ -136,13 +144,12 @@ def test_batched_head_runs_equal_standalone_runs_bit_for_bit(tmp_path):
         run = Run(member["method"], member["label_source"], 2, member["seed"], repeat=1)
         faces = head_faces(member["label_params"], ("train", "val"))
         jobs.train_runs(
-            faces,
+            prepare_fold(faces["train"], faces["val"]),
             [run],
-            [str(alone / "m")],
-            [str(alone / "h")],
+            jobs.run_outputs(str(alone / "m"), str(alone / "h")),
             method=member["spec"],
             settings=TrainingSettings.from_recipe(member["training"]),
-            **settings,
+            job=job,
         )
         one, other = torch.load(paths["m"][i], weights_only=True), torch.load(alone / "m", weights_only=True)
         facts = [{key: value for key, value in state.items() if key != "model_state"} for state in (one, other)]
@@ -162,7 +169,7 @@ def test_batched_head_runs_equal_standalone_runs_bit_for_bit(tmp_path):
 
 def test_unit_paths_must_match_members(tmp_path):
     with pytest.raises(ValueError, match=f"{len(MEMBERS)} unit members need as many"):
-        jobs.train_unit(None, MEMBERS, ["a"], ["b"], repeat=0, fold=0, epochs=1, device=None, console=None)
+        jobs.train_unit(None, MEMBERS, jobs.run_outputs("a", "b"), repeat=0, fold=0, job=None)
 
 
 def test_a_run_records_the_expressions_its_fold_made_unknown(tmp_path):
@@ -172,9 +179,10 @@ def test_a_run_records_the_expressions_its_fold_made_unknown(tmp_path):
     from emoverify.model.safe_load import load_weights
 
     faces = descriptor_sets()
-    run, model, history = Run("tl", "none", 0, 0), str(tmp_path / "model.pt"), str(tmp_path / "history.csv")
-    settings = dict(method=TL, settings=TrainingSettings.from_recipe(HEAD), epochs=1, device=torch.device("cpu"))
+    run, outputs = Run("tl", "none", 0, 0), jobs.run_outputs(str(tmp_path / "model.pt"), str(tmp_path / "history.csv"))
+    job = jobs.JobSettings(1, torch.device("cpu"), io.StringIO())
     for rare, recorded in [(("fear", "neutral"), "fear, neutral"), ((), None)]:
         faces["train"].rare_expressions = rare
-        jobs.train_runs(faces, [run], [model], [history], console=io.StringIO(), **settings)
-        assert training_facts(load_weights(model)).get("rare_expressions") == recorded
+        fold = prepare_fold(faces["train"], faces["val"])
+        jobs.train_runs(fold, [run], outputs, method=TL, settings=TrainingSettings.from_recipe(HEAD), job=job)
+        assert training_facts(load_weights(outputs[0].model)).get("rare_expressions") == recorded

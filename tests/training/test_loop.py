@@ -16,6 +16,7 @@ from emoverify.model.networks import model_from_recipe
 from emoverify.registry import EARLY_STOPPING_MODES
 from emoverify.schema import load_schema
 from emoverify.training import loop
+from emoverify.training.fold import prepare_fold
 from emoverify.training.settings import TrainingSettings
 
 SETTINGS = TrainingSettings.from_recipe(TRAINING)
@@ -98,7 +99,7 @@ def test_every_method_and_label_source_trains_on_identical_batches(demo_sets):
     device = torch.device("cpu")
     draws = []
     for method, faces in ((TRIPLET, base), (FBV, base), (FBV, shuffled)):
-        setup = loop.set_up_training(faces, method=method, settings=SETTINGS, seed=3, device=device)
+        setup = loop.set_up_training(prepare_fold(faces), method=method, settings=SETTINGS, seed=3, device=device)
         draws.append(batches_and_augmentation(setup, faces))
     for batches, augmented in draws[1:]:
         assert batches == draws[0][0]
@@ -113,7 +114,7 @@ def test_expression_samplers_use_the_study_batch_labels_not_the_run_labels(demo_
     for expressions in (base.manual_expressions, np.full(len(base), -1)):  # a labelled run and the baseline
         faces = replace(base, expressions=expressions, batch_expressions=batch_labels)
         setup = loop.set_up_training(
-            faces,
+            prepare_fold(faces),
             method=TRIPLET,
             settings=TrainingSettings.from_recipe({**TRAINING, "sampler": sampler}),
             seed=1,
@@ -121,7 +122,9 @@ def test_expression_samplers_use_the_study_batch_labels_not_the_run_labels(demo_
         )
         runs.append(batches_and_augmentation(setup, faces)[0])
     assert runs[0] == runs[1]
-    random_setup = loop.set_up_training(base, method=TRIPLET, settings=SETTINGS, seed=1, device=torch.device("cpu"))
+    random_setup = loop.set_up_training(
+        prepare_fold(base), method=TRIPLET, settings=SETTINGS, seed=1, device=torch.device("cpu")
+    )
     assert batches_and_augmentation(random_setup, base)[0] != runs[0]
 
 
@@ -141,7 +144,12 @@ def test_fbv_origin_is_one_per_dataset_whatever_the_label_source():
 def test_without_a_validation_split_no_validation_auc_is_logged_or_saved(demo_sets, tmp_path, capsys):
     no_val = demo_sets["val"].subset(np.zeros(len(demo_sets["val"]), dtype=bool))
     result = loop.train_model(
-        demo_sets["train"], no_val, method=FBV, settings=SETTINGS, epochs=2, seed=0, device=torch.device("cpu")
+        prepare_fold(demo_sets["train"], no_val),
+        method=FBV,
+        settings=SETTINGS,
+        epochs=2,
+        seed=0,
+        device=torch.device("cpu"),
     )
     assert np.isnan(result.best_val_auc)
     assert result.selection == "lowest training loss (no validation split, so no validation AUC)"
@@ -186,8 +194,7 @@ def scripted_run(monkeypatch, demo_sets, script, n_positive=400, **training):
     monkeypatch.setattr(loop, "train_one_epoch", lambda *args, **kwargs: {"total": 1.0})
     recipe = {**TRAINING, "validation_figure": "tar_at_far_1e-2", "patience": 3, **training}
     return loop.train_model(
-        demo_sets["train"],
-        demo_sets["val"],
+        prepare_fold(demo_sets["train"], demo_sets["val"]),
         method=TRIPLET,
         settings=TrainingSettings.from_recipe(recipe),
         epochs=len(script) - (recipe.get("early_stopping") == "resolved"),

@@ -134,6 +134,7 @@ from emoverify.model.device import job_device, use_threads
 from emoverify.scriptlog import logged  # noqa: F401  (what workflow/scripts/train.py imports)
 from emoverify.splits import fold_data  # noqa: F401
 from emoverify.training import jobs, optimizers
+from emoverify.training.fold import prepare_fold
 from emoverify.training.settings import TrainingSettings
 
 
@@ -146,17 +147,14 @@ folder, faces = Folders().mktemp("job"), make_demo_sets(Folders())
 use_threads(1)
 for optimizer in ("adam", "adam_fused", "sgd"):
     jobs.train_runs(
-        faces,
+        prepare_fold(faces["train"], faces["val"]),
         [Run("tl_pdp_fbv", "manual", 0, 0)],
-        [str(folder / f"model_{optimizer}.pt")],
-        [str(folder / f"history_{optimizer}.csv")],
+        jobs.run_outputs(str(folder / f"model_{optimizer}.pt"), str(folder / f"history_{optimizer}.csv")),
         method=FBV,
         settings=TrainingSettings.from_recipe(
             {**TRAINING, "optimizer": optimizer, "weight_decay": 1e-4, "batches_per_epoch": 2}
         ),
-        epochs=1,
-        device=job_device("cpu"),
-        console=io.StringIO(),
+        job=jobs.JobSettings(1, job_device("cpu"), io.StringIO()),
     )
 # mixed precision's scaler (CUDA only in the loop) on the CPU, with the optimizer it drives
 param = torch.ones(3, requires_grad=True)

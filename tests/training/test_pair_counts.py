@@ -17,6 +17,7 @@ from emoverify.losses import LossSettings
 from emoverify.losses.expression.pdm import PDM as PDM_LOSS
 from emoverify.losses.expression.pdm import pdm_across_sessions
 from emoverify.training import jobs, pair_counts
+from emoverify.training.fold import prepare_fold
 from emoverify.training.objective import CombinedObjective
 from emoverify.training.settings import TrainingSettings
 
@@ -82,16 +83,16 @@ def test_a_run_writes_its_training_labels_and_flags_a_single_session_loss(demo_s
     console = io.StringIO()
     run = Run("tl_pdm", "manual", 0, 0)
     model, history, labels = (str(tmp_path / name) for name in ("model.pt", "history.csv", "labels.csv"))
-    settings = dict(
-        method=PDM,
-        settings=TrainingSettings.from_recipe(TRAINING),
-        epochs=1,
-        device=torch.device("cpu"),
-        console=console,
-    )
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        jobs.train_runs(faces, [run], [model], [history], [labels], **settings)
+        jobs.train_runs(
+            prepare_fold(faces["train"], faces["val"]),
+            [run],
+            jobs.run_outputs(model, history, labels),
+            method=PDM,
+            settings=TrainingSettings.from_recipe(TRAINING),
+            job=jobs.JobSettings(1, torch.device("cpu"), console),
+        )
     assert "pdm cannot test its idea on this data" in buffer.getvalue()
     written = pd.read_csv(labels, keep_default_na=False, dtype=str)
     assert written["image_id"].tolist() == [str(image) for image in train.image_ids]

@@ -18,12 +18,8 @@ with logged(snakemake.log[0]) as console:
             snakemake.input, where, size, label_params, ("train", "val"), p.batch_label_params
         ),
         p.members,
-        list(snakemake.output.model),
-        list(snakemake.output.history),
-        list(snakemake.output.training_labels),
+        jobs.run_outputs(snakemake.output.model, snakemake.output.history, snakemake.output.training_labels),
         **unit,
-        epochs=p.epochs,
-        device=job_device(p.device, snakemake.resources),
-        console=console,
+        job=jobs.JobSettings(p.epochs, job_device(p.device, snakemake.resources), console),
         dataset_expressions=fold_data.dataset_expressions(snakemake.input.manifest),
     )

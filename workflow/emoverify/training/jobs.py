@@ -8,32 +8,58 @@ optimizers keep torch._dynamo out, see optimizers.py) and loads the fold's faces
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import TextIO
+
+import torch
 
 from emoverify import atomic
-from emoverify.layout import Run
+from emoverify.layout import Run, job_paths
 from emoverify.losses import across_session_terms
 from emoverify.model import checkpoint
 from emoverify.splits.fold_data import FaceSet
 from emoverify.training import loop, pair_counts
+from emoverify.training.fold import PreparedFold, prepare_fold
 from emoverify.training.settings import Progress, TrainingSettings
 
 
+@dataclass(frozen=True)
+class RunOutputs:
+    """Where one run writes: its checkpoint, its history and (None: not written) the training labels it read."""
+
+    model: str
+    history: str
+    training_labels: str | None = None
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What every run of one training job shares: the epochs cap, the device and the console (the live
+    progress; None: stderr)."""
+
+    epochs: int
+    device: torch.device
+    console: TextIO | None = None
+
+
+def run_outputs(models, histories, training_labels=None) -> list[RunOutputs]:
+    """A rule's model, history and (optionally) training-label outputs (one path each, or lists with
+    batch_seeds or batch_heads), run by run."""
+    models, histories = job_paths(models), job_paths(histories)
+    labels = [None] * len(models) if training_labels is None else job_paths(training_labels)
+    if not len(models) == len(histories) == len(labels):
+        raise ValueError(
+            f"{len(models)} model paths need as many history and training-label paths, got {len(histories)} and "
+            f"{len(labels)}"
+        )
+    return [RunOutputs(str(m), str(h), None if t is None else str(t)) for m, h, t in zip(models, histories, labels)]
+
+
 def train_and_save(
-    faces: dict[str, FaceSet],
-    run: Run,
-    model_path,
-    history_path,
-    *,
-    method: dict,
-    settings: TrainingSettings,
-    epochs: int,
-    device,
-    console,
-    dataset_expressions=None,
-    val_pairs=None,
+    fold: PreparedFold, run: Run, outputs: RunOutputs, *, method: dict, settings: TrainingSettings, job: JobSettings
 ) -> None:
-    """Train one run on the fold's train and val faces and write its checkpoint and history (or, when the
-    data cannot feed the method, a failed checkpoint that says why and an empty history)."""
+    """Train one run on the prepared fold and write its checkpoint and history (or, when the data cannot feed
+    the method, a failed checkpoint that says why and an empty history)."""
     extra = {
         "method_name": run.method,
         "labels": run.label_source,
@@ -42,39 +68,36 @@ def train_and_save(
         "seed": run.seed,
     }
     name = f"{run.method}/{run.label_source}/repeat{run.repeat}/fold{run.fold}/seed{run.seed}"
-    print(f"{name} on {device}: {len(faces['train'])} training and {len(faces['val'])} validation faces", flush=True)
-    if faces["train"].rare_expressions:
-        extra["rare_expressions"] = ", ".join(faces["train"].rare_expressions)
+    print(f"{name} on {job.device}: {len(fold.train)} training and {len(fold.val)} validation faces", flush=True)
+    if fold.train.rare_expressions:
+        extra["rare_expressions"] = ", ".join(fold.train.rare_expressions)
         print(f"made unknown on this fold's training people (too few images): {extra['rare_expressions']}")
-    flagged = flag_single_session_losses(faces["train"], method)
+    flagged = flag_single_session_losses(fold.train, method)
     if flagged:
         extra["single_session_losses"] = ", ".join(flagged)
     try:
         result = loop.train_model(
-            faces["train"],
-            faces["val"],
+            fold,
             method=method,
             settings=settings,
-            epochs=epochs,
+            epochs=job.epochs,
             seed=run.seed,
-            device=device,
+            device=job.device,
             progress=Progress(
-                stream=console,
+                stream=job.console,
                 run_name=name,
-                on_epoch=lambda history: atomic.write_text(history_path, history.to_csv(index=False)),
+                on_epoch=lambda history: atomic.write_text(outputs.history, history.to_csv(index=False)),
             ),
-            dataset_expressions=dataset_expressions,
-            val_pairs=val_pairs,
         )
     except loop.TrainingDataError as error:
         print(f"run not trainable on this data: {error}")
         checkpoint.save_failed_checkpoint(
-            model_path, str(error), method=method, training=dict(settings.recipe), extra=extra
+            outputs.model, str(error), method=method, training=dict(settings.recipe), extra=extra
         )
-        atomic.write_text(history_path, "")
+        atomic.write_text(outputs.history, "")
     else:
-        atomic.write_text(history_path, result.history.to_csv(index=False))  # with the shipped epoch marked
-        checkpoint.save_checkpoint(model_path, result, method=method, training=dict(settings.recipe), extra=extra)
+        atomic.write_text(outputs.history, result.history.to_csv(index=False))  # with the shipped epoch marked
+        checkpoint.save_checkpoint(outputs.model, result, method=method, training=dict(settings.recipe), extra=extra)
         print(f"best epoch {result.best_epoch} of {result.epochs_run}, chosen by {result.selection}")
         for loss, pairs in result.pairs_seen.items():
             print(f"{loss} used {pairs} pairs over the training" + (" (it trained nothing)" if pairs == 0 else ""))
@@ -100,21 +123,24 @@ def write_training_labels(train: FaceSet, path) -> None:
 
 
 def train_runs(
-    faces, runs: list[Run], model_paths: list, history_paths: list, labels_paths: list | None = None, **settings
+    fold: PreparedFold,
+    runs: list[Run],
+    outputs: list[RunOutputs],
+    *,
+    method: dict,
+    settings: TrainingSettings,
+    job: JobSettings,
 ) -> list[float]:
-    """Train and save each run in turn (and, with ``labels_paths``, the training labels it read); returns each
-    run's seconds."""
-    if not len(runs) == len(model_paths) == len(history_paths):
-        raise ValueError(f"{len(runs)} runs need as many model and history paths")
-    if labels_paths is not None and len(labels_paths) != len(runs):
-        raise ValueError(f"{len(runs)} runs need as many training-label paths, got {len(labels_paths)}")
+    """Train and save each run in turn (and, where its outputs name one, the training labels it read); returns
+    each run's seconds."""
+    if len(runs) != len(outputs):
+        raise ValueError(f"{len(runs)} runs need as many outputs, got {len(outputs)}")
     seconds = []
-    val_pairs = loop.validation_pairs(faces["val"])
-    for index, (run, model_path, history_path) in enumerate(zip(runs, model_paths, history_paths)):
+    for run, written in zip(runs, outputs):
         started = time.perf_counter()
-        if labels_paths is not None:
-            write_training_labels(faces["train"], labels_paths[index])
-        train_and_save(faces, run, model_path, history_path, val_pairs=val_pairs, **settings)
+        if written.training_labels is not None:
+            write_training_labels(fold.train, written.training_labels)
+        train_and_save(fold, run, written, method=method, settings=settings, job=job)
         seconds.append(time.perf_counter() - started)
     return seconds
 
@@ -122,47 +148,40 @@ def train_runs(
 def train_unit(
     load_faces,
     members: list[dict],
-    model_paths: list,
-    history_paths: list,
-    labels_paths: list | None = None,
+    outputs: list[RunOutputs],
     *,
-    repeat,
-    fold,
-    **settings,
-):
+    repeat: int,
+    fold: int,
+    job: JobSettings,
+    dataset_expressions: set[str] | None = None,
+) -> list[float]:
     """Every head run of one fold unit (``batch_heads``), in turn, each exactly as its standalone job trains
-    it (and, with ``labels_paths``, writes the training labels it read); returns each run's seconds.
+    it (and, where its outputs name one, writes the training labels it read); returns each run's seconds.
 
     ``members`` are ``study.unit_job_runs`` entries (method, label_source, seed, spec, training, label_params);
-    ``load_faces(label_params, input_size)`` gives the fold's train and val faces, loaded once per label source.
+    ``load_faces(label_params, input_size)`` gives the fold's train and val faces, loaded and prepared once per
+    label source; ``dataset_expressions`` as ``prepare_fold`` takes them.
     """
-    if not len(members) == len(model_paths) == len(history_paths):
-        raise ValueError(f"{len(members)} unit members need as many model and history paths")
-    if labels_paths is not None and len(labels_paths) != len(members):
-        raise ValueError(f"{len(members)} unit members need as many training-label paths, got {len(labels_paths)}")
-    faces_by_source: dict[tuple, dict[str, FaceSet]] = {}
+    if len(members) != len(outputs):
+        raise ValueError(f"{len(members)} unit members need as many outputs, got {len(outputs)}")
+    prepared: dict[tuple, PreparedFold] = {}
     val_pairs = {}  # the pairs each validation set's runs score (every label source has the same people)
     seconds = []
-    for index, (member, model_path, history_path) in enumerate(zip(members, model_paths, history_paths)):
+    for member, written in zip(members, outputs):
         started = time.perf_counter()
         faces_key = (repr(sorted(member["label_params"].items())), member["training"]["input_size"])
-        if faces_key not in faces_by_source:
-            faces_by_source[faces_key] = load_faces(member["label_params"], member["training"]["input_size"])
-        val = faces_by_source[faces_key]["val"]
-        if tuple(val.image_ids) not in val_pairs:
-            val_pairs[tuple(val.image_ids)] = loop.validation_pairs(val)
-        if labels_paths is not None:
-            write_training_labels(faces_by_source[faces_key]["train"], labels_paths[index])
+        if faces_key not in prepared:
+            faces = load_faces(member["label_params"], member["training"]["input_size"])
+            val_key = tuple(faces["val"].image_ids)
+            prepared[faces_key] = prepare_fold(
+                faces["train"], faces["val"], dataset_expressions, val_pairs.get(val_key)
+            )
+            val_pairs.setdefault(val_key, prepared[faces_key].val_pairs)
+        unit_fold = prepared[faces_key]
+        if written.training_labels is not None:
+            write_training_labels(unit_fold.train, written.training_labels)
         run = Run(member["method"], member["label_source"], fold, member["seed"], repeat=repeat)
-        train_and_save(
-            faces_by_source[faces_key],
-            run,
-            model_path,
-            history_path,
-            method=member["spec"],
-            settings=TrainingSettings.from_recipe(member["training"]),
-            val_pairs=val_pairs[tuple(val.image_ids)],
-            **settings,
-        )
+        settings = TrainingSettings.from_recipe(member["training"])
+        train_and_save(unit_fold, run, written, method=member["spec"], settings=settings, job=job)
         seconds.append(time.perf_counter() - started)
     return seconds

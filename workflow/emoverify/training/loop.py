@@ -22,7 +22,8 @@ from emoverify.model.networks import EmbeddingModel, model_from_recipe
 from emoverify.progress import EpochProgress
 from emoverify.registry import CLASS_MEANS, needs_expressions
 from emoverify.splits.fold_data import FaceSet
-from emoverify.training import calibration, optimizers, pair_counts
+from emoverify.training import calibration, optimizers
+from emoverify.training.fold import PreparedFold, validation_pairs
 from emoverify.training.objective import CombinedObjective
 from emoverify.training.sampler import PKBatchSampler
 from emoverify.training.settings import Progress, TrainingSettings
@@ -113,11 +114,6 @@ def validation_figures(
     embedding = embed(model, val.images, device)
     result = (pairs or validation_pairs(val)).figures(embedding, distance_metric(model.geometry), remember)
     return {name: float(result[name]) for name in metrics.VALIDATION_FIGURES}
-
-
-def validation_pairs(val: FaceSet) -> metrics.ValidationPairs | None:
-    """The pairs every epoch's validation scores (None: fewer than two validation faces, no pair)."""
-    return metrics.ValidationPairs(val.identities, val.sessions) if len(val) >= 2 else None
 
 
 def validation_auc(model: EmbeddingModel, val: FaceSet, device: torch.device) -> float:
@@ -234,19 +230,14 @@ class TrainingSetup:
 
 
 def set_up_training(
-    train: FaceSet,
-    *,
-    method: dict,
-    settings: TrainingSettings,
-    seed: int,
-    device: torch.device,
-    dataset_expressions: set[str] | None = None,
+    fold: PreparedFold, *, method: dict, settings: TrainingSettings, seed: int, device: torch.device
 ) -> TrainingSetup:
-    """Model, objective, optimizer and P x K sampler of one run, seeded."""
+    """Model, objective, optimizer and P x K sampler of one run on ``fold``'s training faces, seeded."""
+    train = fold.train
     check_training_labels(method, train)
     seed_everything(seed)
     model = model_from_recipe(settings.recipe, method["geometry"]).to(device)
-    objective = build_objective(method, settings, train, dataset_expressions).to(device)
+    objective = build_objective(method, settings, train, fold.dataset_expressions).to(device)
     parameters = list(model.parameters()) + list(objective.parameters())
     optimizer = optimizers.make_optimizer(
         settings.optimizer, parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay
@@ -283,9 +274,7 @@ def set_up_training(
         ids,
         emo,
         mixed,
-        torch.as_tensor(pair_counts.session_codes(train.identities, train.sessions))
-        if objective.needs_sessions
-        else None,
+        fold.sessions if objective.needs_sessions else None,
     )
 
 
@@ -386,8 +375,7 @@ def _figures_text(validation: dict[str, float]) -> str:
 
 
 def train_model(
-    train: FaceSet,
-    val: FaceSet,
+    fold: PreparedFold,
     *,
     method: dict,
     settings: TrainingSettings,
@@ -395,10 +383,9 @@ def train_model(
     seed: int,
     device: torch.device,
     progress: Progress = DEFAULT_PROGRESS,
-    dataset_expressions: set[str] | None = None,
-    val_pairs: metrics.ValidationPairs | None = None,
 ) -> TrainingResult:
-    """Train with P x K batches and early stopping on ``settings.validation_figure`` (see
+    """Train on ``fold`` (its training faces, its validation faces and their pairs, prepared once for a job's
+    runs: ``fold.prepare_fold``) with P x K batches and early stopping on ``settings.validation_figure`` (see
     ``early_stopping_score``; ``settings.early_stopping`` says whether it ranks wherever it exists or only once
     it rose above the untrained model's noise); returns the best epoch's model, reporting as ``progress`` says.
     Where ``untrained_is_candidate`` (a head) and ``settings.min_epochs`` is 0, the untrained model is epoch 0 of
@@ -411,25 +398,20 @@ def train_model(
     on a terminal, elsewhere as a line at most every ``progress.every_seconds`` and at the end (``EpochProgress``),
     and a line per epoch goes to stdout (the rule's log); ``progress.on_epoch(history)`` runs after every epoch
     (the rule writes history.csv as training goes).
-
-    `dataset_expressions` (the whole dataset's manual labels) fixes FBV's origin for every label source.
-    ``val_pairs`` (``validation_pairs(val)``) lets the runs of one job share their validation pairs.
     """
     if settings.min_epochs > epochs:
         raise ValueError(
             f"training.min_epochs ({settings.min_epochs}) exceeds the epochs cap ({epochs}): no epoch could ship; "
             "lower training.min_epochs or raise epochs"
         )
-    setup = set_up_training(
-        train, method=method, settings=settings, seed=seed, device=device, dataset_expressions=dataset_expressions
-    )
+    train, val, pairs = fold.train, fold.val, fold.val_pairs
+    setup = set_up_training(fold, method=method, settings=settings, seed=seed, device=device)
     model = setup.model
     calibrated = None
     if settings.expression_weights == calibration.RELATIVE and setup.objective.weights:
         calibrated = calibrate_expression_weights(setup, train, settings, device)
         if progress.show:
             print(_calibration_text(calibrated), flush=True)
-    pairs = val_pairs or validation_pairs(val)
     watched = settings.validation_figure
     resolved = settings.early_stopping == "resolved"
     bar = float("nan") if resolved else None  # resolved: set from epoch 0's figure (resolution_bar)
