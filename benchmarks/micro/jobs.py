@@ -92,8 +92,7 @@ def evaluation_work(repo: Path, workdir: Path, layout, run, config: dict) -> flo
     model, state = checkpoint.load_checkpoint(workdir / layout.run_file(run, "model.pt"), "cpu")
     with contextlib.chdir(workdir):  # the manifest's crop paths are relative to the study's folder
         faces = fold_data.load_fold(
-            layout.manifest,
-            layout.folds,
+            fold_data.FoldFiles(layout.manifest, layout.folds),
             run.fold,
             int(state["training"]["input_size"]),
             label_source=LabelSource(run.label_source),

@@ -46,7 +46,7 @@ def main() -> None:
     from emoverify.faces.detect import FaceSettings, prepare_faces
     from emoverify.faces.pixels import PixelCache, build_pixel_cache
     from emoverify.labels.sources import LabelSource
-    from emoverify.splits.fold_data import load_fold, load_images
+    from emoverify.splits.fold_data import FoldFiles, load_fold, load_images
     from emoverify.splits.folds import make_folds
 
     with tempfile.TemporaryDirectory(prefix="bench_pixels_") as scratch:
@@ -75,8 +75,9 @@ def main() -> None:
         )
 
         def fold(pixels):
-            settings = dict(label_source=LabelSource("manual"), splits=("train", "val"), pixels=pixels)
-            return lambda: load_fold(root / "manifest.csv", root / "folds.csv", 0, args.size, **settings)
+            files = FoldFiles(root / "manifest.csv", root / "folds.csv", pixels=pixels)
+            settings = dict(label_source=LabelSource("manual"), splits=("train", "val"))
+            return lambda: load_fold(files, 0, args.size, **settings)
 
         decoded_fold = median_seconds(fold(None), args.repeats)
         mapped_fold = median_seconds(fold(cache_files), args.repeats)

@@ -3,6 +3,7 @@ same with it as without, and a cache that does not belong to the job's manifest 
 
 import io
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from emoverify.faces.detect import FaceSettings, prepare_faces
 from emoverify.faces.pixels import PixelCache, PixelCacheError, build_pixel_cache, decode_crops
 from emoverify.labels.sources import LabelSource
 from emoverify.layout import Run
-from emoverify.splits.fold_data import load_fold, load_images
+from emoverify.splits.fold_data import FoldFiles, load_fold, load_images, load_rule_fold
 from emoverify.splits.folds import make_folds
 from emoverify.training.fold import prepare_fold
 from emoverify.training.jobs import JobSettings, run_outputs, train_runs
@@ -47,15 +48,8 @@ def cache_paths(root):
 
 
 def fold(root, pixels=None, splits=("train", "val")):
-    return load_fold(
-        root / "manifest.csv",
-        root / "folds.csv",
-        0,
-        SIZE,
-        label_source=LabelSource("manual"),
-        splits=splits,
-        pixels=pixels,
-    )
+    files = FoldFiles(root / "manifest.csv", root / "folds.csv", pixels=pixels)
+    return load_fold(files, 0, SIZE, label_source=LabelSource("manual"), splits=splits)
 
 
 def test_the_cache_holds_exactly_the_decoded_crops_of_the_usable_faces(study):
@@ -153,3 +147,24 @@ def test_a_manifest_without_crop_paths_is_refused(tmp_path):
     pd.DataFrame({"image_id": ["a"], "status": ["ok"]}).to_csv(tmp_path / "m.csv", index=False)
     with pytest.raises(PixelCacheError, match=r"not a faces manifest.*\['aligned_path'\]"):
         build_pixel_cache(tmp_path / "m.csv", SIZE, tmp_path / "p.npy", tmp_path / "p.json")
+
+
+class RuleInputs(dict):
+    """A rule's named inputs as the scripts see them (attributes and ``get``)."""
+
+    __getattr__ = dict.__getitem__
+
+
+def test_a_rules_inputs_name_the_fold_files_and_load_as_load_fold_does(study):
+    root, _, _ = study
+    plain = RuleInputs(manifest=str(root / "manifest.csv"), folds=str(root / "folds.csv"))
+    assert FoldFiles.of_rule(plain) == FoldFiles(str(root / "manifest.csv"), str(root / "folds.csv"))
+    cached = RuleInputs(plain, pixels="a.npy", pixels_record="a.json", detected="d.csv", dlib_chips="c.npz")
+    files = FoldFiles.of_rule(cached)
+    assert files.pixels == ("a.npy", "a.json") and files.detected == "d.csv" and files.dlib_chips == "c.npz"
+    assert files.head_features is None and files.dlib_activations is None
+    run = SimpleNamespace(fold=0, repeat=0)
+    labels = LabelSource("manual").to_params()
+    through_rule = load_rule_fold(plain, run, SIZE, labels, ("train",))["train"]
+    direct = fold(root, splits=("train",))["train"]
+    assert through_rule.image_ids == direct.image_ids and torch.equal(through_rule.images, direct.images)

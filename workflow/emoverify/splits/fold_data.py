@@ -153,44 +153,68 @@ def train_ids(folds: pd.DataFrame, repeat: int, fold: int) -> list[str]:
     return folds.loc[_in_unit(folds, repeat, fold) & (folds["split"] == "train"), "image_id"].astype(str).tolist()
 
 
+@dataclass(frozen=True)
+class FoldFiles:
+    """The files one fold's faces are read from: the faces manifest and the folds table and, where the run
+    needs them, the detected labels, a pretrained recognizer's cached descriptors (``head_features``: the head
+    backbone's input), the pixel cache (the face_pixels rule's array and record), dlib's chips and a level's
+    activation cache (a fine-tuned dlib network below ``all``)."""
+
+    manifest: str
+    folds: str
+    detected: str | None = None
+    head_features: str | None = None
+    pixels: tuple[str, str] | None = None
+    dlib_chips: str | None = None
+    dlib_activations: str | None = None
+
+    @classmethod
+    def of_rule(cls, inputs) -> FoldFiles:
+        """A train or evaluate rule's inputs (manifest, folds and, where the run reads them, detected,
+        head_features, pixels with pixels_record, dlib_chips, dlib_activations)."""
+        return cls(
+            inputs.manifest,
+            inputs.folds,
+            detected=inputs.get("detected"),
+            head_features=inputs.get("head_features"),
+            pixels=(inputs.pixels, inputs.pixels_record) if inputs.get("pixels") else None,
+            dlib_chips=inputs.get("dlib_chips"),
+            dlib_activations=inputs.get("dlib_activations"),
+        )
+
+
 def load_fold(
-    manifest_path,
-    folds_path,
+    files: FoldFiles,
     fold: int,
     input_size: int,
     *,
     label_source: LabelSource,
-    detected_path: str | None = None,
     splits=("train", "val", "test"),
     repeat: int = 0,
     batch_label_source: LabelSource | None = None,
-    head_features: str | None = None,
-    pixels: tuple[str, str] | None = None,
-    dlib_chips: str | None = None,
-    dlib_activations: str | None = None,
 ) -> dict[str, FaceSet]:
     """The requested splits of one fold as in-memory face sets, with the run's label source.
 
     ``batch_label_source`` (a manual or detected source, or None) gives every face set the expressions that shape
-    training batches: the same for every run of a study, whatever its own label source. ``head_features`` (a
-    features stage file) replaces each face's image by its cached descriptor: the head backbone's input.
-    ``pixels`` (the face_pixels rule's array and record) gives the images from the memory-mapped cache, checked
-    against ``manifest_path`` and ``input_size``, instead of decoding every crop. ``dlib_activations`` (a
-    fine-tuned dlib network below ``all``: its level's activation cache, checked against ``dlib_chips`` when given)
-    or else ``dlib_chips`` (``all``) gives each face's rows there.
+    training batches: the same for every run of a study, whatever its own label source. With ``files``'
+    ``head_features`` each face's image is its cached descriptor: the head backbone's input. Its ``pixels`` give
+    the images from the memory-mapped cache, checked against the manifest and ``input_size``, instead of decoding
+    every crop. Its ``dlib_activations`` (checked against ``dlib_chips`` when given) or else ``dlib_chips``
+    (``all``) give each face's rows there.
     """
-    manifest = read_table(manifest_path)
-    folds = read_table(folds_path)
-    detected = read_table(detected_path) if detected_path else None
+    manifest = read_table(files.manifest)
+    folds = read_table(files.folds)
+    detected = read_table(files.detected) if files.detected else None
     training = train_ids(folds, repeat, fold)
     expressions = label_source.expressions(manifest, detected, training, repeat=repeat, fold=fold)
     # counted per fold, the expressions made unknown differ by fold: the run records them (``rare_expressions``)
     rare = tuple(label_source.rare_expressions(manifest, detected, training)) if label_source.counts_per_fold else ()
     if batch_label_source is not None:
         batch = batch_label_source.base_expressions(manifest, detected, training)
-    descriptors = load_features(head_features) if head_features is not None else None  # once for every split
-    cache = PixelCache(*pixels, manifest_path, input_size) if pixels is not None and descriptors is None else None
-    cached = dlib_cache(dlib_chips, dlib_activations)
+    descriptors = load_features(files.head_features) if files.head_features is not None else None  # once for all
+    pixels = files.pixels
+    cache = PixelCache(*pixels, files.manifest, input_size) if pixels is not None and descriptors is None else None
+    cached = dlib_cache(files.dlib_chips, files.dlib_activations)
     faces = {}
     for split in splits:
         faces[split] = fold_faces(
@@ -252,19 +276,13 @@ def load_rule_fold(
     cache, where it reads images) and its params: the run's and the batches' label sources as
     `LabelSource.to_params` dicts."""
     return load_fold(
-        inputs.manifest,
-        inputs.folds,
+        FoldFiles.of_rule(inputs),
         run.fold,
         input_size,
         label_source=LabelSource.from_params(label_params),
-        detected_path=inputs.get("detected"),
         splits=splits,
         repeat=run.repeat,
         batch_label_source=None if batch_label_params is None else LabelSource.from_params(batch_label_params),
-        head_features=inputs.get("head_features"),
-        pixels=(inputs.pixels, inputs.pixels_record) if inputs.get("pixels") else None,
-        dlib_chips=inputs.get("dlib_chips"),
-        dlib_activations=inputs.get("dlib_activations"),
     )
 
 
