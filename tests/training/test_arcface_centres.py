@@ -14,6 +14,7 @@ from emoverify import study
 from emoverify.losses import ArcFaceHead, LossInputError
 from emoverify.model.embedding import embed
 from emoverify.training import loop
+from emoverify.training.fold import prepare_fold
 from emoverify.training.settings import TrainingSettings
 
 CPU = torch.device("cpu")
@@ -54,7 +55,7 @@ def sets():
 
 def set_up(sets, method, **changes):
     settings = TrainingSettings.from_recipe({**HEAD, **changes})
-    return loop.set_up_training(sets["train"], method=method, settings=settings, seed=3, device=CPU)
+    return loop.set_up_training(prepare_fold(sets["train"]), method=method, settings=settings, seed=3, device=CPU)
 
 
 def draws(setup):
