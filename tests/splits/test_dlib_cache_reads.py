@@ -48,8 +48,13 @@ def write_cache(folder, rng) -> None:
 
 
 def load(folder, source):
-    files = {"dlib_chips": str(folder / "chips.npz"), "dlib_activations": str(folder / "cache.npz")}
-    return fold_data.load_fold(folder / "manifest.csv", folder / "folds.csv", 0, 150, label_source=source, **files)
+    files = fold_data.FoldFiles(
+        str(folder / "manifest.csv"),
+        str(folder / "folds.csv"),
+        dlib_chips=str(folder / "chips.npz"),
+        dlib_activations=str(folder / "cache.npz"),
+    )
+    return fold_data.load_fold(files, 0, 150, label_source=source)
 
 
 def counting_reads(monkeypatch) -> list[str]:

@@ -194,14 +194,13 @@ def scripted_run(monkeypatch, demo_sets, script, n_positive=400, **training):
     monkeypatch.setattr(loop, "train_one_epoch", lambda *args, **kwargs: {"total": 1.0})
     recipe = {**TRAINING, "validation_figure": "tar_at_far_1e-2", "patience": 3, **training}
     return loop.train_model(
-        prepare_fold(demo_sets["train"], demo_sets["val"]),
+        prepare_fold(demo_sets["train"], demo_sets["val"], val_pairs=SimpleNamespace(n_positive=n_positive)),
         method=TRIPLET,
         settings=TrainingSettings.from_recipe(recipe),
         epochs=len(script) - (recipe.get("early_stopping") == "resolved"),
         seed=0,
         device=torch.device("cpu"),
         progress=loop.Progress(show=False),
-        val_pairs=SimpleNamespace(n_positive=n_positive),
     )
 
 
